@@ -1,0 +1,95 @@
+/* The configuration: the YAML schema (libcyaml), strict validation, defaults, the command-line form (--listen,
+ * -- COMMAND) and the normalized print of `baton check`. Loading is pure: it reads the file and builds a struct,
+ * touching no global state, so reload can load into a fresh struct and swap only on success. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "address.h"
+
+#define LISTENER_NAME_MAX 255
+
+enum inherit_mode { INHERIT_AUTO, INHERIT_REQUIRED, INHERIT_NEVER, _INHERIT_MAX };
+enum readiness_type { READINESS_NOTIFY, _READINESS_MAX };
+enum reload_strategy { RELOAD_REPLACE, RELOAD_RESTART, RELOAD_SIGNAL, _RELOAD_STRATEGY_MAX };
+enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER, _RESTART_POLICY_MAX };
+
+struct listener_config {
+	char *name;
+	struct address address;
+	int backlog;        /* default SOMAXCONN */
+	bool reuse_port;    /* default false */
+	bool reuse_address; /* default true */
+	int ipv6_only;      /* -1 unset (kernel default), 0, 1 */
+	bool freebind, transparent, keepalive, nodelay;
+	uint64_t defer_accept_usec; /* 0 = off */
+	uint32_t fastopen;          /* 0 = off */
+	uint32_t receive_buffer, send_buffer; /* 0 = default */
+	int mode;                   /* unix path sockets: -1 unset, else 0-07777 */
+	char *owner, *group;        /* unix path sockets: NULL unset */
+	enum inherit_mode inherit;
+};
+
+struct config {
+	char *path; /* the file it came from; NULL for a command-line-only config */
+
+	struct listener_config *listeners;
+	size_t n_listeners;
+
+	char **command;     /* NULL-terminated; NULL when the file has no program.command */
+	char **environment; /* NULL-terminated "KEY=value" in file order; may be NULL */
+	char *working_directory;
+	char *user, *group;
+
+	enum readiness_type readiness_type;
+	uint64_t readiness_timeout_usec; /* default 60s */
+
+	enum reload_strategy reload_strategy;
+	int reload_signal; /* default SIGHUP */
+
+	int stop_signal;              /* default SIGTERM */
+	uint64_t stop_timeout_usec;   /* default 30s */
+
+	enum restart_policy restart_policy; /* default on-failure */
+	uint64_t restart_delay_usec;        /* default 100ms */
+	uint64_t restart_max_delay_usec;    /* default 30s */
+
+	/* control.socket as written: NULL when absent (a default applies, see config_control_socket()), "" disabled. */
+	char *control_socket;
+};
+
+/* Errors are returned as text for the caller to print: "FILE: key 'listeners[0].address': port out of range
+ * 1-65535: '70000' (line 4)". */
+
+/* Loads and validates path. On success *ret is a config with every default filled in (command may still be NULL:
+ * it can come from the command line). On failure returns negative errno and *ret_error is a malloc'd message. */
+int config_load(const char *path, struct config **ret, char **ret_error);
+
+/* An empty config with every default, for `baton run --listen ... -- COMMAND`. */
+int config_new_default(struct config **ret);
+
+/* Merges the command-line listeners ("NAME=ADDRESS") and command into c, and checks the result is runnable
+ * (a non-empty command; no duplicate listener names or addresses). With a file config, listens/command are an error
+ * when the file has listeners/a command already. On failure *ret_error is a malloc'd message and c is unchanged. */
+int config_apply_cli(struct config *c, char *const *listens, char *const *command, char **ret_error);
+
+void config_free(struct config *c);
+
+/* Writes the normalized config as YAML (every key, defaults included) that config_load accepts again. */
+void config_print(const struct config *c, FILE *f);
+
+/* The control socket path for c: control.socket when set; otherwise, with a config file, a path derived from the
+ * file's absolute path under /run/baton/ (root) or $XDG_RUNTIME_DIR/baton/; NULL when disabled or when there is no
+ * file and no control.socket. Returns a malloc'd string in *ret (or NULL) and 0, or -ENOMEM. */
+int config_control_socket(const struct config *c, char **ret);
+
+/* A listener name is 1-255 bytes of [A-Za-z0-9._-]. */
+bool config_name_valid(const char *name);
+
+const char *inherit_mode_to_string(enum inherit_mode m);
+const char *readiness_type_to_string(enum readiness_type t);
+const char *reload_strategy_to_string(enum reload_strategy s);
+const char *restart_policy_to_string(enum restart_policy p);

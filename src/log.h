@@ -1,0 +1,26 @@
+/* Logging to stderr. When stderr is the journal (JOURNAL_STREAM matches it), lines carry a <N> priority prefix so
+ * journald keeps the level; otherwise they read "baton: level: message". */
+#pragma once
+
+#include <errno.h>
+#include <syslog.h>
+
+extern int log_max_level; /* LOG_INFO by default */
+
+void log_open(void);
+/* "error", "warning", "notice", "info", "debug" → LOG_*; -EINVAL otherwise. */
+int log_level_from_string(const char *s);
+const char *log_level_to_string(int level);
+
+/* Logs and returns -abs(error), so a caller can write `return log_error_errno(r, "Failed to bind %s: %m", a);`.
+ * %m expands to strerror(abs(error)). */
+int log_internal(int level, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define log_debug(...) log_internal(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...) log_internal(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...) log_internal(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_warning(...) log_internal(LOG_WARNING, 0, __VA_ARGS__)
+#define log_error(...) log_internal(LOG_ERR, 0, __VA_ARGS__)
+#define log_debug_errno(e, ...) log_internal(LOG_DEBUG, (e), __VA_ARGS__)
+#define log_warning_errno(e, ...) log_internal(LOG_WARNING, (e), __VA_ARGS__)
+#define log_error_errno(e, ...) log_internal(LOG_ERR, (e), __VA_ARGS__)

@@ -1,0 +1,61 @@
+/* The sd_notify protocol, both directions: baton's own datagram socket that its children notify (parse, credentials,
+ * fds), and the upstream messages baton sends to systemd's NOTIFY_SOCKET. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* systemd's own limit for one notify datagram (NOTIFY_BUFFER_MAX = PIPE_BUF); larger ones are dropped. */
+#define NOTIFY_BUFFER_MAX 4096
+/* SCM_MAX_FD: the most fds one datagram can carry. */
+#define NOTIFY_FD_MAX 253
+
+struct notify_msg {
+	bool ready;           /* READY=1 */
+	bool reloading;       /* RELOADING=1 */
+	bool stopping;        /* STOPPING=1 */
+	bool watchdog;        /* WATCHDOG=1 */
+	bool watchdog_trigger;/* WATCHDOG=trigger */
+	bool barrier;         /* BARRIER=1 */
+	bool fdstore;         /* FDSTORE=1 */
+	const char *status;   /* STATUS=..., points into the parsed buffer; NULL if absent */
+	const char *fdname;   /* FDNAME=..., NULL if absent */
+	int errno_value;      /* ERRNO=, -1 if absent */
+	uint64_t extend_timeout_usec; /* EXTEND_TIMEOUT_USEC=, UINT64_MAX if absent */
+	uint64_t monotonic_usec;      /* MONOTONIC_USEC=, UINT64_MAX if absent */
+	pid_t mainpid;                /* MAINPID=, 0 if absent */
+};
+
+/* Parses one datagram of newline-separated KEY=VALUE lines. buf must hold len bytes followed by a NUL (the caller
+ * allocates len+1); it is modified in place (lines are NUL-split) and *ret points into it. Unknown keys are ignored,
+ * as sd_notify(3) requires; a value of a known key that does not parse (READY=2, ERRNO=x) is ignored with that key
+ * alone. Returns -EBADMSG for a datagram that must be dropped whole: empty, an embedded NUL byte, or a STATUS= that
+ * is not valid UTF-8. Pure. */
+int notify_parse(char *buf, size_t len, struct notify_msg *ret);
+
+/* Opens baton's notify socket: an abstract unix datagram socket with SO_PASSCRED, non-blocking, close-on-exec.
+ * *ret_path is the malloc'd NOTIFY_SOCKET value for children ("@baton/<pid>/notify/<n>"). */
+int notify_server_open(int *ret_fd, char **ret_path);
+
+struct notify_datagram {
+	char buf[NOTIFY_BUFFER_MAX + 1];
+	size_t len;
+	pid_t pid; /* from SCM_CREDENTIALS; 0 if the datagram had none */
+	uid_t uid;
+	int fds[NOTIFY_FD_MAX];
+	size_t n_fds; /* received close-on-exec; the caller must close them (notify_datagram_close_fds) */
+};
+
+/* Receives one datagram. Returns 1 when one was read, 0 when the socket is drained (EAGAIN), -EMSGSIZE for an
+ * oversized (truncated) datagram, whose fds are already closed, or another negative errno. */
+int notify_receive(int fd, struct notify_datagram *ret);
+void notify_datagram_close_fds(struct notify_datagram *d);
+
+/* Upstream: whether baton itself was given a NOTIFY_SOCKET (read once at start). */
+bool notify_upstream_enabled(void);
+/* Sends text (KEY=VALUE lines) to systemd; a no-op without NOTIFY_SOCKET. Failures are logged and ignored: losing
+ * systemd's socket must not take the service down. */
+void notify_upstream(const char *text);
+void notify_upstreamf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

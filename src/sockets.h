@@ -1,0 +1,46 @@
+/* Listening sockets: binding with every listener option, and taking sockets over from the supervisor's own
+ * LISTEN_FDS (a systemd socket unit, or an outer baton). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+struct listener {
+	char *name;             /* owned copy of the config's name */
+	struct address address; /* copy of the config's address */
+	int fd;                 /* close-on-exec in the supervisor */
+	bool inherited;         /* came from LISTEN_FDS: never unlink its socket file */
+	bool created_path;      /* baton bound a unix path itself (it may remove it when the listener goes away) */
+};
+
+/* Creates, configures and binds a socket for l (listen()ing for stream kinds), close-on-exec. Options that do not
+ * apply to the kind (nodelay on UDP, mode on an abstract socket) are ignored silently: config validation rejects
+ * them where they are meaningless. A unix path that exists is replaced only if it is a socket that nobody listens
+ * on; anything else gives -EADDRINUSE. On failure *ret_why (may be NULL) says which step failed ("bind", "chown",
+ * "setsockopt SO_REUSEPORT", ...). */
+int sock_bind(const struct listener_config *l, int *ret_fd, const char **ret_why);
+
+struct inherited_fd {
+	int fd;
+	char *name;   /* LISTEN_FDNAMES entry, or NULL */
+	bool claimed; /* matched to a listener */
+};
+
+/* Takes over the supervisor's own LISTEN_FDS (checking LISTEN_PID), removing LISTEN_FDS/LISTEN_PID/
+ * LISTEN_FDNAMES/LISTEN_PIDFDID from the environment and setting close-on-exec on the fds. *ret is NULL and *ret_n 0
+ * when there are none. */
+int sock_take_inherited(struct inherited_fd **ret, size_t *ret_n);
+
+/* Opens every listener of c into *ret (an array of c->n_listeners, in config order): for each listener whose
+ * inherit is not "never", an inherited fd with the same name is taken (if its type and family fit), else one whose
+ * family, type and address match; "required" without a match is an error naming the listener; otherwise the
+ * listener is bound. Inherited fds left unclaimed are closed with a warning. On failure *ret_error is a malloc'd
+ * message naming the listener and what failed, and nothing stays open. */
+int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh, struct listener **ret,
+                  char **ret_error);
+
+/* Closes a listener (removing its unix socket file if baton created it) and frees its fields. */
+void listener_close(struct listener *l);
+void listeners_free(struct listener *ls, size_t n);

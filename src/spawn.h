@@ -1,0 +1,57 @@
+/* Starting a child: its argv ({fd:NAME} substituted), its environment, its fd layout (listeners at 3.., nothing
+ * else), a clean signal state and process group, credentials, and exec failure reported back to the parent. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct spawn_env_params {
+	char *const *base;        /* the supervisor's environ */
+	char *const *overrides;   /* program.environment, "KEY=value"; win over base */
+	char *const *names;       /* listener names in fd order; NULL when n_fds is 0 */
+	size_t n_fds;
+	const char *notify_socket; /* baton's own NOTIFY_SOCKET for the child */
+	unsigned generation;       /* BATON_GENERATION */
+};
+
+/* Builds the child's environment: base minus LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LISTEN_PIDFDID, WATCHDOG_PID,
+ * WATCHDOG_USEC, NOTIFY_SOCKET and BATON_GENERATION; then overrides; then LISTEN_FDS, LISTEN_FDNAMES and a
+ * "LISTEN_PID=" placeholder (when n_fds > 0), NOTIFY_SOCKET and BATON_GENERATION. The LISTEN_PID entry is last and
+ * has room for any pid, so the child can fill it in after fork without allocating (spawn_set_listen_pid).
+ * Pure. Returns 0 or -ENOMEM. */
+int spawn_build_env(const struct spawn_env_params *p, char ***ret);
+
+/* Substitutes "{fd:NAME}" in each argument by that listener's fd number (3 + its index). An unknown name gives
+ * -ENOENT with *ret_bad_name pointing at a malloc'd copy of the name; a "{fd:" with no closing brace is -EINVAL.
+ * Pure. */
+int spawn_substitute_argv(char *const *command, char *const *names, size_t n_names, char ***ret_argv,
+                          char **ret_bad_name);
+
+struct spawn_params {
+	char *const *argv;
+	char **envp; /* from spawn_build_env: its LISTEN_PID slot is filled in by the child */
+	const int *fds; /* placed at 3, 4, ... in the child */
+	size_t n_fds;
+	const char *working_directory; /* NULL: inherit */
+	/* Resolved in the parent, before fork (NSS is not for a forked child). */
+	bool set_credentials;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t n_groups;
+	int stdin_fd;       /* -1: /dev/null */
+	int parent_death_signal; /* PR_SET_PDEATHSIG in the child; 0 for none */
+};
+
+/* Resolves user/group names (or numbers) into p's credential fields; group defaults to the user's primary group and
+ * supplementary groups come from the user's membership (initgroups semantics). groups is malloc'd into *ret_groups. */
+int spawn_resolve_credentials(const char *user, const char *group, struct spawn_params *p, gid_t **ret_groups,
+                              char **ret_error);
+
+/* Forks and execs. The child: own process group, empty signal mask, default dispositions, the parent-death signal,
+ * fds moved into 3.. through temporaries with close-on-exec cleared, every other fd above 2 closed, stdin from /dev/null, then chdir, setgroups, setgid,
+ * setuid, exec. If anything before exec fails, the child writes the step and errno into a close-on-exec pipe and
+ * exits 127; the parent reads it and returns that errno with *ret_error naming the step and path ("exec
+ * /usr/bin/app: No such file or directory"). On success *ret_pid and *ret_pidfd are set. */
+int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, char **ret_error);

@@ -1,0 +1,85 @@
+/* Small helpers shared by every module: cleanup attributes, strict number/duration parsing, string vectors. */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define USEC_PER_MSEC UINT64_C(1000)
+#define USEC_PER_SEC UINT64_C(1000000)
+#define USEC_INFINITY UINT64_MAX
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void freep(void *p) {
+	free(*(void **)p);
+}
+static inline void closep(int *fd) {
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+void strv_freep(char ***p);
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+/* Returns the fd and leaves -1 behind, so a _cleanup_close_ variable can hand its fd on. */
+#define TAKE_FD(fd)                                                                                                    \
+	({                                                                                                             \
+		int _fd_ = (fd);                                                                                       \
+		(fd) = -1;                                                                                             \
+		_fd_;                                                                                                  \
+	})
+#define TAKE_PTR(p)                                                                                                    \
+	({                                                                                                             \
+		__typeof__(p) _p_ = (p);                                                                               \
+		(p) = NULL;                                                                                            \
+		_p_;                                                                                                   \
+	})
+
+/* Strict parsers. Each accepts exactly one canonical spelling and returns -EINVAL otherwise (-ERANGE when out of
+ * range); *ret is set only on success. */
+
+/* Decimal, no sign, no leading zeros (except "0"), no spaces, no hex/octal. */
+int parse_uint64(const char *s, uint64_t *ret);
+/* As parse_uint64, and at most max. */
+int parse_uint_max(const char *s, uint64_t max, uint64_t *ret);
+/* "true" or "false" (YAML 1.2 core schema's lower-case forms only). */
+int parse_bool(const char *s, bool *ret);
+/* "250ms", "30s", "5m", "1h", "0s" (also "us"); a bare number is an error: the unit must be written. */
+int parse_duration(const char *s, uint64_t *ret_usec);
+/* Formats a duration back into the largest exact unit ("1500ms", "30s"). buf needs 32 bytes. */
+const char *format_duration(uint64_t usec, char buf[static 32]);
+/* "SIGTERM", "TERM", or a number 1-64; returns -EINVAL for anything else. */
+int parse_signal(const char *s, int *ret);
+/* "SIGTERM" for SIGTERM; a static string, or NULL for an unknown number. */
+const char *signal_name(int sig);
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t now_usec(void);
+
+/* NULL-terminated string vectors. */
+size_t strv_length(char *const *v);
+void strv_free(char **v);
+/* Appends a copy of s; returns 0 or -ENOMEM (v unchanged on failure). */
+int strv_extend(char ***v, const char *s);
+char **strv_copy(char *const *v);
+
+/* Sets or clears FD_CLOEXEC / O_NONBLOCK; return 0 or -errno. */
+int fd_cloexec(int fd, bool on);
+int fd_nonblock(int fd, bool on);
+
+static inline bool streq(const char *a, const char *b) {
+	return a && b && __builtin_strcmp(a, b) == 0;
+}
+static inline const char *strempty(const char *s) {
+	return s ? s : "";
+}
