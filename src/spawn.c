@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int baton_placeholder_t;
