@@ -45,36 +45,13 @@ int log_internal(int level, int error, const char *fmt, ...) {
 	int e = error < 0 ? -error : error;
 
 	if (level <= log_max_level) {
-		/* Expand %m ourselves with the passed error, not errno (which the caller may have clobbered). */
-		char expanded[1024];
-		size_t o = 0;
-		for (const char *p = fmt; *p && o + 1 < sizeof(expanded); p++) {
-			if (p[0] == '%' && p[1] == 'm') {
-				const char *m = strerror(e);
-				size_t ml = strlen(m);
-				if (ml > sizeof(expanded) - 1 - o)
-					ml = sizeof(expanded) - 1 - o;
-				memcpy(expanded + o, m, ml);
-				o += ml;
-				p++;
-			} else if (p[0] == '%' && p[1] == '%') {
-				if (o + 2 >= sizeof(expanded))
-					break;
-				expanded[o++] = *p++;
-				expanded[o++] = *p;
-			} else
-				expanded[o++] = *p;
-		}
-		expanded[o] = '\0';
-
 		char msg[2048];
 		va_list ap;
 		va_start(ap, fmt);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		vsnprintf(msg, sizeof(msg), expanded, ap);
-#pragma GCC diagnostic pop
+		int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
+		if (e != 0 && n >= 0 && (size_t)n < sizeof(msg))
+			snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(e));
 
 		if (log_to_journal)
 			fprintf(stderr, "<%d>%s\n", level, msg);

@@ -12,8 +12,8 @@ void log_open(void);
 int log_level_from_string(const char *s);
 const char *log_level_to_string(int level);
 
-/* Logs and returns -abs(error), so a caller can write `return log_error_errno(r, "Failed to bind %s: %m", a);`.
- * %m expands to strerror(abs(error)). */
+/* Logs and returns -abs(error), so a caller can write `return log_error_errno(r, "Failed to bind %s", a);`.
+ * With a non-zero error the line ends in ": " and strerror(abs(error)) (C11 printf has no %m). */
 int log_internal(int level, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_internal(LOG_DEBUG, 0, __VA_ARGS__)
