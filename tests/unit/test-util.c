@@ -1,5 +1,82 @@
-#include "test.h"
+/* Strict parsing of numbers, booleans, durations and signals: the config's scalars all go through these. */
+#include <signal.h>
 #include <stdbool.h>
+
+#include "test.h"
+#include "util.h"
+
+static void test_uint(void) {
+	uint64_t v = 7;
+	CHECK(parse_uint64("0", &v) == 0 && v == 0, "0 parses");
+	CHECK(parse_uint64("80", &v) == 0 && v == 80, "80 parses");
+	CHECK(parse_uint64("18446744073709551615", &v) == 0 && v == UINT64_MAX, "UINT64_MAX parses");
+	CHECK(parse_uint64("18446744073709551616", &v) == -ERANGE, "UINT64_MAX+1 is out of range");
+	static const char *const bad[] = {"", "80abc", "010", "00", "0x50", "+80", "-1", " 80", "80 ", "8 0", "1e3"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		v = 7;
+		CHECK(parse_uint64(bad[i], &v) == -EINVAL && v == 7, "'%s' is rejected and leaves the result alone", bad[i]);
+	}
+	CHECK(parse_uint64(NULL, &v) == -EINVAL, "NULL is rejected");
+	CHECK(parse_uint_max("65535", 65535, &v) == 0 && v == 65535, "max itself is accepted");
+	CHECK(parse_uint_max("65536", 65535, &v) == -ERANGE, "max+1 is out of range");
+}
+
+static void test_bool(void) {
+	bool b = false;
+	CHECK(parse_bool("true", &b) == 0 && b, "true");
+	CHECK(parse_bool("false", &b) == 0 && !b, "false");
+	static const char *const bad[] = {"flase", "True", "TRUE", "yes", "1", "on", "", "true "};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		CHECK(parse_bool(bad[i], &b) == -EINVAL, "'%s' is not a boolean", bad[i]);
+}
+
+static void test_duration(void) {
+	uint64_t u = 0;
+	CHECK(parse_duration("250ms", &u) == 0 && u == 250 * USEC_PER_MSEC, "250ms");
+	CHECK(parse_duration("30s", &u) == 0 && u == 30 * USEC_PER_SEC, "30s");
+	CHECK(parse_duration("5m", &u) == 0 && u == 300 * USEC_PER_SEC, "5m");
+	CHECK(parse_duration("1h", &u) == 0 && u == 3600 * USEC_PER_SEC, "1h");
+	CHECK(parse_duration("0s", &u) == 0 && u == 0, "0s");
+	CHECK(parse_duration("15us", &u) == 0 && u == 15, "15us");
+	static const char *const bad[] = {"30", "", "s", "30 s", "30sec", "1.5s", "-1s", "030s", "30S", "0x10s", "99999999999999999999h"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		CHECK(parse_duration(bad[i], &u) < 0, "'%s' is not a duration", bad[i]);
+
+	char buf[32];
+	CHECK_STREQ(format_duration(30 * USEC_PER_SEC, buf), "30s", "30s formats back");
+	CHECK_STREQ(format_duration(1500 * USEC_PER_MSEC, buf), "1500ms", "1.5s formats as ms");
+	CHECK_STREQ(format_duration(3600 * USEC_PER_SEC, buf), "1h", "an hour formats as 1h");
+	CHECK_STREQ(format_duration(0, buf), "0s", "zero formats as 0s");
+	CHECK_STREQ(format_duration(7, buf), "7us", "microseconds stay microseconds");
+}
+
+static void test_signal(void) {
+	int sig = 0;
+	CHECK(parse_signal("SIGTERM", &sig) == 0 && sig == SIGTERM, "SIGTERM");
+	CHECK(parse_signal("HUP", &sig) == 0 && sig == SIGHUP, "HUP");
+	CHECK(parse_signal("10", &sig) == 0 && sig == 10, "a number");
+	static const char *const bad[] = {"", "SIGFOO", "sigterm", "0", "65", "SIG", "-1", "010"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		CHECK(parse_signal(bad[i], &sig) == -EINVAL, "'%s' is not a signal", bad[i]);
+	CHECK_STREQ(signal_name(SIGKILL), "SIGKILL", "SIGKILL's name");
+	CHECK(signal_name(0) == NULL && signal_name(200) == NULL, "no name for 0 and 200");
+}
+
+static void test_strv(void) {
+	char **v = NULL;
+	CHECK(strv_extend(&v, "a") == 0 && strv_extend(&v, "b") == 0 && strv_length(v) == 2, "extend twice");
+	char **c = strv_copy(v);
+	CHECK(c && strv_length(c) == 2 && strcmp(c[1], "b") == 0 && c[1] != v[1], "copy is deep");
+	strv_free(c);
+	strv_free(v);
+	CHECK(strv_length(NULL) == 0, "NULL has length 0");
+}
+
 int main(void) {
+	test_uint();
+	test_bool();
+	test_duration();
+	test_signal();
+	test_strv();
 	return test_done();
 }
