@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "sockets.h"
 #include "supervisor.h"
@@ -13,22 +14,32 @@ static const char usage_text[] =
 	"Usage:\n"
 	"  baton run    [-c FILE] [--listen NAME=ADDRESS]... [--log-level LEVEL] [-- COMMAND [ARG]...]\n"
 	"  baton check  -c FILE\n"
+	"  baton reload (-c FILE | --control PATH) [--timeout DURATION]\n"
+	"  baton status (-c FILE | --control PATH) [--json]\n"
+	"  baton stop   (-c FILE | --control PATH) [--timeout DURATION]\n"
 	"  baton --help | --version\n"
 	"\n"
 	"Keeps a service's sockets open while the program behind them is started, stopped or crashes.\n"
 	"\n"
 	"  run     bind the listeners (or inherit them from systemd) and supervise the program\n"
 	"  check   validate FILE and print the normalized configuration\n"
+	"  reload  start a new generation and wait until it serves (or failed)\n"
+	"  status  show generations, listeners and the last reload\n"
+	"  stop    stop gracefully and wait until baton has exited\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE        the YAML configuration (see baton.yaml(5))\n"
 	"  -l, --listen NAME=ADDR   add a listener (without a config file, or when it has none)\n"
 	"      --log-level LEVEL    error, warning, notice, info (default) or debug\n"
+	"      --control PATH       the control socket of a running baton (instead of -c)\n"
+	"      --timeout DURATION   give up waiting after DURATION (250ms, 30s, 5m; default: no limit)\n"
+	"      --json               print status as one JSON object\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n"
 	"\n"
 	"Exit status of run: 0 after a requested stop; the program's status when it exits on its own (128+N for\n"
 	"signal N); 100 usage error, 101 invalid configuration, 102 the program could not be started, 111 system error.\n"
+	"reload/status/stop: 0 done, 1 the request failed (the reason is printed), 111 baton could not be reached.\n"
 	"See baton(1).\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -45,21 +56,37 @@ struct options {
 	const char *config_path;
 	char **listens; /* NULL-terminated */
 	char **command; /* points into argv; NULL when no "--" */
+	const char *control_path;
+	uint64_t timeout_usec;
+	bool json;
 };
 
-enum { OPT_LOG_LEVEL = 0x100 };
+enum { OPT_LOG_LEVEL = 0x100, OPT_CONTROL, OPT_TIMEOUT, OPT_JSON };
 
 static const struct option long_options[] = {
 	{"config", required_argument, NULL, 'c'},
 	{"listen", required_argument, NULL, 'l'},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"control", required_argument, NULL, OPT_CONTROL},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{0},
 };
 
+/* Which options a subcommand takes. */
+enum {
+	ALLOW_RUN = 1 << 0,     /* --listen, --log-level, -- COMMAND */
+	ALLOW_CONTROL = 1 << 1, /* --control */
+	ALLOW_TIMEOUT = 1 << 2, /* --timeout */
+	ALLOW_JSON = 1 << 3,    /* --json */
+};
+
 /* Parses the options of a subcommand. Returns 0, 1 when --help/--version was handled, or EXIT_USAGE (positive). */
-static int parse_options(int argc, char **argv, bool allow_run_options, struct options *o) {
+static int parse_options(int argc, char **argv, unsigned allowed, struct options *o) {
+	bool allow_run_options = allowed & ALLOW_RUN;
+	o->timeout_usec = USEC_INFINITY;
 	int c;
 	/* "+": stop at the first non-option, so that nothing after "--" is taken for baton's own option. */
 	optind = 1;
@@ -77,7 +104,25 @@ static int parse_options(int argc, char **argv, bool allow_run_options, struct o
 			if (strv_extend(&o->listens, optarg) < 0)
 				return usage_error("%s", "out of memory");
 			break;
+		case OPT_CONTROL:
+			if (!(allowed & ALLOW_CONTROL))
+				return usage_error("--control is an option of reload, status and stop ('%s')", optarg);
+			o->control_path = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (!(allowed & ALLOW_TIMEOUT))
+				return usage_error("--timeout is an option of reload and stop ('%s')", optarg);
+			if (parse_duration(optarg, &o->timeout_usec) < 0 || o->timeout_usec == 0)
+				return usage_error("invalid --timeout '%s' (a duration with its unit: 250ms, 30s, 5m)", optarg);
+			break;
+		case OPT_JSON:
+			if (!(allowed & ALLOW_JSON))
+				return usage_error("%s", "--json is an option of status");
+			o->json = true;
+			break;
 		case OPT_LOG_LEVEL: {
+			if (!allow_run_options)
+				return usage_error("--log-level is an option of 'run' only ('%s')", optarg);
 			int level = log_level_from_string(optarg);
 			if (level < 0)
 				return usage_error("invalid --log-level '%s' (error, warning, notice, info, debug)", optarg);
@@ -111,7 +156,7 @@ static int parse_options(int argc, char **argv, bool allow_run_options, struct o
 
 static int cmd_check(int argc, char **argv) {
 	struct options o = {0};
-	int r = parse_options(argc, argv, false, &o);
+	int r = parse_options(argc, argv, 0, &o);
 	if (r != 0)
 		return r == 1 ? 0 : r;
 	if (!o.config_path)
@@ -135,7 +180,7 @@ static int cmd_check(int argc, char **argv) {
 static int cmd_run(int argc, char **argv) {
 	struct options o = {0};
 	_cleanup_strv_free_ char **listens = NULL;
-	int r = parse_options(argc, argv, true, &o);
+	int r = parse_options(argc, argv, ALLOW_RUN, &o);
 	listens = o.listens;
 	if (r != 0)
 		return r == 1 ? 0 : r;
@@ -144,20 +189,19 @@ static int cmd_run(int argc, char **argv) {
 		return EXIT_SYSTEM;
 	log_open();
 
+	struct supervisor_options so = {
+		.config_path = o.config_path,
+		.listens = listens,
+		.command = o.command,
+	};
 	struct config *c = NULL;
 	_cleanup_free_ char *error = NULL;
-	if (o.config_path)
-		r = config_load(o.config_path, &c, &error);
-	else
-		r = config_new_default(&c);
-	if (r >= 0)
-		r = config_apply_cli(c, listens, o.command, &error);
+	r = supervisor_load_config(&so, &c, &error);
 	if (r < 0) {
 		if (error)
 			log_error("%s", error);
 		else
 			log_error_errno(r, "Failed to load the configuration");
-		config_free(c);
 		return EXIT_CONFIG;
 	}
 
@@ -186,12 +230,96 @@ static int cmd_run(int argc, char **argv) {
 		return EXIT_SYSTEM;
 	}
 
-	return supervisor_run(c, ls, c->n_listeners);
+	return supervisor_run(&so, c, ls, c->n_listeners);
+}
+
+/* The control socket of the baton that runs FILE: what `run -c FILE` chose. If FILE is broken now, the path comes
+ * from the file name alone (right unless the file set control.socket), and the load error is kept for the message
+ * in case baton cannot be reached. */
+static int control_path_of(const struct options *o, char **ret, char **ret_load_error) {
+	if (o->control_path) {
+		*ret = strdup(o->control_path);
+		return *ret ? 0 : -ENOMEM;
+	}
+	struct config *c = NULL;
+	int r = config_load(o->config_path, &c, ret_load_error);
+	if (r < 0) {
+		struct config bare = {.path = (char *)o->config_path};
+		return config_control_socket(&bare, ret);
+	}
+	r = config_control_socket(c, ret);
+	config_free(c);
+	return r;
+}
+
+static int cmd_control(int argc, char **argv, enum control_request request) {
+	struct options o = {0};
+	unsigned allowed = ALLOW_CONTROL | (request == CONTROL_STATUS ? ALLOW_JSON : ALLOW_TIMEOUT);
+	int r = parse_options(argc, argv, allowed, &o);
+	strv_free(o.listens);
+	if (r != 0)
+		return r == 1 ? 0 : r;
+	const char *name = control_request_to_string(request);
+	if (!!o.config_path == !!o.control_path)
+		return usage_error("%s needs either -c FILE or --control PATH", name);
+
+	_cleanup_free_ char *path = NULL, *load_error = NULL, *reply = NULL, *error = NULL;
+	r = control_path_of(&o, &path, &load_error);
+	if (r < 0) {
+		fprintf(stderr, "baton: cannot find the control socket: %s\n", strerror(-r));
+		return EXIT_SYSTEM;
+	}
+	if (!path) {
+		fprintf(stderr, "baton: %s has no control socket (control.socket is \"\")\n", o.config_path);
+		return EXIT_FAILED;
+	}
+
+	r = control_call(path, name, o.timeout_usec, request == CONTROL_STOP, &reply, &error);
+	if (r < 0) {
+		fprintf(stderr, "baton: %s\n", error ? error : strerror(-r));
+		if (load_error)
+			fprintf(stderr, "baton: note: the configuration is invalid: %s\n", load_error);
+		return EXIT_SYSTEM;
+	}
+
+	bool ok = false;
+	if (json_get_bool(reply, "ok", &ok) < 0) {
+		fprintf(stderr, "baton: unexpected reply from baton: %s\n", reply);
+		return EXIT_SYSTEM;
+	}
+	if (!ok) {
+		_cleanup_free_ char *why = NULL;
+		json_get_string(reply, "error", &why);
+		if (o.json)
+			puts(reply);
+		fprintf(stderr, "baton: %s failed: %s\n", name, why ? why : reply);
+		return EXIT_FAILED;
+	}
+
+	_cleanup_free_ char *text = NULL;
+	switch (request) {
+	case CONTROL_STATUS:
+		if (o.json)
+			puts(reply);
+		else if (json_get_string(reply, "text", &text) == 0)
+			puts(text);
+		break;
+	case CONTROL_RELOAD:
+		json_get_string(reply, "message", &text);
+		printf("reloaded: %s\n", text ? text : reply);
+		break;
+	case CONTROL_STOP:
+		printf("stopped\n");
+		break;
+	default:
+		break;
+	}
+	return fflush(stdout) == 0 ? 0 : EXIT_SYSTEM;
 }
 
 int main(int argc, char **argv) {
 	if (argc < 2)
-		return usage_error("%s", "missing command (run, check)");
+		return usage_error("%s", "missing command (run, check, reload, status, stop)");
 
 	const char *cmd = argv[1];
 	if (streq(cmd, "--help") || streq(cmd, "-h")) {
@@ -206,5 +334,8 @@ int main(int argc, char **argv) {
 		return cmd_run(argc - 1, argv + 1);
 	if (streq(cmd, "check"))
 		return cmd_check(argc - 1, argv + 1);
-	return usage_error("unknown command '%s' (run, check)", cmd);
+	for (enum control_request r = 0; r < _CONTROL_REQUEST_MAX; r++)
+		if (streq(cmd, control_request_to_string(r)))
+			return cmd_control(argc - 1, argv + 1, r);
+	return usage_error("unknown command '%s' (run, check, reload, status, stop)", cmd);
 }

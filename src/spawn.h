@@ -7,20 +7,25 @@
 #include <sys/types.h>
 
 struct spawn_env_params {
-	char *const *base;        /* the supervisor's environ */
-	char *const *overrides;   /* program.environment, "KEY=value"; win over base */
-	char *const *names;       /* listener names in fd order; NULL when n_fds is 0 */
+	char *const *base; /* the supervisor's environ */
+	char *const *overrides; /* program.environment, "KEY=value"; win over base */
+	char *const *names; /* listener names in fd order; NULL when n_fds is 0 */
 	size_t n_fds;
 	const char *notify_socket; /* baton's own NOTIFY_SOCKET for the child */
-	unsigned generation;       /* BATON_GENERATION */
+	unsigned generation; /* BATON_GENERATION */
 };
 
 /* Builds the child's environment: base minus LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LISTEN_PIDFDID, WATCHDOG_PID,
  * WATCHDOG_USEC, NOTIFY_SOCKET and BATON_GENERATION; then overrides; then LISTEN_FDS, LISTEN_FDNAMES and a
  * "LISTEN_PID=" placeholder (when n_fds > 0), NOTIFY_SOCKET and BATON_GENERATION. The LISTEN_PID entry is last and
  * has room for any pid, so the child can fill it in after fork without allocating (spawn_set_listen_pid).
- * Pure. Returns 0 or -ENOMEM. */
+ * Entries without '=' are dropped, and so are overrides of the variables baton sets. Pure. Returns 0 or -ENOMEM. */
 int spawn_build_env(const struct spawn_env_params *p, char ***ret);
+
+/* Writes pid's decimal digits into the "LISTEN_PID=" slot of an envp from spawn_build_env (the last such entry);
+ * does nothing when there is none (no fds). Async-signal-safe (no allocation, no stdio): meant for the forked
+ * child. Only for that slot, which has room for any pid; an entry from elsewhere could be overrun. */
+void spawn_set_listen_pid(char **envp, pid_t pid);
 
 /* Substitutes "{fd:NAME}" in each argument by that listener's fd number (3 + its index). An unknown name gives
  * -ENOENT with *ret_bad_name pointing at a malloc'd copy of the name; a "{fd:" with no closing brace is -EINVAL.
@@ -40,18 +45,22 @@ struct spawn_params {
 	gid_t gid;
 	const gid_t *groups;
 	size_t n_groups;
-	int stdin_fd;       /* -1: /dev/null */
+	int stdin_fd; /* -1: /dev/null */
 	int parent_death_signal; /* PR_SET_PDEATHSIG in the child; 0 for none */
 };
 
 /* Resolves user/group names (or numbers) into p's credential fields; group defaults to the user's primary group and
- * supplementary groups come from the user's membership (initgroups semantics). groups is malloc'd into *ret_groups. */
+ * supplementary groups come from the user's membership (initgroups semantics). Only a group: uid stays getuid() and
+ * the groups are that one alone; a uid without passwd entry needs a group. An unknown name is -ESRCH ("user 'x' does
+ * not exist"). groups is malloc'd into *ret_groups (NULL, nothing set, when both are NULL); *ret_error on failure. */
 int spawn_resolve_credentials(const char *user, const char *group, struct spawn_params *p, gid_t **ret_groups,
                               char **ret_error);
 
-/* Forks and execs. The child: own process group, empty signal mask, default dispositions, the parent-death signal,
- * fds moved into 3.. through temporaries with close-on-exec cleared, every other fd above 2 closed, stdin from /dev/null, then chdir, setgroups, setgid,
- * setuid, exec. If anything before exec fails, the child writes the step and errno into a close-on-exec pipe and
- * exits 127; the parent reads it and returns that errno with *ret_error naming the step and path ("exec
- * /usr/bin/app: No such file or directory"). On success *ret_pid and *ret_pidfd are set. */
+/* Forks and execs. The child: own process group, default dispositions, empty signal mask, fds moved into 3..
+ * through temporaries with close-on-exec cleared, every other fd above 2 closed (close-on-exec), stdin from stdin_fd
+ * or /dev/null, then chdir, setgroups, setgid, setuid, the parent-death signal (after setuid: a uid/gid change clears
+ * it), exec (a name without '/' is searched in envp's PATH). If anything before exec fails, the child writes the step
+ * and errno into a close-on-exec pipe and exits 127; the parent reaps it and returns that errno with *ret_error naming
+ * the step and path ("exec /usr/bin/app: No such file or directory"). On success *ret_pid and *ret_pidfd are set.
+ * At most 1024 fds. */
 int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, char **ret_error);

@@ -1,53 +1,27 @@
 /* The supervisor's lifecycle. Everything that happens is an event (a generation became ready, exited, missed a
- * deadline; a stop was requested), and what baton does about it is looked up in transitions[state][event]: reading
- * that table tells the whole lifecycle. The event loop around it only turns file descriptors into events. */
-#include "supervisor.h"
+ * deadline; a reload or a stop was asked for; a restart is due), and what baton does about it is looked up in
+ * transitions[state][event]: reading that table tells the whole lifecycle. The event sources (loop.c) only turn
+ * file descriptors into events. */
+#include "supervisor-internal.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "log.h"
 #include "notify.h"
 #include "spawn.h"
 #include "util.h"
 
-enum sup_event {
-	EV_READY,         /* a generation reported READY=1 */
-	EV_EXITED,        /* a generation's main process exited (event.wait_status) */
-	EV_READY_TIMEOUT, /* a starting generation missed its readiness deadline */
-	EV_STOP_TIMEOUT,  /* a stopping generation outlived stop.timeout */
-	EV_STOP_REQUEST,  /* SIGTERM, SIGINT */
-	_EV_MAX,
-};
-
-struct event {
-	enum sup_event type;
-	struct generation *gen; /* the generation it is about; NULL for EV_STOP_REQUEST */
-	int wait_status;        /* EV_EXITED */
-	int signal;             /* EV_STOP_REQUEST: which signal asked */
-};
-
-/* epoll tags: the low byte says what kind of fd woke us; pidfds carry their generation id above it, so an event
- * for a generation that was reaped earlier in the same batch finds nothing instead of freed memory. */
-enum { TAG_SIGNAL = 1, TAG_TIMER, TAG_NOTIFY, TAG_PIDFD };
-#define TAG(kind, id) (((uint64_t)(id) << 8) | (kind))
-
 static const char *const sup_state_names[_SUP_STATE_MAX] = {
-	[SUP_STARTING] = "starting",
-	[SUP_RUNNING] = "running",
-	[SUP_STOPPING] = "stopping",
-	[SUP_DONE] = "done",
+	[SUP_STARTING] = "starting", [SUP_RUNNING] = "running",   [SUP_RELOADING] = "reloading",
+	[SUP_BACKOFF] = "restarting", [SUP_STOPPING] = "stopping", [SUP_DONE] = "done",
 };
 
 static const char *const gen_state_names[_GEN_STATE_MAX] = {
@@ -63,7 +37,17 @@ static const char *const event_names[_EV_MAX] = {
 	[EV_READY_TIMEOUT] = "readiness timeout",
 	[EV_STOP_TIMEOUT] = "stop timeout",
 	[EV_STOP_REQUEST] = "stop request",
+	[EV_RELOAD_REQUEST] = "reload request",
+	[EV_RESTART_DUE] = "restart due",
 };
+
+const char *sup_state_to_string(enum sup_state st) {
+	return st < _SUP_STATE_MAX ? sup_state_names[st] : "?";
+}
+
+const char *gen_state_to_string(enum gen_state st) {
+	return st < _GEN_STATE_MAX ? gen_state_names[st] : "?";
+}
 
 /* ---- small helpers ---- */
 
@@ -82,7 +66,7 @@ static int exit_code_of(int wait_status) {
 	return EXIT_SYSTEM;
 }
 
-static const char *describe_exit(int wait_status, char buf[static 64]) {
+const char *describe_exit(int wait_status, char buf[static 64]) {
 	if (WIFEXITED(wait_status))
 		snprintf(buf, 64, "exited with status %d", WEXITSTATUS(wait_status));
 	else if (WIFSIGNALED(wait_status)) {
@@ -96,24 +80,9 @@ static const char *describe_exit(int wait_status, char buf[static 64]) {
 	return buf;
 }
 
-static struct generation *generation_by_id(struct supervisor *s, unsigned id) {
-	for (struct generation *g = s->generations; g; g = g->next)
-		if (g->id == id)
-			return g;
-	return NULL;
-}
-
-static struct generation *generation_by_pid(struct supervisor *s, pid_t pid) {
+struct generation *generation_by_pid(struct supervisor *s, pid_t pid) {
 	for (struct generation *g = s->generations; g; g = g->next)
 		if (g->pid == pid)
-			return g;
-	return NULL;
-}
-
-/* The generation currently serving (or starting to): the newest one that was not told to stop. */
-static struct generation *generation_current(struct supervisor *s) {
-	for (struct generation *g = s->generations; g; g = g->next)
-		if (g->state == GEN_STARTING || g->state == GEN_READY)
 			return g;
 	return NULL;
 }
@@ -121,76 +90,25 @@ static struct generation *generation_current(struct supervisor *s) {
 static size_t generations_alive(struct supervisor *s) {
 	size_t n = 0;
 	for (struct generation *g = s->generations; g; g = g->next)
-		n++;
+		if (g->state != GEN_KILLED)
+			n++;
 	return n;
 }
 
-/* The parent of pid from /proc/PID/stat; 0 when it cannot be read (the process is gone). The comm field may hold
- * spaces and parentheses, so the fields are counted from its last ')'. */
-static pid_t parent_of(pid_t pid) {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	int ppid;
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-		return 0;
-	return (pid_t)ppid;
-}
-
-/* Which generation a notify sender belongs to: the generation's main process itself, a process in its process group,
- * or a descendant of its main process (a shell script's systemd-notify). Anyone else is not heard. */
-static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) {
-	if (pid <= 0)
-		return NULL;
-	struct generation *g = generation_by_pid(s, pid);
-	if (g)
-		return g;
-	pid_t pgid = getpgid(pid);
-	if (pgid > 0 && (g = generation_by_pid(s, pgid)))
-		return g;
-	pid_t self = getpid();
-	for (int depth = 0; depth < 32 && pid > 1 && pid != self; depth++) {
-		pid = parent_of(pid);
-		if ((g = generation_by_pid(s, pid)))
-			return g;
-	}
-	return NULL;
-}
-
-/* ---- the timer: one timerfd armed for the earliest deadline, disarmed when there is none ---- */
-
-static void timer_update(struct supervisor *s) {
-	uint64_t next = USEC_INFINITY;
-	for (struct generation *g = s->generations; g; g = g->next)
-		if (g->deadline_usec < next)
-			next = g->deadline_usec;
-	if (next == s->timer_armed_usec)
-		return;
-
-	struct itimerspec its = {0};
-	if (next != USEC_INFINITY) {
-		/* A zero it_value would disarm the timer: a deadline already passed still needs one expiry. */
-		uint64_t at = next ? next : 1;
-		its.it_value.tv_sec = (time_t)(at / USEC_PER_SEC);
-		its.it_value.tv_nsec = (long)(at % USEC_PER_SEC) * 1000;
-	}
-	if (timerfd_settime(s->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
-		log_error_errno(errno, "Failed to arm the timer");
-		return;
-	}
-	s->timer_armed_usec = next;
+static char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *strdup_printf(const char *fmt, ...) {
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
 }
 
 /* ---- generations ---- */
 
-static void generation_free(struct generation *g) {
+void generation_free(struct generation *g) {
 	if (!g)
 		return;
 	if (g->pidfd >= 0)
@@ -199,7 +117,7 @@ static void generation_free(struct generation *g) {
 	free(g);
 }
 
-static void generation_unlink(struct supervisor *s, struct generation *g) {
+void generation_unlink(struct supervisor *s, struct generation *g) {
 	for (struct generation **p = &s->generations; *p; p = &(*p)->next)
 		if (*p == g) {
 			*p = g->next;
@@ -208,108 +126,16 @@ static void generation_unlink(struct supervisor *s, struct generation *g) {
 		}
 }
 
-/* Starts generation N+1 on the current listeners. On failure nothing is left running and *ret_error says why. */
-static int generation_start(struct supervisor *s, char **ret_error) {
-	const struct config *c = s->config;
-	unsigned id = s->last_generation + 1;
-	_cleanup_free_ char **names = NULL;
-	_cleanup_free_ int *fds = NULL;
-	_cleanup_strv_free_ char **argv = NULL;
-	_cleanup_strv_free_ char **envp = NULL;
-	_cleanup_free_ gid_t *groups = NULL;
-	_cleanup_free_ char *bad_name = NULL;
-	char *error = NULL;
-	int r;
-
-	if (s->n_listeners > 0) {
-		names = calloc(s->n_listeners + 1, sizeof(char *));
-		fds = calloc(s->n_listeners, sizeof(int));
-		if (!names || !fds)
-			return -ENOMEM;
-		for (size_t i = 0; i < s->n_listeners; i++) {
-			names[i] = s->listeners[i].name;
-			fds[i] = s->listeners[i].fd;
-		}
-	}
-
-	r = spawn_substitute_argv(c->command, names, s->n_listeners, &argv, &bad_name);
-	if (r == -ENOENT) {
-		if (asprintf(ret_error, "program.command: {fd:%s} names no listener", bad_name) < 0)
-			*ret_error = NULL;
-		return r;
-	}
-	if (r < 0) {
-		if (asprintf(ret_error, "program.command: a {fd:NAME} placeholder is not closed") < 0)
-			*ret_error = NULL;
-		return r;
-	}
-
-	extern char **environ;
-	struct spawn_env_params ep = {
-		.base = environ,
-		.overrides = c->environment,
-		.names = names,
-		.n_fds = s->n_listeners,
-		.notify_socket = s->notify_path,
-		.generation = id,
-	};
-	r = spawn_build_env(&ep, &envp);
-	if (r < 0)
-		return r;
-
-	struct spawn_params sp = {
-		.argv = argv,
-		.envp = envp,
-		.fds = fds,
-		.n_fds = s->n_listeners,
-		.working_directory = c->working_directory,
-		.stdin_fd = -1,
-		/* Outside systemd nothing else would stop a child whose supervisor was SIGKILLed; under systemd the
-		 * cgroup is killed anyway. The stop signal lets it finish its requests. */
-		.parent_death_signal = c->stop_signal,
-	};
-	if (c->user || c->group) {
-		r = spawn_resolve_credentials(c->user, c->group, &sp, &groups, &error);
-		if (r < 0) {
-			*ret_error = error;
-			return r;
-		}
-	}
-
-	pid_t pid;
-	int pidfd;
-	r = spawn_child(&sp, &pid, &pidfd, &error);
-	if (r < 0) {
-		*ret_error = error;
-		return r;
-	}
-
-	struct generation *g = calloc(1, sizeof(*g));
-	if (!g) {
-		/* Cannot track it: do not leave it running unsupervised. */
-		pidfd_signal(pidfd, SIGKILL);
-		close(pidfd);
-		return -ENOMEM;
-	}
-	*g = (struct generation){
-		.id = id,
-		.pid = pid,
-		.pidfd = pidfd,
-		.state = GEN_STARTING,
-		.started_usec = now_usec(),
-		.deadline_usec = now_usec() + c->readiness_timeout_usec,
-		.next = s->generations,
-	};
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG(TAG_PIDFD, id)};
-	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, pidfd, &ev) < 0)
-		/* SIGCHLD still reaps it: the pidfd is only a second path. */
-		log_warning_errno(errno, "Failed to watch generation %u's pidfd, ignoring", id);
-	s->generations = g;
-	s->last_generation = id;
-
-	log_info("generation %u started (pid %d)", id, (int)pid);
-	notify_upstreamf("STATUS=starting generation %u (pid %d)", id, (int)pid);
-	return 0;
+/* SIGKILL to the generation's whole process group: workers it forked must not outlive it. */
+static void generation_kill(struct generation *g, const char *why) {
+	log_warning("generation %u (pid %d) %s, sending SIGKILL", g->id, (int)g->pid, why);
+	if (kill(-g->pid, SIGKILL) < 0 && errno != ESRCH)
+		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)g->pid);
+	int r = pidfd_signal(g->pidfd, SIGKILL);
+	if (r < 0 && r != -ESRCH)
+		log_warning_errno(r, "Failed to kill generation %u, ignoring", g->id);
+	g->state = GEN_KILLED;
+	g->deadline_usec = USEC_INFINITY;
 }
 
 /* Tells g to stop: stop.signal now, SIGKILL at the deadline. */
@@ -325,19 +151,228 @@ static void generation_stop(struct supervisor *s, struct generation *g) {
 	g->deadline_usec = now_usec() + s->config->stop_timeout_usec;
 }
 
-/* SIGKILL to the generation's whole process group: workers it forked must not outlive it. */
-static void generation_kill(struct generation *g) {
-	log_warning("generation %u (pid %d) did not stop in time, sending SIGKILL", g->id, (int)g->pid);
-	if (kill(-g->pid, SIGKILL) < 0 && errno != ESRCH)
-		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)g->pid);
-	int r = pidfd_signal(g->pidfd, SIGKILL);
-	if (r < 0 && r != -ESRCH)
-		log_warning_errno(r, "Failed to kill generation %u, ignoring", g->id);
-	g->state = GEN_KILLED;
-	g->deadline_usec = USEC_INFINITY;
+/* Keeps the number of live generations under GENERATIONS_MAX before another one starts: old generations that are
+ * still draining are killed, oldest first. */
+static void generations_make_room(struct supervisor *s) {
+	while (generations_alive(s) >= GENERATIONS_MAX) {
+		struct generation *oldest = NULL;
+		for (struct generation *g = s->generations; g; g = g->next)
+			if (g->state == GEN_STOPPING)
+				oldest = g;
+		if (!oldest)
+			return;
+		generation_kill(oldest, "is still draining and the generation limit is reached");
+	}
 }
 
-/* ---- transitions: what each event does in each state ---- */
+/* Starts generation N+1 of config c on the listeners ls. On failure nothing is left running and *ret_error says
+ * why. */
+static int generation_start(struct supervisor *s, const struct config *c, const struct listener *ls, size_t n,
+                            struct generation **ret, char **ret_error) {
+	unsigned id = s->last_generation + 1;
+	_cleanup_free_ char **names = NULL;
+	_cleanup_free_ int *fds = NULL;
+	_cleanup_strv_free_ char **argv = NULL;
+	_cleanup_strv_free_ char **envp = NULL;
+	_cleanup_free_ gid_t *groups = NULL;
+	_cleanup_free_ char *bad_name = NULL;
+	int r;
+
+	generations_make_room(s);
+
+	if (n > 0) {
+		names = calloc(n + 1, sizeof(char *));
+		fds = calloc(n, sizeof(int));
+		if (!names || !fds)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			names[i] = ls[i].name;
+			fds[i] = ls[i].fd;
+		}
+	}
+
+	r = spawn_substitute_argv(c->command, names, n, &argv, &bad_name);
+	if (r == -ENOENT) {
+		*ret_error = strdup_printf("program.command: {fd:%s} names no listener", bad_name);
+		return r;
+	}
+	if (r < 0) {
+		*ret_error = strdup_printf("program.command: a {fd:NAME} placeholder is not closed");
+		return r;
+	}
+
+	extern char **environ;
+	struct spawn_env_params ep = {
+		.base = environ,
+		.overrides = c->environment,
+		.names = names,
+		.n_fds = n,
+		.notify_socket = s->notify_path,
+		.generation = id,
+	};
+	r = spawn_build_env(&ep, &envp);
+	if (r < 0)
+		return r;
+
+	struct spawn_params sp = {
+		.argv = argv,
+		.envp = envp,
+		.fds = fds,
+		.n_fds = n,
+		.working_directory = c->working_directory,
+		.stdin_fd = -1,
+		/* Outside systemd nothing else would stop a child whose supervisor was SIGKILLed (under systemd the
+		 * cgroup is killed anyway); the stop signal lets it finish its requests. */
+		.parent_death_signal = c->stop_signal,
+	};
+	if (c->user || c->group) {
+		r = spawn_resolve_credentials(c->user, c->group, &sp, &groups, ret_error);
+		if (r < 0)
+			return r;
+	}
+
+	pid_t pid;
+	int pidfd;
+	r = spawn_child(&sp, &pid, &pidfd, ret_error);
+	if (r < 0)
+		return r;
+
+	struct generation *g = calloc(1, sizeof(*g));
+	if (!g) {
+		/* Cannot track it: do not leave it running unsupervised. */
+		pidfd_signal(pidfd, SIGKILL);
+		close(pidfd);
+		return -ENOMEM;
+	}
+	uint64_t now = now_usec();
+	*g = (struct generation){
+		.id = id,
+		.pid = pid,
+		.pidfd = pidfd,
+		.state = GEN_STARTING,
+		.started_usec = now,
+		.deadline_usec = now + c->readiness_timeout_usec,
+		.next = s->generations,
+	};
+	loop_watch_generation(s, g);
+	s->generations = g;
+	s->last_generation = id;
+
+	log_info("generation %u started (pid %d)", id, (int)pid);
+	*ret = g;
+	return 0;
+}
+
+/* Marks g ready and returns how long it took. */
+static uint64_t generation_ready(struct generation *g) {
+	g->state = GEN_READY;
+	g->ready_usec = now_usec();
+	g->deadline_usec = USEC_INFINITY;
+	return g->ready_usec - g->started_usec;
+}
+
+/* READY=1 upstream with the serving generation's own status, or baton's words for it. */
+static void upstream_ready(struct supervisor *s, const char *prefix) {
+	struct generation *g = s->current;
+	if (g && g->status)
+		notify_upstreamf("READY=1\nSTATUS=%s%s", strempty(prefix), g->status);
+	else if (g)
+		notify_upstreamf("READY=1\nSTATUS=%sgeneration %u ready (pid %d)", strempty(prefix), g->id, (int)g->pid);
+	else
+		notify_upstreamf("READY=1\nSTATUS=%sno generation running", strempty(prefix));
+}
+
+/* ---- listeners across reloads ---- */
+
+/* Opens the listener set of a new config: a listener whose address baton already holds gets a duplicate of that very
+ * socket (so it never closes, and queued connections stay queued); others are bound anew. */
+static int listeners_for_reload(struct supervisor *s, const struct config *c, struct listener **ret, char **ret_error) {
+	struct listener *ls = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(struct listener));
+	if (!ls)
+		return -ENOMEM;
+	size_t n = 0;
+	int r = 0;
+
+	for (; n < c->n_listeners; n++) {
+		const struct listener_config *lc = &c->listeners[n];
+		struct listener *l = &ls[n];
+		char abuf[ADDR_FORMAT_MAX];
+		const struct listener *old = NULL;
+		for (size_t j = 0; j < s->n_listeners && !old; j++)
+			if (addr_equal(&s->listeners[j].address, &lc->address))
+				old = &s->listeners[j];
+
+		l->name = strdup(lc->name);
+		l->address = lc->address;
+		l->fd = -1;
+		if (!l->name) {
+			r = -ENOMEM;
+			n++;
+			break;
+		}
+		if (old) {
+			l->fd = fcntl(old->fd, F_DUPFD_CLOEXEC, 3);
+			if (l->fd < 0) {
+				r = -errno;
+				*ret_error = strdup_printf("listener '%s' (%s): dup: %s", lc->name,
+				                           addr_format(&lc->address, abuf), strerror(errno));
+				n++;
+				break;
+			}
+			l->inherited = old->inherited;
+			continue;
+		}
+		if (lc->inherit == INHERIT_REQUIRED) {
+			r = -ENXIO;
+			*ret_error = strdup_printf("listener '%s' (%s): inherit is required, but inherited sockets are only "
+			                           "taken when baton starts",
+			                           lc->name, addr_format(&lc->address, abuf));
+			n++;
+			break;
+		}
+		const char *why = NULL;
+		r = sock_bind(lc, &l->fd, &why);
+		if (r < 0) {
+			*ret_error = strdup_printf("listener '%s' (%s): %s: %s", lc->name, addr_format(&lc->address, abuf),
+			                           why ? why : "bind", strerror(-r));
+			n++;
+			break;
+		}
+		l->created_path = addr_is_unix(&lc->address) && !lc->address.abstract;
+	}
+	if (r < 0) {
+		listeners_free(ls, n);
+		return r;
+	}
+	*ret = ls;
+	return 0;
+}
+
+/* The new listener set becomes the supervisor's. Unix socket files baton created move with the listener that keeps
+ * them, so freeing the old set removes only the files of listeners that are gone. */
+static void listeners_commit(struct supervisor *s, struct listener *ls, size_t n) {
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < s->n_listeners; j++)
+			if (addr_equal(&ls[i].address, &s->listeners[j].address) && s->listeners[j].created_path) {
+				ls[i].created_path = true;
+				s->listeners[j].created_path = false;
+			}
+	listeners_free(s->listeners, s->n_listeners);
+	s->listeners = ls;
+	s->n_listeners = n;
+}
+
+static bool listeners_same(const struct supervisor *s, const struct config *c) {
+	if (s->n_listeners != c->n_listeners)
+		return false;
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (!streq(s->listeners[i].name, c->listeners[i].name) ||
+		    !addr_equal(&s->listeners[i].address, &c->listeners[i].address))
+			return false;
+	return true;
+}
+
+/* ---- transitions ---- */
 
 static void done(struct supervisor *s, int exit_code) {
 	s->state = SUP_DONE;
@@ -348,6 +383,8 @@ static void done(struct supervisor *s, int exit_code) {
 static void begin_stop(struct supervisor *s, int exit_code) {
 	s->state = SUP_STOPPING;
 	s->exit_code = exit_code;
+	s->reload_queued = false;
+	loop_reload_finished(s, s->last_reload_seq + 1, false, "baton is stopping");
 	notify_upstream("STOPPING=1\nSTATUS=stopping");
 	for (struct generation *g = s->generations; g; g = g->next)
 		generation_stop(s, g);
@@ -356,97 +393,460 @@ static void begin_stop(struct supervisor *s, int exit_code) {
 }
 
 static void on_stop_request(struct supervisor *s, const struct event *ev) {
-	log_info("received %s, stopping", strempty(signal_name(ev->signal)));
+	log_info("%s, stopping", ev->why ? ev->why : "stop requested");
 	begin_stop(s, 0);
 }
 
 static void on_stop_request_again(struct supervisor *s, const struct event *ev) {
-	log_info("received %s while stopping; still waiting for %zu generation(s)", strempty(signal_name(ev->signal)),
+	log_info("%s while stopping; still waiting for %zu generation(s)", ev->why ? ev->why : "stop requested",
 	         generations_alive(s));
 }
 
-static void on_first_ready(struct supervisor *s, const struct event *ev) {
-	struct generation *g = ev->gen;
-	g->state = GEN_READY;
-	g->ready_usec = now_usec();
-	g->deadline_usec = USEC_INFINITY;
-	s->state = SUP_RUNNING;
-	log_info("generation %u is ready (%" PRIu64 " ms after start)", g->id,
-	         (g->ready_usec - g->started_usec) / USEC_PER_MSEC);
-	if (g->status)
-		notify_upstreamf("READY=1\nSTATUS=%s", g->status);
-	else
-		notify_upstreamf("READY=1\nSTATUS=generation %u ready (pid %d)", g->id, (int)g->pid);
+static void on_stop_timeout(struct supervisor *s, const struct event *ev) {
+	generation_kill(ev->gen, "did not stop within stop.timeout");
 }
 
-static void on_ready_timeout(struct supervisor *s, const struct event *ev) {
+static void start_queued_reload(struct supervisor *s);
+
+/* Schedules the next generation after the current one died: restart.delay doubled for each consecutive failure, up
+ * to restart.max-delay. A generation that stayed ready for restart.max-delay had recovered: the count starts over. */
+static void schedule_restart(struct supervisor *s, const char *why) {
+	const struct config *c = s->config;
+	uint64_t delay = c->restart_delay_usec;
+	for (unsigned i = 1; i < s->failures && delay < c->restart_max_delay_usec; i++)
+		delay *= 2;
+	if (delay > c->restart_max_delay_usec)
+		delay = c->restart_max_delay_usec;
+	s->failures++;
+	s->current = NULL;
+	s->state = SUP_BACKOFF;
+	s->restart_usec = now_usec() + delay;
+
 	char buf[32];
-	log_error("generation %u (pid %d) was not ready within %s (readiness.timeout)", ev->gen->id,
-	          (int)ev->gen->pid, format_duration(s->config->readiness_timeout_usec, buf));
+	log_notice("%s; restarting in %s (failure %u in a row)", why, format_duration(delay, buf), s->failures);
+	notify_upstreamf("STATUS=restarting in %s: %s", buf, why);
+	start_queued_reload(s);
+}
+
+/* The current generation ended on its own (a crash, or a clean exit). restart.policy decides. */
+static void current_ended(struct supervisor *s, struct generation *g, int wait_status) {
+	char buf[64], why[128];
+	const char *what = describe_exit(wait_status, buf);
+	int code = exit_code_of(wait_status);
+	bool clean = WIFEXITED(wait_status) && code == 0;
+	enum restart_policy policy = s->config->restart_policy;
+
+	snprintf(why, sizeof(why), "generation %u (pid %d) %s", g->id, (int)g->pid, what);
+	if (policy == RESTART_NEVER || (policy == RESTART_ON_FAILURE && clean)) {
+		log_notice("%s; restart.policy is %s, exiting", why, restart_policy_to_string(policy));
+		notify_upstreamf("STATUS=program %s", what);
+		begin_stop(s, code);
+		return;
+	}
+	/* A generation that stayed up long enough had recovered from earlier failures. */
+	if (g->ready_usec && now_usec() - g->ready_usec >= s->config->restart_max_delay_usec)
+		s->failures = 0;
+	schedule_restart(s, why);
+}
+
+/* Entering SUP_RUNNING: the current generation is ready. */
+static void now_running(struct supervisor *s) {
+	s->state = SUP_RUNNING;
+	start_queued_reload(s);
+}
+
+static void on_started_ready(struct supervisor *s, const struct event *ev) {
+	struct generation *g = ev->gen;
+	if (g != s->current) {
+		log_debug("generation %u sent READY=1 but is not current, ignoring", g->id);
+		return;
+	}
+	uint64_t took = generation_ready(g);
+	log_info("generation %u is ready (%" PRIu64 " ms after start)", g->id, took / USEC_PER_MSEC);
+	s->ever_ready = true;
+	upstream_ready(s, NULL);
+	now_running(s);
+}
+
+static void on_started_exited(struct supervisor *s, const struct event *ev) {
+	char buf[64];
+	struct generation *g = ev->gen;
+	if (g != s->current) {
+		log_info("generation %u (pid %d) %s", g->id, (int)g->pid, describe_exit(ev->wait_status, buf));
+		return;
+	}
+	if (s->ever_ready) {
+		/* It had been serving before: this is a crash loop, not a failed start. */
+		char why[128];
+		snprintf(why, sizeof(why), "generation %u (pid %d) %s before it was ready", g->id, (int)g->pid,
+		         describe_exit(ev->wait_status, buf));
+		schedule_restart(s, why);
+		return;
+	}
+	/* The first start failed: baton ends with the program's status, so systemd sees the start fail. */
+	log_error("generation %u (pid %d) %s before it was ready", g->id, (int)g->pid,
+	          describe_exit(ev->wait_status, buf));
+	notify_upstreamf("STATUS=program %s before it was ready", describe_exit(ev->wait_status, buf));
+	s->current = NULL;
+	begin_stop(s, exit_code_of(ev->wait_status));
+}
+
+static void on_started_timeout(struct supervisor *s, const struct event *ev) {
+	char buf[32], why[128];
+	struct generation *g = ev->gen;
+	snprintf(why, sizeof(why), "was not ready within %s (readiness.timeout)",
+	         format_duration(s->config->readiness_timeout_usec, buf));
+	if (g != s->current)
+		return;
+	generation_kill(g, why);
+	if (s->ever_ready) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "generation %u %s", g->id, why);
+		schedule_restart(s, msg);
+		return;
+	}
+	notify_upstreamf("STATUS=program %s", why);
+	s->current = NULL;
 	begin_stop(s, EXIT_START);
 }
 
-/* The program ended on its own: baton ends with its status (restart policies come with generations). */
-static void on_current_exited(struct supervisor *s, const struct event *ev) {
-	char buf[64];
-	const char *what = describe_exit(ev->wait_status, buf);
-	if (ev->gen->state == GEN_STARTING)
-		log_error("generation %u (pid %d) %s before it was ready", ev->gen->id, (int)ev->gen->pid, what);
-	else
-		log_notice("generation %u (pid %d) %s", ev->gen->id, (int)ev->gen->pid, what);
-	int code = exit_code_of(ev->wait_status);
-	notify_upstreamf("STOPPING=1\nSTATUS=program %s", what);
-	/* Other generations (none yet) would be stopped before exiting. */
-	if (s->generations)
-		begin_stop(s, code);
-	else
-		done(s, code);
-}
-
-static void on_exited_while_stopping(struct supervisor *s, const struct event *ev) {
-	char buf[64];
-	log_info("generation %u (pid %d) %s", ev->gen->id, (int)ev->gen->pid, describe_exit(ev->wait_status, buf));
-	if (!s->generations)
-		done(s, s->exit_code);
-}
-
-static void on_stop_timeout(struct supervisor *s, const struct event *ev) {
-	generation_kill(ev->gen);
-}
-
-static void on_repeated_ready(struct supervisor *s, const struct event *ev) {
+static void on_running_ready(struct supervisor *s, const struct event *ev) {
 	log_debug("generation %u sent READY=1 again, ignoring", ev->gen->id);
 }
 
-typedef void (*transition_fn)(struct supervisor *s, const struct event *ev);
+/* A generation that is not the current one ended: an old one finished draining, or a failed new one was reaped. */
+static void on_other_exited(struct supervisor *s, const struct event *ev) {
+	char buf[64];
+	log_info("generation %u (pid %d) %s", ev->gen->id, (int)ev->gen->pid, describe_exit(ev->wait_status, buf));
+}
+
+static void on_running_exited(struct supervisor *s, const struct event *ev) {
+	if (ev->gen == s->current)
+		current_ended(s, ev->gen, ev->wait_status);
+	else
+		on_other_exited(s, ev);
+}
+
+static void on_restart_due(struct supervisor *s, const struct event *ev) {
+	_cleanup_free_ char *error = NULL;
+	struct generation *g;
+	s->restarts++;
+	int r = generation_start(s, s->config, s->listeners, s->n_listeners, &g, &error);
+	if (r < 0) {
+		char why[256];
+		snprintf(why, sizeof(why), "failed to start the program: %s", error ? error : strerror(-r));
+		log_error("%s", why);
+		schedule_restart(s, why);
+		return;
+	}
+	notify_upstreamf("STATUS=restarted: starting generation %u (pid %d)", g->id, (int)g->pid);
+	s->current = g;
+	s->state = SUP_STARTING;
+}
+
+/* A reload asked for while baton cannot start one now runs once the current step is done; any number of requests
+ * in the meantime make one reload. */
+static void on_reload_queue(struct supervisor *s, const struct event *ev) {
+	log_info("%s while %s: it runs as reload %" PRIu64 " once this is done", ev->why ? ev->why : "reload requested",
+	         sup_state_names[s->state], s->last_reload_seq + 1);
+	s->reload_queued = true;
+}
+
+static void on_reload_refused(struct supervisor *s, const struct event *ev) {
+	log_info("%s while stopping, ignoring", ev->why ? ev->why : "reload requested");
+	loop_reload_finished(s, s->last_reload_seq + 1, false, "baton is stopping");
+}
+
+/* Ends the reload in progress (or one that could not start) and reports it. */
+static void reload_finish(struct supervisor *s, bool ok, const char *message) {
+	struct reload *rl = &s->reload;
+	uint64_t now = now_usec();
+	free(s->last_reload.message);
+	s->last_reload = (struct reload_result){
+		.seq = rl->seq,
+		.ok = ok,
+		.message = strdup(message),
+		.generation = s->current ? s->current->id : 0,
+		.duration_usec = now - rl->started_usec,
+		.ready_usec = ok && rl->gen ? rl->gen->ready_usec - rl->gen->started_usec : 0,
+	};
+	if (ok)
+		log_info("reload %" PRIu64 " done in %" PRIu64 " ms: %s", rl->seq, s->last_reload.duration_usec / USEC_PER_MSEC,
+		         message);
+	else
+		log_error("reload %" PRIu64 " failed: %s", rl->seq, message);
+
+	config_free(rl->config);
+	listeners_free(rl->listeners, rl->n_listeners);
+	uint64_t seq = rl->seq;
+	*rl = (struct reload){0};
+
+	loop_reload_finished(s, seq, ok, message);
+}
+
+/* The reload failed: the new generation (if any) is killed, the new config and sockets are dropped, and whatever
+ * was serving keeps serving. READY=1 goes upstream either way: systemd waits for it after RELOADING=1. */
+static void reload_fail(struct supervisor *s, const char *why) {
+	struct reload *rl = &s->reload;
+	if (rl->gen && rl->gen->state != GEN_KILLED)
+		generation_kill(rl->gen, "is discarded: the reload failed");
+
+	char msg[512];
+	if (s->current)
+		snprintf(msg, sizeof(msg), "%s; generation %u keeps serving", why, s->current->id);
+	else
+		snprintf(msg, sizeof(msg), "%s", why);
+	upstream_ready(s, "reload failed, ");
+	notify_upstreamf("STATUS=reload failed: %s", msg);
+	reload_finish(s, false, msg);
+
+	if (s->current) {
+		if (s->current->state == GEN_READY)
+			now_running(s);
+		else
+			s->state = SUP_STARTING;
+	} else {
+		/* Nothing serves (it died meanwhile, or the restart strategy stopped it): the old config starts again. */
+		char buf[300];
+		snprintf(buf, sizeof(buf), "reload failed with no generation serving (%s)", why);
+		schedule_restart(s, buf);
+	}
+}
+
+/* The new generation is serving: it becomes current, the new config and sockets are swapped in, and the old
+ * generation is told to stop. */
+static void reload_commit(struct supervisor *s) {
+	struct reload *rl = &s->reload;
+	struct generation *old = s->current;
+	struct generation *g = rl->gen ? rl->gen : s->current;
+	char msg[160];
+
+	if (rl->gen) {
+		uint64_t took = generation_ready(rl->gen);
+		s->current = rl->gen;
+		listeners_commit(s, rl->listeners, rl->n_listeners);
+		rl->listeners = NULL;
+		rl->n_listeners = 0;
+		snprintf(msg, sizeof(msg), "generation %u (pid %d) is serving, ready %" PRIu64 " ms after start", g->id,
+		         (int)g->pid, took / USEC_PER_MSEC);
+	} else {
+		g->deadline_usec = USEC_INFINITY;
+		snprintf(msg, sizeof(msg), "generation %u (pid %d) reloaded itself", g->id, (int)g->pid);
+	}
+	if (rl->config->control_socket && !streq(rl->config->control_socket, s->config->control_socket))
+		log_warning("control.socket changed: it takes effect when baton restarts");
+	config_free(s->config);
+	s->config = rl->config;
+	rl->config = NULL;
+	s->ever_ready = true;
+
+	upstream_ready(s, NULL);
+	if (old && old != g)
+		generation_stop(s, old);
+	reload_finish(s, true, msg);
+	now_running(s);
+}
+
+/* Starts the new generation of the reload in progress. */
+static void reload_start_generation(struct supervisor *s) {
+	struct reload *rl = &s->reload;
+	_cleanup_free_ char *error = NULL;
+	int r = generation_start(s, rl->config, rl->listeners, rl->n_listeners, &rl->gen, &error);
+	if (r < 0) {
+		char why[512];
+		snprintf(why, sizeof(why), "could not start the program: %s", error ? error : strerror(-r));
+		reload_fail(s, why);
+		return;
+	}
+	notify_upstreamf("STATUS=reloading: starting generation %u (pid %d)", rl->gen->id, (int)rl->gen->pid);
+}
+
+/* Reload: read the config afresh and bring up a generation of it, per reload.strategy of the new config. */
+static void on_reload(struct supervisor *s, const struct event *ev) {
+	struct reload *rl = &s->reload;
+	uint64_t now = now_usec();
+	_cleanup_free_ char *error = NULL;
+	struct config *c = NULL;
+
+	s->reload_queued = false;
+	*rl = (struct reload){.seq = ++s->last_reload_seq, .started_usec = now};
+	s->state = SUP_RELOADING;
+	log_info("reload %" PRIu64 " (%s)", rl->seq, ev->why ? ev->why : "requested");
+	/* Type=notify-reload (systemd >= 253) requires MONOTONIC_USEC with RELOADING=1; older ones ignore it. */
+	notify_upstreamf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading", now);
+
+	int r = supervisor_load_config(&s->options, &c, &error);
+	if (r < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "invalid configuration: %s", error ? error : strerror(-r));
+		reload_fail(s, why);
+		return;
+	}
+	rl->config = c;
+	rl->strategy = c->reload_strategy;
+
+	if (rl->strategy == RELOAD_SIGNAL && s->current && s->current->state == GEN_READY) {
+		if (!listeners_same(s, c)) {
+			reload_fail(s, "the listeners changed, and reload.strategy signal cannot give a running program new "
+			               "sockets (use replace or restart)");
+			return;
+		}
+		int sig = c->reload_signal;
+		log_info("sending %s to generation %u (pid %d)", strempty(signal_name(sig)), s->current->id,
+		         (int)s->current->pid);
+		r = pidfd_signal(s->current->pidfd, sig);
+		if (r < 0) {
+			char why[128];
+			snprintf(why, sizeof(why), "could not send %s: %s", strempty(signal_name(sig)), strerror(-r));
+			reload_fail(s, why);
+			return;
+		}
+		/* It reports RELOADING=1 ... READY=1 (or just READY=1) when done; the readiness timeout bounds that. */
+		s->current->deadline_usec = now_usec() + c->readiness_timeout_usec;
+		return;
+	}
+	/* Nothing runs (restarting after a crash): any strategy comes down to starting the new config now. */
+	if (rl->strategy == RELOAD_SIGNAL)
+		rl->strategy = RELOAD_REPLACE;
+
+	r = listeners_for_reload(s, c, &rl->listeners, &error);
+	if (r < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "%s", error ? error : strerror(-r));
+		reload_fail(s, why);
+		return;
+	}
+	rl->n_listeners = c->n_listeners;
+
+	if (rl->strategy == RELOAD_RESTART && s->current) {
+		/* For programs that cannot run twice: the old one goes first. baton keeps the sockets open meanwhile, so
+		 * clients queue in the backlog instead of being refused. */
+		rl->old = s->current;
+		s->current = NULL;
+		generation_stop(s, rl->old);
+		notify_upstreamf("STATUS=reloading: waiting for generation %u to exit", rl->old->id);
+		return;
+	}
+	reload_start_generation(s);
+}
+
+static void start_queued_reload(struct supervisor *s) {
+	if (!s->reload_queued)
+		return;
+	struct event ev = {.type = EV_RELOAD_REQUEST, .why = "queued reload"};
+	dispatch(s, &ev);
+}
+
+static void on_reloading_ready(struct supervisor *s, const struct event *ev) {
+	struct reload *rl = &s->reload;
+	if (ev->gen == rl->gen || (!rl->gen && rl->strategy == RELOAD_SIGNAL && ev->gen == s->current))
+		reload_commit(s);
+	else
+		log_debug("generation %u sent READY=1 during a reload, ignoring", ev->gen->id);
+}
+
+static void on_reloading_exited(struct supervisor *s, const struct event *ev) {
+	struct reload *rl = &s->reload;
+	struct generation *g = ev->gen;
+	char buf[64], why[160];
+
+	if (g == rl->gen) {
+		rl->gen = NULL;
+		snprintf(why, sizeof(why), "the new generation %u %s before it was ready", g->id,
+		         describe_exit(ev->wait_status, buf));
+		reload_fail(s, why);
+	} else if (g == rl->old) {
+		rl->old = NULL;
+		log_info("generation %u (pid %d) %s; starting its replacement", g->id, (int)g->pid,
+		         describe_exit(ev->wait_status, buf));
+		reload_start_generation(s);
+	} else if (g == s->current) {
+		s->current = NULL;
+		snprintf(why, sizeof(why), "generation %u (pid %d) %s during the reload", g->id, (int)g->pid,
+		         describe_exit(ev->wait_status, buf));
+		log_warning("%s", why);
+		if (rl->strategy == RELOAD_SIGNAL)
+			reload_fail(s, why);
+		/* replace: the new generation may still come up and take over. */
+	} else
+		on_other_exited(s, ev);
+}
+
+static void on_reloading_timeout(struct supervisor *s, const struct event *ev) {
+	struct reload *rl = &s->reload;
+	char buf[32], why[160];
+	const char *limit = format_duration(rl->config->readiness_timeout_usec, buf);
+
+	if (ev->gen == rl->gen) {
+		snprintf(why, sizeof(why), "the new generation %u was not ready within %s (readiness.timeout)",
+		         ev->gen->id, limit);
+		reload_fail(s, why);
+	} else if (ev->gen == s->current && rl->strategy == RELOAD_SIGNAL) {
+		snprintf(why, sizeof(why), "generation %u did not report READY=1 within %s of %s", ev->gen->id, limit,
+		         strempty(signal_name(rl->config->reload_signal)));
+		reload_fail(s, why);
+	}
+}
+
+static void on_reloading_stop(struct supervisor *s, const struct event *ev) {
+	log_info("%s during reload %" PRIu64 ", abandoning it", ev->why ? ev->why : "stop requested", s->reload.seq);
+	reload_finish(s, false, "baton is stopping");
+	on_stop_request(s, ev);
+}
+
+static void on_stopping_exited(struct supervisor *s, const struct event *ev) {
+	on_other_exited(s, ev);
+	if (!s->generations)
+		done(s, s->exit_code);
+}
 
 /* NULL: the event does not apply in that state and is ignored (logged at debug). */
 static const transition_fn transitions[_SUP_STATE_MAX][_EV_MAX] = {
 	[SUP_STARTING] =
 		{
-			[EV_READY] = on_first_ready,
-			[EV_EXITED] = on_current_exited,
-			[EV_READY_TIMEOUT] = on_ready_timeout,
+			[EV_READY] = on_started_ready,
+			[EV_EXITED] = on_started_exited,
+			[EV_READY_TIMEOUT] = on_started_timeout,
 			[EV_STOP_TIMEOUT] = on_stop_timeout,
 			[EV_STOP_REQUEST] = on_stop_request,
+			[EV_RELOAD_REQUEST] = on_reload_queue,
 		},
 	[SUP_RUNNING] =
 		{
-			[EV_READY] = on_repeated_ready,
-			[EV_EXITED] = on_current_exited,
+			[EV_READY] = on_running_ready,
+			[EV_EXITED] = on_running_exited,
 			[EV_STOP_TIMEOUT] = on_stop_timeout,
 			[EV_STOP_REQUEST] = on_stop_request,
+			[EV_RELOAD_REQUEST] = on_reload,
+		},
+	[SUP_RELOADING] =
+		{
+			[EV_READY] = on_reloading_ready,
+			[EV_EXITED] = on_reloading_exited,
+			[EV_READY_TIMEOUT] = on_reloading_timeout,
+			[EV_STOP_TIMEOUT] = on_stop_timeout,
+			[EV_STOP_REQUEST] = on_reloading_stop,
+			[EV_RELOAD_REQUEST] = on_reload_queue,
+		},
+	[SUP_BACKOFF] =
+		{
+			[EV_EXITED] = on_other_exited,
+			[EV_STOP_TIMEOUT] = on_stop_timeout,
+			[EV_STOP_REQUEST] = on_stop_request,
+			[EV_RELOAD_REQUEST] = on_reload,
+			[EV_RESTART_DUE] = on_restart_due,
 		},
 	[SUP_STOPPING] =
 		{
-			[EV_EXITED] = on_exited_while_stopping,
+			[EV_EXITED] = on_stopping_exited,
 			[EV_STOP_TIMEOUT] = on_stop_timeout,
 			[EV_STOP_REQUEST] = on_stop_request_again,
+			[EV_RELOAD_REQUEST] = on_reload_refused,
 		},
 	[SUP_DONE] = {0},
 };
 
-static void dispatch(struct supervisor *s, const struct event *ev) {
+void dispatch(struct supervisor *s, const struct event *ev) {
 	transition_fn fn = transitions[s->state][ev->type];
 	log_debug("event '%s' (generation %u) in state '%s'%s", event_names[ev->type], ev->gen ? ev->gen->id : 0,
 	          sup_state_names[s->state], fn ? "" : ": ignored");
@@ -454,329 +854,31 @@ static void dispatch(struct supervisor *s, const struct event *ev) {
 		fn(s, ev);
 }
 
-/* ---- event sources ---- */
-
-/* Reaps every child that has exited: generations become EV_EXITED; anything else is an orphan that was reparented
- * to baton (the child subreaper) and is only reaped, so that no zombie stays behind. Several SIGCHLDs can arrive as
- * one, so this loops until nothing is left. */
-static void reap_children(struct supervisor *s) {
-	for (;;) {
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid < 0 && errno == EINTR)
-			continue;
-		if (pid <= 0)
-			return;
-
-		struct generation *g = generation_by_pid(s, pid);
-		if (!g) {
-			char buf[64];
-			log_debug("reaped process %d, which %s", (int)pid, describe_exit(status, buf));
-			continue;
-		}
-		if (g->pidfd >= 0) {
-			epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, g->pidfd, NULL);
-			close(g->pidfd);
-			g->pidfd = -1;
-		}
-		generation_unlink(s, g);
-		struct event ev = {.type = EV_EXITED, .gen = g, .wait_status = status};
-		dispatch(s, &ev);
-		generation_free(g);
-	}
-}
-
-static void forward_signal(struct supervisor *s, int sig) {
-	struct generation *g = generation_current(s);
-	if (!g) {
-		log_debug("no generation to forward %s to", strempty(signal_name(sig)));
-		return;
-	}
-	log_debug("forwarding %s to generation %u (pid %d)", strempty(signal_name(sig)), g->id, (int)g->pid);
-	int r = pidfd_signal(g->pidfd, sig);
-	if (r < 0 && r != -ESRCH)
-		log_warning_errno(r, "Failed to forward %s, ignoring", strempty(signal_name(sig)));
-}
-
-static void handle_signals(struct supervisor *s) {
-	for (;;) {
-		struct signalfd_siginfo si;
-		ssize_t n = read(s->signal_fd, &si, sizeof(si));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n != (ssize_t)sizeof(si))
-			return;
-
-		int sig = (int)si.ssi_signo;
-		switch (sig) {
-		case SIGCHLD:
-			reap_children(s);
-			break;
-		case SIGTERM:
-		case SIGINT: {
-			struct event ev = {.type = EV_STOP_REQUEST, .signal = sig};
-			dispatch(s, &ev);
-			break;
-		}
-		case SIGHUP:
-			log_warning("received SIGHUP: reload is not supported in this version, ignoring");
-			break;
-		default:
-			/* SIGUSR1, SIGUSR2, SIGWINCH: programs use them to reopen logs and the like. */
-			forward_signal(s, sig);
-			break;
-		}
-	}
-}
-
-static void handle_timer(struct supervisor *s) {
-	uint64_t expirations;
-	if (read(s->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-		log_debug_errno(errno, "Failed to read the timerfd, ignoring");
-	s->timer_armed_usec = USEC_INFINITY;
-
-	uint64_t now = now_usec();
-	/* A transition may free or add generations, so look the next due one up afresh each time. */
-	for (bool again = true; again;) {
-		again = false;
-		for (struct generation *g = s->generations; g; g = g->next) {
-			if (g->deadline_usec > now)
-				continue;
-			g->deadline_usec = USEC_INFINITY;
-			struct event ev = {.gen = g};
-			if (g->state == GEN_STARTING)
-				ev.type = EV_READY_TIMEOUT;
-			else if (g->state == GEN_STOPPING)
-				ev.type = EV_STOP_TIMEOUT;
-			else
-				continue;
-			dispatch(s, &ev);
-			again = true;
-			break;
-		}
-	}
-}
-
-static void handle_notify_message(struct supervisor *s, struct notify_datagram *d) {
-	struct generation *g = generation_of_sender(s, d->pid);
-	if (!g) {
-		log_debug("dropped a notify message from pid %d, which is not one of baton's generations", (int)d->pid);
-		return;
-	}
-
-	struct notify_msg m;
-	if (notify_parse(d->buf, d->len, &m) < 0) {
-		log_warning("dropped a malformed notify message from pid %d (generation %u)", (int)d->pid, g->id);
-		return;
-	}
-
-	if (m.fdstore && d->n_fds > 0)
-		log_warning("generation %u sent FDSTORE=1: baton does not keep a child's fds, closing them", g->id);
-
-	bool current = g == generation_current(s);
-	if (m.status) {
-		char *copy = strdup(m.status);
-		if (copy) {
-			free(g->status);
-			g->status = copy;
-		}
-		/* While a generation is starting, baton's own "starting" status stays up; its own words are shown once it
-		 * is ready (relayed with READY=1). */
-		if (current && g->state == GEN_READY)
-			notify_upstreamf("STATUS=%s", m.status);
-	}
-	if (m.errno_value >= 0 && current)
-		notify_upstreamf("ERRNO=%d", m.errno_value);
-	if (m.extend_timeout_usec != UINT64_MAX && g->state == GEN_STARTING) {
-		/* A slow but progressing start: systemd's start timeout and baton's readiness timeout both move. */
-		uint64_t until = now_usec() + m.extend_timeout_usec;
-		if (until > g->deadline_usec)
-			g->deadline_usec = until;
-		notify_upstreamf("EXTEND_TIMEOUT_USEC=%" PRIu64, m.extend_timeout_usec);
-	}
-	if (m.stopping)
-		log_info("generation %u (pid %d) says it is stopping", g->id, (int)g->pid);
-	if (m.ready) {
-		struct event ev = {.type = EV_READY, .gen = g};
-		dispatch(s, &ev);
-	}
-}
-
-static void handle_notify(struct supervisor *s) {
-	static struct notify_datagram d; /* 5 KiB: not on the stack, and baton is single-threaded */
-
-	/* Bounded, so that a flood of datagrams cannot starve the signalfd and the timer. */
-	for (int i = 0; i < 256; i++) {
-		int r = notify_receive(s->notify_fd, &d);
-		if (r == 0)
-			return;
-		if (r == -EMSGSIZE) {
-			log_warning("dropped an oversized notify message (over %d bytes)", NOTIFY_BUFFER_MAX);
-			continue;
-		}
-		if (r < 0) {
-			log_warning_errno(r, "Failed to receive a notify message, ignoring");
-			return;
-		}
-		handle_notify_message(s, &d);
-		/* Closed only now, after the message was acted on: a BARRIER=1 pipe tells its sender that everything it
-		 * sent before has been processed (systemd-notify --ready waits for that). */
-		notify_datagram_close_fds(&d);
-	}
-}
-
-/* ---- setup and the loop ---- */
-
-static int epoll_add(int epoll_fd, int fd, uint64_t tag) {
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
-	if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return -errno;
-	return 0;
-}
-
-int supervisor_block_signals(void) {
-	static const int handled[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH};
-	sigset_t mask;
-	sigemptyset(&mask);
-	for (size_t i = 0; i < ARRAY_SIZE(handled); i++)
-		sigaddset(&mask, handled[i]);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return -errno;
-	return 0;
-}
-
-static int supervisor_setup(struct supervisor *s) {
-	/* main() blocked them already; this keeps supervisor_run() self-contained. */
-	int r = supervisor_block_signals();
+/* Starts the first generation. */
+int supervisor_start(struct supervisor *s, char **ret_error) {
+	struct generation *g;
+	int r = generation_start(s, s->config, s->listeners, s->n_listeners, &g, ret_error);
 	if (r < 0)
-		return log_error_errno(r, "Failed to block signals");
-	sigset_t mask;
-	sigprocmask(SIG_BLOCK, NULL, &mask);
-
-	/* Writes to a vanished peer must fail with EPIPE, not kill baton. Children get default dispositions back. */
-	signal(SIGPIPE, SIG_IGN);
-
-	/* Orphaned descendants are reparented to baton, which reaps them: no zombies, also as PID 1. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		log_warning_errno(errno, "Failed to become a child subreaper, ignoring");
-
-	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->epoll_fd < 0)
-		return log_error_errno(errno, "Failed to create epoll instance");
-	s->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (s->signal_fd < 0)
-		return log_error_errno(errno, "Failed to create signalfd");
-	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (s->timer_fd < 0)
-		return log_error_errno(errno, "Failed to create timerfd");
-	s->timer_armed_usec = USEC_INFINITY;
-
-	r = notify_server_open(&s->notify_fd, &s->notify_path);
-	if (r < 0)
-		return log_error_errno(r, "Failed to open the notify socket");
-
-	if ((r = epoll_add(s->epoll_fd, s->signal_fd, TAG_SIGNAL)) < 0 ||
-	    (r = epoll_add(s->epoll_fd, s->timer_fd, TAG_TIMER)) < 0 ||
-	    (r = epoll_add(s->epoll_fd, s->notify_fd, TAG_NOTIFY)) < 0)
-		return log_error_errno(r, "Failed to set up the event loop");
+		return r;
+	s->current = g;
+	s->state = SUP_STARTING;
+	notify_upstreamf("STATUS=starting generation %u (pid %d)", g->id, (int)g->pid);
 	return 0;
 }
 
-static void supervisor_teardown(struct supervisor *s) {
-	while (s->generations) {
-		struct generation *g = s->generations;
-		s->generations = g->next;
-		generation_free(g);
-	}
-	listeners_free(s->listeners, s->n_listeners);
-	config_free(s->config);
-	free(s->notify_path);
-	if (s->notify_fd >= 0)
-		close(s->notify_fd);
-	if (s->timer_fd >= 0)
-		close(s->timer_fd);
-	if (s->signal_fd >= 0)
-		close(s->signal_fd);
-	if (s->epoll_fd >= 0)
-		close(s->epoll_fd);
-}
-
-static void handle_event(struct supervisor *s, uint64_t tag) {
-	switch (tag & 0xff) {
-	case TAG_SIGNAL:
-		handle_signals(s);
-		break;
-	case TAG_TIMER:
-		handle_timer(s);
-		break;
-	case TAG_NOTIFY:
-		handle_notify(s);
-		break;
-	case TAG_PIDFD:
-		/* The pidfd says the process exited; reaping (and the event) happens in one place for every child. */
-		if (generation_by_id(s, (unsigned)(tag >> 8)))
-			reap_children(s);
-		break;
-	}
-}
-
-int supervisor_run(struct config *config, struct listener *listeners, size_t n_listeners) {
-	struct supervisor s = {
-		.config = config,
-		.listeners = listeners,
-		.n_listeners = n_listeners,
-		.state = SUP_STARTING,
-		.epoll_fd = -1,
-		.signal_fd = -1,
-		.timer_fd = -1,
-		.notify_fd = -1,
-	};
+int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error) {
+	struct config *c = NULL;
 	int r;
-
-	if (supervisor_setup(&s) < 0) {
-		supervisor_teardown(&s);
-		return EXIT_SYSTEM;
-	}
-
-	_cleanup_free_ char *error = NULL;
-	r = generation_start(&s, &error);
+	if (o->config_path)
+		r = config_load(o->config_path, &c, ret_error);
+	else
+		r = config_new_default(&c);
+	if (r >= 0)
+		r = config_apply_cli(c, o->listens, o->command, ret_error);
 	if (r < 0) {
-		if (error)
-			log_error("Failed to start the program: %s", error);
-		else
-			log_error_errno(r, "Failed to start the program");
-		notify_upstreamf("STATUS=failed to start: %s", error ? error : strerror(-r));
-		supervisor_teardown(&s);
-		return EXIT_START;
+		config_free(c);
+		return r;
 	}
-
-	/* Config parsing and socket setup left freed memory in the heap; hand it back so an idle baton stays small. */
-	malloc_trim(0);
-
-	while (s.state != SUP_DONE) {
-		timer_update(&s);
-		struct epoll_event events[8];
-		int n = epoll_wait(s.epoll_fd, events, (int)ARRAY_SIZE(events), -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			/* Cannot happen short of a bug; without a loop nothing can be supervised, so take everything down. */
-			log_error_errno(errno, "epoll_wait failed");
-			for (struct generation *g = s.generations; g; g = g->next)
-				generation_kill(g);
-			done(&s, EXIT_SYSTEM);
-			break;
-		}
-		for (int i = 0; i < n && s.state != SUP_DONE; i++)
-			handle_event(&s, events[i].data.u64);
-	}
-
-	log_info("exiting with status %d", s.exit_code);
-	int code = s.exit_code;
-	supervisor_teardown(&s);
-	return code;
-}
-
-const char *gen_state_to_string(enum gen_state st) {
-	return st < _GEN_STATE_MAX ? gen_state_names[st] : "?";
+	*ret = c;
+	return 0;
 }
