@@ -218,9 +218,7 @@ static int cmd_run(int argc, char **argv) {
 	free(error);
 	error = NULL;
 	r = sock_open_all(c, inh, n_inh, &ls, &error);
-	for (size_t i = 0; i < n_inh; i++)
-		free(inh[i].name);
-	free(inh);
+	inherited_fds_free(inh, n_inh);
 	if (r < 0) {
 		if (error)
 			log_error("%s", error);

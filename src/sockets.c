@@ -1,2 +1,496 @@
-/* placeholder: being written */
-typedef int baton_placeholder_t;
+/* Listening sockets: binding with every listener option, and taking sockets over from the supervisor's own
+ * LISTEN_FDS. */
+#include "sockets.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* What failed in bind_listener(): the step ("bind", "setsockopt SO_REUSEPORT") and, when errno alone does not say
+ * it, a detail ("exists and is not a socket", a resolver message). Both static. */
+struct bind_error {
+	const char *step;
+	const char *detail;
+};
+
+static int bind_fail(struct bind_error *e, int r, const char *step, const char *detail) {
+	e->step = step;
+	e->detail = detail;
+	return r;
+}
+
+static int setsockopt_int(int fd, int level, int opt, int value) {
+	if (setsockopt(fd, level, opt, &value, sizeof(value)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int clamp_int(uint64_t v) {
+	return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+/* SO_RCVBUFFORCE/SO_SNDBUFFORCE may exceed net.core.[rw]mem_max but need CAP_NET_ADMIN; without it the plain
+ * option still gives what the sysctl allows. */
+static int set_buffer(int fd, int force_opt, int opt, uint32_t size) {
+	int r = setsockopt_int(fd, SOL_SOCKET, force_opt, clamp_int(size));
+	if (r == -EPERM)
+		r = setsockopt_int(fd, SOL_SOCKET, opt, clamp_int(size));
+	return r;
+}
+
+static int set_options(const struct listener_config *l, int fd, int domain, struct bind_error *e) {
+	const struct address *a = &l->address;
+	bool tcp = a->kind == ADDR_TCP, ip = domain == AF_INET || domain == AF_INET6;
+	int r;
+
+	if (tcp && l->reuse_address && (r = setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0)
+		return bind_fail(e, r, "setsockopt SO_REUSEADDR", NULL);
+	if (ip && l->reuse_port && (r = setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) < 0)
+		return bind_fail(e, r, "setsockopt SO_REUSEPORT", NULL);
+
+	if (domain == AF_INET6) {
+		int v6only = l->ipv6_only;
+		/* "All addresses" under tcp:// means both families: ask for it rather than trusting the
+		 * net.ipv6.bindv6only sysctl. */
+		if (v6only < 0 && !a->host[0] && a->family == AF_UNSPEC)
+			v6only = 0;
+		if (v6only >= 0 && (r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only)) < 0)
+			return bind_fail(e, r, "setsockopt IPV6_V6ONLY", NULL);
+	}
+
+	if (ip && l->freebind) {
+		if (domain == AF_INET6) {
+			r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1);
+			/* IPV6_FREEBIND exists since Linux 4.15; before, IP_FREEBIND applied to IPv6 sockets too. */
+			if (r == -ENOPROTOOPT)
+				r = setsockopt_int(fd, IPPROTO_IP, IP_FREEBIND, 1);
+		} else
+			r = setsockopt_int(fd, IPPROTO_IP, IP_FREEBIND, 1);
+		if (r < 0)
+			return bind_fail(e, r, "setsockopt IP_FREEBIND", NULL);
+	}
+	if (ip && l->transparent) {
+		if (domain == AF_INET6)
+			r = setsockopt_int(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, 1);
+		else
+			r = setsockopt_int(fd, IPPROTO_IP, IP_TRANSPARENT, 1);
+		if (r < 0)
+			return bind_fail(e, r, "setsockopt IP_TRANSPARENT", NULL);
+	}
+
+	if (tcp && l->keepalive && (r = setsockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1)) < 0)
+		return bind_fail(e, r, "setsockopt SO_KEEPALIVE", NULL);
+	if (tcp && l->nodelay && (r = setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1)) < 0)
+		return bind_fail(e, r, "setsockopt TCP_NODELAY", NULL);
+	if (tcp && l->defer_accept_usec > 0) {
+		/* The option counts whole seconds; round up so that "500ms" does not turn it off. */
+		uint64_t sec = l->defer_accept_usec / USEC_PER_SEC + (l->defer_accept_usec % USEC_PER_SEC != 0);
+		if ((r = setsockopt_int(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, clamp_int(sec))) < 0)
+			return bind_fail(e, r, "setsockopt TCP_DEFER_ACCEPT", NULL);
+	}
+	if (tcp && l->fastopen > 0 && (r = setsockopt_int(fd, IPPROTO_TCP, TCP_FASTOPEN, clamp_int(l->fastopen))) < 0)
+		return bind_fail(e, r, "setsockopt TCP_FASTOPEN", NULL);
+
+	if (l->receive_buffer > 0 && (r = set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, l->receive_buffer)) < 0)
+		return bind_fail(e, r, "setsockopt SO_RCVBUF", NULL);
+	if (l->send_buffer > 0 && (r = set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, l->send_buffer)) < 0)
+		return bind_fail(e, r, "setsockopt SO_SNDBUF", NULL);
+	return 0;
+}
+
+/* A unix socket file outlives its socket: after a crash the path still exists and bind() fails with EADDRINUSE.
+ * Remove it only when it is a socket nobody holds open any more: connect() to such a file fails with ECONNREFUSED
+ * whatever the socket type. */
+static int unix_path_prepare(const struct address *a, const struct sockaddr_storage *ss, socklen_t len,
+                             struct bind_error *e) {
+	struct stat st;
+
+	if (lstat(a->path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return bind_fail(e, -errno, "stat", NULL);
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return bind_fail(e, -EADDRINUSE, NULL, "exists and is not a socket");
+
+	/* Non-blocking: a blocking connect() to a stream listener whose backlog is full would wait. */
+	_cleanup_close_ int probe = socket(AF_UNIX, addr_socket_type(a) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (probe < 0)
+		return bind_fail(e, -errno, "socket", NULL);
+	if (connect(probe, (const struct sockaddr *)ss, len) == 0)
+		return bind_fail(e, -EADDRINUSE, NULL, "another process listens on it");
+	switch (errno) {
+	case ECONNREFUSED:
+		break;
+	case EAGAIN: /* a live listener with a full backlog */
+	case EPROTOTYPE: /* a live socket of another type */
+		return bind_fail(e, -EADDRINUSE, NULL, "another process listens on it");
+	default:
+		return bind_fail(e, -errno, "connect to the existing socket", NULL);
+	}
+	if (unlink(a->path) < 0 && errno != ENOENT)
+		return bind_fail(e, -errno, "remove the stale socket", NULL);
+	return 0;
+}
+
+static int resolve_user(const char *s, uid_t *ret) {
+	uint64_t v;
+	if (parse_uint_max(s, UINT32_MAX - 1, &v) == 0) {
+		*ret = (uid_t)v;
+		return 0;
+	}
+	struct passwd *pw = getpwnam(s);
+	if (!pw)
+		return -ESRCH;
+	*ret = pw->pw_uid;
+	return 0;
+}
+
+static int resolve_group(const char *s, gid_t *ret) {
+	uint64_t v;
+	if (parse_uint_max(s, UINT32_MAX - 1, &v) == 0) {
+		*ret = (gid_t)v;
+		return 0;
+	}
+	struct group *gr = getgrnam(s);
+	if (!gr)
+		return -ESRCH;
+	*ret = gr->gr_gid;
+	return 0;
+}
+
+/* chown/chmod the path just bound. lchown and AT_SYMLINK_NOFOLLOW: should the directory be writable by others,
+ * a symlink swapped in after bind() must not redirect the change. */
+static int unix_path_set_access(const struct listener_config *l, struct bind_error *e) {
+	const char *path = l->address.path;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+
+	if (l->owner && resolve_user(l->owner, &uid) < 0)
+		return bind_fail(e, -ESRCH, "chown", "unknown user");
+	if (l->group && resolve_group(l->group, &gid) < 0)
+		return bind_fail(e, -ESRCH, "chown", "unknown group");
+	if ((l->owner || l->group) && lchown(path, uid, gid) < 0)
+		return bind_fail(e, -errno, "chown", NULL);
+
+	if (l->mode >= 0 && fchmodat(AT_FDCWD, path, (mode_t)l->mode, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* glibc implements the flag through /proc/self/fd (or fchmodat2 on Linux >= 6.6) and says
+		 * EOPNOTSUPP when it can do neither; then check by hand that the path is still a socket. */
+		struct stat st;
+		if (errno != EOPNOTSUPP)
+			return bind_fail(e, -errno, "chmod", NULL);
+		if (lstat(path, &st) < 0)
+			return bind_fail(e, -errno, "chmod", NULL);
+		if (!S_ISSOCK(st.st_mode))
+			return bind_fail(e, -EPERM, "chmod", "the path was replaced by something else than our socket");
+		if (chmod(path, (mode_t)l->mode) < 0)
+			return bind_fail(e, -errno, "chmod", NULL);
+	}
+	return 0;
+}
+
+static int bind_listener(const struct listener_config *l, int *ret_fd, struct bind_error *e) {
+	const struct address *a = &l->address;
+	bool unix_path = addr_is_unix(a) && !a->abstract;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *why = NULL;
+	int r;
+
+	r = addr_to_sockaddr(a, &ss, &len, &why);
+	if (r < 0)
+		return bind_fail(e, r, "resolve", why);
+
+	int type = addr_socket_type(a);
+	_cleanup_close_ int fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0 && errno == EAFNOSUPPORT && ss.ss_family == AF_INET6 && !a->host[0] && a->family == AF_UNSPEC) {
+		/* A kernel without IPv6 (ipv6.disable=1) has no dual-stack [::]: there 0.0.0.0 is "all addresses". */
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		memset(&ss, 0, sizeof(ss));
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(a->port);
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		len = sizeof(*sin);
+		fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0)
+		return bind_fail(e, -errno, "socket", NULL);
+
+	r = set_options(l, fd, ss.ss_family, e);
+	if (r < 0)
+		return r;
+
+	if (unix_path) {
+		r = unix_path_prepare(a, &ss, len, e);
+		if (r < 0)
+			return r;
+	}
+
+	/* bind() creates the socket file with 0777 & ~umask: with the listener's mode as umask, it never exists with
+	 * wider permissions, not even until the chmod below (which still runs: a default ACL overrides the umask). */
+	mode_t old_umask = 0;
+	if (unix_path && l->mode >= 0)
+		old_umask = umask(~(mode_t)l->mode & 0777);
+	r = bind(fd, (const struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+	if (unix_path && l->mode >= 0)
+		umask(old_umask);
+	if (r < 0)
+		return bind_fail(e, r, "bind", NULL);
+
+	if (unix_path)
+		r = unix_path_set_access(l, e);
+	if (r >= 0 && addr_is_stream(a) && listen(fd, l->backlog >= 0 ? l->backlog : SOMAXCONN) < 0)
+		r = bind_fail(e, -errno, "listen", NULL);
+	if (r < 0) {
+		if (unix_path)
+			(void)unlink(a->path);
+		return r;
+	}
+
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int sock_bind(const struct listener_config *l, int *ret_fd, const char **ret_why) {
+	struct bind_error e = {0};
+	int r = bind_listener(l, ret_fd, &e);
+	if (r < 0 && ret_why)
+		*ret_why = e.detail ? e.detail : e.step;
+	return r;
+}
+
+int sock_take_inherited(struct inherited_fd **ret, size_t *ret_n) {
+	char **names = NULL;
+
+	/* Checks LISTEN_PID, sets close-on-exec and unsets LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES. libsystemd 252 does
+	 * not know LISTEN_PIDFDID (systemd >= 256): unset it too, or our children would inherit a stale one. */
+	int n = sd_listen_fds_with_names(1, &names);
+	(void)unsetenv("LISTEN_PIDFDID");
+	if (n <= 0) {
+		strv_free(names);
+		if (n < 0)
+			return n;
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+
+	struct inherited_fd *inh = calloc((size_t)n, sizeof(*inh));
+	if (!inh) {
+		for (int i = 0; i < n; i++)
+			close(SD_LISTEN_FDS_START + i);
+		strv_free(names);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		inh[i].fd = SD_LISTEN_FDS_START + i;
+		/* "unknown" is what systemd passes for a socket without FileDescriptorName= (and what libsystemd fills
+		 * in when LISTEN_FDNAMES is missing). */
+		if (names && names[i] && !streq(names[i], "unknown"))
+			inh[i].name = TAKE_PTR(names[i]);
+		else if (names)
+			free(names[i]);
+	}
+	/* Entries were taken out above: a strv_free() would stop at the first hole. */
+	free(names);
+	*ret = inh;
+	*ret_n = (size_t)n;
+	return 0;
+}
+
+void inherited_fds_free(struct inherited_fd *inh, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		if (inh[i].fd >= 0)
+			close(inh[i].fd);
+		free(inh[i].name);
+	}
+	free(inh);
+}
+
+/* Whether an inherited fd can serve a: the type and family of its kind. The address itself may differ. */
+static bool fd_fits(const struct address *a, int fd) {
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != addr_socket_type(a))
+		return false;
+	len = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return false;
+	if (addr_is_unix(a))
+		return domain == AF_UNIX;
+	return (domain == AF_INET || domain == AF_INET6) && (a->family == AF_UNSPEC || a->family == domain);
+}
+
+static void claim(struct listener *l, struct inherited_fd *in) {
+	l->fd = in->fd;
+	l->inherited = true;
+	in->fd = -1;
+	in->claimed = true;
+}
+
+static char *describe_inherited(const struct inherited_fd *inh, size_t n_inh) {
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+	if (!f)
+		return NULL;
+	fprintf(f, "got %zu socket%s", n_inh, n_inh == 1 ? "" : "s");
+	for (size_t i = 0; i < n_inh; i++)
+		fprintf(f, "%s%s", i == 0 ? ": " : ", ", inh[i].name ? inh[i].name : "(unnamed)");
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh, struct listener **ret,
+                  char **ret_error) {
+	char abuf[ADDR_FORMAT_MAX];
+	char *error = NULL;
+	size_t n = c->n_listeners;
+	int r = 0;
+
+	struct listener *ls = calloc(n > 0 ? n : 1, sizeof(*ls));
+	if (!ls) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		ls[i].fd = -1;
+	for (size_t i = 0; i < n; i++) {
+		ls[i].name = strdup(c->listeners[i].name);
+		if (!ls[i].name) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		ls[i].address = c->listeners[i].address;
+	}
+
+	/* By name first, for every listener: systemd passes several socket units in no guaranteed order, and an
+	 * address match must not take a socket that another listener names. */
+	for (size_t i = 0; i < n; i++) {
+		const struct listener_config *lc = &c->listeners[i];
+		if (lc->inherit == INHERIT_NEVER)
+			continue;
+		for (size_t j = 0; j < n_inh; j++) {
+			if (inh[j].claimed || !streq(inh[j].name, lc->name))
+				continue;
+			if (!fd_fits(&lc->address, inh[j].fd)) {
+				log_warning("listener '%s': inherited socket '%s' (fd %d) is not of the kind of %s, "
+				            "ignoring its name",
+				            lc->name, inh[j].name, inh[j].fd, addr_format(&lc->address, abuf));
+				continue;
+			}
+			if (addr_matches_fd(&lc->address, inh[j].fd) <= 0)
+				log_warning(
+				    "listener '%s': inherited socket '%s' (fd %d) is not bound to %s, using it anyway",
+				    lc->name, inh[j].name, inh[j].fd, addr_format(&lc->address, abuf));
+			claim(&ls[i], &inh[j]);
+			break;
+		}
+	}
+
+	/* Then by address among the sockets nobody named. */
+	for (size_t i = 0; i < n; i++) {
+		const struct listener_config *lc = &c->listeners[i];
+		if (lc->inherit == INHERIT_NEVER || ls[i].inherited)
+			continue;
+		for (size_t j = 0; j < n_inh; j++)
+			if (!inh[j].claimed && inh[j].fd >= 0 && addr_matches_fd(&lc->address, inh[j].fd) > 0) {
+				log_debug("listener '%s': using inherited fd %d bound to %s", lc->name, inh[j].fd,
+				          addr_format(&lc->address, abuf));
+				claim(&ls[i], &inh[j]);
+				break;
+			}
+		if (!ls[i].inherited && lc->inherit == INHERIT_REQUIRED) {
+			_cleanup_free_ char *got = describe_inherited(inh, n_inh);
+			if (asprintf(&error, "listener '%s': inherit is required but no inherited socket matches (%s)",
+			             lc->name, strempty(got)) < 0)
+				error = NULL;
+			r = -ENOENT;
+			goto fail;
+		}
+	}
+
+	/* Close the leftovers before binding: one of them may hold the address a listener is about to bind. */
+	for (size_t j = 0; j < n_inh; j++) {
+		if (inh[j].claimed || inh[j].fd < 0)
+			continue;
+		if (inh[j].name)
+			log_warning("inherited socket fd %d (name '%s') matches no listener, closing it", inh[j].fd,
+			            inh[j].name);
+		else
+			log_warning("inherited socket fd %d (no name) matches no listener, closing it", inh[j].fd);
+		close(inh[j].fd);
+		inh[j].fd = -1;
+	}
+
+	for (size_t i = 0; i < n; i++) {
+		const struct listener_config *lc = &c->listeners[i];
+		struct bind_error e = {0};
+		if (ls[i].inherited)
+			continue;
+		r = bind_listener(lc, &ls[i].fd, &e);
+		if (r < 0) {
+			const char *detail = e.detail ? e.detail : strerror(-r);
+			if (asprintf(&error, "listener '%s' (%s): %s%s%s", lc->name, addr_format(&lc->address, abuf),
+			             strempty(e.step), e.step ? ": " : "", detail) < 0)
+				error = NULL;
+			goto fail;
+		}
+		ls[i].created_path = addr_is_unix(&lc->address) && !lc->address.abstract;
+	}
+
+	*ret = ls;
+	return 0;
+
+fail:
+	if (ls)
+		listeners_free(ls, n);
+	for (size_t j = 0; j < n_inh; j++)
+		if (inh[j].fd >= 0) {
+			close(inh[j].fd);
+			inh[j].fd = -1;
+		}
+	if (ret_error)
+		*ret_error = error ? error : strdup(strerror(-r));
+	else
+		free(error);
+	return r;
+}
+
+void listener_close(struct listener *l) {
+	/* Never the file of an inherited socket: its owner (a systemd socket unit) keeps listening on it. */
+	if (l->created_path && !l->inherited && addr_is_unix(&l->address) && !l->address.abstract &&
+	    unlink(l->address.path) < 0 && errno != ENOENT)
+		log_debug_errno(-errno, "Failed to remove %s, ignoring", l->address.path);
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	l->created_path = false;
+	free(l->name);
+	l->name = NULL;
+}
+
+void listeners_free(struct listener *ls, size_t n) {
+	if (!ls)
+		return;
+	for (size_t i = 0; i < n; i++)
+		listener_close(&ls[i]);
+	free(ls);
+}

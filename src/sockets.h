@@ -32,12 +32,15 @@ struct inherited_fd {
  * LISTEN_FDNAMES/LISTEN_PIDFDID from the environment and setting close-on-exec on the fds. *ret is NULL and *ret_n 0
  * when there are none. */
 int sock_take_inherited(struct inherited_fd **ret, size_t *ret_n);
+/* Closes the fds still held (fd >= 0) and frees the names and the array. */
+void inherited_fds_free(struct inherited_fd *inh, size_t n);
 
 /* Opens every listener of c into *ret (an array of c->n_listeners, in config order): for each listener whose
  * inherit is not "never", an inherited fd with the same name is taken (if its type and family fit), else one whose
  * family, type and address match; "required" without a match is an error naming the listener; otherwise the
  * listener is bound. Inherited fds left unclaimed are closed with a warning. On failure *ret_error is a malloc'd
- * message naming the listener and what failed, and nothing stays open. */
+ * message naming the listener and what failed, and nothing stays open. Either way every inherited fd is consumed:
+ * claimed by a listener or closed, and its fd set to -1. */
 int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh, struct listener **ret,
                   char **ret_error);
 
