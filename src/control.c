@@ -1,2 +1,561 @@
-/* placeholder: being written */
-typedef int baton_placeholder_t;
+#include "control.h"
+
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include "log.h"
+#include "util.h"
+
+/* control_call() gives up on a reply longer than this: baton's own replies are a few KiB. */
+#define CONTROL_REPLY_MAX (1024 * 1024)
+
+static const char *const request_names[_CONTROL_REQUEST_MAX] = {
+    [CONTROL_RELOAD] = "reload",
+    [CONTROL_STATUS] = "status",
+    [CONTROL_STOP] = "stop",
+};
+
+const char *control_request_to_string(enum control_request r) {
+	if ((unsigned)r < _CONTROL_REQUEST_MAX)
+		return request_names[r];
+	return NULL;
+}
+
+static bool is_blank(char c) {
+	return c == ' ' || c == '\t';
+}
+
+int control_parse_request(const char *line, enum control_request *ret, const char **ret_why) {
+	const char *start = line, *end;
+
+	while (is_blank(*start))
+		start++;
+	end = start + strlen(start);
+	/* "\r" comes from clients that speak CRLF (telnet, some netcat builds); blanks may sit on either side of it. */
+	while (end > start && (is_blank(end[-1]) || end[-1] == '\r'))
+		end--;
+
+	if (end == start) {
+		*ret_why = "empty request";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < _CONTROL_REQUEST_MAX; i++) {
+		size_t n = strlen(request_names[i]);
+		if ((size_t)(end - start) == n && memcmp(start, request_names[i], n) == 0) {
+			*ret = (enum control_request)i;
+			return 0;
+		}
+	}
+	*ret_why = "unknown request";
+	return -EINVAL;
+}
+
+/* Sets *ret_error (if wanted) and returns r, so failure paths read `return fail(r, ret_error, "...", ...)`. */
+static int fail(int r, char **ret_error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(int r, char **ret_error, const char *fmt, ...) {
+	if (ret_error) {
+		va_list ap;
+		char *s;
+		va_start(ap, fmt);
+		int n = vasprintf(&s, fmt, ap);
+		va_end(ap);
+		*ret_error = n < 0 ? NULL : s;
+	}
+	return r;
+}
+
+/* ---- server side ---- */
+
+static int make_sockaddr(const char *path, struct sockaddr_un *ret, socklen_t *ret_len) {
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n = strlen(path);
+
+	/* sun_path needs room for the terminating NUL as well: Linux accepts a full 108-byte path without it, but other
+	 * tools (and the man page's portable advice) do not. */
+	if (n == 0 || n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, n);
+	*ret = sa;
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	return 0;
+}
+
+/* mkdir -p of path's parent directory. On failure *ret_dir names the component that could not be made. */
+static int mkdir_parents(const char *path, char **ret_dir) {
+	_cleanup_free_ char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+
+	char *slash = strrchr(p, '/');
+	if (!slash || slash == p)
+		return 0; /* relative name in the current directory, or a file in / */
+	*slash = '\0';
+
+	for (char *q = p + 1;; q++) {
+		if (*q != '/' && *q != '\0')
+			continue;
+		char saved = *q;
+		*q = '\0';
+		/* EEXIST also covers a non-directory in the way; the next mkdir() or the bind() then says ENOTDIR. */
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			int r = -errno;
+			*ret_dir = TAKE_PTR(p);
+			return r;
+		}
+		if (saved == '\0')
+			return 0;
+		*q = saved;
+	}
+}
+
+/* Whether something listens on the socket at sa: 1 yes, 0 no (stale file), negative errno when we cannot tell. */
+static int socket_is_listening(const struct sockaddr_un *sa, socklen_t len) {
+	/* Non-blocking, so a listener whose backlog is full answers EAGAIN instead of making us wait for it. */
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, len) == 0)
+		return 1;
+	if (errno == EAGAIN || errno == EINPROGRESS)
+		return 1;
+	if (errno == ECONNREFUSED)
+		return 0;
+	return -errno;
+}
+
+int control_open(struct control *c, const char *path, char **ret_error) {
+	struct sockaddr_un sa;
+	socklen_t salen;
+	struct stat st;
+	int r;
+
+	*c = (struct control){.fd = -1};
+
+	if (!path || !*path)
+		return fail(-EINVAL, ret_error, "control socket path is empty");
+	r = make_sockaddr(path, &sa, &salen);
+	if (r < 0)
+		return fail(r, ret_error, "control socket path %s is too long (%zu bytes, at most %zu)", path,
+		            strlen(path), sizeof(sa.sun_path) - 1);
+
+	_cleanup_free_ char *dir = NULL;
+	r = mkdir_parents(path, &dir);
+	if (r == -ENOMEM)
+		return fail(r, ret_error, "out of memory");
+	if (r < 0)
+		return fail(r, ret_error, "cannot create directory %s for the control socket: %s", dir, strerror(-r));
+
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return fail(-EEXIST, ret_error, "control socket %s: exists and is not a socket", path);
+		r = socket_is_listening(&sa, salen);
+		if (r > 0)
+			return fail(-EADDRINUSE, ret_error, "control socket %s: another process is listening on it",
+			            path);
+		if (r < 0)
+			return fail(r, ret_error, "control socket %s: cannot check whether it is in use: %s", path,
+			            strerror(-r));
+		/* Left behind by a baton that was killed: nobody can be using it. */
+		if (unlink(path) < 0 && errno != ENOENT)
+			return fail(-errno, ret_error, "control socket %s: cannot remove the stale socket: %s", path,
+			            strerror(errno));
+	} else if (errno != ENOENT)
+		return fail(-errno, ret_error, "control socket %s: %s", path, strerror(errno));
+
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(-errno, ret_error, "control socket %s: cannot create socket: %s", path, strerror(errno));
+
+	/* bind() creates the file with 0777 & ~umask; with umask 0177 it is 0600 from the first moment, so there is no
+	 * window in which another user could connect. */
+	mode_t old_umask = umask(0177);
+	r = bind(fd, (const struct sockaddr *)&sa, salen) < 0 ? -errno : 0;
+	umask(old_umask);
+	if (r < 0)
+		return fail(r, ret_error, "cannot bind control socket %s: %s", path, strerror(-r));
+
+	/* fchmod() on a socket fd changes the sockfs inode, not the file, so chmod the path. Belt and braces for
+	 * filesystems that ignore the umask (default ACLs). */
+	if (chmod(path, 0600) < 0 || stat(path, &st) < 0) {
+		r = -errno;
+		unlink(path);
+		return fail(r, ret_error, "control socket %s: cannot set its mode: %s", path, strerror(-r));
+	}
+	if (listen(fd, SOMAXCONN) < 0) {
+		r = -errno;
+		unlink(path);
+		return fail(r, ret_error, "cannot listen on control socket %s: %s", path, strerror(-r));
+	}
+
+	char *p = strdup(path);
+	if (!p) {
+		unlink(path);
+		return fail(-ENOMEM, ret_error, "out of memory");
+	}
+	c->fd = TAKE_FD(fd);
+	c->path = p;
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+	return 0;
+}
+
+void control_close(struct control *c) {
+	struct stat st;
+
+	while (c->clients)
+		control_client_close(c, c->clients);
+	if (c->fd >= 0)
+		close(c->fd);
+	/* A second baton may have replaced our file (e.g. after it judged ours stale); never remove its socket. */
+	if (c->path && lstat(c->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == c->dev && st.st_ino == c->ino)
+		unlink(c->path);
+	free(c->path);
+	*c = (struct control){.fd = -1};
+}
+
+/* Sends one line without blocking and without SIGPIPE. The line (json + '\n') goes out with one sendmsg() when the
+ * socket buffer has room, which for replies of a few KiB it always has. */
+static int send_line(int fd, const char *json) {
+	size_t len = strlen(json);
+	struct iovec iov[2] = {
+	    {.iov_base = (void *)json, .iov_len = len},
+	    {.iov_base = (void *)"\n", .iov_len = 1},
+	};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+
+	if (memchr(json, '\n', len))
+		return -EINVAL;
+
+	while (mh.msg_iovlen > 0) {
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		}
+		size_t done = (size_t)n;
+		while (mh.msg_iovlen > 0 && done >= mh.msg_iov->iov_len) {
+			done -= mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen > 0) {
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + done;
+			mh.msg_iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+static char *error_json(const char *why) {
+	struct json_buf b = {0};
+	json_append(&b, "{\"ok\":false,\"error\":");
+	json_append_string(&b, why);
+	json_append(&b, "}");
+	return json_buf_take(&b);
+}
+
+static int send_error(int fd, const char *why) {
+	_cleanup_free_ char *json = error_json(why);
+	/* Without memory, a fixed reply still tells the client that something failed. */
+	return send_line(fd, json ? json : "{\"ok\":false,\"error\":\"out of memory\"}");
+}
+
+int control_client_reply(struct control_client *cl, const char *json) {
+	return send_line(cl->fd, json);
+}
+
+int control_client_reply_error(struct control_client *cl, const char *why) {
+	return send_error(cl->fd, why);
+}
+
+int control_accept(struct control *c, struct control_client **ret) {
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	_cleanup_close_ int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	/* The socket file is 0600 already; this also covers a path whose mode was changed by hand, or a descriptor
+	 * passed to another user. */
+	if (cred.uid != 0 && cred.uid != geteuid()) {
+		log_warning("Refusing control connection from pid %ld uid %lu: only root and uid %lu may use it",
+		            (long)cred.pid, (unsigned long)cred.uid, (unsigned long)geteuid());
+		(void)send_error(fd, "permission denied");
+		return -EPERM;
+	}
+	if (c->n_clients >= CONTROL_CLIENTS_MAX) {
+		log_warning("Refusing control connection from pid %ld: %d connections are open already", (long)cred.pid,
+		            CONTROL_CLIENTS_MAX);
+		(void)send_error(fd, "too many control connections");
+		return -EBUSY;
+	}
+
+	struct control_client *cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return -ENOMEM;
+	if (++c->last_id == 0) /* 0 means "no client" to callers that store ids */
+		++c->last_id;
+	cl->id = c->last_id;
+	cl->fd = TAKE_FD(fd);
+	cl->deadline_usec = now_usec() + CONTROL_REQUEST_TIMEOUT_USEC;
+	cl->next = c->clients;
+	c->clients = cl;
+	c->n_clients++;
+	*ret = cl;
+	return 0;
+}
+
+/* After the request: read and discard whatever else comes, noting EOF. Bounded per call, so a client that floods
+ * the socket gets one turn of the event loop like everybody else. */
+static int client_drain(struct control_client *cl) {
+	char scratch[4096];
+
+	for (unsigned i = 0; i < 16 && !cl->eof; i++) {
+		ssize_t n = read(cl->fd, scratch, sizeof(scratch));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EWOULDBLOCK ? 0 : -errno;
+		}
+		if (n == 0)
+			cl->eof = true;
+	}
+	return 0;
+}
+
+int control_client_read(struct control_client *cl) {
+	if (cl->has_request)
+		return client_drain(cl);
+
+	for (;;) {
+		/* buf holds CONTROL_LINE_MAX + 1 bytes and a NUL: a full line plus its '\n', or one byte too many. */
+		size_t room = sizeof(cl->buf) - 1 - cl->len;
+		ssize_t n = read(cl->fd, cl->buf + cl->len, room);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EWOULDBLOCK ? 0 : -errno;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+
+		char *nl = memchr(cl->buf + cl->len, '\n', (size_t)n);
+		cl->len += (size_t)n;
+		if (!nl) {
+			if (cl->len > CONTROL_LINE_MAX) {
+				(void)control_client_reply_error(cl, "request too long");
+				return -EMSGSIZE;
+			}
+			continue;
+		}
+
+		size_t linelen = (size_t)(nl - cl->buf);
+		if (memchr(cl->buf, '\0', linelen)) {
+			(void)control_client_reply_error(cl, "invalid request");
+			return -EINVAL;
+		}
+		*nl = '\0';
+
+		enum control_request req;
+		const char *why;
+		if (control_parse_request(cl->buf, &req, &why) < 0) {
+			const char *word = cl->buf + strspn(cl->buf, " \t");
+			size_t wlen = strlen(word);
+			while (wlen > 0 && (is_blank(word[wlen - 1]) || word[wlen - 1] == '\r'))
+				wlen--;
+			/* The word goes through json_append_string() in the reply, which makes any bytes safe. */
+			_cleanup_free_ char *msg = wlen > 0 ? strdup_printf("%s '%.*s'", why, (int)wlen, word) : NULL;
+			(void)control_client_reply_error(cl, msg ? msg : why);
+			return -EINVAL;
+		}
+
+		cl->has_request = true;
+		cl->request = req;
+		cl->deadline_usec = USEC_INFINITY;
+		cl->len = 0;
+		int r = client_drain(cl);
+		return r < 0 ? r : 1;
+	}
+}
+
+struct control_client *control_client_by_id(struct control *c, unsigned id) {
+	for (struct control_client *cl = c->clients; cl; cl = cl->next)
+		if (cl->id == id)
+			return cl;
+	return NULL;
+}
+
+void control_client_close(struct control *c, struct control_client *cl) {
+	for (struct control_client **pp = &c->clients; *pp; pp = &(*pp)->next)
+		if (*pp == cl) {
+			*pp = cl->next;
+			c->n_clients--;
+			break;
+		}
+	if (cl->fd >= 0)
+		close(cl->fd);
+	free(cl);
+}
+
+/* ---- client side ---- */
+
+/* Milliseconds for poll() until deadline, rounded up so we never wake a hair early and spin; -1 = no limit. */
+static int poll_timeout(uint64_t deadline) {
+	if (deadline == USEC_INFINITY)
+		return -1;
+	uint64_t now = now_usec();
+	if (now >= deadline)
+		return 0;
+	uint64_t ms = (deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+int control_call(const char *path, const char *request, uint64_t timeout_usec, bool wait_for_close, char **ret_reply,
+                 char **ret_error) {
+	uint64_t deadline = timeout_usec == USEC_INFINITY ? USEC_INFINITY : now_usec() + timeout_usec;
+	char dur[32];
+	struct sockaddr_un sa;
+	socklen_t salen;
+	int r;
+
+	if (strchr(request, '\n'))
+		return fail(-EINVAL, ret_error, "invalid request: contains a newline");
+	if (make_sockaddr(path, &sa, &salen) < 0)
+		return fail(-ENAMETOOLONG, ret_error, "cannot connect to %s: path too long", path);
+
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(-errno, ret_error, "cannot create socket: %s", strerror(errno));
+
+	/* A unix connect() waits while the listener's backlog is full, for as long as SO_SNDTIMEO allows; so the
+	 * timeout covers a wedged baton that stopped accepting too. */
+	if (timeout_usec != USEC_INFINITY) {
+		struct timeval tv = {.tv_sec = (time_t)(timeout_usec / USEC_PER_SEC),
+		                     .tv_usec = (suseconds_t)(timeout_usec % USEC_PER_SEC)};
+		if (tv.tv_sec == 0 && tv.tv_usec == 0)
+			tv.tv_usec = 1; /* 0 would mean "no timeout" */
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	if (connect(fd, (const struct sockaddr *)&sa, salen) < 0) {
+		r = -errno;
+		if (r == -EAGAIN || r == -EINPROGRESS)
+			return fail(-ETIMEDOUT, ret_error,
+			            "no reply from baton within %s (its connection queue is full)",
+			            format_duration(timeout_usec, dur));
+		if (r == -ECONNREFUSED)
+			return fail(r, ret_error, "cannot connect to %s: %s (is baton running?)", path, strerror(-r));
+		if (r == -EACCES || r == -EPERM)
+			return fail(r, ret_error, "cannot connect to %s: permission denied", path);
+		return fail(r, ret_error, "cannot connect to %s: %s", path, strerror(-r));
+	}
+	r = fd_nonblock(fd, true);
+	if (r < 0)
+		return fail(r, ret_error, "cannot set up the connection: %s", strerror(-r));
+
+	_cleanup_free_ char *line = strdup_printf("%s\n", request);
+	if (!line)
+		return fail(-ENOMEM, ret_error, "out of memory");
+	size_t off = 0, len = strlen(line);
+	while (off < len) {
+		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (n >= 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK) {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			int t = poll_timeout(deadline);
+			if (t == 0)
+				return fail(-ETIMEDOUT, ret_error, "no reply from baton within %s",
+				            format_duration(timeout_usec, dur));
+			(void)poll(&pfd, 1, t);
+			continue;
+		}
+		/* baton may have answered and closed already (a refused peer); the reply is worth reading. */
+		if (errno == EPIPE || errno == ECONNRESET)
+			break;
+		return fail(-errno, ret_error, "cannot send the request to baton: %s", strerror(errno));
+	}
+
+	_cleanup_free_ char *buf = NULL;
+	size_t blen = 0, bcap = 0;
+	bool have_line = false;
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int n = poll(&pfd, 1, poll_timeout(deadline));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return fail(-errno, ret_error, "cannot wait for baton's reply: %s", strerror(errno));
+		}
+		if (n == 0) {
+			format_duration(timeout_usec, dur);
+			if (have_line)
+				return fail(-ETIMEDOUT, ret_error, "baton replied but did not exit within %s", dur);
+			return fail(-ETIMEDOUT, ret_error, "no reply from baton within %s", dur);
+		}
+
+		if (have_line) {
+			/* Only waiting for the close now: anything more is not ours to interpret. */
+			char scratch[4096];
+			ssize_t k = read(fd, scratch, sizeof(scratch));
+			if (k < 0 && (errno == EINTR || errno == EWOULDBLOCK))
+				continue;
+			if (k > 0)
+				continue;
+			/* EOF, or ECONNRESET: the server went away with our bytes unread; it is gone either way. */
+			if (k == 0 || errno == ECONNRESET)
+				break;
+			return fail(-errno, ret_error, "cannot read from baton: %s", strerror(errno));
+		}
+
+		if (bcap - blen < 4096 + 1) {
+			if (bcap >= CONTROL_REPLY_MAX + 4096)
+				return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
+				            CONTROL_REPLY_MAX);
+			size_t ncap = bcap ? bcap * 2 : 4096 + 1;
+			char *nb = realloc(buf, ncap);
+			if (!nb)
+				return fail(-ENOMEM, ret_error, "out of memory");
+			buf = nb;
+			bcap = ncap;
+		}
+		ssize_t k = read(fd, buf + blen, bcap - blen - 1);
+		if (k < 0) {
+			if (errno == EINTR || errno == EWOULDBLOCK)
+				continue;
+			return fail(-errno, ret_error, "cannot read baton's reply: %s", strerror(errno));
+		}
+		if (k == 0)
+			return fail(-ECONNRESET, ret_error, "baton closed the connection without a reply");
+		char *nl = memchr(buf + blen, '\n', (size_t)k);
+		blen += (size_t)k;
+		if (nl) {
+			*nl = '\0';
+			blen = (size_t)(nl - buf);
+			if (blen > CONTROL_REPLY_MAX)
+				return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
+				            CONTROL_REPLY_MAX);
+			have_line = true;
+			if (!wait_for_close)
+				break;
+		} else if (blen > CONTROL_REPLY_MAX)
+			return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
+			            CONTROL_REPLY_MAX);
+	}
+
+	*ret_reply = TAKE_PTR(buf);
+	return 0;
+}

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "json.h"
+
 /* A request line is at most this long (without its '\n'); a longer one is an error and the connection is closed. */
 #define CONTROL_LINE_MAX 256
 /* Connections open at once; more are answered with an error and closed. */
@@ -22,8 +24,9 @@ enum control_request {
 	_CONTROL_REQUEST_MAX,
 };
 
-/* Parses one request line (without '\n'; a trailing '\r' and surrounding blanks are tolerated). Returns 0 and sets
- * *ret, or -EINVAL with *ret_why set to a static reason ("unknown request 'x'", "empty request"). Pure. */
+/* Parses one request line (without '\n'; a trailing '\r' and surrounding blanks are tolerated; names are
+ * case-sensitive). Returns 0 and sets *ret, or -EINVAL with *ret_why set to a static reason ("unknown request",
+ * "empty request"); the reason never contains the line, so the caller adds the offending word itself. Pure. */
 int control_parse_request(const char *line, enum control_request *ret, const char **ret_why);
 const char *control_request_to_string(enum control_request r);
 
@@ -34,6 +37,7 @@ struct control_client {
 	size_t len;
 	uint64_t deadline_usec; /* the request line must be complete by then; USEC_INFINITY once it is */
 	bool has_request;
+	bool eof; /* the peer shut down its write side after its request (see control_client_read()) */
 	enum control_request request; /* valid when has_request */
 	uint64_t waiting_for;         /* supervisor's business: e.g. the reload number it waits for; 0 = none */
 	struct control_client *next;
@@ -45,23 +49,33 @@ struct control {
 	struct control_client *clients;
 	size_t n_clients;
 	unsigned last_id;
+	dev_t dev; /* the socket file as bound, so control_close() removes only our own file, not a successor's */
+	ino_t ino;
 };
 
 /* Creates the listening socket at path: the directory is made if missing (mode 0755), an existing path is replaced
  * only if it is a socket nobody listens on, the socket file gets mode 0600. Non-blocking, close-on-exec.
- * On failure *ret_error (malloc'd) names the path and the step. */
+ * *c is initialized either way (fd -1 on failure), so control_close() is always safe afterwards.
+ * On failure *ret_error (malloc'd) names the path and the step. Sets the process umask briefly: call it while
+ * single-threaded (baton always is). */
 int control_open(struct control *c, const char *path, char **ret_error);
-/* Closes every client and the socket, and removes the socket file. */
+/* Closes every client and the socket, and removes the socket file if it is still the one we bound. */
 void control_close(struct control *c);
 
 /* Accepts one pending connection. Peers are checked with SO_PEERCRED: only root and baton's own uid are served;
  * anyone else gets {"ok":false,"error":"permission denied"} and is closed (returns -EPERM). Too many clients:
- * an error reply and -EBUSY. Returns 0 with *ret set (added to c->clients), -EAGAIN when nothing was pending. */
+ * an error reply and -EBUSY. Returns 0 with *ret set (added to c->clients), -EAGAIN when nothing was pending, or
+ * another -errno from accept4() (-ECONNABORTED: try again; -EMFILE/-ENFILE: the listening fd stays readable). */
 int control_accept(struct control *c, struct control_client **ret);
 
-/* Reads what the client sent. Returns 1 once a complete request line was parsed (cl->request set), 0 when more is
- * needed, or negative: -ECONNRESET (peer closed before a full line), -EMSGSIZE (line too long), -EINVAL (unknown
- * request). On -EMSGSIZE and -EINVAL an error reply has been sent already; the caller closes the client. */
+/* Reads what the client sent. Returns 1 once a complete request line was parsed (cl->request set; returned only by
+ * the call that completed it), 0 when more is needed, or negative: -ECONNRESET (peer closed before a full line),
+ * -EMSGSIZE (line too long), -EINVAL (unknown request, or a NUL byte in the line), other -errno from read(). On
+ * -EMSGSIZE and -EINVAL an error reply has been sent already; the caller closes the client.
+ * One request per connection: bytes after the request line are read and discarded. EOF after the request is not an
+ * error (`printf 'reload\n' | socat - UNIX:...` shuts down its write side and still waits for the reply): it returns
+ * 0 and sets cl->eof. The caller should then stop watching the fd for EPOLLIN, which would stay ready forever;
+ * EPOLLHUP (always reported) still says when the peer has gone entirely. */
 int control_client_read(struct control_client *cl);
 
 /* Sends one reply line (json must not contain '\n'; a '\n' is appended). Never blocks: a client that does not read
@@ -74,27 +88,10 @@ struct control_client *control_client_by_id(struct control *c, unsigned id);
 /* Unlinks, closes and frees one client. */
 void control_client_close(struct control *c, struct control_client *cl);
 
-/* A growing string for building JSON replies. On allocation failure it remembers it (oom) and further appends do
- * nothing; json_buf_take() then returns NULL. */
-struct json_buf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-void json_append(struct json_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal, quotes included ("\n", "\"", "\\", control bytes as \u00XX; invalid UTF-8
- * bytes as \ufffd). NULL appends null. */
-void json_append_string(struct json_buf *b, const char *s);
-char *json_buf_take(struct json_buf *b);
-
 /* Client side. Connects to path, sends request + '\n', and reads one reply line within timeout_usec (USEC_INFINITY:
  * no limit). With wait_for_close, keeps reading until the server closes the connection (for "stop"). Returns 0 with
  * the reply in *ret_reply (malloc'd, without '\n'), or negative errno with *ret_error saying what failed
- * ("cannot connect to /run/baton/x.sock: No such file or directory", "no reply within 30s"). */
+ * ("cannot connect to /run/baton/x.sock: No such file or directory", "no reply from baton within 30s"): -ETIMEDOUT,
+ * -EMSGSIZE (reply over 1 MiB), -ECONNRESET (closed without a reply line), or the -errno of connect(). */
 int control_call(const char *path, const char *request, uint64_t timeout_usec, bool wait_for_close, char **ret_reply,
                  char **ret_error);
-
-/* Minimal readers for the replies baton itself writes (flat or nested objects; the first occurrence of "key" at any
- * depth wins). Return 0 and a malloc'd, unescaped string / the boolean, or -ENOENT. Pure. */
-int json_get_string(const char *json, const char *key, char **ret);
-int json_get_bool(const char *json, const char *key, bool *ret);

@@ -63,6 +63,8 @@ static uint64_t next_deadline(struct supervisor *s) {
 	for (struct control_client *cl = s->control.clients; cl; cl = cl->next)
 		if (cl->deadline_usec < next)
 			next = cl->deadline_usec;
+	if (s->control_resume_usec < next)
+		next = s->control_resume_usec;
 	return next;
 }
 
@@ -119,6 +121,12 @@ static void handle_timer(struct supervisor *s) {
 		s->restart_usec = USEC_INFINITY;
 		struct event ev = {.type = EV_RESTART_DUE};
 		dispatch(s, &ev);
+	}
+	if (s->control_resume_usec <= now) {
+		s->control_resume_usec = USEC_INFINITY;
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_CONTROL};
+		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->control.fd, &ev) < 0)
+			log_warning_errno(errno, "Failed to resume accepting control connections");
 	}
 	for (struct control_client *cl = s->control.clients, *next; cl; cl = next) {
 		next = cl->next;
@@ -450,6 +458,15 @@ static void handle_control_accept(struct supervisor *s) {
 		int r = control_accept(&s->control, &cl);
 		if (r == -EAGAIN)
 			return;
+		if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM) {
+			/* The pending connection stays queued and the socket stays readable: without a pause the loop would
+			 * spin. Accepting resumes in a second, when fds may have been freed. */
+			log_warning_errno(r, "Failed to accept a control connection, pausing for 1s");
+			struct epoll_event ev = {.events = 0, .data.u64 = TAG_CONTROL};
+			epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->control.fd, &ev);
+			s->control_resume_usec = now_usec() + USEC_PER_SEC;
+			return;
+		}
 		if (r < 0)
 			continue;
 		r = epoll_add(s->epoll_fd, cl->fd, TAG(TAG_CLIENT, cl->id));
@@ -595,6 +612,7 @@ int supervisor_run(const struct supervisor_options *o, struct config *config, st
 		.timer_fd = -1,
 		.notify_fd = -1,
 		.control = {.fd = -1},
+		.control_resume_usec = USEC_INFINITY,
 		.restart_usec = USEC_INFINITY,
 	};
 	_cleanup_free_ char *error = NULL;

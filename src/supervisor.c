@@ -95,17 +95,6 @@ static size_t generations_alive(struct supervisor *s) {
 	return n;
 }
 
-static char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strdup_printf(const char *fmt, ...) {
-	va_list ap;
-	char *s;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 /* ---- generations ---- */
 
 void generation_free(struct generation *g) {

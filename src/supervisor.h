@@ -111,6 +111,7 @@ struct supervisor {
 	int notify_fd;
 	char *notify_path; /* NOTIFY_SOCKET for children */
 	struct control control;
+	uint64_t control_resume_usec; /* accepting is paused until then (out of fds); USEC_INFINITY normally */
 	uint64_t timer_armed_usec; /* what timer_fd is set to; USEC_INFINITY when disarmed */
 
 	int exit_code; /* valid in SUP_DONE */

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -138,6 +139,15 @@ int parse_signal(const char *s, int *ret) {
 			return 0;
 		}
 	return -EINVAL;
+}
+
+char *strdup_printf(const char *fmt, ...) {
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
 }
 
 uint64_t now_usec(void) {

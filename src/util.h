@@ -63,6 +63,9 @@ int parse_signal(const char *s, int *ret);
 /* "SIGTERM" for SIGTERM; a static string, or NULL for an unknown number. */
 const char *signal_name(int sig);
 
+/* vasprintf into a new string; NULL when out of memory. */
+char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t now_usec(void);
 
