@@ -1,5 +1,782 @@
+/* Config loading: every class of bad input gives an error naming the file, the key, the value and the right line;
+ * defaults; a config with every key; the print → load round trip; the command-line merge. */
 #include "test.h"
+
+#include <signal.h>
 #include <stdbool.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+static char *tmp_paths[1024];
+static size_t n_tmp_paths;
+
+/* Writes text to a fresh temporary .yaml file; the path lives until the end of the test. */
+static const char *write_tmp(const char *text) {
+	char *path = strdup("/tmp/test-config-XXXXXX.yaml");
+	int fd = mkstemps(path, 5);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		perror("temporary file");
+		exit(EXIT_FAILURE);
+	}
+	close(fd);
+	if (n_tmp_paths < ARRAY_SIZE(tmp_paths))
+		tmp_paths[n_tmp_paths++] = path;
+	return path;
+}
+
+static struct config *load_ok(const char *text, const char *what) {
+	const char *path = write_tmp(text);
+	struct config *c = NULL;
+	char *error = NULL;
+	int r = config_load(path, &c, &error);
+	CHECK(r == 0 && c, "loads: %s", what);
+	if (r < 0)
+		printf("#   error: %s\n", error);
+	free(error);
+	return r == 0 ? c : NULL;
+}
+
+/* Checks that text fails to load with exactly "PATH: " + want. */
+static void load_fails(const char *text, const char *want, const char *what) {
+	const char *path = write_tmp(text);
+	struct config *c = NULL;
+	char *error = NULL, *full = NULL;
+	int r = config_load(path, &c, &error);
+	CHECK(r < 0 && !c, "rejected: %s", what);
+	if (asprintf(&full, "%s: %s", path, want) < 0)
+		exit(EXIT_FAILURE);
+	CHECK_STREQ(error, full, "message: %s", what);
+	if (r == 0)
+		config_free(c);
+	free(error);
+	free(full);
+}
+
+/* A minimal valid listener, to put one bad option under. */
+#define TCP_LISTENER "listeners:\n  - name: web\n    address: tcp://:8080\n"
+#define UNIX_LISTENER "listeners:\n  - name: sock\n    address: unix:/run/app.sock\n"
+#define UDP_LISTENER "listeners:\n  - name: dns\n    address: udp://:5353\n"
+
+static void test_file_errors(void) {
+	struct config *c = NULL;
+	char *error = NULL;
+
+	CHECK(config_load("/nonexistent/app.yaml", &c, &error) == -ENOENT, "missing file: -ENOENT");
+	CHECK_STREQ(error, "/nonexistent/app.yaml: No such file or directory", "missing file: message");
+	free(error);
+
+	load_fails("", "empty config", "empty file");
+	load_fails("# only a comment\n\n", "empty config", "only comments");
+	load_fails("---\n", "empty config", "an empty document");
+	load_fails(
+	    "listeners:\n  - name: a\n    address: \"tcp://:80\n",
+	    "YAML syntax error: while scanning a quoted scalar (line 3): found unexpected end of stream (line 4)",
+	    "unterminated quote");
+	load_fails("program:\n  user: a\n user: b\n",
+	           "YAML syntax error: while parsing a block mapping (line 1): did not find expected key (line 3)",
+	           "bad indentation");
+	load_fails("listeners: [\n",
+	           "YAML syntax error: while parsing a flow node (line 2): did not find expected "
+	           "node content (line 2)",
+	           "unclosed flow sequence");
+	load_fails("program: {}\n---\nprogram: {}\n", "more than one YAML document (line 2)", "two documents");
+	load_fails("5\n", "key '(top level)': expected a mapping, got a scalar: '5' (line 1)", "scalar top level");
+	load_fails("- a\n- b\n", "key '(top level)': expected a mapping, got a list (line 1)", "list top level");
+}
+
+static void test_schema_errors(void) {
+	load_fails("program: {}\nlisteners: []\nfoo: 1\n",
+	           "key 'foo': unknown key (expected one of: listeners, program, readiness, reload, stop, restart, "
+	           "control) (line 3)",
+	           "unknown top-level key");
+	load_fails(TCP_LISTENER "    nodelay: true\n    backlogg: 5\n",
+	           "key 'listeners[0].backlogg': unknown key (expected one of: name, address, backlog, reuse-port, "
+	           "reuse-address, ipv6-only, freebind, transparent, keepalive, nodelay, defer-accept, fastopen, "
+	           "receive-buffer, send-buffer, mode, owner, group, inherit) (line 5)",
+	           "unknown listener key");
+	load_fails("program:\n  commands: [a]\n",
+	           "key 'program.commands': unknown key (expected one of: command, environment, working-directory, "
+	           "user, group) (line 2)",
+	           "unknown program key");
+	load_fails("listeners: tcp://:80\n", "key 'listeners': expected a list, got a scalar: 'tcp://:80' (line 1)",
+	           "listeners is a scalar");
+	load_fails("listeners:\n", "key 'listeners': expected a list, got an empty value (line 1)",
+	           "listeners is null");
+	load_fails("listeners:\n  - tcp://:80\n",
+	           "key 'listeners[0]': expected a mapping, got a scalar: 'tcp://:80' (line 2)",
+	           "listener is a scalar");
+	load_fails("listeners:\n  - name: [a, b]\n    address: tcp://:80\n",
+	           "key 'listeners[0].name': expected a scalar value, got a list (line 2)", "name is a list");
+	load_fails("program:\n  command: /bin/app\n",
+	           "key 'program.command': expected a list, got a scalar: '/bin/app' (line 2)", "command is a scalar");
+	load_fails("program:\n  command: [a, {b: c}]\n",
+	           "key 'program.command[1]': expected a scalar value, got a mapping (line 2)", "command item mapping");
+	load_fails("stop: 5s\n", "key 'stop': expected a mapping, got a scalar: '5s' (line 1)", "section is a scalar");
+	load_fails("program:\n  user:\n", "key 'program.user': empty value (write \"\" for an empty string) (line 2)",
+	           "null value");
+	load_fails(TCP_LISTENER "    backlog: ~\n",
+	           "key 'listeners[0].backlog': empty value (write \"\" for an empty string) (line 4)", "~ value");
+	load_fails("stop:\n  signal: SIGTERM\n  timeout: 5s\n  signal: SIGINT\n",
+	           "key 'stop.signal': duplicate key (first at line 2) (line 4)", "duplicate key");
+	load_fails("program: {}\nprogram: {}\n", "key 'program': duplicate key (first at line 1) (line 2)",
+	           "duplicate top-level key");
+	load_fails(TCP_LISTENER "    name: other\n",
+	           "key 'listeners[0].name': duplicate key (first at line 2) (line 4)", "duplicate listener key");
+	load_fails("listeners:\n  - name: a\n  - name: b\n    address: unix:@b\n",
+	           "key 'listeners[0].address': missing (this key is required) (line 2)", "missing address");
+	load_fails("listeners:\n  - address: unix:@b\n",
+	           "key 'listeners[0].name': missing (this key is required) (line 2)", "missing name");
+	load_fails("program:\n  ? [a]\n  : b\n", "key 'program': a key must be a scalar, not a list (line 2)",
+	           "complex key");
+}
+
+static void test_listener_errors(void) {
+	char yaml[1024];
+
+	load_fails("listeners:\n  - name: a:b\n    address: tcp://:80\n",
+	           "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): 'a:b' (line 2)",
+	           "name with ':'");
+	load_fails("listeners:\n  - name: \"\"\n    address: tcp://:80\n",
+	           "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): '' (line 2)",
+	           "empty name");
+	load_fails("listeners:\n  - name: a b\n    address: tcp://:80\n",
+	           "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): 'a b' (line 2)",
+	           "name with a space");
+	char long_name[257];
+	memset(long_name, 'x', 256);
+	long_name[256] = '\0';
+	snprintf(yaml, sizeof(yaml), "listeners:\n  - name: %s\n    address: tcp://:80\n", long_name);
+	load_fails(
+	    yaml,
+	    "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): "
+	    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' "
+	    "(line 2)",
+	    "256-character name");
+	long_name[255] = '\0';
+	snprintf(yaml, sizeof(yaml), "listeners:\n  - name: %s\n    address: tcp://:80\n", long_name);
+	struct config *c = load_ok(yaml, "255-character name");
+	config_free(c);
+
+	load_fails("listeners:\n  - name: a\n    address: tcp://:80\n  - name: a\n    address: tcp://:81\n",
+	           "key 'listeners[1].name': duplicate listener name (also listeners[0]): 'a' (line 4)",
+	           "duplicate name");
+	load_fails("listeners:\n  - name: a\n    address: tcp://:80\n  - name: b\n    address: tcp6://:80\n",
+	           "key 'listeners[1].address': duplicate address (also listeners[0], 'a'): 'tcp6://:80' (line 5)",
+	           "duplicate address (tcp:// and tcp6:// on all addresses)");
+	load_fails(
+	    "listeners:\n  - name: a\n    address: unix:/run/a.sock\n  - name: b\n    address: unix:/run/a.sock\n",
+	    "key 'listeners[1].address': duplicate address (also listeners[0], 'a'): 'unix:/run/a.sock' (line 5)",
+	    "duplicate unix path");
+	c = load_ok("listeners:\n  - name: a\n    address: tcp://:80\n  - name: b\n    address: udp://:80\n",
+	            "tcp and udp on one port");
+	config_free(c);
+
+	load_fails("listeners:\n  - name: a\n    address: tcp://:0\n",
+	           "key 'listeners[0].address': port out of range 1-65535: 'tcp://:0' (line 3)", "port 0");
+	load_fails("listeners:\n  - name: a\n    address: tcp://:70000\n",
+	           "key 'listeners[0].address': port out of range 1-65535: 'tcp://:70000' (line 3)", "port 70000");
+	load_fails("listeners:\n  - name: a\n    address: htp://:80\n",
+	           "key 'listeners[0].address': unknown scheme (expected tcp://, tcp4://, tcp6://, udp://, udp4://, "
+	           "udp6://, unix:, unix-dgram: or unix-seqpacket:): 'htp://:80' (line 3)",
+	           "bad scheme");
+	load_fails("listeners:\n  - name: a\n    address: tcp://:80abc\n",
+	           "key 'listeners[0].address': invalid port (a decimal number 1-65535 without leading zeros): "
+	           "'tcp://:80abc' (line 3)",
+	           "port 80abc");
+
+	/* Strict numbers: libcyaml would read these as 80, 8 and 80. */
+	load_fails(TCP_LISTENER "    backlog: 80abc\n",
+	           "key 'listeners[0].backlog': expected a decimal number 1-2147483647 (no sign, no leading zero): "
+	           "'80abc' (line 4)",
+	           "backlog 80abc");
+	load_fails(TCP_LISTENER "    backlog: 010\n",
+	           "key 'listeners[0].backlog': expected a decimal number 1-2147483647 (no sign, no leading zero): "
+	           "'010' (line 4)",
+	           "backlog 010");
+	load_fails(TCP_LISTENER "    fastopen: 0x50\n",
+	           "key 'listeners[0].fastopen': expected a decimal number 0-2147483647 (no sign, no leading zero): "
+	           "'0x50' (line 4)",
+	           "fastopen 0x50");
+	load_fails(TCP_LISTENER "    backlog: 0\n",
+	           "key 'listeners[0].backlog': out of range 1-2147483647: '0' (line 4)", "backlog 0");
+	load_fails(TCP_LISTENER "    backlog: 2147483648\n",
+	           "key 'listeners[0].backlog': out of range 1-2147483647: '2147483648' (line 4)", "backlog > INT_MAX");
+	load_fails(TCP_LISTENER "    backlog: -1\n",
+	           "key 'listeners[0].backlog': expected a decimal number 1-2147483647 (no sign, no leading zero): "
+	           "'-1' (line 4)",
+	           "backlog -1");
+	load_fails(TCP_LISTENER "    receive-buffer: 4294967296\n",
+	           "key 'listeners[0].receive-buffer': out of range 0-2147483647: '4294967296' (line 4)",
+	           "receive-buffer beyond uint32");
+	load_fails(TCP_LISTENER "    send-buffer: 1.5\n",
+	           "key 'listeners[0].send-buffer': expected a decimal number 0-2147483647 (no sign, no leading zero): "
+	           "'1.5' (line 4)",
+	           "send-buffer 1.5");
+
+	/* Strict booleans. */
+	load_fails(TCP_LISTENER "    nodelay: flase\n",
+	           "key 'listeners[0].nodelay': expected true or false: 'flase' (line 4)", "flase");
+	load_fails(TCP_LISTENER "    reuse-port: True\n",
+	           "key 'listeners[0].reuse-port': expected true or false: 'True' (line 4)", "True");
+	load_fails(TCP_LISTENER "    keepalive: yes\n",
+	           "key 'listeners[0].keepalive': expected true or false: 'yes' (line 4)", "yes");
+	load_fails(TCP_LISTENER "    freebind: 1\n",
+	           "key 'listeners[0].freebind': expected true or false: '1' (line 4)", "1 as a boolean");
+
+	/* Durations need their unit. */
+	load_fails(TCP_LISTENER "    defer-accept: 30\n",
+	           "key 'listeners[0].defer-accept': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: "
+	           "'30' (line 4)",
+	           "bare-number defer-accept");
+	load_fails(TCP_LISTENER "    defer-accept: 1500ms\n",
+	           "key 'listeners[0].defer-accept': must be whole seconds: '1500ms' (line 4)", "defer-accept 1500ms");
+
+	/* Options for another kind of socket. */
+	load_fails(TCP_LISTENER "    mode: \"0660\"\n",
+	           "key 'listeners[0].mode': only for unix socket paths (not abstract names) (this listener is "
+	           "tcp://:8080): '0660' (line 4)",
+	           "mode on tcp");
+	load_fails(TCP_LISTENER "    owner: www-data\n",
+	           "key 'listeners[0].owner': only for unix socket paths (not abstract names) (this listener is "
+	           "tcp://:8080): 'www-data' (line 4)",
+	           "owner on tcp");
+	load_fails("listeners:\n  - name: a\n    address: unix:@abstract\n    group: www-data\n",
+	           "key 'listeners[0].group': only for unix socket paths (not abstract names) (this listener is "
+	           "unix:@abstract): 'www-data' (line 4)",
+	           "group on an abstract socket");
+	load_fails(UNIX_LISTENER "    nodelay: true\n",
+	           "key 'listeners[0].nodelay': only for tcp addresses (this listener is unix:/run/app.sock): 'true' "
+	           "(line 4)",
+	           "nodelay on unix");
+	load_fails(UDP_LISTENER "    keepalive: false\n",
+	           "key 'listeners[0].keepalive': only for tcp addresses (this listener is udp://:5353): 'false' "
+	           "(line 4)",
+	           "keepalive on udp");
+	load_fails(
+	    UDP_LISTENER "    defer-accept: 5s\n",
+	    "key 'listeners[0].defer-accept': only for tcp addresses (this listener is udp://:5353): '5s' (line 4)",
+	    "defer-accept on udp");
+	load_fails(UDP_LISTENER "    fastopen: 5\n",
+	           "key 'listeners[0].fastopen': only for tcp addresses (this listener is udp://:5353): '5' (line 4)",
+	           "fastopen on udp");
+	load_fails(UDP_LISTENER "    backlog: 5\n",
+	           "key 'listeners[0].backlog': only for stream sockets (tcp, unix, unix-seqpacket) (this listener is "
+	           "udp://:5353): '5' (line 4)",
+	           "backlog on udp");
+	load_fails(
+	    UNIX_LISTENER "    reuse-port: true\n",
+	    "key 'listeners[0].reuse-port': only for tcp and udp addresses (this listener is unix:/run/app.sock): "
+	    "'true' (line 4)",
+	    "reuse-port on unix");
+	load_fails(UNIX_LISTENER "    ipv6-only: true\n",
+	           "key 'listeners[0].ipv6-only': only for tcp and udp addresses that can be IPv6 (this listener is "
+	           "unix:/run/app.sock): 'true' (line 4)",
+	           "ipv6-only on unix");
+	load_fails("listeners:\n  - name: a\n    address: tcp://127.0.0.1:80\n    ipv6-only: true\n",
+	           "key 'listeners[0].ipv6-only': only for tcp and udp addresses that can be IPv6 (this listener is "
+	           "tcp://127.0.0.1:80): 'true' (line 4)",
+	           "ipv6-only on an IPv4 address");
+
+	load_fails(UNIX_LISTENER "    mode: \"660x\"\n",
+	           "key 'listeners[0].mode': expected 3 or 4 octal digits such as \"0660\": '660x' (line 4)",
+	           "mode 660x");
+	load_fails(UNIX_LISTENER "    mode: \"0680\"\n",
+	           "key 'listeners[0].mode': expected 3 or 4 octal digits such as \"0660\": '0680' (line 4)",
+	           "mode 0680");
+	load_fails(UNIX_LISTENER "    mode: \"66\"\n",
+	           "key 'listeners[0].mode': expected 3 or 4 octal digits such as \"0660\": '66' (line 4)", "mode 66");
+	load_fails(UNIX_LISTENER "    owner: \"\"\n", "key 'listeners[0].owner': must not be empty: '' (line 4)",
+	           "empty owner");
+	load_fails(UNIX_LISTENER "    inherit: sometimes\n",
+	           "key 'listeners[0].inherit': expected auto, required or never: 'sometimes' (line 4)", "bad inherit");
+
+	/* The line is the one of the bad listener, not of the first. */
+	load_fails("listeners:\n  - name: a\n    address: tcp://:80\n\n  - name: b\n    address: tcp://:81\n"
+	           "    backlog: 5\n    nodelay: maybe\n",
+	           "key 'listeners[1].nodelay': expected true or false: 'maybe' (line 8)", "second listener's line");
+}
+
+static void test_program_errors(void) {
+	load_fails("program:\n  command: []\n", "key 'program.command': empty command (line 2)", "empty command");
+	load_fails("program:\n  command:\n    - /bin/app\n    - \"\"\n",
+	           "key 'program.command[1]': empty argument: '' (line 4)", "empty argument");
+	load_fails("program:\n  command: [\"\", a]\n", "key 'program.command[0]': empty program name: '' (line 2)",
+	           "empty program name");
+	load_fails("program:\n  working-directory: srv/app\n",
+	           "key 'program.working-directory': must be an absolute path: 'srv/app' (line 2)",
+	           "relative working-directory");
+	load_fails("program:\n  user: \"\"\n", "key 'program.user': must not be empty: '' (line 2)", "empty user");
+	load_fails("program:\n  environment:\n    A: b\n    \"C=D\": e\n",
+	           "key 'program.environment.C=D': invalid variable name (no '=', spaces or control characters; not "
+	           "starting with a digit): 'C=D' (line 4)",
+	           "env name with '='");
+	load_fails("program:\n  environment:\n    \"\": e\n",
+	           "key 'program.environment.': invalid variable name (no '=', spaces or control characters; not "
+	           "starting with a digit): '' (line 3)",
+	           "empty env name");
+	load_fails("program:\n  environment:\n    A: b\n    A: c\n",
+	           "key 'program.environment.A': duplicate key (first at line 3) (line 4)", "duplicate env name");
+	load_fails("program:\n  environment:\n    A: [b]\n",
+	           "key 'program.environment.A': expected a scalar value, got a list (line 3)", "env value is a list");
+	load_fails("program:\n  environment:\n    A:\n",
+	           "key 'program.environment.A': empty value (write \"\" for an empty string) (line 3)",
+	           "env value null");
+	load_fails("program:\n  environment: [A=b]\n",
+	           "key 'program.environment': expected a mapping of NAME: value, got a list (line 2)",
+	           "env as a list");
+}
+
+static void test_section_errors(void) {
+	load_fails("readiness:\n  type: exec\n", "key 'readiness.type': expected notify: 'exec' (line 2)",
+	           "bad readiness type");
+	load_fails("readiness:\n  timeout: 0s\n", "key 'readiness.timeout': must be longer than 0s: '0s' (line 2)",
+	           "zero readiness timeout");
+	load_fails("readiness:\n  timeout: 60\n",
+	           "key 'readiness.timeout': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '60' "
+	           "(line 2)",
+	           "bare-number timeout");
+	load_fails("reload:\n  strategy: swap\n",
+	           "key 'reload.strategy': expected replace, restart or signal: 'swap' (line 2)", "bad strategy");
+	load_fails("reload:\n  signal: SIGFOO\n",
+	           "key 'reload.signal': expected a signal such as SIGTERM, TERM or 15: 'SIGFOO' (line 2)",
+	           "bad signal");
+	load_fails("stop:\n  signal: 65\n",
+	           "key 'stop.signal': expected a signal such as SIGTERM, TERM or 15: '65' (line 2)", "signal 65");
+	load_fails(
+	    "stop:\n  timeout: 5 s\n",
+	    "key 'stop.timeout': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '5 s' (line 2)",
+	    "duration with a space");
+	load_fails("restart:\n  policy: sometimes\n",
+	           "key 'restart.policy': expected on-failure, always or never: 'sometimes' (line 2)", "bad policy");
+	load_fails("restart:\n  delay: 1m\n  max-delay: 30s\n",
+	           "key 'restart.delay': longer than restart.max-delay (30s): '1m' (line 2)", "delay > max-delay");
+	load_fails("restart:\n  max-delay: 50ms\n",
+	           "key 'restart.max-delay': longer than restart.max-delay (50ms): '50ms' (line 2)",
+	           "max-delay below the default delay");
+	load_fails("restart:\n  delay: 0s\n", "key 'restart.delay': must be longer than 0s: '0s' (line 2)",
+	           "zero delay");
+	load_fails("control:\n  socket: run/baton.sock\n",
+	           "key 'control.socket': must be an absolute path, or \"\" to disable the socket: 'run/baton.sock' "
+	           "(line 2)",
+	           "relative control socket");
+}
+
+static void check_defaults(const struct config *c) {
+	CHECK(c->readiness_type == READINESS_NOTIFY, "default readiness.type notify");
+	CHECK(c->readiness_timeout_usec == 60 * USEC_PER_SEC, "default readiness.timeout 60s");
+	CHECK(c->reload_strategy == RELOAD_REPLACE, "default reload.strategy replace");
+	CHECK(c->reload_signal == SIGHUP, "default reload.signal SIGHUP");
+	CHECK(c->stop_signal == SIGTERM, "default stop.signal SIGTERM");
+	CHECK(c->stop_timeout_usec == 30 * USEC_PER_SEC, "default stop.timeout 30s");
+	CHECK(c->restart_policy == RESTART_ON_FAILURE, "default restart.policy on-failure");
+	CHECK(c->restart_delay_usec == 100 * USEC_PER_MSEC, "default restart.delay 100ms");
+	CHECK(c->restart_max_delay_usec == 30 * USEC_PER_SEC, "default restart.max-delay 30s");
+	CHECK(c->control_socket == NULL, "default control.socket unset");
+	CHECK(!c->environment && !c->working_directory && !c->user && !c->group, "default program settings unset");
+}
+
+static void test_defaults(void) {
+	struct config *c = load_ok(TCP_LISTENER, "one listener");
+	if (!c)
+		return;
+	check_defaults(c);
+	CHECK(c->command == NULL, "no command");
+	CHECK(c->n_listeners == 1, "one listener");
+	const struct listener_config *lc = &c->listeners[0];
+	CHECK_STREQ(lc->name, "web", "listener name");
+	CHECK(lc->address.kind == ADDR_TCP && lc->address.port == 8080, "listener address");
+	CHECK(lc->backlog == SOMAXCONN, "default backlog SOMAXCONN");
+	CHECK(!lc->reuse_port && lc->reuse_address, "default reuse-port false, reuse-address true");
+	CHECK(lc->ipv6_only == -1, "default ipv6-only unset");
+	CHECK(!lc->freebind && !lc->transparent && !lc->keepalive && !lc->nodelay, "default flags false");
+	CHECK(lc->defer_accept_usec == 0 && lc->fastopen == 0, "default defer-accept and fastopen off");
+	CHECK(lc->receive_buffer == 0 && lc->send_buffer == 0, "default buffers");
+	CHECK(lc->mode == -1 && !lc->owner && !lc->group, "default mode/owner/group unset");
+	CHECK(lc->inherit == INHERIT_AUTO, "default inherit auto");
+	config_free(c);
+
+	c = load_ok("program:\n  command: [/bin/true]\n", "no listeners");
+	if (c) {
+		CHECK(c->n_listeners == 0 && c->listeners == NULL, "no listeners");
+		config_free(c);
+	}
+	c = load_ok("control:\n  socket: \"\"\n", "control socket disabled");
+	if (c) {
+		CHECK_STREQ(c->control_socket, "", "control.socket \"\" kept as written");
+		config_free(c);
+	}
+
+	CHECK(config_new_default(&c) == 0, "config_new_default");
+	check_defaults(c);
+	CHECK(c->path == NULL && c->n_listeners == 0 && c->command == NULL, "config_new_default: empty");
+	config_free(c);
+}
+
+static const char full_config[] = "# every key of the contract\n"
+                                  "listeners:\n"
+                                  "  - name: http\n"
+                                  "    address: tcp://0.0.0.0:8080\n"
+                                  "    backlog: 4096\n"
+                                  "    reuse-port: true\n"
+                                  "    reuse-address: false\n"
+                                  "    freebind: true\n"
+                                  "    transparent: true\n"
+                                  "    keepalive: true\n"
+                                  "    nodelay: true\n"
+                                  "    defer-accept: 5s\n"
+                                  "    fastopen: 16\n"
+                                  "    receive-buffer: 65536\n"
+                                  "    send-buffer: 131072\n"
+                                  "    inherit: required\n"
+                                  "  - name: v6\n"
+                                  "    address: tcp6://[::1]:8443\n"
+                                  "    ipv6-only: true\n"
+                                  "  - name: dns\n"
+                                  "    address: udp://:5353\n"
+                                  "    ipv6-only: false\n"
+                                  "  - name: control.sock\n"
+                                  "    address: unix:/run/app/app.sock\n"
+                                  "    backlog: 16\n"
+                                  "    mode: \"0660\"\n"
+                                  "    owner: www-data\n"
+                                  "    group: www-data\n"
+                                  "    inherit: never\n"
+                                  "  - name: abstract_1\n"
+                                  "    address: unix-seqpacket:@app\n"
+                                  "  - name: dgram\n"
+                                  "    address: unix-dgram:/run/app/dgram.sock\n"
+                                  "    mode: 600\n"
+                                  "program:\n"
+                                  "  command: [/usr/bin/app, --fd, \"{fd:http}\", 'it''s \"quoted\"', \"tab\\there\"]\n"
+                                  "  environment: { B: 2, A: \"x=y\", EMPTY: \"\", LANG: C.UTF-8 }\n"
+                                  "  working-directory: /srv/app\n"
+                                  "  user: app\n"
+                                  "  group: app\n"
+                                  "readiness:\n"
+                                  "  type: notify\n"
+                                  "  timeout: 90s\n"
+                                  "reload:\n"
+                                  "  strategy: signal\n"
+                                  "  signal: USR1\n"
+                                  "stop:\n"
+                                  "  signal: 3\n"
+                                  "  timeout: 1m\n"
+                                  "restart:\n"
+                                  "  policy: always\n"
+                                  "  delay: 250ms\n"
+                                  "  max-delay: 1h\n"
+                                  "control:\n"
+                                  "  socket: /run/app/baton.sock\n";
+
+static void test_full(const struct config *c) {
+	CHECK(c->n_listeners == 6, "full: 6 listeners");
+	if (c->n_listeners != 6)
+		return;
+	const struct listener_config *l = c->listeners;
+	CHECK_STREQ(l[0].name, "http", "full: name");
+	CHECK(l[0].address.kind == ADDR_TCP && l[0].address.port == 8080 && !strcmp(l[0].address.host, "0.0.0.0"),
+	      "full: address");
+	CHECK(l[0].backlog == 4096, "full: backlog");
+	CHECK(l[0].reuse_port && !l[0].reuse_address && l[0].freebind && l[0].transparent && l[0].keepalive &&
+	          l[0].nodelay,
+	      "full: booleans");
+	CHECK(l[0].ipv6_only == -1, "full: ipv6-only unset");
+	CHECK(l[0].defer_accept_usec == 5 * USEC_PER_SEC && l[0].fastopen == 16, "full: defer-accept, fastopen");
+	CHECK(l[0].receive_buffer == 65536 && l[0].send_buffer == 131072, "full: buffers");
+	CHECK(l[0].inherit == INHERIT_REQUIRED, "full: inherit required");
+	CHECK(l[1].ipv6_only == 1 && l[2].ipv6_only == 0, "full: ipv6-only true and false");
+	CHECK(l[2].address.kind == ADDR_UDP, "full: udp");
+	CHECK(l[3].mode == 0660 && streq(l[3].owner, "www-data") && streq(l[3].group, "www-data"),
+	      "full: mode, owner, group");
+	CHECK(l[3].backlog == 16 && l[3].inherit == INHERIT_NEVER, "full: unix backlog, inherit never");
+	CHECK(l[4].address.kind == ADDR_UNIX_SEQPACKET && l[4].address.abstract, "full: abstract seqpacket");
+	CHECK(l[5].address.kind == ADDR_UNIX_DGRAM && l[5].mode == 0600, "full: dgram, mode 600 without quotes");
+
+	CHECK(strv_length(c->command) == 5, "full: command length");
+	if (strv_length(c->command) == 5) {
+		CHECK_STREQ(c->command[2], "{fd:http}", "full: command placeholder");
+		CHECK_STREQ(c->command[3], "it's \"quoted\"", "full: command quoting");
+		CHECK_STREQ(c->command[4], "tab\there", "full: command escape");
+	}
+	CHECK(strv_length(c->environment) == 4, "full: environment size");
+	if (strv_length(c->environment) == 4) {
+		CHECK_STREQ(c->environment[0], "B=2", "full: environment in file order");
+		CHECK_STREQ(c->environment[1], "A=x=y", "full: environment value with '='");
+		CHECK_STREQ(c->environment[2], "EMPTY=", "full: environment empty value");
+		CHECK_STREQ(c->environment[3], "LANG=C.UTF-8", "full: environment");
+	}
+	CHECK_STREQ(c->working_directory, "/srv/app", "full: working-directory");
+	CHECK(streq(c->user, "app") && streq(c->group, "app"), "full: user, group");
+	CHECK(c->readiness_type == READINESS_NOTIFY && c->readiness_timeout_usec == 90 * USEC_PER_SEC,
+	      "full: readiness");
+	CHECK(c->reload_strategy == RELOAD_SIGNAL && c->reload_signal == SIGUSR1, "full: reload");
+	CHECK(c->stop_signal == SIGQUIT && c->stop_timeout_usec == 60 * USEC_PER_SEC, "full: stop");
+	CHECK(c->restart_policy == RESTART_ALWAYS && c->restart_delay_usec == 250 * USEC_PER_MSEC &&
+	          c->restart_max_delay_usec == 3600 * USEC_PER_SEC,
+	      "full: restart");
+	CHECK_STREQ(c->control_socket, "/run/app/baton.sock", "full: control.socket");
+}
+
+static bool strv_equal(char **a, char **b) {
+	if (strv_length(a) != strv_length(b) || !a != !b)
+		return false;
+	for (size_t i = 0; a && a[i]; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool str_equal(const char *a, const char *b) {
+	return (!a && !b) || streq(a, b);
+}
+
+static bool config_equal(const struct config *a, const struct config *b) {
+	if (a->n_listeners != b->n_listeners)
+		return false;
+	for (size_t i = 0; i < a->n_listeners; i++) {
+		const struct listener_config *x = &a->listeners[i], *y = &b->listeners[i];
+		if (!streq(x->name, y->name) || !addr_equal(&x->address, &y->address) || x->backlog != y->backlog ||
+		    x->reuse_port != y->reuse_port || x->reuse_address != y->reuse_address ||
+		    x->ipv6_only != y->ipv6_only || x->freebind != y->freebind || x->transparent != y->transparent ||
+		    x->keepalive != y->keepalive || x->nodelay != y->nodelay ||
+		    x->defer_accept_usec != y->defer_accept_usec || x->fastopen != y->fastopen ||
+		    x->receive_buffer != y->receive_buffer || x->send_buffer != y->send_buffer || x->mode != y->mode ||
+		    !str_equal(x->owner, y->owner) || !str_equal(x->group, y->group) || x->inherit != y->inherit)
+			return false;
+	}
+	return strv_equal(a->command, b->command) && strv_equal(a->environment, b->environment) &&
+	       str_equal(a->working_directory, b->working_directory) && str_equal(a->user, b->user) &&
+	       str_equal(a->group, b->group) && a->readiness_type == b->readiness_type &&
+	       a->readiness_timeout_usec == b->readiness_timeout_usec && a->reload_strategy == b->reload_strategy &&
+	       a->reload_signal == b->reload_signal && a->stop_signal == b->stop_signal &&
+	       a->stop_timeout_usec == b->stop_timeout_usec && a->restart_policy == b->restart_policy &&
+	       a->restart_delay_usec == b->restart_delay_usec &&
+	       a->restart_max_delay_usec == b->restart_max_delay_usec &&
+	       str_equal(a->control_socket, b->control_socket);
+}
+
+/* Prints c, loads the print back and checks both are equal; returns the printed text. */
+static char *round_trip(const struct config *c, const char *what) {
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	config_print(c, f);
+	fclose(f);
+
+	struct config *back = load_ok(text, what);
+	CHECK(back && config_equal(c, back), "round trip equal: %s", what);
+	if (!back || !config_equal(c, back))
+		printf("# printed:\n%s", text);
+	config_free(back);
+	return text;
+}
+
+static void test_full_and_round_trip(void) {
+	struct config *c = load_ok(full_config, "every key");
+	if (!c)
+		return;
+	test_full(c);
+	char *text = round_trip(c, "every key");
+	CHECK(strstr(text, "    mode: \"0660\"\n") != NULL, "print: mode quoted in octal");
+	CHECK(strstr(text, "    defer-accept: 5s\n") != NULL, "print: duration");
+	CHECK(strstr(text, "  signal: SIGQUIT\n") != NULL, "print: signal by name");
+	CHECK(strstr(text, "    address: \"tcp6://[::1]:8443\"\n") != NULL, "print: normalized address");
+	CHECK(strstr(text, "\"it's \\\"quoted\\\"\", \"tab\\there\"") != NULL, "print: quoting");
+	CHECK(strstr(text, "    ipv6-only: true\n") != NULL, "print: ipv6-only when set");
+	config_free(c);
+	free(text);
+
+	c = load_ok(TCP_LISTENER, "defaults");
+	if (!c)
+		return;
+	text = round_trip(c, "defaults");
+	CHECK(strstr(text, "ipv6-only") == NULL, "print: ipv6-only omitted when unset");
+	CHECK(strstr(text, "    backlog: ") && strstr(text, "  timeout: 1m\n") && strstr(text, "  delay: 100ms\n") &&
+	          strstr(text, "  signal: SIGHUP\n"),
+	      "print: defaults written out");
+	CHECK(strstr(text, "# control.socket: /") != NULL, "print: derived control socket as a comment");
+	free(text);
+	config_free(c);
+
+	/* A command-line config prints and loads back too. */
+	CHECK(config_new_default(&c) == 0, "new default");
+	char *listens[] = {"a=unix:@x", "b=udp6://[fe80::1%lo]:53", NULL}, *cmd[] = {"/bin/echo", "a\nb", NULL};
+	char *error = NULL;
+	CHECK(config_apply_cli(c, listens, cmd, &error) == 0, "apply cli");
+	free(error);
+	text = round_trip(c, "command-line config");
+	free(text);
+	config_free(c);
+}
+
+static void test_cli(void) {
+	struct config *c;
+	char *error = NULL;
+
+	config_new_default(&c);
+	char *listens[] = {"http=tcp://:8080", "sock=unix:/run/a.sock", NULL}, *cmd[] = {"/bin/app", "-v", NULL};
+	CHECK(config_apply_cli(c, listens, cmd, &error) == 0, "cli: listeners and command");
+	CHECK(c->n_listeners == 2 && streq(c->listeners[1].name, "sock") &&
+	          c->listeners[1].address.kind == ADDR_UNIX_STREAM && c->listeners[0].backlog == SOMAXCONN &&
+	          c->listeners[0].reuse_address,
+	      "cli: listeners with defaults");
+	CHECK(strv_length(c->command) == 2 && streq(c->command[1], "-v"), "cli: command copied");
+	config_free(c);
+
+	struct {
+		char *listen;
+		const char *want;
+	} bad[] = {
+	    {"http", "--listen 'http': expected NAME=ADDRESS"},
+	    {"a:b=tcp://:80", "--listen 'a:b=tcp://:80': invalid name 'a:b' (1-255 characters of A-Z a-z 0-9 . _ -)"},
+	    {"=tcp://:80", "--listen '=tcp://:80': invalid name '' (1-255 characters of A-Z a-z 0-9 . _ -)"},
+	    {"a=tcp://:0", "--listen 'a=tcp://:0': port out of range 1-65535: 'tcp://:0'"},
+	    {"a=", "--listen 'a=': empty address: ''"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		config_new_default(&c);
+		char *l[] = {"ok=tcp://:1", bad[i].listen, NULL};
+		CHECK(config_apply_cli(c, l, cmd, &error) == -EINVAL, "cli: rejects %s", bad[i].listen);
+		CHECK_STREQ(error, bad[i].want, "cli: message for %s", bad[i].listen);
+		CHECK(c->n_listeners == 0 && c->command == NULL, "cli: config unchanged after %s", bad[i].listen);
+		free(error);
+		error = NULL;
+		config_free(c);
+	}
+
+	config_new_default(&c);
+	char *dup_name[] = {"a=tcp://:80", "a=tcp://:81", NULL}, *dup_addr[] = {"a=tcp://:80", "b=tcp://:80", NULL};
+	CHECK(config_apply_cli(c, dup_name, cmd, &error) == -EINVAL, "cli: duplicate name");
+	CHECK_STREQ(error, "--listen 'a=tcp://:81': duplicate listener name 'a'", "cli: duplicate name message");
+	free(error);
+	CHECK(config_apply_cli(c, dup_addr, cmd, &error) == -EINVAL, "cli: duplicate address");
+	CHECK_STREQ(error, "--listen 'b=tcp://:80': duplicate address 'tcp://:80' (also listener 'a')",
+	            "cli: duplicate address message");
+	free(error);
+	char *bad_only[] = {"bad", NULL};
+	CHECK(config_apply_cli(c, bad_only, NULL, &error) == -EINVAL, "cli: bad --listen and no command");
+	CHECK_STREQ(error, "--listen 'bad': expected NAME=ADDRESS", "cli: the --listen error comes first");
+	free(error);
+	CHECK(config_apply_cli(c, NULL, NULL, &error) == -EINVAL, "cli: no command");
+	CHECK_STREQ(error, "no program: give a command after --", "cli: no command message");
+	free(error);
+	char *empty[] = {"", NULL};
+	CHECK(config_apply_cli(c, NULL, empty, &error) == -EINVAL, "cli: empty command");
+	CHECK_STREQ(error, "empty command after --", "cli: empty command message");
+	free(error);
+	CHECK(c->n_listeners == 0 && c->command == NULL, "cli: config unchanged after errors");
+	config_free(c);
+
+	/* With a file: the file's listeners and command exclude the command line's. */
+	c = load_ok(TCP_LISTENER, "file with listeners, no command");
+	if (!c)
+		return;
+	char *more[] = {"x=tcp://:9", NULL};
+	CHECK(config_apply_cli(c, more, cmd, &error) == -EINVAL, "cli: --listen with file listeners");
+	char *want = NULL;
+	if (asprintf(&want, "--listen 'x=tcp://:9': %s has listeners already: give them in one place", c->path) < 0)
+		exit(EXIT_FAILURE);
+	CHECK_STREQ(error, want, "cli: --listen with file listeners message");
+	free(want);
+	free(error);
+	CHECK(config_apply_cli(c, NULL, NULL, &error) == -EINVAL, "cli: file without command, none given");
+	if (asprintf(&want, "no program: give program.command in %s or a command after --", c->path) < 0)
+		exit(EXIT_FAILURE);
+	CHECK_STREQ(error, want, "cli: no program message names the file");
+	free(want);
+	free(error);
+	CHECK(config_apply_cli(c, NULL, cmd, &error) == 0, "cli: command for a file without one");
+	CHECK(strv_length(c->command) == 2, "cli: command taken");
+	CHECK(config_apply_cli(c, NULL, cmd, &error) == -EINVAL, "cli: command when the file has one");
+	if (asprintf(&want, "a command after --: %s has program.command already: give it in one place", c->path) < 0)
+		exit(EXIT_FAILURE);
+	CHECK_STREQ(error, want, "cli: command twice message");
+	free(want);
+	free(error);
+	CHECK(config_apply_cli(c, NULL, NULL, &error) == 0, "cli: nothing more needed");
+	config_free(c);
+
+	c = load_ok("program:\n  command: [/bin/app]\n", "file with a command, no listeners");
+	if (!c)
+		return;
+	CHECK(config_apply_cli(c, more, NULL, &error) == 0, "cli: --listen for a file without listeners");
+	CHECK(c->n_listeners == 1 && streq(c->listeners[0].name, "x"), "cli: listener added");
+	config_free(c);
+}
+
+static void test_control_socket(void) {
+	struct config *c;
+	char *p = NULL, *q = NULL;
+
+	config_new_default(&c);
+	CHECK(config_control_socket(c, &p) == 0 && p == NULL, "control: none without file or setting");
+	free(c->control_socket);
+	c->control_socket = strdup("");
+	CHECK(config_control_socket(c, &p) == 0 && p == NULL, "control: \"\" disables");
+	free(c->control_socket);
+	c->control_socket = strdup("/run/x.sock");
+	CHECK(config_control_socket(c, &p) == 0 && streq(p, "/run/x.sock"), "control: as written");
+	free(p);
+	config_free(c);
+
+	c = load_ok(TCP_LISTENER, "for the derived control socket");
+	if (!c)
+		return;
+	setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+	CHECK(config_control_socket(c, &p) == 0 && p, "control: derived");
+	CHECK(config_control_socket(c, &q) == 0 && streq(p, q), "control: deterministic");
+	const char *base = strrchr(c->path, '/') + 1;
+	char *stem = strndup(base, strlen(base) - strlen(".yaml")), *prefix = NULL;
+	if (asprintf(&prefix, "%s/%s-", geteuid() == 0 ? "/run/baton" : "/run/user/1000/baton", stem) < 0)
+		exit(EXIT_FAILURE);
+	CHECK(p && !strncmp(p, prefix, strlen(prefix)) && strlen(p) == strlen(prefix) + 8 + strlen(".sock") &&
+	          !strcmp(p + strlen(p) - 5, ".sock"),
+	      "control: DIR/NAME-HASH.sock");
+	if (p)
+		printf("#   %s\n", p);
+	free(q);
+	q = NULL;
+
+	/* Another spelling of the same file gives the same path. */
+	char *other = NULL;
+	if (asprintf(&other, "/tmp/../tmp/%s", base) < 0)
+		exit(EXIT_FAILURE);
+	free(c->path);
+	c->path = other;
+	CHECK(config_control_socket(c, &q) == 0 && streq(p, q), "control: same file, other spelling");
+	free(p);
+	free(q);
+	free(stem);
+	free(prefix);
+	config_free(c);
+}
+
 int main(void) {
+	CHECK(config_name_valid("http") && config_name_valid("a.b-c_D9") && !config_name_valid("") &&
+	          !config_name_valid("a:b") && !config_name_valid("a/b"),
+	      "config_name_valid");
+	CHECK(streq(inherit_mode_to_string(INHERIT_NEVER), "never") &&
+	          streq(restart_policy_to_string(RESTART_ALWAYS), "always") &&
+	          streq(reload_strategy_to_string(RELOAD_SIGNAL), "signal") &&
+	          streq(readiness_type_to_string(READINESS_NOTIFY), "notify"),
+	      "enum names");
+
+	test_file_errors();
+	test_schema_errors();
+	test_listener_errors();
+	test_program_errors();
+	test_section_errors();
+	test_defaults();
+	test_full_and_round_trip();
+	test_cli();
+	test_control_socket();
+
+	for (size_t i = 0; i < n_tmp_paths; i++) {
+		unlink(tmp_paths[i]);
+		free(tmp_paths[i]);
+	}
 	return test_done();
 }

@@ -1,0 +1,235 @@
+/* The normalized print of `baton check`, and the control socket path derived from a config. Both only read a loaded
+ * struct config. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+/* ---- The normalized print ---- */
+
+/* A YAML double-quoted scalar: always safe, whatever the string looks like (yes, 0660, "", :, #...). */
+static void print_quoted(FILE *f, const char *s) {
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void print_signal(FILE *f, const char *key, int sig) {
+	const char *name = signal_name(sig);
+	if (name)
+		fprintf(f, "  %s: %s\n", key, name);
+	else
+		fprintf(f, "  %s: %d\n", key, sig);
+}
+
+static const char *yes_no(bool b) {
+	return b ? "true" : "false";
+}
+
+static void print_listener(FILE *f, const struct listener_config *lc) {
+	const struct address *a = &lc->address;
+	bool tcp = a->kind == ADDR_TCP, ip = !addr_is_unix(a), unix_path = addr_is_unix(a) && !a->abstract;
+	char abuf[ADDR_FORMAT_MAX], dbuf[32];
+
+	/* Only the options that apply to this kind of socket: the others are errors when loaded back. */
+	fputs("  - name: ", f);
+	print_quoted(f, lc->name);
+	fputs("\n    address: ", f);
+	print_quoted(f, addr_format(a, abuf));
+	fputc('\n', f);
+	if (addr_is_stream(a))
+		fprintf(f, "    backlog: %d\n", lc->backlog);
+	if (ip) {
+		fprintf(f, "    reuse-port: %s\n", yes_no(lc->reuse_port));
+		fprintf(f, "    reuse-address: %s\n", yes_no(lc->reuse_address));
+		if (lc->ipv6_only >= 0)
+			fprintf(f, "    ipv6-only: %s\n", yes_no(lc->ipv6_only));
+		fprintf(f, "    freebind: %s\n", yes_no(lc->freebind));
+		fprintf(f, "    transparent: %s\n", yes_no(lc->transparent));
+	}
+	if (tcp) {
+		fprintf(f, "    keepalive: %s\n", yes_no(lc->keepalive));
+		fprintf(f, "    nodelay: %s\n", yes_no(lc->nodelay));
+		fprintf(f, "    defer-accept: %s\n", format_duration(lc->defer_accept_usec, dbuf));
+		fprintf(f, "    fastopen: %" PRIu32 "\n", lc->fastopen);
+	}
+	fprintf(f, "    receive-buffer: %" PRIu32 "\n", lc->receive_buffer);
+	fprintf(f, "    send-buffer: %" PRIu32 "\n", lc->send_buffer);
+	if (unix_path && lc->mode >= 0)
+		fprintf(f, "    mode: \"%04o\"\n", (unsigned)lc->mode);
+	if (unix_path && lc->owner) {
+		fputs("    owner: ", f);
+		print_quoted(f, lc->owner);
+		fputc('\n', f);
+	}
+	if (unix_path && lc->group) {
+		fputs("    group: ", f);
+		print_quoted(f, lc->group);
+		fputc('\n', f);
+	}
+	fprintf(f, "    inherit: %s\n", inherit_mode_to_string(lc->inherit));
+}
+
+static void print_key_string(FILE *f, const char *key, const char *value) {
+	if (!value)
+		return;
+	fprintf(f, "  %s: ", key);
+	print_quoted(f, value);
+	fputc('\n', f);
+}
+
+void config_print(const struct config *c, FILE *f) {
+	char buf[32];
+
+	if (c->n_listeners == 0)
+		fputs("listeners: []\n", f);
+	else
+		fputs("listeners:\n", f);
+	for (size_t i = 0; i < c->n_listeners; i++)
+		print_listener(f, &c->listeners[i]);
+
+	fputs("program:\n", f);
+	if (c->command && c->command[0]) {
+		fputs("  command: [", f);
+		for (size_t i = 0; c->command[i]; i++) {
+			if (i > 0)
+				fputs(", ", f);
+			print_quoted(f, c->command[i]);
+		}
+		fputs("]\n", f);
+	}
+	if (c->environment && c->environment[0]) {
+		fputs("  environment:\n", f);
+		for (size_t i = 0; c->environment[i]; i++) {
+			const char *eq = strchr(c->environment[i], '=');
+			_cleanup_free_ char *name =
+			    strndup(c->environment[i], eq ? (size_t)(eq - c->environment[i]) : 0);
+			fputs("    ", f);
+			print_quoted(f, strempty(name));
+			fputs(": ", f);
+			print_quoted(f, eq ? eq + 1 : "");
+			fputc('\n', f);
+		}
+	} else
+		fputs("  environment: {}\n", f);
+	print_key_string(f, "working-directory", c->working_directory);
+	print_key_string(f, "user", c->user);
+	print_key_string(f, "group", c->group);
+
+	fprintf(f, "readiness:\n  type: %s\n", readiness_type_to_string(c->readiness_type));
+	fprintf(f, "  timeout: %s\n", format_duration(c->readiness_timeout_usec, buf));
+	fprintf(f, "reload:\n  strategy: %s\n", reload_strategy_to_string(c->reload_strategy));
+	print_signal(f, "signal", c->reload_signal);
+	fputs("stop:\n", f);
+	print_signal(f, "signal", c->stop_signal);
+	fprintf(f, "  timeout: %s\n", format_duration(c->stop_timeout_usec, buf));
+	fprintf(f, "restart:\n  policy: %s\n", restart_policy_to_string(c->restart_policy));
+	fprintf(f, "  delay: %s\n", format_duration(c->restart_delay_usec, buf));
+	fprintf(f, "  max-delay: %s\n", format_duration(c->restart_max_delay_usec, buf));
+
+	if (c->control_socket) {
+		fputs("control:\n", f);
+		print_key_string(f, "socket", c->control_socket);
+		return;
+	}
+	/* The derived default is shown but not written as the key, so that loading this output back gives the same
+	 * config (and the same default, should the file move). */
+	_cleanup_free_ char *derived = NULL;
+	(void)config_control_socket(c, &derived);
+	if (derived)
+		fprintf(f, "# control.socket: %s (the default, derived from the config file's path)\n", derived);
+	else
+		fputs("# control.socket: none (no config file)\n", f);
+	fputs("control: {}\n", f);
+}
+
+/* ---- The control socket's path ---- */
+
+/* FNV-1a, 32 bits: a stable, dependency-free hash, so that every baton version derives the same path. */
+static uint32_t fnv1a(const char *s) {
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+int config_control_socket(const struct config *c, char **ret) {
+	char *p = NULL;
+
+	if (c->control_socket) {
+		if (c->control_socket[0] && !(p = strdup(c->control_socket)))
+			return -ENOMEM;
+		*ret = p;
+		return 0;
+	}
+	if (!c->path) {
+		*ret = NULL;
+		return 0;
+	}
+
+	/* The real path, so that "baton reload -c ./app.yaml" from another directory or through a symlink finds the
+	 * socket that "baton run -c /etc/app.yaml" created. A file that vanished falls back to its absolute name. */
+	_cleanup_free_ char *real = realpath(c->path, NULL);
+	if (!real) {
+		if (errno == ENOMEM)
+			return -ENOMEM;
+		_cleanup_free_ char *cwd = c->path[0] == '/' ? NULL : getcwd(NULL, 0);
+		if (asprintf(&real, "%s%s%s", strempty(cwd), cwd ? "/" : "", c->path) < 0) {
+			real = NULL;
+			return -ENOMEM;
+		}
+	}
+
+	const char *base = strrchr(real, '/');
+	base = base ? base + 1 : real;
+	size_t base_len = strlen(base);
+	for (const char *const *ext = (const char *const[]){".yaml", ".yml", NULL}; *ext; ext++) {
+		size_t n = strlen(*ext);
+		if (base_len > n && !strcmp(base + base_len - n, *ext)) {
+			base_len -= n;
+			break;
+		}
+	}
+
+	_cleanup_free_ char *dir = NULL;
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int r;
+	if (geteuid() == 0)
+		r = asprintf(&dir, "/run/baton");
+	else if (xdg && xdg[0] == '/')
+		r = asprintf(&dir, "%s/baton", xdg);
+	else
+		r = asprintf(&dir, "/tmp/baton-%u", (unsigned)geteuid());
+	if (r < 0) {
+		dir = NULL;
+		return -ENOMEM;
+	}
+
+	/* A long file name is cut to fit sun_path: the hash alone keeps the path unique. */
+	size_t fixed = strlen(dir) + 1 + 1 + 8 + strlen(".sock");
+	if (fixed + base_len > ADDR_UNIX_PATH_MAX - 1)
+		base_len = fixed < ADDR_UNIX_PATH_MAX - 1 ? ADDR_UNIX_PATH_MAX - 1 - fixed : 0;
+	if (asprintf(&p, "%s/%.*s-%08x.sock", dir, (int)base_len, base, fnv1a(real)) < 0)
+		return -ENOMEM;
+	*ret = p;
+	return 0;
+}
