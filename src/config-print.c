@@ -58,7 +58,8 @@ static void print_listener(FILE *f, const struct listener_config *lc) {
 		fprintf(f, "    backlog: %d\n", lc->backlog);
 	if (ip) {
 		fprintf(f, "    reuse-port: %s\n", yes_no(lc->reuse_port));
-		fprintf(f, "    reuse-address: %s\n", yes_no(lc->reuse_address));
+		if (tcp)
+			fprintf(f, "    reuse-address: %s\n", yes_no(lc->reuse_address));
 		if (lc->ipv6_only >= 0)
 			fprintf(f, "    ipv6-only: %s\n", yes_no(lc->ipv6_only));
 		fprintf(f, "    freebind: %s\n", yes_no(lc->freebind));

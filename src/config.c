@@ -635,7 +635,8 @@ static int load_listener(struct loader *l, size_t i, const struct raw_listener *
 	} applies[] = {
 	    {"backlog", r->backlog, addr_is_stream(a), "stream sockets (tcp, unix, unix-seqpacket)"},
 	    {"reuse-port", r->reuse_port, ip, "tcp and udp addresses"},
-	    {"reuse-address", r->reuse_address, ip, "tcp and udp addresses"},
+	    /* SO_REUSEADDR on UDP lets a second socket bind the same port: not something to switch on by default. */
+	    {"reuse-address", r->reuse_address, tcp, "tcp addresses"},
 	    {"ipv6-only", r->ipv6_only, ip && !addr_is_ipv4(a), "tcp and udp addresses that can be IPv6"},
 	    {"freebind", r->freebind, ip, "tcp and udp addresses"},
 	    {"transparent", r->transparent, ip, "tcp and udp addresses"},
@@ -1078,6 +1079,28 @@ static int cli_listener(const char *arg, const struct listener_config *ls, size_
 	return 0;
 }
 
+/* Every {fd:NAME} in the command must name a listener: caught here, a typo is a config error (and never stops a
+ * running generation on reload) instead of a failed start. */
+static int check_placeholders(char *const *command, const struct listener_config *ls, size_t n, char **ret_error) {
+	for (size_t i = 0; command && command[i]; i++)
+		for (const char *p = strstr(command[i], "{fd:"); p; p = strstr(p, "{fd:")) {
+			p += 4;
+			const char *end = strchr(p, '}');
+			if (!end)
+				return cli_fail(ret_error, "program.command[%zu]: '{fd:' without a closing '}': '%s'", i,
+				                command[i]);
+			size_t len = (size_t)(end - p);
+			bool found = false;
+			for (size_t j = 0; j < n && !found; j++)
+				found = strlen(ls[j].name) == len && strncmp(ls[j].name, p, len) == 0;
+			if (!found)
+				return cli_fail(ret_error, "program.command[%zu]: {fd:%.*s} names no listener: '%s'", i,
+				                (int)len, p, command[i]);
+			p = end + 1;
+		}
+	return 0;
+}
+
 int config_apply_cli(struct config *c, char *const *listens, char *const *command, char **ret_error) {
 	size_t n_new = strv_length(listens), n_old = c->n_listeners, n_parsed = 0;
 	bool have_command = command && command[0];
@@ -1119,6 +1142,11 @@ int config_apply_cli(struct config *c, char *const *listens, char *const *comman
 	}
 	if (have_command && !(cmd = strv_copy(command))) {
 		r = -ENOMEM;
+		goto fail;
+	}
+	r = check_placeholders(cmd ? cmd : c->command, ls ? ls : c->listeners, ls ? n_old + n_new : n_old, ret_error);
+	if (r < 0) {
+		strv_free(cmd);
 		goto fail;
 	}
 

@@ -165,7 +165,8 @@ static int cmd_check(int argc, char **argv) {
 	struct config *c = NULL;
 	_cleanup_free_ char *error = NULL;
 	r = config_load(o.config_path, &c, &error);
-	if (r >= 0)
+	/* A file meant for `run -c FILE -- COMMAND` is valid without a command; with one, its {fd:NAME} are checked. */
+	if (r >= 0 && c->command)
 		r = config_apply_cli(c, NULL, NULL, &error);
 	if (r < 0) {
 		fprintf(stderr, "baton: %s\n", error ? error : strerror(-r));
@@ -173,6 +174,8 @@ static int cmd_check(int argc, char **argv) {
 		return EXIT_CONFIG;
 	}
 	config_print(c, stdout);
+	if (!c->command)
+		printf("# program.command is not set: give the command after -- to baton run\n");
 	config_free(c);
 	return fflush(stdout) == 0 ? 0 : EXIT_SYSTEM;
 }

@@ -1,2 +1,311 @@
-/* placeholder: being written */
-typedef int baton_placeholder_t;
+#include "notify.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "util.h"
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no UTF-16 surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no
+ * truncated sequence. systemd's utf8_is_valid() applies the same rules to STATUS=. */
+static bool utf8_is_valid(const char *s) {
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned char c = *p;
+		size_t n;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) { /* 0xc0/0xc1 could only start an overlong 2-byte form */
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) { /* 0xf5.. would start a code point above U+10FFFF */
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else
+			return false; /* a lone continuation byte, 0xc0, 0xc1 or 0xf5..0xff */
+
+		for (size_t i = 1; i <= n; i++) {
+			/* The terminating NUL is not a continuation byte, so a truncated sequence stops here. */
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+/* LISTEN_FDNAMES rules, as systemd's fdname_is_valid(): printable ASCII without ':', at most 255 characters; the
+ * empty name is allowed. */
+static bool fdname_is_valid(const char *s) {
+	size_t n = 0;
+
+	for (const char *p = s; *p; p++, n++)
+		if (*p < ' ' || *p >= 127 || *p == ':')
+			return false;
+	return n <= 255;
+}
+
+/* Flags count only as exactly "1" (sd_notify(3)): "READY=2" or "READY=true" is ignored, like any value that does
+ * not parse. */
+static void notify_parse_line(struct notify_msg *m, const char *key, const char *value) {
+	uint64_t u;
+
+	if (streq(key, "READY")) {
+		if (streq(value, "1"))
+			m->ready = true;
+	} else if (streq(key, "RELOADING")) {
+		if (streq(value, "1"))
+			m->reloading = true;
+	} else if (streq(key, "STOPPING")) {
+		if (streq(value, "1"))
+			m->stopping = true;
+	} else if (streq(key, "BARRIER")) {
+		if (streq(value, "1"))
+			m->barrier = true;
+	} else if (streq(key, "FDSTORE")) {
+		if (streq(value, "1"))
+			m->fdstore = true;
+	} else if (streq(key, "WATCHDOG")) {
+		if (streq(value, "1"))
+			m->watchdog = true;
+		else if (streq(value, "trigger"))
+			m->watchdog_trigger = true;
+	} else if (streq(key, "STATUS")) {
+		m->status = value; /* UTF-8 already checked by notify_parse() */
+	} else if (streq(key, "FDNAME")) {
+		if (fdname_is_valid(value))
+			m->fdname = value;
+	} else if (streq(key, "ERRNO")) {
+		if (parse_uint_max(value, INT_MAX, &u) >= 0)
+			m->errno_value = (int)u;
+	} else if (streq(key, "EXTEND_TIMEOUT_USEC")) {
+		if (parse_uint64(value, &u) >= 0)
+			m->extend_timeout_usec = u;
+	} else if (streq(key, "MONOTONIC_USEC")) {
+		if (parse_uint64(value, &u) >= 0)
+			m->monotonic_usec = u;
+	} else if (streq(key, "MAINPID")) {
+		/* PID 0 means "nobody" and would make the caller watch the wrong process. */
+		if (parse_uint_max(value, INT_MAX, &u) >= 0 && u > 0)
+			m->mainpid = (pid_t)u;
+	}
+	/* Unknown keys are ignored: sd_notify(3) reserves the right to add new ones. */
+}
+
+int notify_parse(char *buf, size_t len, struct notify_msg *ret) {
+	struct notify_msg m = {
+	    .errno_value = -1,
+	    .extend_timeout_usec = UINT64_MAX,
+	    .monotonic_usec = UINT64_MAX,
+	};
+
+	/* systemd drops both too: an empty datagram carries nothing, and a NUL would silently cut a line short. */
+	if (len == 0 || memchr(buf, '\0', len))
+		return -EBADMSG;
+
+	/* Lines are split on '\n' only, as systemd does; a '\r' stays part of the value ("READY=1\r" is not READY=1).
+	 * A later line with the same key overrides an earlier one. */
+	for (char *line = buf; line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+
+		char *eq = strchr(line, '=');
+		if (eq) {
+			*eq = '\0';
+			/* STATUS= is text we show and relay to systemd, which would reject it: bad UTF-8 in any STATUS=
+			 * line, even one a later line overrides, marks the whole datagram as garbage. */
+			if (streq(line, "STATUS") && !utf8_is_valid(eq + 1))
+				return -EBADMSG;
+			notify_parse_line(&m, line, eq + 1);
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+
+	*ret = m;
+	return 0;
+}
+
+int notify_server_open(int *ret_fd, char **ret_path) {
+	static unsigned counter;
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int r, one = 1, rcvbuf = 1024 * 1024;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+
+	/* Without SO_PASSCRED, datagrams come without a sender PID, and baton could not tell its children's messages
+	 * from anybody else's. */
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+		return -errno;
+
+	/* A child that sends STATUS= in a tight loop must not make us lose its READY=1: ask for a large queue.
+	 * SO_RCVBUFFORCE needs CAP_NET_ADMIN; SO_RCVBUF is capped at net.core.rmem_max. Either way a hint only. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+		log_debug_errno(errno, "Failed to enlarge the notify socket's receive buffer, ignoring");
+
+	/* Abstract names live per network namespace, not per PID namespace: two batons that are both PID 1 of
+	 * containers sharing a network namespace would pick the same "<pid>/<counter>". A random part avoids that, and
+	 * we retry on the rare collision. */
+	for (unsigned attempt = 0;; attempt++) {
+		uint64_t rnd;
+		char name[sizeof(sa.sun_path)];
+
+		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+			/* Early at boot the pool may not be ready; we need uniqueness here, not secrecy. */
+			rnd = now_usec() ^ ((uint64_t)counter << 48);
+		int n = snprintf(name, sizeof(name), "baton/%d/notify/%u-%016llx", (int)getpid(), counter++,
+		                 (unsigned long long)rnd);
+		if (n < 0 || (size_t)n >= sizeof(sa.sun_path) - 1)
+			return -ENAMETOOLONG;
+
+		/* The abstract namespace: a leading NUL, and the address length covers the name without a trailing
+		 * NUL (unix(7)); sd_notify() computes it the same way from "@name". */
+		memcpy(sa.sun_path + 1, name, (size_t)n);
+		socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+		if (bind(fd, (struct sockaddr *)&sa, salen) >= 0) {
+			char *path;
+			if (asprintf(&path, "@%s", name) < 0)
+				return -ENOMEM;
+			*ret_fd = TAKE_FD(fd);
+			*ret_path = path;
+			return 0;
+		}
+		r = -errno;
+		if (r != -EADDRINUSE || attempt >= 8)
+			return r;
+	}
+}
+
+void notify_datagram_close_fds(struct notify_datagram *d) {
+	for (size_t i = 0; i < d->n_fds; i++)
+		closep(&d->fds[i]);
+	d->n_fds = 0;
+}
+
+int notify_receive(int fd, struct notify_datagram *ret) {
+	/* Room for the credentials and the most fds the kernel passes in one message (SCM_MAX_FD), so a legitimate
+	 * sender can never cause MSG_CTRUNC. */
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * NOTIFY_FD_MAX)];
+	} control;
+	struct iovec iov = {.iov_base = ret->buf, .iov_len = NOTIFY_BUFFER_MAX};
+	struct msghdr mh = {
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = &control,
+	    .msg_controllen = sizeof(control),
+	};
+	ssize_t n;
+
+	/* The data is received straight into ret->buf (4 KiB, not worth a copy); pid, uid and fds are only filled in
+	 * below. Whatever happens, ret never holds fds the caller would have to close unless we return 1. */
+	ret->n_fds = 0;
+
+	do
+		n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+
+	pid_t pid = 0;
+	uid_t uid = (uid_t)-1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int rfd;
+				memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (ret->n_fds < NOTIFY_FD_MAX)
+					ret->fds[ret->n_fds++] = rfd;
+				else /* cannot happen with one SCM_RIGHTS of at most SCM_MAX_FD, but never leak */
+					closep(&rfd);
+			}
+		} else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred uc;
+			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+			pid = uc.pid;
+			uid = uc.uid;
+		}
+	}
+
+	/* With MSG_TRUNC, recvmsg() returns the datagram's real length: larger than our buffer means it was cut, and
+	 * systemd drops such messages too. */
+	if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > NOTIFY_BUFFER_MAX) {
+		notify_datagram_close_fds(ret);
+		return -EMSGSIZE;
+	}
+	/* MSG_CTRUNC: the kernel dropped (and closed) fds or credentials that did not fit. Our buffer holds the most
+	 * any sender can pass, so this means something unexpected (e.g. an LSM adding a cmsg); without complete
+	 * credentials we cannot attribute the message, and a BARRIER=1 fd may be among the lost ones, so the datagram
+	 * is dropped like an oversized one. */
+	if (mh.msg_flags & MSG_CTRUNC) {
+		notify_datagram_close_fds(ret);
+		return -EMSGSIZE;
+	}
+
+	ret->buf[n] = '\0';
+	ret->len = (size_t)n;
+	ret->pid = pid;
+	ret->uid = uid;
+	return 1;
+}
+
+static int upstream_enabled = -1;
+
+bool notify_upstream_enabled(void) {
+	/* Read once: sd_notify() reads the same variable on each call, and it stays in our own environment (children
+	 * get an environment built separately, with NOTIFY_SOCKET pointing at baton). */
+	if (upstream_enabled < 0) {
+		const char *e = getenv("NOTIFY_SOCKET");
+		upstream_enabled = e && *e;
+	}
+	return upstream_enabled;
+}
+
+void notify_upstream(const char *text) {
+	if (!notify_upstream_enabled())
+		return;
+
+	int r = sd_notify(/* unset_environment= */ 0, text);
+	if (r < 0)
+		log_warning_errno(r, "Failed to notify systemd, ignoring");
+}
+
+void notify_upstreamf(const char *fmt, ...) {
+	_cleanup_free_ char *text = NULL;
+	va_list ap;
+	int r;
+
+	if (!notify_upstream_enabled())
+		return;
+
+	va_start(ap, fmt);
+	r = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		text = NULL; /* vasprintf leaves it undefined on failure */
+		log_warning_errno(-ENOMEM, "Failed to notify systemd, ignoring");
+		return;
+	}
+	notify_upstream(text);
+}

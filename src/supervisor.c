@@ -401,12 +401,12 @@ static void start_queued_reload(struct supervisor *s);
  * to restart.max-delay. A generation that stayed ready for restart.max-delay had recovered: the count starts over. */
 static void schedule_restart(struct supervisor *s, const char *why) {
 	const struct config *c = s->config;
+	s->failures++;
 	uint64_t delay = c->restart_delay_usec;
 	for (unsigned i = 1; i < s->failures && delay < c->restart_max_delay_usec; i++)
 		delay *= 2;
 	if (delay > c->restart_max_delay_usec)
 		delay = c->restart_max_delay_usec;
-	s->failures++;
 	s->current = NULL;
 	s->state = SUP_BACKOFF;
 	s->restart_usec = now_usec() + delay;

@@ -136,6 +136,10 @@ static void test_schema_errors(void) {
 static void test_listener_errors(void) {
 	char yaml[1024];
 
+	load_fails("listeners:\n  - name: u\n    address: udp://:53\n    reuse-address: true\n",
+	           "key 'listeners[0].reuse-address': only for tcp addresses (this listener is udp://:53): 'true' (line 4)",
+	           "reuse-address on udp");
+
 	load_fails("listeners:\n  - name: a:b\n    address: tcp://:80\n",
 	           "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): 'a:b' (line 2)",
 	           "name with ':'");
@@ -705,6 +709,42 @@ static void test_cli(void) {
 	CHECK(config_apply_cli(c, more, NULL, &error) == 0, "cli: --listen for a file without listeners");
 	CHECK(c->n_listeners == 1 && streq(c->listeners[0].name, "x"), "cli: listener added");
 	config_free(c);
+
+	/* {fd:NAME} must name a listener of the merged config: a typo is a config error, not a failed start. */
+	error = NULL;
+	c = load_ok("listeners:\n  - name: web\n    address: tcp://:80\n"
+	            "program:\n  command: [/bin/app, --fd, \"{fd:web}\", \"--x={fd:web},{fd:web}\"]\n",
+	            "placeholders naming listeners");
+	if (!c)
+		return;
+	CHECK(config_apply_cli(c, NULL, NULL, &error) == 0, "cli: placeholders that name listeners are accepted");
+	config_free(c);
+	c = load_ok("listeners:\n  - name: web\n    address: tcp://:80\nprogram:\n  command: [/bin/app, \"{fd:wbe}\"]\n",
+	            "placeholder with a typo");
+	if (!c)
+		return;
+	free(error);
+	error = NULL;
+	CHECK(config_apply_cli(c, NULL, NULL, &error) == -EINVAL && error &&
+	          strstr(error, "program.command[1]: {fd:wbe} names no listener: '{fd:wbe}'"),
+	      "cli: placeholder naming no listener: %s", strempty(error));
+	config_free(c);
+	c = load_ok("listeners:\n  - name: web\n    address: tcp://:80\nprogram:\n  command: [/bin/app, \"{fd:web\"]\n",
+	            "unterminated placeholder");
+	if (!c)
+		return;
+	free(error);
+	error = NULL;
+	CHECK(config_apply_cli(c, NULL, NULL, &error) == -EINVAL && error && strstr(error, "without a closing '}'"),
+	      "cli: unterminated placeholder: %s", strempty(error));
+	config_free(c);
+	/* A listener added with --listen counts. */
+	c = load_ok("program:\n  command: [/bin/app, \"{fd:x}\"]\n", "placeholder for a --listen listener");
+	if (!c)
+		return;
+	CHECK(config_apply_cli(c, more, NULL, &error) == 0, "cli: placeholder names a --listen listener");
+	config_free(c);
+	free(error);
 }
 
 static void test_control_socket(void) {
