@@ -126,11 +126,12 @@ int notify_parse(char *buf, size_t len, struct notify_msg *ret) {
 		char *eq = strchr(line, '=');
 		if (eq) {
 			*eq = '\0';
-			/* STATUS= is text we show and relay to systemd, which would reject it: bad UTF-8 in any STATUS=
-			 * line, even one a later line overrides, marks the whole datagram as garbage. */
+			/* STATUS= is text we show and relay to systemd, which would reject it. Like systemd, only that
+			 * line is ignored: the READY=1 beside it still counts. */
 			if (streq(line, "STATUS") && !utf8_is_valid(eq + 1))
-				return -EBADMSG;
-			notify_parse_line(&m, line, eq + 1);
+				m.status = NULL;
+			else
+				notify_parse_line(&m, line, eq + 1);
 		}
 		line = nl ? nl + 1 : NULL;
 	}

@@ -31,8 +31,8 @@ struct notify_msg {
 /* Parses one datagram of newline-separated KEY=VALUE lines. buf must hold len bytes followed by a NUL (the caller
  * allocates len+1); it is modified in place (lines are NUL-split) and *ret points into it. Unknown keys are ignored,
  * as sd_notify(3) requires; a value of a known key that does not parse (READY=2, ERRNO=x) is ignored with that key
- * alone. Returns -EBADMSG for a datagram that must be dropped whole: empty, an embedded NUL byte, or a STATUS= that
- * is not valid UTF-8. Pure. */
+ * alone; a STATUS= that is not valid UTF-8 is ignored too (and clears an earlier one), as systemd does. Returns
+ * -EBADMSG for a datagram that must be dropped whole: empty, or with an embedded NUL byte. Pure. */
 int notify_parse(char *buf, size_t len, struct notify_msg *ret);
 
 /* Opens baton's notify socket: an abstract unix datagram socket with SO_PASSCRED, non-blocking, close-on-exec.
