@@ -19,17 +19,17 @@ static const struct {
 	enum addr_kind kind;
 	int family;
 } ip_schemes[] = {
-    {"tcp", ADDR_TCP, AF_UNSPEC}, {"tcp4", ADDR_TCP, AF_INET}, {"tcp6", ADDR_TCP, AF_INET6},
-    {"udp", ADDR_UDP, AF_UNSPEC}, {"udp4", ADDR_UDP, AF_INET}, {"udp6", ADDR_UDP, AF_INET6},
+	{"tcp", ADDR_TCP, AF_UNSPEC}, {"tcp4", ADDR_TCP, AF_INET}, {"tcp6", ADDR_TCP, AF_INET6},
+	{"udp", ADDR_UDP, AF_UNSPEC}, {"udp4", ADDR_UDP, AF_INET}, {"udp6", ADDR_UDP, AF_INET6},
 };
 
 static const struct {
 	const char *scheme;
 	enum addr_kind kind;
 } unix_schemes[] = {
-    {"unix", ADDR_UNIX_STREAM},
-    {"unix-dgram", ADDR_UNIX_DGRAM},
-    {"unix-seqpacket", ADDR_UNIX_SEQPACKET},
+	{"unix", ADDR_UNIX_STREAM},
+	{"unix-dgram", ADDR_UNIX_DGRAM},
+	{"unix-seqpacket", ADDR_UNIX_SEQPACKET},
 };
 
 static int fail(const char **ret_why, const char *why) {
@@ -146,7 +146,7 @@ static int parse_ip(const char *s, struct address *a, const char **ret_why) {
 			return fail(ret_why, "invalid IPv6 address");
 		if (a->family == AF_INET)
 			return fail(ret_why,
-			            "an IPv6 address needs tcp://, tcp6://, udp:// or udp6://, not tcp4:// or udp4://");
+				    "an IPv6 address needs tcp://, tcp6://, udp:// or udp6://, not tcp4:// or udp4://");
 		/* Normalize ("0:0::1" → "::1") so that equal addresses compare equal as strings. */
 		if (!inet_ntop(AF_INET6, &in6, a->host, sizeof(a->host)))
 			return fail(ret_why, "invalid IPv6 address");
@@ -180,9 +180,8 @@ static int parse_ip(const char *s, struct address *a, const char **ret_why) {
 		}
 		if (numeric) {
 			if (a->family == AF_INET6)
-				return fail(
-				    ret_why,
-				    "an IPv4 address needs tcp://, tcp4://, udp:// or udp4://, not tcp6:// or udp6://");
+				return fail(ret_why, "an IPv4 address needs tcp://, tcp4://, udp:// or udp4://, not "
+						     "tcp6:// or udp6://");
 			a->host_numeric = true;
 		} else {
 			const char *why = host_name_check(host, host_len);
@@ -270,7 +269,7 @@ int addr_parse(const char *text, struct address *ret, const char **ret_why) {
 		return 0;
 	}
 	return fail(ret_why, "unknown scheme (expected tcp://, tcp4://, tcp6://, udp://, udp4://, udp6://, unix:, "
-	                     "unix-dgram: or unix-seqpacket:)");
+			     "unix-dgram: or unix-seqpacket:)");
 }
 
 static const char *scheme_of(const struct address *a) {
@@ -349,7 +348,7 @@ static const char *gai_why(int e) {
 }
 
 static int numeric_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, socklen_t *ret_len,
-                               const char **ret_why) {
+			       const char **ret_why) {
 	char buf[sizeof(a->host)];
 	memcpy(buf, a->host, sizeof(buf));
 
@@ -432,7 +431,7 @@ int addr_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, sock
 
 	struct addrinfo *res = NULL;
 	struct addrinfo hints = {
-	    .ai_family = a->family, .ai_socktype = addr_socket_type(a), .ai_flags = AI_NUMERICSERV};
+		.ai_family = a->family, .ai_socktype = addr_socket_type(a), .ai_flags = AI_NUMERICSERV};
 	char port[8];
 	snprintf(port, sizeof(port), "%u", (unsigned)a->port);
 	int e = getaddrinfo(a->host, port, &hints, &res);

@@ -8,10 +8,10 @@
 #include <sys/un.h>
 
 enum addr_kind {
-	ADDR_TCP,            /* tcp:// tcp4:// tcp6:// */
-	ADDR_UDP,            /* udp:// udp4:// udp6:// */
-	ADDR_UNIX_STREAM,    /* unix:/path, unix:@name */
-	ADDR_UNIX_DGRAM,     /* unix-dgram:/path, unix-dgram:@name */
+	ADDR_TCP, /* tcp:// tcp4:// tcp6:// */
+	ADDR_UDP, /* udp:// udp4:// udp6:// */
+	ADDR_UNIX_STREAM, /* unix:/path, unix:@name */
+	ADDR_UNIX_DGRAM, /* unix-dgram:/path, unix-dgram:@name */
 	ADDR_UNIX_SEQPACKET, /* unix-seqpacket:/path, unix-seqpacket:@name */
 	_ADDR_KIND_MAX,
 };
@@ -34,7 +34,8 @@ struct address {
 };
 
 /* Parses text into *ret. On error returns -EINVAL and, when ret_why is not NULL, points it at a static English
- * reason ("port out of range 1-65535", "unknown scheme 'htp'", ...). Pure: touches no global state, resolves nothing. */
+ * reason ("port out of range 1-65535", "unknown scheme 'htp'", ...). Pure: touches no global state, resolves nothing.
+ */
 int addr_parse(const char *text, struct address *ret, const char **ret_why);
 
 /* Writes the normalized form ("tcp://[::1]:80", "tcp://:8080", "unix:@name") into buf; returns buf. */

@@ -121,7 +121,7 @@ void config_print(const struct config *c, FILE *f) {
 		for (size_t i = 0; c->environment[i]; i++) {
 			const char *eq = strchr(c->environment[i], '=');
 			_cleanup_free_ char *name =
-			    strndup(c->environment[i], eq ? (size_t)(eq - c->environment[i]) : 0);
+				strndup(c->environment[i], eq ? (size_t)(eq - c->environment[i]) : 0);
 			fputs("    ", f);
 			print_quoted(f, strempty(name));
 			fputs(": ", f);

@@ -33,7 +33,7 @@
 
 struct raw_listener {
 	char *name, *address, *backlog, *reuse_port, *reuse_address, *ipv6_only, *freebind, *transparent, *keepalive,
-	    *nodelay, *defer_accept, *fastopen, *receive_buffer, *send_buffer, *mode, *owner, *group, *inherit;
+		*nodelay, *defer_accept, *fastopen, *receive_buffer, *send_buffer, *mode, *owner, *group, *inherit;
 };
 struct raw_program {
 	char **command;
@@ -71,80 +71,80 @@ struct raw_config {
 #define SECTION(key, m, fields) CYAML_FIELD_MAPPING_PTR(key, CYAML_FLAG_OPTIONAL, struct raw_config, m, fields)
 
 static const cyaml_schema_field_t listener_fields[] = {
-    STR_REQUIRED("name", struct raw_listener, name),
-    STR_REQUIRED("address", struct raw_listener, address),
-    STR("backlog", struct raw_listener, backlog),
-    STR("reuse-port", struct raw_listener, reuse_port),
-    STR("reuse-address", struct raw_listener, reuse_address),
-    STR("ipv6-only", struct raw_listener, ipv6_only),
-    STR("freebind", struct raw_listener, freebind),
-    STR("transparent", struct raw_listener, transparent),
-    STR("keepalive", struct raw_listener, keepalive),
-    STR("nodelay", struct raw_listener, nodelay),
-    STR("defer-accept", struct raw_listener, defer_accept),
-    STR("fastopen", struct raw_listener, fastopen),
-    STR("receive-buffer", struct raw_listener, receive_buffer),
-    STR("send-buffer", struct raw_listener, send_buffer),
-    STR("mode", struct raw_listener, mode),
-    STR("owner", struct raw_listener, owner),
-    STR("group", struct raw_listener, group),
-    STR("inherit", struct raw_listener, inherit),
-    CYAML_FIELD_END,
+	STR_REQUIRED("name", struct raw_listener, name),
+	STR_REQUIRED("address", struct raw_listener, address),
+	STR("backlog", struct raw_listener, backlog),
+	STR("reuse-port", struct raw_listener, reuse_port),
+	STR("reuse-address", struct raw_listener, reuse_address),
+	STR("ipv6-only", struct raw_listener, ipv6_only),
+	STR("freebind", struct raw_listener, freebind),
+	STR("transparent", struct raw_listener, transparent),
+	STR("keepalive", struct raw_listener, keepalive),
+	STR("nodelay", struct raw_listener, nodelay),
+	STR("defer-accept", struct raw_listener, defer_accept),
+	STR("fastopen", struct raw_listener, fastopen),
+	STR("receive-buffer", struct raw_listener, receive_buffer),
+	STR("send-buffer", struct raw_listener, send_buffer),
+	STR("mode", struct raw_listener, mode),
+	STR("owner", struct raw_listener, owner),
+	STR("group", struct raw_listener, group),
+	STR("inherit", struct raw_listener, inherit),
+	CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t listener_schema = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, listener_fields),
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, listener_fields),
 };
 static const cyaml_schema_value_t string_schema = {
-    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
 };
 static const cyaml_schema_field_t program_fields[] = {
-    CYAML_FIELD_SEQUENCE_COUNT("command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_program, command,
-                               n_command, &string_schema, 0, CYAML_UNLIMITED),
-    /* A free-form mapping: read from the libyaml document by read_environment(). */
-    CYAML_FIELD_IGNORE("environment", CYAML_FLAG_OPTIONAL),
-    STR("working-directory", struct raw_program, working_directory),
-    STR("user", struct raw_program, user),
-    STR("group", struct raw_program, group),
-    CYAML_FIELD_END,
+	CYAML_FIELD_SEQUENCE_COUNT("command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_program, command,
+				   n_command, &string_schema, 0, CYAML_UNLIMITED),
+	/* A free-form mapping: read from the libyaml document by read_environment(). */
+	CYAML_FIELD_IGNORE("environment", CYAML_FLAG_OPTIONAL),
+	STR("working-directory", struct raw_program, working_directory),
+	STR("user", struct raw_program, user),
+	STR("group", struct raw_program, group),
+	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t readiness_fields[] = {
-    STR("type", struct raw_readiness, type),
-    STR("timeout", struct raw_readiness, timeout),
-    CYAML_FIELD_END,
+	STR("type", struct raw_readiness, type),
+	STR("timeout", struct raw_readiness, timeout),
+	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t reload_fields[] = {
-    STR("strategy", struct raw_reload, strategy),
-    STR("signal", struct raw_reload, signal),
-    CYAML_FIELD_END,
+	STR("strategy", struct raw_reload, strategy),
+	STR("signal", struct raw_reload, signal),
+	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t stop_fields[] = {
-    STR("signal", struct raw_stop, signal),
-    STR("timeout", struct raw_stop, timeout),
-    CYAML_FIELD_END,
+	STR("signal", struct raw_stop, signal),
+	STR("timeout", struct raw_stop, timeout),
+	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t restart_fields[] = {
-    STR("policy", struct raw_restart, policy),
-    STR("delay", struct raw_restart, delay),
-    STR("max-delay", struct raw_restart, max_delay),
-    CYAML_FIELD_END,
+	STR("policy", struct raw_restart, policy),
+	STR("delay", struct raw_restart, delay),
+	STR("max-delay", struct raw_restart, max_delay),
+	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t control_fields[] = {
-    STR("socket", struct raw_control, socket),
-    CYAML_FIELD_END,
+	STR("socket", struct raw_control, socket),
+	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t config_fields[] = {
-    CYAML_FIELD_SEQUENCE_COUNT("listeners", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_config, listeners,
-                               n_listeners, &listener_schema, 0, CYAML_UNLIMITED),
-    SECTION("program", program, program_fields),
-    SECTION("readiness", readiness, readiness_fields),
-    SECTION("reload", reload, reload_fields),
-    SECTION("stop", stop, stop_fields),
-    SECTION("restart", restart, restart_fields),
-    SECTION("control", control, control_fields),
-    CYAML_FIELD_END,
+	CYAML_FIELD_SEQUENCE_COUNT("listeners", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_config, listeners,
+				   n_listeners, &listener_schema, 0, CYAML_UNLIMITED),
+	SECTION("program", program, program_fields),
+	SECTION("readiness", readiness, readiness_fields),
+	SECTION("reload", reload, reload_fields),
+	SECTION("stop", stop, stop_fields),
+	SECTION("restart", restart, restart_fields),
+	SECTION("control", control, control_fields),
+	CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t config_schema = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, config_fields),
+	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, config_fields),
 };
 
 /* ---- Enum names ---- */
@@ -211,7 +211,7 @@ static const char *escape(const char *s, size_t len, char buf[static 128]) {
 
 /* Sets "FILE: key 'KEY': WHY (line N)"; key may be NULL (a file-level error), node may be NULL (no line known). */
 __attribute__((format(printf, 4, 5))) static int fail(struct loader *l, const char *key, const yaml_node_t *node,
-                                                      const char *fmt, ...) {
+						      const char *fmt, ...) {
 	char why[1024];
 	va_list ap;
 
@@ -293,7 +293,7 @@ static int syntax_error(struct loader *l, const yaml_parser_t *p) {
 		return -ENOMEM;
 	if (p->context)
 		return fail(l, NULL, NULL, "YAML syntax error: %s (line %zu): %s (line %zu)", p->context,
-		            p->context_mark.line + 1, strempty(p->problem), p->problem_mark.line + 1);
+			    p->context_mark.line + 1, strempty(p->problem), p->problem_mark.line + 1);
 	return fail(l, NULL, NULL, "YAML syntax error: %s (line %zu)", strempty(p->problem), p->problem_mark.line + 1);
 }
 
@@ -352,7 +352,7 @@ static int wrong_type(struct loader *l, const char *key, const yaml_node_t *n, c
 	char buf[128];
 	if (n->type == YAML_SCALAR_NODE && !node_is_null(n))
 		return fail(l, key, n, "expected %s, got a scalar: '%s'", want,
-		            escape((const char *)n->data.scalar.value, n->data.scalar.length, buf));
+			    escape((const char *)n->data.scalar.value, n->data.scalar.length, buf));
 	if (node_is_null(n) && !strcmp(want, "a scalar value"))
 		return fail(l, key, n, "empty value (write \"\" for an empty string)");
 	return fail(l, key, n, "expected %s, got %s", want, node_kind(n));
@@ -378,7 +378,7 @@ static int walk_mapping(struct loader *l, yaml_node_t *n, const cyaml_schema_fie
 
 		char buf[128];
 		snprintf(path + base, PATH_BUF - base, "%s%s", base ? "." : "",
-		         escape((const char *)k->data.scalar.value, k->data.scalar.length, buf));
+			 escape((const char *)k->data.scalar.value, k->data.scalar.length, buf));
 		size_t i;
 		for (i = 0; fields[i].key; i++)
 			if (scalar_is(k, fields[i].key, strlen(fields[i].key)))
@@ -387,7 +387,7 @@ static int walk_mapping(struct loader *l, yaml_node_t *n, const cyaml_schema_fie
 			char known[512] = "";
 			for (size_t j = 0, m = 0; fields[j].key && m < sizeof(known); j++)
 				m += (size_t)snprintf(known + m, sizeof(known) - m, "%s%s", j ? ", " : "",
-				                      fields[j].key);
+						      fields[j].key);
 			return fail(l, path, k, "unknown key (expected one of: %s)", known);
 		}
 		if (seen & (UINT64_C(1) << i)) {
@@ -519,7 +519,7 @@ static int get_uint(struct loader *l, const char *key, const char *s, uint64_t m
 	int r = parse_uint_max(s, max, &v);
 	if (r == -EINVAL) {
 		snprintf(why, sizeof(why),
-		         "expected a decimal number %" PRIu64 "-%" PRIu64 " (no sign, no leading zero)", min, max);
+			 "expected a decimal number %" PRIu64 "-%" PRIu64 " (no sign, no leading zero)", min, max);
 		return fail_value(l, key, why, s);
 	}
 	if (r < 0 || v < min) {
@@ -563,10 +563,10 @@ static int get_enum(struct loader *l, const char *key, const char *s, const char
 	char why[128] = "expected ";
 	for (size_t i = 0, m = strlen(why); i < n && m < sizeof(why); i++)
 		m += (size_t)snprintf(why + m, sizeof(why) - m, "%s%s",
-		                      i == 0       ? ""
-		                      : i + 1 == n ? " or "
-		                                   : ", ",
-		                      names[i]);
+				      i == 0       ? ""
+				      : i + 1 == n ? " or "
+						   : ", ",
+				      names[i]);
 	return fail_value(l, key, why, s);
 }
 
@@ -585,11 +585,11 @@ static int get_string(struct loader *l, const char *key, const char *s, char **r
 
 static void listener_defaults(struct listener_config *lc) {
 	*lc = (struct listener_config){
-	    .backlog = SOMAXCONN,
-	    .reuse_address = true,
-	    .ipv6_only = -1,
-	    .mode = -1,
-	    .inherit = INHERIT_AUTO,
+		.backlog = SOMAXCONN,
+		.reuse_address = true,
+		.ipv6_only = -1,
+		.mode = -1,
+		.inherit = INHERIT_AUTO,
 	};
 }
 
@@ -599,7 +599,7 @@ static bool addr_is_ipv4(const struct address *a) {
 
 /* An option given for a kind of socket it does not apply to is an error, not silently ignored. */
 static int check_applies(struct loader *l, const char *prefix, const char *option, const char *value, bool applies,
-                         const char *only_for, const struct address *a) {
+			 const char *only_for, const struct address *a) {
 	char key[64], why[ADDR_FORMAT_MAX + 128], abuf[ADDR_FORMAT_MAX];
 
 	if (!value || applies)
@@ -633,24 +633,25 @@ static int load_listener(struct loader *l, size_t i, const struct raw_listener *
 		bool applies;
 		const char *only_for;
 	} applies[] = {
-	    {"backlog", r->backlog, addr_is_stream(a), "stream sockets (tcp, unix, unix-seqpacket)"},
-	    {"reuse-port", r->reuse_port, ip, "tcp and udp addresses"},
-	    /* SO_REUSEADDR on UDP lets a second socket bind the same port: not something to switch on by default. */
-	    {"reuse-address", r->reuse_address, tcp, "tcp addresses"},
-	    {"ipv6-only", r->ipv6_only, ip && !addr_is_ipv4(a), "tcp and udp addresses that can be IPv6"},
-	    {"freebind", r->freebind, ip, "tcp and udp addresses"},
-	    {"transparent", r->transparent, ip, "tcp and udp addresses"},
-	    {"keepalive", r->keepalive, tcp, "tcp addresses"},
-	    {"nodelay", r->nodelay, tcp, "tcp addresses"},
-	    {"defer-accept", r->defer_accept, tcp, "tcp addresses"},
-	    {"fastopen", r->fastopen, tcp, "tcp addresses"},
-	    {"mode", r->mode, unix_path, "unix socket paths (not abstract names)"},
-	    {"owner", r->owner, unix_path, "unix socket paths (not abstract names)"},
-	    {"group", r->group, unix_path, "unix socket paths (not abstract names)"},
+		{"backlog", r->backlog, addr_is_stream(a), "stream sockets (tcp, unix, unix-seqpacket)"},
+		{"reuse-port", r->reuse_port, ip, "tcp and udp addresses"},
+		/* SO_REUSEADDR on UDP lets a second socket bind the same port: not something to switch on by default.
+		 */
+		{"reuse-address", r->reuse_address, tcp, "tcp addresses"},
+		{"ipv6-only", r->ipv6_only, ip && !addr_is_ipv4(a), "tcp and udp addresses that can be IPv6"},
+		{"freebind", r->freebind, ip, "tcp and udp addresses"},
+		{"transparent", r->transparent, ip, "tcp and udp addresses"},
+		{"keepalive", r->keepalive, tcp, "tcp addresses"},
+		{"nodelay", r->nodelay, tcp, "tcp addresses"},
+		{"defer-accept", r->defer_accept, tcp, "tcp addresses"},
+		{"fastopen", r->fastopen, tcp, "tcp addresses"},
+		{"mode", r->mode, unix_path, "unix socket paths (not abstract names)"},
+		{"owner", r->owner, unix_path, "unix socket paths (not abstract names)"},
+		{"group", r->group, unix_path, "unix socket paths (not abstract names)"},
 	};
 	for (size_t j = 0; j < ARRAY_SIZE(applies); j++) {
 		k = check_applies(l, prefix, applies[j].option, applies[j].value, applies[j].applies,
-		                  applies[j].only_for, a);
+				  applies[j].only_for, a);
 		if (k < 0)
 			return k;
 	}
@@ -724,7 +725,7 @@ static int check_unique(struct loader *l, const struct listener_config *ls, size
 			if (addr_equal(&ls[i].address, &ls[j].address)) {
 				snprintf(key, sizeof(key), "listeners[%zu].address", i);
 				snprintf(why, sizeof(why), "duplicate address (also listeners[%zu], '%s')", j,
-				         ls[j].name);
+					 ls[j].name);
 				return fail_value(l, key, why, addr_format(&ls[i].address, abuf));
 			}
 		}
@@ -760,15 +761,15 @@ static int read_environment(struct loader *l, char ***ret) {
 		snprintf(key, sizeof(key), "program.environment.%s", escape(name, k->data.scalar.length, buf));
 		if (!env_name_valid(name, k->data.scalar.length)) {
 			r = fail(l, key, k,
-			         "invalid variable name (no '=', spaces or control characters; not starting "
-			         "with a digit): '%s'",
-			         buf);
+				 "invalid variable name (no '=', spaces or control characters; not starting "
+				 "with a digit): '%s'",
+				 buf);
 			goto fail;
 		}
 		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pair; q++)
 			if (scalar_is(node_get(l, q->key), name, k->data.scalar.length)) {
 				r = fail(l, key, k, "duplicate key (first at line %zu)",
-				         node_get(l, q->key)->start_mark.line + 1);
+					 node_get(l, q->key)->start_mark.line + 1);
 				goto fail;
 			}
 		if (v->type != YAML_SCALAR_NODE || node_is_null(v)) {
@@ -833,16 +834,16 @@ static int load_sections(struct loader *l, const struct raw_config *raw, struct 
 	if (raw->readiness) {
 		e = (int)c->readiness_type;
 		if ((r = get_enum(l, "readiness.type", raw->readiness->type, readiness_names, _READINESS_MAX, &e)) <
-		        0 ||
+			    0 ||
 		    (r = get_duration(l, "readiness.timeout", raw->readiness->timeout, true,
-		                      &c->readiness_timeout_usec)) < 0)
+				      &c->readiness_timeout_usec)) < 0)
 			return r;
 		c->readiness_type = (enum readiness_type)e;
 	}
 	if (raw->reload) {
 		e = (int)c->reload_strategy;
 		if ((r = get_enum(l, "reload.strategy", raw->reload->strategy, reload_names, _RELOAD_STRATEGY_MAX,
-		                  &e)) < 0 ||
+				  &e)) < 0 ||
 		    (r = get_signal(l, "reload.signal", raw->reload->signal, &c->reload_signal)) < 0)
 			return r;
 		c->reload_strategy = (enum reload_strategy)e;
@@ -857,26 +858,26 @@ static int load_sections(struct loader *l, const struct raw_config *raw, struct 
 		/* A zero delay would double to zero forever: a program that dies at once would be restarted in a loop.
 		 */
 		if ((r = get_enum(l, "restart.policy", raw->restart->policy, restart_names, _RESTART_POLICY_MAX, &e)) <
-		        0 ||
+			    0 ||
 		    (r = get_duration(l, "restart.delay", raw->restart->delay, true, &c->restart_delay_usec)) < 0 ||
 		    (r = get_duration(l, "restart.max-delay", raw->restart->max_delay, true,
-		                      &c->restart_max_delay_usec)) < 0)
+				      &c->restart_max_delay_usec)) < 0)
 			return r;
 		c->restart_policy = (enum restart_policy)e;
 		if (c->restart_delay_usec > c->restart_max_delay_usec) {
 			char why[64], buf[32];
 			snprintf(why, sizeof(why), "longer than restart.max-delay (%s)",
-			         format_duration(c->restart_max_delay_usec, buf));
+				 format_duration(c->restart_max_delay_usec, buf));
 			const char *key = raw->restart->delay ? "restart.delay" : "restart.max-delay";
 			return fail_value(l, key, why,
-			                  raw->restart->delay ? raw->restart->delay : raw->restart->max_delay);
+					  raw->restart->delay ? raw->restart->delay : raw->restart->max_delay);
 		}
 	}
 	if (raw->control && raw->control->socket) {
 		const char *s = raw->control->socket;
 		if (*s && *s != '/')
 			return fail_value(l, "control.socket",
-			                  "must be an absolute path, or \"\" to disable the socket", s);
+					  "must be an absolute path, or \"\" to disable the socket", s);
 		if (strlen(s) >= ADDR_UNIX_PATH_MAX)
 			return fail_value(l, "control.socket", "too long for a unix socket path (max 107 bytes)", s);
 		if (!(c->control_socket = strdup(s)))
@@ -919,15 +920,15 @@ static int read_file(const char *path, char **ret, size_t *ret_len) {
 
 static void config_defaults(struct config *c) {
 	*c = (struct config){
-	    .readiness_type = READINESS_NOTIFY,
-	    .readiness_timeout_usec = 60 * USEC_PER_SEC,
-	    .reload_strategy = RELOAD_REPLACE,
-	    .reload_signal = SIGHUP,
-	    .stop_signal = SIGTERM,
-	    .stop_timeout_usec = 30 * USEC_PER_SEC,
-	    .restart_policy = RESTART_ON_FAILURE,
-	    .restart_delay_usec = 100 * USEC_PER_MSEC,
-	    .restart_max_delay_usec = 30 * USEC_PER_SEC,
+		.readiness_type = READINESS_NOTIFY,
+		.readiness_timeout_usec = 60 * USEC_PER_SEC,
+		.reload_strategy = RELOAD_REPLACE,
+		.reload_signal = SIGHUP,
+		.stop_signal = SIGTERM,
+		.stop_timeout_usec = 30 * USEC_PER_SEC,
+		.restart_policy = RESTART_ON_FAILURE,
+		.restart_delay_usec = 100 * USEC_PER_MSEC,
+		.restart_max_delay_usec = 30 * USEC_PER_SEC,
 	};
 }
 
@@ -942,11 +943,11 @@ int config_new_default(struct config **ret) {
 
 static int load(struct loader *l, const char *text, size_t len, struct config *c) {
 	cyaml_config_t cy = {
-	    .log_fn = cyaml_log_collect,
-	    .log_ctx = l,
-	    .mem_fn = cyaml_mem,
-	    .log_level = CYAML_LOG_ERROR,
-	    .flags = CYAML_CFG_DEFAULT,
+		.log_fn = cyaml_log_collect,
+		.log_ctx = l,
+		.mem_fn = cyaml_mem,
+		.log_level = CYAML_LOG_ERROR,
+		.flags = CYAML_CFG_DEFAULT,
 	};
 	struct raw_config *raw = NULL;
 	char path[PATH_BUF] = "";
@@ -1053,7 +1054,7 @@ __attribute__((format(printf, 2, 3))) static int cli_fail(char **ret_error, cons
 }
 
 static int cli_listener(const char *arg, const struct listener_config *ls, size_t n, struct listener_config *lc,
-                        char **ret_error) {
+			char **ret_error) {
 	const char *eq = strchr(arg, '='), *why = NULL;
 	char abuf[ADDR_FORMAT_MAX];
 
@@ -1064,7 +1065,7 @@ static int cli_listener(const char *arg, const struct listener_config *ls, size_
 		return -ENOMEM;
 	if (!config_name_valid(name))
 		return cli_fail(ret_error, "--listen '%s': invalid name '%s' (1-255 characters of A-Z a-z 0-9 . _ -)",
-		                arg, name);
+				arg, name);
 	listener_defaults(lc);
 	if (addr_parse(eq + 1, &lc->address, &why) < 0)
 		return cli_fail(ret_error, "--listen '%s': %s: '%s'", arg, why, eq + 1);
@@ -1073,7 +1074,7 @@ static int cli_listener(const char *arg, const struct listener_config *ls, size_
 			return cli_fail(ret_error, "--listen '%s': duplicate listener name '%s'", arg, name);
 		if (addr_equal(&ls[i].address, &lc->address))
 			return cli_fail(ret_error, "--listen '%s': duplicate address '%s' (also listener '%s')", arg,
-			                addr_format(&lc->address, abuf), ls[i].name);
+					addr_format(&lc->address, abuf), ls[i].name);
 	}
 	lc->name = TAKE_PTR(name);
 	return 0;
@@ -1087,15 +1088,15 @@ static int check_placeholders(char *const *command, const struct listener_config
 			p += 4;
 			const char *end = strchr(p, '}');
 			if (!end)
-				return cli_fail(ret_error, "program.command[%zu]: '{fd:' without a closing '}': '%s'", i,
-				                command[i]);
+				return cli_fail(ret_error, "program.command[%zu]: '{fd:' without a closing '}': '%s'",
+						i, command[i]);
 			size_t len = (size_t)(end - p);
 			bool found = false;
 			for (size_t j = 0; j < n && !found; j++)
 				found = strlen(ls[j].name) == len && strncmp(ls[j].name, p, len) == 0;
 			if (!found)
 				return cli_fail(ret_error, "program.command[%zu]: {fd:%.*s} names no listener: '%s'", i,
-				                (int)len, p, command[i]);
+						(int)len, p, command[i]);
 			p = end + 1;
 		}
 	return 0;
@@ -1110,10 +1111,10 @@ int config_apply_cli(struct config *c, char *const *listens, char *const *comman
 
 	if (c->path && n_new > 0 && n_old > 0)
 		return cli_fail(ret_error, "--listen '%s': %s has listeners already: give them in one place",
-		                listens[0], c->path);
+				listens[0], c->path);
 	if (c->path && have_command && c->command)
 		return cli_fail(ret_error, "a command after --: %s has program.command already: give it in one place",
-		                c->path);
+				c->path);
 
 	/* Merged into copies first: c changes only once nothing can fail any more. */
 	if (n_new > 0) {
@@ -1135,7 +1136,7 @@ int config_apply_cli(struct config *c, char *const *listens, char *const *comman
 	if (!have_command && (!c->command || !c->command[0])) {
 		if (c->path)
 			r = cli_fail(ret_error, "no program: give program.command in %s or a command after --",
-			             c->path);
+				     c->path);
 		else
 			r = cli_fail(ret_error, "no program: give a command after --");
 		goto fail;

@@ -20,16 +20,16 @@ enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER, _RESTAR
 struct listener_config {
 	char *name;
 	struct address address;
-	int backlog;        /* default SOMAXCONN */
-	bool reuse_port;    /* default false */
+	int backlog; /* default SOMAXCONN */
+	bool reuse_port; /* default false */
 	bool reuse_address; /* default true */
-	int ipv6_only;      /* -1 unset (kernel default), 0, 1 */
+	int ipv6_only; /* -1 unset (kernel default), 0, 1 */
 	bool freebind, transparent, keepalive, nodelay;
 	uint64_t defer_accept_usec; /* 0 = off */
-	uint32_t fastopen;          /* 0 = off */
+	uint32_t fastopen; /* 0 = off */
 	uint32_t receive_buffer, send_buffer; /* 0 = default */
-	int mode;                   /* unix path sockets: -1 unset, else 0-07777 */
-	char *owner, *group;        /* unix path sockets: NULL unset */
+	int mode; /* unix path sockets: -1 unset, else 0-07777 */
+	char *owner, *group; /* unix path sockets: NULL unset */
 	enum inherit_mode inherit;
 };
 
@@ -39,7 +39,7 @@ struct config {
 	struct listener_config *listeners;
 	size_t n_listeners;
 
-	char **command;     /* NULL-terminated; NULL when the file has no program.command */
+	char **command; /* NULL-terminated; NULL when the file has no program.command */
 	char **environment; /* NULL-terminated "KEY=value" in file order; may be NULL */
 	char *working_directory;
 	char *user, *group;
@@ -50,12 +50,12 @@ struct config {
 	enum reload_strategy reload_strategy;
 	int reload_signal; /* default SIGHUP */
 
-	int stop_signal;              /* default SIGTERM */
-	uint64_t stop_timeout_usec;   /* default 30s */
+	int stop_signal; /* default SIGTERM */
+	uint64_t stop_timeout_usec; /* default 30s */
 
 	enum restart_policy restart_policy; /* default on-failure */
-	uint64_t restart_delay_usec;        /* default 100ms */
-	uint64_t restart_max_delay_usec;    /* default 30s */
+	uint64_t restart_delay_usec; /* default 100ms */
+	uint64_t restart_max_delay_usec; /* default 30s */
 
 	/* control.socket as written: NULL when absent (a default applies, see config_control_socket()), "" disabled. */
 	char *control_socket;

@@ -16,9 +16,9 @@
 #define CONTROL_REPLY_MAX (1024 * 1024)
 
 static const char *const request_names[_CONTROL_REQUEST_MAX] = {
-    [CONTROL_RELOAD] = "reload",
-    [CONTROL_STATUS] = "status",
-    [CONTROL_STOP] = "stop",
+	[CONTROL_RELOAD] = "reload",
+	[CONTROL_STATUS] = "status",
+	[CONTROL_STOP] = "stop",
 };
 
 const char *control_request_to_string(enum control_request r) {
@@ -142,7 +142,7 @@ int control_open(struct control *c, const char *path, char **ret_error) {
 	r = make_sockaddr(path, &sa, &salen);
 	if (r < 0)
 		return fail(r, ret_error, "control socket path %s is too long (%zu bytes, at most %zu)", path,
-		            strlen(path), sizeof(sa.sun_path) - 1);
+			    strlen(path), sizeof(sa.sun_path) - 1);
 
 	_cleanup_free_ char *dir = NULL;
 	r = mkdir_parents(path, &dir);
@@ -157,14 +157,14 @@ int control_open(struct control *c, const char *path, char **ret_error) {
 		r = socket_is_listening(&sa, salen);
 		if (r > 0)
 			return fail(-EADDRINUSE, ret_error, "control socket %s: another process is listening on it",
-			            path);
+				    path);
 		if (r < 0)
 			return fail(r, ret_error, "control socket %s: cannot check whether it is in use: %s", path,
-			            strerror(-r));
+				    strerror(-r));
 		/* Left behind by a baton that was killed: nobody can be using it. */
 		if (unlink(path) < 0 && errno != ENOENT)
 			return fail(-errno, ret_error, "control socket %s: cannot remove the stale socket: %s", path,
-			            strerror(errno));
+				    strerror(errno));
 	} else if (errno != ENOENT)
 		return fail(-errno, ret_error, "control socket %s: %s", path, strerror(errno));
 
@@ -224,8 +224,8 @@ void control_close(struct control *c) {
 static int send_line(int fd, const char *json) {
 	size_t len = strlen(json);
 	struct iovec iov[2] = {
-	    {.iov_base = (void *)json, .iov_len = len},
-	    {.iov_base = (void *)"\n", .iov_len = 1},
+		{.iov_base = (void *)json, .iov_len = len},
+		{.iov_base = (void *)"\n", .iov_len = 1},
 	};
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 
@@ -289,13 +289,13 @@ int control_accept(struct control *c, struct control_client **ret) {
 	 * passed to another user. */
 	if (cred.uid != 0 && cred.uid != geteuid()) {
 		log_warning("Refusing control connection from pid %ld uid %lu: only root and uid %lu may use it",
-		            (long)cred.pid, (unsigned long)cred.uid, (unsigned long)geteuid());
+			    (long)cred.pid, (unsigned long)cred.uid, (unsigned long)geteuid());
 		(void)send_error(fd, "permission denied");
 		return -EPERM;
 	}
 	if (c->n_clients >= CONTROL_CLIENTS_MAX) {
 		log_warning("Refusing control connection from pid %ld: %d connections are open already", (long)cred.pid,
-		            CONTROL_CLIENTS_MAX);
+			    CONTROL_CLIENTS_MAX);
 		(void)send_error(fd, "too many control connections");
 		return -EBUSY;
 	}
@@ -421,7 +421,7 @@ static int poll_timeout(uint64_t deadline) {
 }
 
 int control_call(const char *path, const char *request, uint64_t timeout_usec, bool wait_for_close, char **ret_reply,
-                 char **ret_error) {
+		 char **ret_error) {
 	uint64_t deadline = timeout_usec == USEC_INFINITY ? USEC_INFINITY : now_usec() + timeout_usec;
 	char dur[32];
 	struct sockaddr_un sa;
@@ -441,7 +441,7 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 	 * timeout covers a wedged baton that stopped accepting too. */
 	if (timeout_usec != USEC_INFINITY) {
 		struct timeval tv = {.tv_sec = (time_t)(timeout_usec / USEC_PER_SEC),
-		                     .tv_usec = (suseconds_t)(timeout_usec % USEC_PER_SEC)};
+				     .tv_usec = (suseconds_t)(timeout_usec % USEC_PER_SEC)};
 		if (tv.tv_sec == 0 && tv.tv_usec == 0)
 			tv.tv_usec = 1; /* 0 would mean "no timeout" */
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -450,8 +450,8 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 		r = -errno;
 		if (r == -EAGAIN || r == -EINPROGRESS)
 			return fail(-ETIMEDOUT, ret_error,
-			            "no reply from baton within %s (its connection queue is full)",
-			            format_duration(timeout_usec, dur));
+				    "no reply from baton within %s (its connection queue is full)",
+				    format_duration(timeout_usec, dur));
 		if (r == -ECONNREFUSED)
 			return fail(r, ret_error, "cannot connect to %s: %s (is baton running?)", path, strerror(-r));
 		if (r == -EACCES || r == -EPERM)
@@ -479,7 +479,7 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 			int t = poll_timeout(deadline);
 			if (t == 0)
 				return fail(-ETIMEDOUT, ret_error, "no reply from baton within %s",
-				            format_duration(timeout_usec, dur));
+					    format_duration(timeout_usec, dur));
 			(void)poll(&pfd, 1, t);
 			continue;
 		}
@@ -524,7 +524,7 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 		if (bcap - blen < 4096 + 1) {
 			if (bcap >= CONTROL_REPLY_MAX + 4096)
 				return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
-				            CONTROL_REPLY_MAX);
+					    CONTROL_REPLY_MAX);
 			size_t ncap = bcap ? bcap * 2 : 4096 + 1;
 			char *nb = realloc(buf, ncap);
 			if (!nb)
@@ -547,13 +547,13 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 			blen = (size_t)(nl - buf);
 			if (blen > CONTROL_REPLY_MAX)
 				return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
-				            CONTROL_REPLY_MAX);
+					    CONTROL_REPLY_MAX);
 			have_line = true;
 			if (!wait_for_close)
 				break;
 		} else if (blen > CONTROL_REPLY_MAX)
 			return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
-			            CONTROL_REPLY_MAX);
+				    CONTROL_REPLY_MAX);
 	}
 
 	*ret_reply = TAKE_PTR(buf);

@@ -20,7 +20,7 @@
 enum control_request {
 	CONTROL_RELOAD, /* "reload" */
 	CONTROL_STATUS, /* "status" */
-	CONTROL_STOP,   /* "stop" */
+	CONTROL_STOP, /* "stop" */
 	_CONTROL_REQUEST_MAX,
 };
 
@@ -39,13 +39,13 @@ struct control_client {
 	bool has_request;
 	bool eof; /* the peer shut down its write side after its request (see control_client_read()) */
 	enum control_request request; /* valid when has_request */
-	uint64_t waiting_for;         /* supervisor's business: e.g. the reload number it waits for; 0 = none */
+	uint64_t waiting_for; /* supervisor's business: e.g. the reload number it waits for; 0 = none */
 	struct control_client *next;
 };
 
 struct control {
-	int fd;         /* listening socket, -1 when disabled */
-	char *path;     /* its path */
+	int fd; /* listening socket, -1 when disabled */
+	char *path; /* its path */
 	struct control_client *clients;
 	size_t n_clients;
 	unsigned last_id;
@@ -94,4 +94,4 @@ void control_client_close(struct control *c, struct control_client *cl);
  * ("cannot connect to /run/baton/x.sock: No such file or directory", "no reply from baton within 30s"): -ETIMEDOUT,
  * -EMSGSIZE (reply over 1 MiB), -ECONNRESET (closed without a reply line), or the -errno of connect(). */
 int control_call(const char *path, const char *request, uint64_t timeout_usec, bool wait_for_close, char **ret_reply,
-                 char **ret_error);
+		 char **ret_error);

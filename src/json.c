@@ -329,7 +329,7 @@ static bool json_word_at(const char *p, const char *word) {
 	size_t n = strlen(word);
 	/* "trueish" is not true: the literal must end at a delimiter. */
 	return strncmp(p, word, n) == 0 && !((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') ||
-	                                     (p[n] >= '0' && p[n] <= '9') || p[n] == '_');
+					     (p[n] >= '0' && p[n] <= '9') || p[n] == '_');
 }
 
 int json_get_bool(const char *json, const char *key, bool *ret) {
@@ -347,4 +347,3 @@ int json_get_bool(const char *json, const char *key, bool *ret) {
 	}
 	return -ENOENT;
 }
-

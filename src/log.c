@@ -13,7 +13,7 @@ int log_max_level = LOG_INFO;
 static bool log_to_journal;
 
 static const char *const level_names[] = {
-	[LOG_EMERG] = "emerg",  [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
+	[LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
 	[LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
@@ -24,7 +24,7 @@ void log_open(void) {
 	struct stat st;
 	unsigned long long dev, ino;
 	log_to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
-	                 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+			 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 int log_level_from_string(const char *s) {

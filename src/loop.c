@@ -340,10 +340,10 @@ static char *status_json(struct supervisor *s) {
 	for (struct generation *g = s->generations; g; g = g->next) {
 		const char *role = g == s->current ? "current" : g == s->reload.gen ? "new" : "old";
 		json_append(&b, "%s{\"generation\":%u,\"pid\":%d,\"state\":", g == s->generations ? "" : ",", g->id,
-		            (int)g->pid);
+			    (int)g->pid);
 		json_append_string(&b, gen_state_to_string(g->state));
 		json_append(&b, ",\"role\":\"%s\",\"uptime_ms\":%" PRIu64 ",\"status\":", role,
-		            (now - g->started_usec) / USEC_PER_MSEC);
+			    (now - g->started_usec) / USEC_PER_MSEC);
 		json_append_string(&b, g->status);
 		json_append(&b, "}");
 	}
@@ -356,10 +356,10 @@ static char *status_json(struct supervisor *s) {
 		json_append(&b, ",\"inherited\":%s}", s->listeners[i].inherited ? "true" : "false");
 	}
 	json_append(&b, "],\"reload_in_progress\":%s,\"reload_queued\":%s,\"last_reload\":",
-	            s->state == SUP_RELOADING ? "true" : "false", s->reload_queued ? "true" : "false");
+		    s->state == SUP_RELOADING ? "true" : "false", s->reload_queued ? "true" : "false");
 	if (s->last_reload.seq) {
 		json_append(&b, "{\"reload\":%" PRIu64 ",\"ok\":%s,\"message\":", s->last_reload.seq,
-		            s->last_reload.ok ? "true" : "false");
+			    s->last_reload.ok ? "true" : "false");
 		json_append_string(&b, s->last_reload.message);
 		json_append(&b, ",\"duration_ms\":%" PRIu64 "}", s->last_reload.duration_usec / USEC_PER_MSEC);
 	} else
@@ -374,16 +374,17 @@ static char *status_json(struct supervisor *s) {
 	json_append(&t, "\n");
 	for (struct generation *g = s->generations; g; g = g->next)
 		json_append(&t, "  generation %u: pid %d, %s%s, up %" PRIu64 "s%s%s\n", g->id, (int)g->pid,
-		            gen_state_to_string(g->state), g == s->current ? " (current)" : "",
-		            (now - g->started_usec) / USEC_PER_SEC, g->status ? ", status: " : "", strempty(g->status));
+			    gen_state_to_string(g->state), g == s->current ? " (current)" : "",
+			    (now - g->started_usec) / USEC_PER_SEC, g->status ? ", status: " : "", strempty(g->status));
 	if (!s->generations)
 		json_append(&t, "  no generation running\n");
 	for (size_t i = 0; i < s->n_listeners; i++)
 		json_append(&t, "  listener %s: fd %zu, %s%s\n", s->listeners[i].name, 3 + i,
-		            addr_format(&s->listeners[i].address, abuf), s->listeners[i].inherited ? " (inherited)" : "");
+			    addr_format(&s->listeners[i].address, abuf),
+			    s->listeners[i].inherited ? " (inherited)" : "");
 	if (s->last_reload.seq)
 		json_append(&t, "  last reload (#%" PRIu64 "): %s: %s\n", s->last_reload.seq,
-		            s->last_reload.ok ? "ok" : "failed", strempty(s->last_reload.message));
+			    s->last_reload.ok ? "ok" : "failed", strempty(s->last_reload.message));
 	else
 		json_append(&t, "  no reload yet\n");
 	json_append(&t, "  restarts: %u", s->restarts);
@@ -408,12 +409,12 @@ void loop_reload_finished(struct supervisor *s, uint64_t seq, bool ok, const cha
 			continue;
 		struct json_buf b = {0};
 		json_append(&b, "{\"ok\":%s,\"reload\":%" PRIu64 ",\"%s\":", ok ? "true" : "false", seq,
-		            ok ? "message" : "error");
+			    ok ? "message" : "error");
 		json_append_string(&b, message);
 		if (ok && s->current)
-			json_append(&b, ",\"generation\":%u,\"pid\":%d,\"duration_ms\":%.3f,\"ready_ms\":%.3f", s->current->id,
-			            (int)s->current->pid, (double)s->last_reload.duration_usec / 1000.0,
-			            (double)s->last_reload.ready_usec / 1000.0);
+			json_append(&b, ",\"generation\":%u,\"pid\":%d,\"duration_ms\":%.3f,\"ready_ms\":%.3f",
+				    s->current->id, (int)s->current->pid, (double)s->last_reload.duration_usec / 1000.0,
+				    (double)s->last_reload.ready_usec / 1000.0);
 		json_append(&b, "}");
 		_cleanup_free_ char *json = json_buf_take(&b);
 		client_reply(s, cl, json);
@@ -459,8 +460,8 @@ static void handle_control_accept(struct supervisor *s) {
 		if (r == -EAGAIN)
 			return;
 		if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM) {
-			/* The pending connection stays queued and the socket stays readable: without a pause the loop would
-			 * spin. Accepting resumes in a second, when fds may have been freed. */
+			/* The pending connection stays queued and the socket stays readable: without a pause the loop
+			 * would spin. Accepting resumes in a second, when fds may have been freed. */
 			log_warning_errno(r, "Failed to accept a control connection, pausing for 1s");
 			struct epoll_event ev = {.events = 0, .data.u64 = TAG_CONTROL};
 			epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->control.fd, &ev);
@@ -600,7 +601,7 @@ static void handle_event(struct supervisor *s, uint64_t tag) {
 }
 
 int supervisor_run(const struct supervisor_options *o, struct config *config, struct listener *listeners,
-                   size_t n_listeners) {
+		   size_t n_listeners) {
 	struct supervisor s = {
 		.options = *o,
 		.config = config,
@@ -646,7 +647,8 @@ int supervisor_run(const struct supervisor_options *o, struct config *config, st
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			/* Cannot happen short of a bug; without a loop nothing can be supervised, so take everything down. */
+			/* Cannot happen short of a bug; without a loop nothing can be supervised, so take everything
+			 * down. */
 			log_error_errno(errno, "epoll_wait failed");
 			for (struct generation *g = s.generations; g; g = g->next)
 				kill(-g->pid, SIGKILL);

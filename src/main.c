@@ -38,7 +38,8 @@ static const char usage_text[] =
 	"  -V, --version            show the version\n"
 	"\n"
 	"Exit status of run: 0 after a requested stop; the program's status when it exits on its own (128+N for\n"
-	"signal N); 100 usage error, 101 invalid configuration, 102 the program could not be started, 111 system error.\n"
+	"signal N); 100 usage error, 101 invalid configuration, 102 the program could not be started, 111 system "
+	"error.\n"
 	"reload/status/stop: 0 done, 1 the request failed (the reason is printed), 111 baton could not be reached.\n"
 	"See baton(1).\n";
 
@@ -77,10 +78,10 @@ static const struct option long_options[] = {
 
 /* Which options a subcommand takes. */
 enum {
-	ALLOW_RUN = 1 << 0,     /* --listen, --log-level, -- COMMAND */
+	ALLOW_RUN = 1 << 0, /* --listen, --log-level, -- COMMAND */
 	ALLOW_CONTROL = 1 << 1, /* --control */
 	ALLOW_TIMEOUT = 1 << 2, /* --timeout */
-	ALLOW_JSON = 1 << 3,    /* --json */
+	ALLOW_JSON = 1 << 3, /* --json */
 };
 
 /* Parses the options of a subcommand. Returns 0, 1 when --help/--version was handled, or EXIT_USAGE (positive). */
@@ -113,7 +114,8 @@ static int parse_options(int argc, char **argv, unsigned allowed, struct options
 			if (!(allowed & ALLOW_TIMEOUT))
 				return usage_error("--timeout is an option of reload and stop ('%s')", optarg);
 			if (parse_duration(optarg, &o->timeout_usec) < 0 || o->timeout_usec == 0)
-				return usage_error("invalid --timeout '%s' (a duration with its unit: 250ms, 30s, 5m)", optarg);
+				return usage_error("invalid --timeout '%s' (a duration with its unit: 250ms, 30s, 5m)",
+						   optarg);
 			break;
 		case OPT_JSON:
 			if (!(allowed & ALLOW_JSON))
@@ -125,7 +127,8 @@ static int parse_options(int argc, char **argv, unsigned allowed, struct options
 				return usage_error("--log-level is an option of 'run' only ('%s')", optarg);
 			int level = log_level_from_string(optarg);
 			if (level < 0)
-				return usage_error("invalid --log-level '%s' (error, warning, notice, info, debug)", optarg);
+				return usage_error("invalid --log-level '%s' (error, warning, notice, info, debug)",
+						   optarg);
 			log_max_level = level;
 			break;
 		}

@@ -107,9 +107,9 @@ static void notify_parse_line(struct notify_msg *m, const char *key, const char 
 
 int notify_parse(char *buf, size_t len, struct notify_msg *ret) {
 	struct notify_msg m = {
-	    .errno_value = -1,
-	    .extend_timeout_usec = UINT64_MAX,
-	    .monotonic_usec = UINT64_MAX,
+		.errno_value = -1,
+		.extend_timeout_usec = UINT64_MAX,
+		.monotonic_usec = UINT64_MAX,
 	};
 
 	/* systemd drops both too: an empty datagram carries nothing, and a NUL would silently cut a line short. */
@@ -172,7 +172,7 @@ int notify_server_open(int *ret_fd, char **ret_path) {
 			/* Early at boot the pool may not be ready; we need uniqueness here, not secrecy. */
 			rnd = now_usec() ^ ((uint64_t)counter << 48);
 		int n = snprintf(name, sizeof(name), "baton/%d/notify/%u-%016llx", (int)getpid(), counter++,
-		                 (unsigned long long)rnd);
+				 (unsigned long long)rnd);
 		if (n < 0 || (size_t)n >= sizeof(sa.sun_path) - 1)
 			return -ENAMETOOLONG;
 
@@ -209,10 +209,10 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 	} control;
 	struct iovec iov = {.iov_base = ret->buf, .iov_len = NOTIFY_BUFFER_MAX};
 	struct msghdr mh = {
-	    .msg_iov = &iov,
-	    .msg_iovlen = 1,
-	    .msg_control = &control,
-	    .msg_controllen = sizeof(control),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = &control,
+		.msg_controllen = sizeof(control),
 	};
 	ssize_t n;
 

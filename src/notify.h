@@ -13,19 +13,19 @@
 #define NOTIFY_FD_MAX 253
 
 struct notify_msg {
-	bool ready;           /* READY=1 */
-	bool reloading;       /* RELOADING=1 */
-	bool stopping;        /* STOPPING=1 */
-	bool watchdog;        /* WATCHDOG=1 */
-	bool watchdog_trigger;/* WATCHDOG=trigger */
-	bool barrier;         /* BARRIER=1 */
-	bool fdstore;         /* FDSTORE=1 */
-	const char *status;   /* STATUS=..., points into the parsed buffer; NULL if absent */
-	const char *fdname;   /* FDNAME=..., NULL if absent */
-	int errno_value;      /* ERRNO=, -1 if absent */
+	bool ready; /* READY=1 */
+	bool reloading; /* RELOADING=1 */
+	bool stopping; /* STOPPING=1 */
+	bool watchdog; /* WATCHDOG=1 */
+	bool watchdog_trigger; /* WATCHDOG=trigger */
+	bool barrier; /* BARRIER=1 */
+	bool fdstore; /* FDSTORE=1 */
+	const char *status; /* STATUS=..., points into the parsed buffer; NULL if absent */
+	const char *fdname; /* FDNAME=..., NULL if absent */
+	int errno_value; /* ERRNO=, -1 if absent */
 	uint64_t extend_timeout_usec; /* EXTEND_TIMEOUT_USEC=, UINT64_MAX if absent */
-	uint64_t monotonic_usec;      /* MONOTONIC_USEC=, UINT64_MAX if absent */
-	pid_t mainpid;                /* MAINPID=, 0 if absent */
+	uint64_t monotonic_usec; /* MONOTONIC_USEC=, UINT64_MAX if absent */
+	pid_t mainpid; /* MAINPID=, 0 if absent */
 };
 
 /* Parses one datagram of newline-separated KEY=VALUE lines. buf must hold len bytes followed by a NUL (the caller

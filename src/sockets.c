@@ -115,7 +115,7 @@ static int set_options(const struct listener_config *l, int fd, int domain, stru
  * Remove it only when it is a socket nobody holds open any more: connect() to such a file fails with ECONNREFUSED
  * whatever the socket type. */
 static int unix_path_prepare(const struct address *a, const struct sockaddr_storage *ss, socklen_t len,
-                             struct bind_error *e) {
+			     struct bind_error *e) {
 	struct stat st;
 
 	if (lstat(a->path, &st) < 0) {
@@ -359,7 +359,7 @@ static char *describe_inherited(const struct inherited_fd *inh, size_t n_inh) {
 }
 
 int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh, struct listener **ret,
-                  char **ret_error) {
+		  char **ret_error) {
 	char abuf[ADDR_FORMAT_MAX];
 	char *error = NULL;
 	size_t n = c->n_listeners;
@@ -392,14 +392,14 @@ int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh
 				continue;
 			if (!fd_fits(&lc->address, inh[j].fd)) {
 				log_warning("listener '%s': inherited socket '%s' (fd %d) is not of the kind of %s, "
-				            "ignoring its name",
-				            lc->name, inh[j].name, inh[j].fd, addr_format(&lc->address, abuf));
+					    "ignoring its name",
+					    lc->name, inh[j].name, inh[j].fd, addr_format(&lc->address, abuf));
 				continue;
 			}
 			if (addr_matches_fd(&lc->address, inh[j].fd) <= 0)
-				log_warning(
-				    "listener '%s': inherited socket '%s' (fd %d) is not bound to %s, using it anyway",
-				    lc->name, inh[j].name, inh[j].fd, addr_format(&lc->address, abuf));
+				log_warning("listener '%s': inherited socket '%s' (fd %d) is not bound to %s, using it "
+					    "anyway",
+					    lc->name, inh[j].name, inh[j].fd, addr_format(&lc->address, abuf));
 			claim(&ls[i], &inh[j]);
 			break;
 		}
@@ -413,14 +413,14 @@ int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh
 		for (size_t j = 0; j < n_inh; j++)
 			if (!inh[j].claimed && inh[j].fd >= 0 && addr_matches_fd(&lc->address, inh[j].fd) > 0) {
 				log_debug("listener '%s': using inherited fd %d bound to %s", lc->name, inh[j].fd,
-				          addr_format(&lc->address, abuf));
+					  addr_format(&lc->address, abuf));
 				claim(&ls[i], &inh[j]);
 				break;
 			}
 		if (!ls[i].inherited && lc->inherit == INHERIT_REQUIRED) {
 			_cleanup_free_ char *got = describe_inherited(inh, n_inh);
 			if (asprintf(&error, "listener '%s': inherit is required but no inherited socket matches (%s)",
-			             lc->name, strempty(got)) < 0)
+				     lc->name, strempty(got)) < 0)
 				error = NULL;
 			r = -ENOENT;
 			goto fail;
@@ -433,7 +433,7 @@ int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh
 			continue;
 		if (inh[j].name)
 			log_warning("inherited socket fd %d (name '%s') matches no listener, closing it", inh[j].fd,
-			            inh[j].name);
+				    inh[j].name);
 		else
 			log_warning("inherited socket fd %d (no name) matches no listener, closing it", inh[j].fd);
 		close(inh[j].fd);
@@ -449,7 +449,7 @@ int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh
 		if (r < 0) {
 			const char *detail = e.detail ? e.detail : strerror(-r);
 			if (asprintf(&error, "listener '%s' (%s): %s%s%s", lc->name, addr_format(&lc->address, abuf),
-			             strempty(e.step), e.step ? ": " : "", detail) < 0)
+				     strempty(e.step), e.step ? ": " : "", detail) < 0)
 				error = NULL;
 			goto fail;
 		}

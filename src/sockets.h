@@ -8,11 +8,11 @@
 #include "config.h"
 
 struct listener {
-	char *name;             /* owned copy of the config's name */
+	char *name; /* owned copy of the config's name */
 	struct address address; /* copy of the config's address */
-	int fd;                 /* close-on-exec in the supervisor */
-	bool inherited;         /* came from LISTEN_FDS: never unlink its socket file */
-	bool created_path;      /* baton bound a unix path itself (it may remove it when the listener goes away) */
+	int fd; /* close-on-exec in the supervisor */
+	bool inherited; /* came from LISTEN_FDS: never unlink its socket file */
+	bool created_path; /* baton bound a unix path itself (it may remove it when the listener goes away) */
 };
 
 /* Creates, configures and binds a socket for l (listen()ing for stream kinds), close-on-exec. Options that do not
@@ -24,7 +24,7 @@ int sock_bind(const struct listener_config *l, int *ret_fd, const char **ret_why
 
 struct inherited_fd {
 	int fd;
-	char *name;   /* LISTEN_FDNAMES entry, or NULL */
+	char *name; /* LISTEN_FDNAMES entry, or NULL */
 	bool claimed; /* matched to a listener */
 };
 
@@ -42,7 +42,7 @@ void inherited_fds_free(struct inherited_fd *inh, size_t n);
  * message naming the listener and what failed, and nothing stays open. Either way every inherited fd is consumed:
  * claimed by a listener or closed, and its fd set to -1. */
 int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh, struct listener **ret,
-                  char **ret_error);
+		  char **ret_error);
 
 /* Closes a listener (removing its unix socket file if baton created it) and frees its fields. */
 void listener_close(struct listener *l);

@@ -27,8 +27,8 @@
 /* Variables the child must get from baton or not at all: a stale LISTEN_PIDFDID makes sd_listen_fds() see zero fds,
  * and the watchdog variables would make the child believe it is the one systemd watches (SYSTEMD-NOTES.md). */
 static const char *const reserved_vars[] = {
-    "LISTEN_FDS",   "LISTEN_PID",    "LISTEN_FDNAMES", "LISTEN_PIDFDID",
-    "WATCHDOG_PID", "WATCHDOG_USEC", "NOTIFY_SOCKET",  "BATON_GENERATION",
+	"LISTEN_FDS",   "LISTEN_PID",    "LISTEN_FDNAMES", "LISTEN_PIDFDID",
+	"WATCHDOG_PID", "WATCHDOG_USEC", "NOTIFY_SOCKET",  "BATON_GENERATION",
 };
 
 #define LISTEN_PID_PREFIX "LISTEN_PID="
@@ -263,7 +263,7 @@ static int substitute_one(const char *arg, char *const *names, size_t n_names, c
 }
 
 int spawn_substitute_argv(char *const *command, char *const *names, size_t n_names, char ***ret_argv,
-                          char **ret_bad_name) {
+			  char **ret_bad_name) {
 	size_t n = strv_length(command);
 	_cleanup_strv_free_ char **argv = calloc(n + 1, sizeof(char *));
 	int r;
@@ -359,7 +359,7 @@ static int user_groups(const char *name, gid_t gid, gid_t **ret, size_t *ret_n) 
 }
 
 int spawn_resolve_credentials(const char *user, const char *group, struct spawn_params *p, gid_t **ret_groups,
-                              char **ret_error) {
+			      char **ret_error) {
 	_cleanup_free_ char *pwbuf = NULL, *grbuf = NULL;
 	_cleanup_free_ gid_t *groups = NULL;
 	struct passwd pw;
@@ -488,7 +488,7 @@ static int cloexec_from(int from) {
 /* The forked child. Between fork and exec only async-signal-safe calls: the parent may hold locks (malloc, stdio,
  * NSS) in a state the child must never touch. */
 __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, int err_read, int err_fd,
-                                                 pid_t parent_pid) {
+						 pid_t parent_pid) {
 	int n = (int)p->n_fds;
 
 	close(err_read);

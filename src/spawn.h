@@ -31,7 +31,7 @@ void spawn_set_listen_pid(char **envp, pid_t pid);
  * -ENOENT with *ret_bad_name pointing at a malloc'd copy of the name; a "{fd:" with no closing brace is -EINVAL.
  * Pure. */
 int spawn_substitute_argv(char *const *command, char *const *names, size_t n_names, char ***ret_argv,
-                          char **ret_bad_name);
+			  char **ret_bad_name);
 
 struct spawn_params {
 	char *const *argv;
@@ -54,7 +54,7 @@ struct spawn_params {
  * the groups are that one alone; a uid without passwd entry needs a group. An unknown name is -ESRCH ("user 'x' does
  * not exist"). groups is malloc'd into *ret_groups (NULL, nothing set, when both are NULL); *ret_error on failure. */
 int spawn_resolve_credentials(const char *user, const char *group, struct spawn_params *p, gid_t **ret_groups,
-                              char **ret_error);
+			      char **ret_error);
 
 /* Forks and execs. The child: own process group, default dispositions, empty signal mask, fds moved into 3..
  * through temporaries with close-on-exec cleared, every other fd above 2 closed (close-on-exec), stdin from stdin_fd

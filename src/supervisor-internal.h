@@ -4,21 +4,21 @@
 #include "supervisor.h"
 
 enum sup_event {
-	EV_READY,          /* a generation reported READY=1 */
-	EV_EXITED,         /* a generation's main process exited (event.wait_status) */
-	EV_READY_TIMEOUT,  /* a starting generation missed its readiness deadline */
-	EV_STOP_TIMEOUT,   /* a stopping generation outlived stop.timeout */
-	EV_STOP_REQUEST,   /* SIGTERM, SIGINT, `baton stop` */
+	EV_READY, /* a generation reported READY=1 */
+	EV_EXITED, /* a generation's main process exited (event.wait_status) */
+	EV_READY_TIMEOUT, /* a starting generation missed its readiness deadline */
+	EV_STOP_TIMEOUT, /* a stopping generation outlived stop.timeout */
+	EV_STOP_REQUEST, /* SIGTERM, SIGINT, `baton stop` */
 	EV_RELOAD_REQUEST, /* SIGHUP, `baton reload`, or a queued reload */
-	EV_RESTART_DUE,    /* the backoff after a crash is over */
+	EV_RESTART_DUE, /* the backoff after a crash is over */
 	_EV_MAX,
 };
 
 struct event {
 	enum sup_event type;
 	struct generation *gen; /* the generation it is about, if any */
-	int wait_status;        /* EV_EXITED */
-	const char *why;        /* requests: who asked ("received SIGTERM", "control: reload") */
+	int wait_status; /* EV_EXITED */
+	const char *why; /* requests: who asked ("received SIGTERM", "control: reload") */
 };
 
 typedef void (*transition_fn)(struct supervisor *s, const struct event *ev);

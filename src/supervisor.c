@@ -20,7 +20,7 @@
 #include "util.h"
 
 static const char *const sup_state_names[_SUP_STATE_MAX] = {
-	[SUP_STARTING] = "starting", [SUP_RUNNING] = "running",   [SUP_RELOADING] = "reloading",
+	[SUP_STARTING] = "starting",  [SUP_RUNNING] = "running",   [SUP_RELOADING] = "reloading",
 	[SUP_BACKOFF] = "restarting", [SUP_STOPPING] = "stopping", [SUP_DONE] = "done",
 };
 
@@ -157,7 +157,7 @@ static void generations_make_room(struct supervisor *s) {
 /* Starts generation N+1 of config c on the listeners ls. On failure nothing is left running and *ret_error says
  * why. */
 static int generation_start(struct supervisor *s, const struct config *c, const struct listener *ls, size_t n,
-                            struct generation **ret, char **ret_error) {
+			    struct generation **ret, char **ret_error) {
 	unsigned id = s->last_generation + 1;
 	_cleanup_free_ char **names = NULL;
 	_cleanup_free_ int *fds = NULL;
@@ -266,7 +266,8 @@ static void upstream_ready(struct supervisor *s, const char *prefix) {
 	if (g && g->status)
 		notify_upstreamf("READY=1\nSTATUS=%s%s", strempty(prefix), g->status);
 	else if (g)
-		notify_upstreamf("READY=1\nSTATUS=%sgeneration %u ready (pid %d)", strempty(prefix), g->id, (int)g->pid);
+		notify_upstreamf("READY=1\nSTATUS=%sgeneration %u ready (pid %d)", strempty(prefix), g->id,
+				 (int)g->pid);
 	else
 		notify_upstreamf("READY=1\nSTATUS=%sno generation running", strempty(prefix));
 }
@@ -304,7 +305,7 @@ static int listeners_for_reload(struct supervisor *s, const struct config *c, st
 			if (l->fd < 0) {
 				r = -errno;
 				*ret_error = strdup_printf("listener '%s' (%s): dup: %s", lc->name,
-				                           addr_format(&lc->address, abuf), strerror(errno));
+							   addr_format(&lc->address, abuf), strerror(errno));
 				n++;
 				break;
 			}
@@ -313,17 +314,18 @@ static int listeners_for_reload(struct supervisor *s, const struct config *c, st
 		}
 		if (lc->inherit == INHERIT_REQUIRED) {
 			r = -ENXIO;
-			*ret_error = strdup_printf("listener '%s' (%s): inherit is required, but inherited sockets are only "
-			                           "taken when baton starts",
-			                           lc->name, addr_format(&lc->address, abuf));
+			*ret_error =
+				strdup_printf("listener '%s' (%s): inherit is required, but inherited sockets are only "
+					      "taken when baton starts",
+					      lc->name, addr_format(&lc->address, abuf));
 			n++;
 			break;
 		}
 		const char *why = NULL;
 		r = sock_bind(lc, &l->fd, &why);
 		if (r < 0) {
-			*ret_error = strdup_printf("listener '%s' (%s): %s: %s", lc->name, addr_format(&lc->address, abuf),
-			                           why ? why : "bind", strerror(-r));
+			*ret_error = strdup_printf("listener '%s' (%s): %s: %s", lc->name,
+						   addr_format(&lc->address, abuf), why ? why : "bind", strerror(-r));
 			n++;
 			break;
 		}
@@ -388,7 +390,7 @@ static void on_stop_request(struct supervisor *s, const struct event *ev) {
 
 static void on_stop_request_again(struct supervisor *s, const struct event *ev) {
 	log_info("%s while stopping; still waiting for %zu generation(s)", ev->why ? ev->why : "stop requested",
-	         generations_alive(s));
+		 generations_alive(s));
 }
 
 static void on_stop_timeout(struct supervisor *s, const struct event *ev) {
@@ -468,13 +470,13 @@ static void on_started_exited(struct supervisor *s, const struct event *ev) {
 		/* It had been serving before: this is a crash loop, not a failed start. */
 		char why[128];
 		snprintf(why, sizeof(why), "generation %u (pid %d) %s before it was ready", g->id, (int)g->pid,
-		         describe_exit(ev->wait_status, buf));
+			 describe_exit(ev->wait_status, buf));
 		schedule_restart(s, why);
 		return;
 	}
 	/* The first start failed: baton ends with the program's status, so systemd sees the start fail. */
 	log_error("generation %u (pid %d) %s before it was ready", g->id, (int)g->pid,
-	          describe_exit(ev->wait_status, buf));
+		  describe_exit(ev->wait_status, buf));
 	notify_upstreamf("STATUS=program %s before it was ready", describe_exit(ev->wait_status, buf));
 	s->current = NULL;
 	begin_stop(s, exit_code_of(ev->wait_status));
@@ -484,7 +486,7 @@ static void on_started_timeout(struct supervisor *s, const struct event *ev) {
 	char buf[32], why[128];
 	struct generation *g = ev->gen;
 	snprintf(why, sizeof(why), "was not ready within %s (readiness.timeout)",
-	         format_duration(s->config->readiness_timeout_usec, buf));
+		 format_duration(s->config->readiness_timeout_usec, buf));
 	if (g != s->current)
 		return;
 	generation_kill(g, why);
@@ -537,7 +539,7 @@ static void on_restart_due(struct supervisor *s, const struct event *ev) {
  * in the meantime make one reload. */
 static void on_reload_queue(struct supervisor *s, const struct event *ev) {
 	log_info("%s while %s: it runs as reload %" PRIu64 " once this is done", ev->why ? ev->why : "reload requested",
-	         sup_state_names[s->state], s->last_reload_seq + 1);
+		 sup_state_names[s->state], s->last_reload_seq + 1);
 	s->reload_queued = true;
 }
 
@@ -560,8 +562,8 @@ static void reload_finish(struct supervisor *s, bool ok, const char *message) {
 		.ready_usec = ok && rl->gen ? rl->gen->ready_usec - rl->gen->started_usec : 0,
 	};
 	if (ok)
-		log_info("reload %" PRIu64 " done in %" PRIu64 " ms: %s", rl->seq, s->last_reload.duration_usec / USEC_PER_MSEC,
-		         message);
+		log_info("reload %" PRIu64 " done in %" PRIu64 " ms: %s", rl->seq,
+			 s->last_reload.duration_usec / USEC_PER_MSEC, message);
 	else
 		log_error("reload %" PRIu64 " failed: %s", rl->seq, message);
 
@@ -595,7 +597,8 @@ static void reload_fail(struct supervisor *s, const char *why) {
 		else
 			s->state = SUP_STARTING;
 	} else {
-		/* Nothing serves (it died meanwhile, or the restart strategy stopped it): the old config starts again. */
+		/* Nothing serves (it died meanwhile, or the restart strategy stopped it): the old config starts again.
+		 */
 		char buf[300];
 		snprintf(buf, sizeof(buf), "reload failed with no generation serving (%s)", why);
 		schedule_restart(s, buf);
@@ -617,7 +620,7 @@ static void reload_commit(struct supervisor *s) {
 		rl->listeners = NULL;
 		rl->n_listeners = 0;
 		snprintf(msg, sizeof(msg), "generation %u (pid %d) is serving, ready %" PRIu64 " ms after start", g->id,
-		         (int)g->pid, took / USEC_PER_MSEC);
+			 (int)g->pid, took / USEC_PER_MSEC);
 	} else {
 		g->deadline_usec = USEC_INFINITY;
 		snprintf(msg, sizeof(msg), "generation %u (pid %d) reloaded itself", g->id, (int)g->pid);
@@ -676,13 +679,15 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 
 	if (rl->strategy == RELOAD_SIGNAL && s->current && s->current->state == GEN_READY) {
 		if (!listeners_same(s, c)) {
-			reload_fail(s, "the listeners changed, and reload.strategy signal cannot give a running program new "
-			               "sockets (use replace or restart)");
+			reload_fail(
+				s,
+				"the listeners changed, and reload.strategy signal cannot give a running program new "
+				"sockets (use replace or restart)");
 			return;
 		}
 		int sig = c->reload_signal;
 		log_info("sending %s to generation %u (pid %d)", strempty(signal_name(sig)), s->current->id,
-		         (int)s->current->pid);
+			 (int)s->current->pid);
 		r = pidfd_signal(s->current->pidfd, sig);
 		if (r < 0) {
 			char why[128];
@@ -708,8 +713,8 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 	rl->n_listeners = c->n_listeners;
 
 	if (rl->strategy == RELOAD_RESTART && s->current) {
-		/* For programs that cannot run twice: the old one goes first. baton keeps the sockets open meanwhile, so
-		 * clients queue in the backlog instead of being refused. */
+		/* For programs that cannot run twice: the old one goes first. baton keeps the sockets open meanwhile,
+		 * so clients queue in the backlog instead of being refused. */
 		rl->old = s->current;
 		s->current = NULL;
 		generation_stop(s, rl->old);
@@ -742,17 +747,17 @@ static void on_reloading_exited(struct supervisor *s, const struct event *ev) {
 	if (g == rl->gen) {
 		rl->gen = NULL;
 		snprintf(why, sizeof(why), "the new generation %u %s before it was ready", g->id,
-		         describe_exit(ev->wait_status, buf));
+			 describe_exit(ev->wait_status, buf));
 		reload_fail(s, why);
 	} else if (g == rl->old) {
 		rl->old = NULL;
 		log_info("generation %u (pid %d) %s; starting its replacement", g->id, (int)g->pid,
-		         describe_exit(ev->wait_status, buf));
+			 describe_exit(ev->wait_status, buf));
 		reload_start_generation(s);
 	} else if (g == s->current) {
 		s->current = NULL;
 		snprintf(why, sizeof(why), "generation %u (pid %d) %s during the reload", g->id, (int)g->pid,
-		         describe_exit(ev->wait_status, buf));
+			 describe_exit(ev->wait_status, buf));
 		log_warning("%s", why);
 		if (rl->strategy == RELOAD_SIGNAL)
 			reload_fail(s, why);
@@ -768,11 +773,11 @@ static void on_reloading_timeout(struct supervisor *s, const struct event *ev) {
 
 	if (ev->gen == rl->gen) {
 		snprintf(why, sizeof(why), "the new generation %u was not ready within %s (readiness.timeout)",
-		         ev->gen->id, limit);
+			 ev->gen->id, limit);
 		reload_fail(s, why);
 	} else if (ev->gen == s->current && rl->strategy == RELOAD_SIGNAL) {
 		snprintf(why, sizeof(why), "generation %u did not report READY=1 within %s of %s", ev->gen->id, limit,
-		         strempty(signal_name(rl->config->reload_signal)));
+			 strempty(signal_name(rl->config->reload_signal)));
 		reload_fail(s, why);
 	}
 }
@@ -838,7 +843,7 @@ static const transition_fn transitions[_SUP_STATE_MAX][_EV_MAX] = {
 void dispatch(struct supervisor *s, const struct event *ev) {
 	transition_fn fn = transitions[s->state][ev->type];
 	log_debug("event '%s' (generation %u) in state '%s'%s", event_names[ev->type], ev->gen ? ev->gen->id : 0,
-	          sup_state_names[s->state], fn ? "" : ": ignored");
+		  sup_state_names[s->state], fn ? "" : ": ignored");
 	if (fn)
 		fn(s, ev);
 }

@@ -14,10 +14,10 @@
 
 /* Exit codes of baton other than the child's own status (see baton(1)). */
 enum {
-	EXIT_FAILED = 1,   /* reload/status/stop: the request failed (the reason is printed) */
-	EXIT_USAGE = 100,  /* bad command line */
+	EXIT_FAILED = 1, /* reload/status/stop: the request failed (the reason is printed) */
+	EXIT_USAGE = 100, /* bad command line */
 	EXIT_CONFIG = 101, /* invalid configuration */
-	EXIT_START = 102,  /* the program could not be started: exec failed, or it was not ready in time */
+	EXIT_START = 102, /* the program could not be started: exec failed, or it was not ready in time */
 	EXIT_SYSTEM = 111, /* a system call failed: bind, epoll, fork...; or baton could not be reached */
 };
 
@@ -26,20 +26,20 @@ enum {
 #define GENERATIONS_MAX 4
 
 enum sup_state {
-	SUP_STARTING,  /* the current generation runs but has not reported ready (at start, or after a crash) */
-	SUP_RUNNING,   /* the current generation is ready */
+	SUP_STARTING, /* the current generation runs but has not reported ready (at start, or after a crash) */
+	SUP_RUNNING, /* the current generation is ready */
 	SUP_RELOADING, /* a reload is in progress (struct reload) */
-	SUP_BACKOFF,   /* the current generation died; the next one starts at restart_usec */
-	SUP_STOPPING,  /* every generation was told to stop; waiting for them to exit */
-	SUP_DONE,      /* nothing left to wait for: the loop ends with exit_code */
+	SUP_BACKOFF, /* the current generation died; the next one starts at restart_usec */
+	SUP_STOPPING, /* every generation was told to stop; waiting for them to exit */
+	SUP_DONE, /* nothing left to wait for: the loop ends with exit_code */
 	_SUP_STATE_MAX,
 };
 
 enum gen_state {
 	GEN_STARTING, /* forked, not ready yet; deadline = readiness timeout */
-	GEN_READY,    /* reported ready; a deadline only while a signal-strategy reload waits for it */
+	GEN_READY, /* reported ready; a deadline only while a signal-strategy reload waits for it */
 	GEN_STOPPING, /* sent the stop signal; deadline = stop timeout, then SIGKILL */
-	GEN_KILLED,   /* sent SIGKILL; waiting to reap */
+	GEN_KILLED, /* sent SIGKILL; waiting to reap */
 	_GEN_STATE_MAX,
 };
 
@@ -50,17 +50,17 @@ struct generation {
 	int pidfd;
 	enum gen_state state;
 	uint64_t started_usec;
-	uint64_t ready_usec;    /* 0 until ready */
+	uint64_t ready_usec; /* 0 until ready */
 	uint64_t deadline_usec; /* USEC_INFINITY when none */
-	char *status;           /* the last STATUS= it sent, or NULL */
+	char *status; /* the last STATUS= it sent, or NULL */
 	struct generation *next;
 };
 
 /* What `run` was given, kept so that a reload reads the same file and applies the same command line. */
 struct supervisor_options {
 	const char *config_path; /* NULL: command line only */
-	char *const *listens;    /* --listen NAME=ADDRESS */
-	char *const *command;    /* after -- */
+	char *const *listens; /* --listen NAME=ADDRESS */
+	char *const *command; /* after -- */
 };
 
 /* The reload in progress (valid in SUP_RELOADING). */
@@ -79,9 +79,9 @@ struct reload_result {
 	uint64_t seq; /* 0: no reload yet */
 	bool ok;
 	char *message;
-	unsigned generation;   /* the generation serving afterwards */
+	unsigned generation; /* the generation serving afterwards */
 	uint64_t duration_usec; /* from request to outcome */
-	uint64_t ready_usec;    /* the new generation's own start-to-ready time, when it got ready */
+	uint64_t ready_usec; /* the new generation's own start-to-ready time, when it got ready */
 };
 
 struct supervisor {
@@ -92,13 +92,13 @@ struct supervisor {
 
 	enum sup_state state;
 	struct generation *generations; /* every live generation, newest first */
-	struct generation *current;     /* the one serving (or starting to, in SUP_STARTING); NULL in SUP_BACKOFF */
+	struct generation *current; /* the one serving (or starting to, in SUP_STARTING); NULL in SUP_BACKOFF */
 	unsigned last_generation;
 	bool ever_ready; /* the first READY=1 went upstream: failures from now on are crashes, not a failed start */
 
 	struct reload reload;
 	uint64_t last_reload_seq; /* the number of the last reload started */
-	bool reload_queued;       /* a reload was asked for while busy: it runs as reload last_reload_seq + 1 */
+	bool reload_queued; /* a reload was asked for while busy: it runs as reload last_reload_seq + 1 */
 	struct reload_result last_reload;
 
 	unsigned failures; /* consecutive crashes, for the backoff */
@@ -131,4 +131,4 @@ int supervisor_load_config(const struct supervisor_options *o, struct config **r
 /* Takes ownership of config and listeners, starts the first generation and runs the event loop until baton should
  * exit; returns the exit code (0 after a requested stop, the child's status, 128+N, or one of EXIT_*). */
 int supervisor_run(const struct supervisor_options *o, struct config *config, struct listener *listeners,
-                   size_t n_listeners);
+		   size_t n_listeners);

@@ -60,11 +60,7 @@ static const struct {
 	uint64_t usec;
 } duration_units[] = {
 	/* Longest suffixes that share a prefix come first ("ms" before "m"). */
-	{"us", 1},
-	{"ms", USEC_PER_MSEC},
-	{"s", USEC_PER_SEC},
-	{"m", 60 * USEC_PER_SEC},
-	{"h", 3600 * USEC_PER_SEC},
+	{"us", 1}, {"ms", USEC_PER_MSEC}, {"s", USEC_PER_SEC}, {"m", 60 * USEC_PER_SEC}, {"h", 3600 * USEC_PER_SEC},
 };
 
 int parse_duration(const char *s, uint64_t *ret_usec) {

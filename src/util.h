@@ -33,13 +33,13 @@ void strv_freep(char ***p);
 
 /* Returns the fd and leaves -1 behind, so a _cleanup_close_ variable can hand its fd on. */
 #define TAKE_FD(fd)                                                                                                    \
-	__extension__({                                                                                                             \
+	__extension__({                                                                                                \
 		int _fd_ = (fd);                                                                                       \
 		(fd) = -1;                                                                                             \
 		_fd_;                                                                                                  \
 	})
 #define TAKE_PTR(p)                                                                                                    \
-	__extension__({                                                                                                             \
+	__extension__({                                                                                                \
 		__typeof__(p) _p_ = (p);                                                                               \
 		(p) = NULL;                                                                                            \
 		_p_;                                                                                                   \
