@@ -1168,3 +1168,25 @@ fail:
 	free(ls);
 	return r;
 }
+
+int config_peek_control_socket(const char *path, char **ret) {
+	struct loader l = {.path = path};
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = read_file(path, &text, &len);
+	if (r < 0)
+		return r;
+	/* Only the YAML document is needed, not a valid config. libyaml loads all or nothing, so a YAML syntax
+	 * error anywhere gives -ENOENT here. */
+	r = load_document(&l, text, len);
+	yaml_node_t *n = r >= 0 ? doc_find(&l, "control.socket") : NULL;
+	if (n && n->type == YAML_SCALAR_NODE) {
+		*ret = strndup((const char *)n->data.scalar.value, n->data.scalar.length);
+		r = *ret ? 0 : -ENOMEM;
+	} else
+		r = -ENOENT;
+	if (l.have_doc)
+		yaml_document_delete(&l.doc);
+	free(l.error);
+	return r;
+}

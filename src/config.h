@@ -86,6 +86,11 @@ void config_print(const struct config *c, FILE *f);
  * file and no control.socket. Returns a malloc'd string in *ret (or NULL) and 0, or -ENOMEM. */
 int config_control_socket(const struct config *c, char **ret);
 
+/* control.socket as written in path, read leniently: the file may be an invalid config (being fixed while baton runs
+ * the old one) as long as it is YAML. Returns 0 and a malloc'd string ("" when disabled), -ENOENT when the key is
+ * absent or the file is not YAML, or another negative errno. */
+int config_peek_control_socket(const char *path, char **ret);
+
 /* A listener name is 1-255 bytes of [A-Za-z0-9._-]. */
 bool config_name_valid(const char *name);
 

@@ -248,7 +248,11 @@ static int control_path_of(const struct options *o, char **ret, char **ret_load_
 	struct config *c = NULL;
 	int r = config_load(o->config_path, &c, ret_load_error);
 	if (r < 0) {
-		struct config bare = {.path = (char *)o->config_path};
+		_cleanup_free_ char *written = NULL;
+		r = config_peek_control_socket(o->config_path, &written);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		struct config bare = {.path = (char *)o->config_path, .control_socket = written};
 		return config_control_socket(&bare, ret);
 	}
 	r = config_control_socket(c, ret);

@@ -747,6 +747,24 @@ static void test_cli(void) {
 	free(error);
 }
 
+static void test_peek_control_socket(void) {
+	char *p = NULL;
+	/* Invalid as a config (bad timeout), but YAML: the socket is still found, so `baton reload -c` reaches baton
+	 * and gets the validation error from it. */
+	const char *f = write_tmp("readiness:\n  timeout: 0\ncontrol:\n  socket: /run/x/ctl.sock\n");
+	CHECK(config_peek_control_socket(f, &p) == 0 && streq(p, "/run/x/ctl.sock"), "peek: found in an invalid config");
+	free(p);
+	p = NULL;
+	f = write_tmp("control:\n  socket: \"\"\n");
+	CHECK(config_peek_control_socket(f, &p) == 0 && streq(p, ""), "peek: disabled");
+	free(p);
+	f = write_tmp("listeners: []\n");
+	CHECK(config_peek_control_socket(f, &p) == -ENOENT, "peek: absent");
+	f = write_tmp("control: [\n");
+	CHECK(config_peek_control_socket(f, &p) == -ENOENT, "peek: not YAML");
+	CHECK(config_peek_control_socket("/nonexistent/baton.yaml", &p) == -ENOENT, "peek: no file");
+}
+
 static void test_control_socket(void) {
 	struct config *c;
 	char *p = NULL, *q = NULL;
@@ -813,6 +831,7 @@ int main(void) {
 	test_full_and_round_trip();
 	test_cli();
 	test_control_socket();
+	test_peek_control_socket();
 
 	for (size_t i = 0; i < n_tmp_paths; i++) {
 		unlink(tmp_paths[i]);
