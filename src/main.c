@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "control.h"
@@ -200,6 +201,15 @@ static int cmd_run(int argc, char **argv) {
 		.listens = listens,
 		.command = o.command,
 	};
+	/* Every listener costs an fd, twice during a reload: lift the soft limit to the hard one for baton itself. The
+	 * children get the limit baton was started with (select() breaks above 1024). */
+	if (getrlimit(RLIMIT_NOFILE, &so.nofile) < 0) {
+		log_error_errno(errno, "Failed to read RLIMIT_NOFILE");
+		return EXIT_SYSTEM;
+	}
+	struct rlimit raised = {.rlim_cur = so.nofile.rlim_max, .rlim_max = so.nofile.rlim_max};
+	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
+		log_warning_errno(errno, "Failed to raise RLIMIT_NOFILE, ignoring");
 	struct config *c = NULL;
 	_cleanup_free_ char *error = NULL;
 	r = supervisor_load_config(&so, &c, &error);

@@ -446,6 +446,7 @@ enum spawn_step {
 	STEP_STDIN,
 	STEP_FDS,
 	STEP_CLOSE,
+	STEP_RLIMIT,
 	STEP_CHDIR,
 	STEP_SETGROUPS,
 	STEP_SETGID,
@@ -573,6 +574,10 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 	if (cloexec_from(3 + n) < 0)
 		child_fail(err_fd, STEP_CLOSE);
 
+	/* After the fds are in place: the temporaries may lie above the child's own (lower) limit. */
+	if (p->nofile && setrlimit(RLIMIT_NOFILE, p->nofile) < 0)
+		child_fail(err_fd, STEP_RLIMIT);
+
 	if (p->working_directory && chdir(p->working_directory) < 0)
 		child_fail(err_fd, STEP_CHDIR);
 
@@ -617,6 +622,8 @@ static char *format_failure(const struct spawn_params *p, const struct spawn_fai
 		return strprintf("move listener fds into 3..%zu: %s", 2 + p->n_fds, why);
 	case STEP_CLOSE:
 		return strprintf("close fds from %zu on: %s", 3 + p->n_fds, why);
+	case STEP_RLIMIT:
+		return strprintf("setrlimit RLIMIT_NOFILE: %s", why);
 	case STEP_CHDIR:
 		return strprintf("chdir %s: %s", strempty(p->working_directory), why);
 	case STEP_SETGROUPS:

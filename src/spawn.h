@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 struct spawn_env_params {
@@ -47,6 +48,9 @@ struct spawn_params {
 	size_t n_groups;
 	int stdin_fd; /* -1: /dev/null */
 	int parent_death_signal; /* PR_SET_PDEATHSIG in the child; 0 for none */
+	/* RLIMIT_NOFILE for the child, or NULL to keep the parent's. baton raises its own soft limit to hold many
+	 * sockets, but a program that uses select() breaks with fds above 1024: it gets the limit baton was given. */
+	const struct rlimit *nofile;
 };
 
 /* Resolves user/group names (or numbers) into p's credential fields; group defaults to the user's primary group and

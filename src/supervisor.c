@@ -213,6 +213,7 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 		/* Outside systemd nothing else would stop a child whose supervisor was SIGKILLed (under systemd the
 		 * cgroup is killed anyway); the stop signal lets it finish its requests. */
 		.parent_death_signal = c->stop_signal,
+		.nofile = &s->options.nofile,
 	};
 	if (c->user || c->group) {
 		r = spawn_resolve_credentials(c->user, c->group, &sp, &groups, ret_error);

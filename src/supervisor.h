@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -59,6 +60,7 @@ struct generation {
 /* What `run` was given, kept so that a reload reads the same file and applies the same command line. */
 struct supervisor_options {
 	const char *config_path; /* NULL: command line only */
+	struct rlimit nofile; /* RLIMIT_NOFILE as baton was given it: what children get */
 	char *const *listens; /* --listen NAME=ADDRESS */
 	char *const *command; /* after -- */
 };

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -639,7 +640,41 @@ static void test_spawn_credentials(void) {
 	free(groups);
 }
 
+/* The child gets the RLIMIT_NOFILE it is given, not the supervisor's raised one. */
+static void test_spawn_nofile(void) {
+	struct rlimit want = {.rlim_cur = 777, .rlim_max = 4096}, mine;
+	CHECK(getrlimit(RLIMIT_NOFILE, &mine) == 0, "getrlimit");
+	if (want.rlim_max > mine.rlim_max)
+		want.rlim_max = mine.rlim_max;
+	int pfd[2];
+	CHECK(pipe2(pfd, O_CLOEXEC) == 0, "pipe");
+	char *env_base[] = {"PATH=/usr/bin:/bin", NULL};
+	char *names[] = {"out", NULL};
+	struct spawn_env_params ep = {.base = env_base, .names = names, .n_fds = 1, .generation = 1};
+	char **envp = NULL;
+	CHECK(spawn_build_env(&ep, &envp) == 0, "env");
+	char *argv[] = {"sh", "-c", "echo $(ulimit -Sn) $(ulimit -Hn) >&3", NULL};
+	struct spawn_params p = {
+		.argv = argv, .envp = envp, .fds = &pfd[1], .n_fds = 1, .stdin_fd = -1, .nofile = &want};
+	pid_t pid;
+	int pidfd;
+	char *error = NULL;
+	CHECK(spawn_child(&p, &pid, &pidfd, &error) == 0, "spawn with a nofile limit (%s)", strempty(error));
+	close(pfd[1]);
+	CHECK(wait_exit(pid) == 0, "child exits 0");
+	close(pidfd);
+	char buf[128], expect[128];
+	ssize_t n = read(pfd[0], buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	snprintf(expect, sizeof(expect), "777 %lu", (unsigned long)want.rlim_max);
+	CHECK_STREQ(buf, expect, "child's RLIMIT_NOFILE is the one given");
+	close(pfd[0]);
+	strv_free(envp);
+}
+
 int main(void) {
+	test_spawn_nofile();
 	test_env();
 	test_argv();
 	test_credentials();
