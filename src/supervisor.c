@@ -262,15 +262,14 @@ static uint64_t generation_ready(struct generation *g) {
 }
 
 /* READY=1 upstream with the serving generation's own status, or baton's words for it. */
-static void upstream_ready(struct supervisor *s, const char *prefix) {
+static void upstream_ready(struct supervisor *s) {
 	struct generation *g = s->current;
 	if (g && g->status)
-		notify_upstreamf("READY=1\nSTATUS=%s%s", strempty(prefix), g->status);
+		notify_upstreamf("READY=1\nSTATUS=%s", g->status);
 	else if (g)
-		notify_upstreamf("READY=1\nSTATUS=%sgeneration %u ready (pid %d)", strempty(prefix), g->id,
-				 (int)g->pid);
+		notify_upstreamf("READY=1\nSTATUS=generation %u ready (pid %d)", g->id, (int)g->pid);
 	else
-		notify_upstreamf("READY=1\nSTATUS=%sno generation running", strempty(prefix));
+		notify_upstream("READY=1\nSTATUS=no generation running");
 }
 
 /* ---- listeners across reloads ---- */
@@ -456,7 +455,7 @@ static void on_started_ready(struct supervisor *s, const struct event *ev) {
 	uint64_t took = generation_ready(g);
 	log_info("generation %u is ready (%" PRIu64 " ms after start)", g->id, took / USEC_PER_MSEC);
 	s->ever_ready = true;
-	upstream_ready(s, NULL);
+	upstream_ready(s);
 	now_running(s);
 }
 
@@ -588,8 +587,7 @@ static void reload_fail(struct supervisor *s, const char *why) {
 		snprintf(msg, sizeof(msg), "%s; generation %u keeps serving", why, s->current->id);
 	else
 		snprintf(msg, sizeof(msg), "%s", why);
-	upstream_ready(s, "reload failed, ");
-	notify_upstreamf("STATUS=reload failed: %s", msg);
+	notify_upstreamf("READY=1\nSTATUS=reload failed: %s", msg);
 	reload_finish(s, false, msg);
 
 	if (s->current) {
@@ -633,7 +631,7 @@ static void reload_commit(struct supervisor *s) {
 	rl->config = NULL;
 	s->ever_ready = true;
 
-	upstream_ready(s, NULL);
+	upstream_ready(s);
 	if (old && old != g)
 		generation_stop(s, old);
 	reload_finish(s, true, msg);
