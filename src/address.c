@@ -339,7 +339,9 @@ bool addr_equal(const struct address *a, const struct address *b) {
 		return a->abstract == b->abstract && strcmp(a->path, b->path) == 0;
 	/* tcp://127.0.0.1:80 and tcp4://127.0.0.1:80, or tcp://:80 and tcp6://:80, bind the same socket. Hosts are
 	 * normalized by addr_parse(), so a string comparison suffices. */
-	return effective_family(a) == effective_family(b) && a->port == b->port && strcmp(a->host, b->host) == 0;
+	/* The port first: it is what tells most listeners apart, and it is free to compare (config validation and
+	 * reload compare every pair of listeners). */
+	return a->port == b->port && strcmp(a->host, b->host) == 0 && effective_family(a) == effective_family(b);
 }
 
 static const char *gai_why(int e) {

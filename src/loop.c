@@ -10,7 +10,6 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +45,8 @@ static int epoll_add(int epoll_fd, int fd, uint64_t tag) {
 
 void loop_watch_generation(struct supervisor *s, struct generation *g) {
 	/* SIGCHLD reaps it anyway: the pidfd is a second path, so a failure here loses nothing. */
+	if (g->pidfd < 0)
+		return;
 	int r = epoll_add(s->epoll_fd, g->pidfd, TAG(TAG_PIDFD, g->id));
 	if (r < 0)
 		log_warning_errno(r, "Failed to watch generation %u's pidfd, ignoring", g->id);
@@ -176,8 +177,9 @@ static void forward_signal(struct supervisor *s, int sig) {
 		return;
 	}
 	log_debug("forwarding %s to generation %u (pid %d)", strempty(signal_name(sig)), g->id, (int)g->pid);
-	if (syscall(SYS_pidfd_send_signal, g->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
-		log_warning_errno(errno, "Failed to forward %s, ignoring", strempty(signal_name(sig)));
+	int r = generation_signal(g, sig);
+	if (r < 0 && r != -ESRCH)
+		log_warning_errno(r, "Failed to forward %s, ignoring", strempty(signal_name(sig)));
 }
 
 static void handle_signals(struct supervisor *s) {

@@ -714,7 +714,11 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 
 	/* The child is not reaped yet (only we reap), so the pid cannot have been reused. */
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0) {
+	/* Kernels before 5.3, and valgrind, have no pidfd_open: the caller then signals by pid (safe, as the child is
+	 * ours and unreaped) and learns of its exit from SIGCHLD alone. */
+	if (pidfd < 0 && errno == ENOSYS)
+		pidfd = -1;
+	else if (pidfd < 0) {
 		r = -errno;
 		kill(pid, SIGKILL);
 		reap(pid);

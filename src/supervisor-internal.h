@@ -29,6 +29,8 @@ int supervisor_start(struct supervisor *s, char **ret_error);
 struct generation *generation_by_pid(struct supervisor *s, pid_t pid);
 void generation_unlink(struct supervisor *s, struct generation *g);
 void generation_free(struct generation *g);
+/* Sends sig to g's main process (through its pidfd where there is one). Returns 0 or negative errno. */
+int generation_signal(const struct generation *g, int sig);
 const char *describe_exit(int wait_status, char buf[static 64]);
 
 /* loop.c */

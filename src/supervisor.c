@@ -51,10 +51,11 @@ const char *gen_state_to_string(enum gen_state st) {
 
 /* ---- small helpers ---- */
 
-static int pidfd_signal(int pidfd, int sig) {
-	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
-		return -errno;
-	return 0;
+int generation_signal(const struct generation *g, int sig) {
+	/* Without a pidfd (no pidfd_open), the pid is just as safe: only baton reaps its children, so an unreaped
+	 * child's pid cannot be reused. */
+	int r = g->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, g->pidfd, sig, NULL, 0) : kill(g->pid, sig);
+	return r < 0 ? -errno : 0;
 }
 
 /* The contract's exit status for a wait status: the exit code, or 128+N for signal N (as shells report it). */
@@ -120,7 +121,7 @@ static void generation_kill(struct generation *g, const char *why) {
 	log_warning("generation %u (pid %d) %s, sending SIGKILL", g->id, (int)g->pid, why);
 	if (kill(-g->pid, SIGKILL) < 0 && errno != ESRCH)
 		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)g->pid);
-	int r = pidfd_signal(g->pidfd, SIGKILL);
+	int r = generation_signal(g, SIGKILL);
 	if (r < 0 && r != -ESRCH)
 		log_warning_errno(r, "Failed to kill generation %u, ignoring", g->id);
 	g->state = GEN_KILLED;
@@ -133,7 +134,7 @@ static void generation_stop(struct supervisor *s, struct generation *g) {
 		return;
 	int sig = s->config->stop_signal;
 	log_info("stopping generation %u (pid %d) with %s", g->id, (int)g->pid, strempty(signal_name(sig)));
-	int r = pidfd_signal(g->pidfd, sig);
+	int r = generation_signal(g, sig);
 	if (r < 0 && r != -ESRCH)
 		log_warning_errno(r, "Failed to signal generation %u, ignoring", g->id);
 	g->state = GEN_STOPPING;
@@ -229,9 +230,10 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 
 	struct generation *g = calloc(1, sizeof(*g));
 	if (!g) {
-		/* Cannot track it: do not leave it running unsupervised. */
-		pidfd_signal(pidfd, SIGKILL);
-		close(pidfd);
+		/* Cannot track it: do not leave it running unsupervised (SIGCHLD reaps it). */
+		kill(pid, SIGKILL);
+		if (pidfd >= 0)
+			close(pidfd);
 		return -ENOMEM;
 	}
 	uint64_t now = now_usec();
@@ -687,7 +689,7 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 		int sig = c->reload_signal;
 		log_info("sending %s to generation %u (pid %d)", strempty(signal_name(sig)), s->current->id,
 			 (int)s->current->pid);
-		r = pidfd_signal(s->current->pidfd, sig);
+		r = generation_signal(s->current, sig);
 		if (r < 0) {
 			char why[128];
 			snprintf(why, sizeof(why), "could not send %s: %s", strempty(signal_name(sig)), strerror(-r));
