@@ -431,12 +431,9 @@ static void begin_stop(struct server *s) {
 	for (size_t i = 0; i < s->n_listeners; i++)
 		close(s->listeners[i].fd);
 	s->n_listeners = 0;
-	struct conn *next;
-	for (struct conn *c = s->conns; c; c = next) {
-		next = c->next;
-		if (!c->writing && c->in_len == 0)
-			conn_close(s, c);
-	}
+	/* Connections that look idle are kept: a request may be on its way (just accepted, or the next one on a
+	 * keep-alive connection), and closing under it is a failed request. Each gets its answer with "Connection:
+	 * close"; whatever is still open when the grace period ends is closed then. */
 	if (!s->conns)
 		exit(0);
 	arm_timer(s, STOP_GRACE_MS);
