@@ -546,13 +546,16 @@ static int supervisor_setup(struct supervisor *s, char **ret_error) {
 }
 
 static void supervisor_teardown(struct supervisor *s) {
-	/* `baton stop` waits for this line: it means baton is done. */
+	/* `baton stop` reads this line, then waits for the connection to close. That happens when the kernel closes
+	 * the fd as baton's process ends, not here: the rest of the teardown (and an ASan leak check) still runs, and
+	 * the client must not return while baton is alive. So the fd is left open on purpose. */
 	for (struct control_client *cl = s->control.clients, *next; cl; cl = next) {
 		next = cl->next;
 		if (cl->has_request && cl->request == CONTROL_STOP) {
 			char json[64];
 			snprintf(json, sizeof(json), "{\"ok\":true,\"exit_status\":%d}", s->exit_code);
 			control_client_reply(cl, json);
+			cl->fd = -1;
 		}
 	}
 	control_close(&s->control);
