@@ -67,18 +67,6 @@ static int env_push(char **env, size_t *n, char *entry) {
 	return 0;
 }
 
-/* asprintf() that returns the string, or NULL when out of memory. */
-static char *strprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strprintf(const char *fmt, ...) {
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	int r = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return r < 0 ? NULL : s;
-}
-
 static char *join_names(char *const *names, size_t n) {
 	size_t len = strlen("LISTEN_FDNAMES=") + 1;
 	for (size_t i = 0; i < n; i++)
@@ -127,7 +115,7 @@ int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 	}
 
 	if (p->n_fds > 0) {
-		r = env_push(env, &n, strprintf("LISTEN_FDS=%zu", p->n_fds));
+		r = env_push(env, &n, strdup_printf("LISTEN_FDS=%zu", p->n_fds));
 		if (r < 0)
 			return r;
 		/* Without names sd_listen_fds_with_names() reports "unknown" for each fd, which is still consistent. */
@@ -138,11 +126,11 @@ int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 		}
 	}
 	if (p->notify_socket) {
-		r = env_push(env, &n, strprintf("NOTIFY_SOCKET=%s", p->notify_socket));
+		r = env_push(env, &n, strdup_printf("NOTIFY_SOCKET=%s", p->notify_socket));
 		if (r < 0)
 			return r;
 	}
-	r = env_push(env, &n, strprintf("BATON_GENERATION=%u", p->generation));
+	r = env_push(env, &n, strdup_printf("BATON_GENERATION=%u", p->generation));
 	if (r < 0)
 		return r;
 
@@ -379,7 +367,7 @@ int spawn_resolve_credentials(const char *user, const char *group, struct spawn_
 	if (user) {
 		r = lookup_user(user, &pw, &pwbuf);
 		if (r < 0) {
-			*ret_error = strprintf("Failed to look up user '%s': %s", user, strerror(-r));
+			*ret_error = strdup_printf("Failed to look up user '%s': %s", user, strerror(-r));
 			return r;
 		}
 		if (r > 0) {
@@ -390,7 +378,7 @@ int spawn_resolve_credentials(const char *user, const char *group, struct spawn_
 			/* A bare uid without passwd entry (common in containers) works when the group is given. */
 			uid = (uid_t)id;
 		} else {
-			*ret_error = strprintf("user '%s' does not exist", user);
+			*ret_error = strdup_printf("user '%s' does not exist", user);
 			return -ESRCH;
 		}
 	}
@@ -398,7 +386,7 @@ int spawn_resolve_credentials(const char *user, const char *group, struct spawn_
 	if (group) {
 		r = lookup_group(group, &gr, &grbuf);
 		if (r < 0) {
-			*ret_error = strprintf("Failed to look up group '%s': %s", group, strerror(-r));
+			*ret_error = strdup_printf("Failed to look up group '%s': %s", group, strerror(-r));
 			return r;
 		}
 		if (r > 0)
@@ -406,7 +394,7 @@ int spawn_resolve_credentials(const char *user, const char *group, struct spawn_
 		else if (parse_id(group, &id))
 			gid = (gid_t)id; /* setgid() needs no group entry */
 		else {
-			*ret_error = strprintf("group '%s' does not exist", group);
+			*ret_error = strdup_printf("group '%s' does not exist", group);
 			return -ESRCH;
 		}
 	}
@@ -414,7 +402,8 @@ int spawn_resolve_credentials(const char *user, const char *group, struct spawn_
 	if (have_pw) {
 		r = user_groups(pw.pw_name, gid, &groups, &n_groups);
 		if (r < 0) {
-			*ret_error = strprintf("Failed to get the groups of user '%s': %s", pw.pw_name, strerror(-r));
+			*ret_error =
+				strdup_printf("Failed to get the groups of user '%s': %s", pw.pw_name, strerror(-r));
 			return r;
 		}
 	} else {
@@ -613,31 +602,32 @@ static char *format_failure(const struct spawn_params *p, const struct spawn_fai
 
 	switch (f->step) {
 	case STEP_SETPGID:
-		return strprintf("setpgid: %s", why);
+		return strdup_printf("setpgid: %s", why);
 	case STEP_SIGNALS:
-		return strprintf("reset signal mask: %s", why);
+		return strdup_printf("reset signal mask: %s", why);
 	case STEP_STDIN:
-		return p->stdin_fd >= 0 ? strprintf("dup2 stdin: %s", why) : strprintf("open /dev/null: %s", why);
+		return p->stdin_fd >= 0 ? strdup_printf("dup2 stdin: %s", why)
+					: strdup_printf("open /dev/null: %s", why);
 	case STEP_FDS:
-		return strprintf("move listener fds into 3..%zu: %s", 2 + p->n_fds, why);
+		return strdup_printf("move listener fds into 3..%zu: %s", 2 + p->n_fds, why);
 	case STEP_CLOSE:
-		return strprintf("close fds from %zu on: %s", 3 + p->n_fds, why);
+		return strdup_printf("close fds from %zu on: %s", 3 + p->n_fds, why);
 	case STEP_RLIMIT:
-		return strprintf("setrlimit RLIMIT_NOFILE: %s", why);
+		return strdup_printf("setrlimit RLIMIT_NOFILE: %s", why);
 	case STEP_CHDIR:
-		return strprintf("chdir %s: %s", strempty(p->working_directory), why);
+		return strdup_printf("chdir %s: %s", strempty(p->working_directory), why);
 	case STEP_SETGROUPS:
-		return strprintf("setgroups: %s", why);
+		return strdup_printf("setgroups: %s", why);
 	case STEP_SETGID:
-		return strprintf("setgid %u: %s", (unsigned)p->gid, why);
+		return strdup_printf("setgid %u: %s", (unsigned)p->gid, why);
 	case STEP_SETUID:
-		return strprintf("setuid %u: %s", (unsigned)p->uid, why);
+		return strdup_printf("setuid %u: %s", (unsigned)p->uid, why);
 	case STEP_PDEATHSIG:
-		return strprintf("prctl PR_SET_PDEATHSIG: %s", why);
+		return strdup_printf("prctl PR_SET_PDEATHSIG: %s", why);
 	case STEP_EXEC:
-		return strprintf("exec %s: %s", p->argv[0], why);
+		return strdup_printf("exec %s: %s", p->argv[0], why);
 	default:
-		return strprintf("child setup step %d: %s", f->step, why);
+		return strdup_printf("child setup step %d: %s", f->step, why);
 	}
 }
 
@@ -651,23 +641,23 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 	int r;
 
 	if (!p->argv || !p->argv[0] || !p->envp) {
-		*ret_error = strprintf("no command to run");
+		*ret_error = strdup_printf("no command to run");
 		return -EINVAL;
 	}
 	if (p->n_fds > SPAWN_FDS_MAX) {
-		*ret_error = strprintf("too many fds to pass: %zu", p->n_fds);
+		*ret_error = strdup_printf("too many fds to pass: %zu", p->n_fds);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < p->n_fds; i++)
 		if (p->fds[i] < 0) {
-			*ret_error = strprintf("fd %zu to pass is invalid", i);
+			*ret_error = strdup_printf("fd %zu to pass is invalid", i);
 			return -EBADF;
 		}
 
 	/* Close-on-exec: a successful exec closes the write end, and the parent reads EOF. */
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		r = -errno;
-		*ret_error = strprintf("pipe2: %s", strerror(-r));
+		*ret_error = strdup_printf("pipe2: %s", strerror(-r));
 		return r;
 	}
 
@@ -677,7 +667,7 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 		r = -errno;
 		close(pipefd[0]);
 		close(pipefd[1]);
-		*ret_error = strprintf("fork: %s", strerror(-r));
+		*ret_error = strdup_printf("fork: %s", strerror(-r));
 		return r;
 	}
 	if (pid == 0)
@@ -698,9 +688,9 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 
 	if (k != 0) {
 		if (k < 0)
-			*ret_error = strprintf("read the child's exec status: %s", strerror(-r));
+			*ret_error = strdup_printf("read the child's exec status: %s", strerror(-r));
 		else if (k != (ssize_t)sizeof(f) || f.err <= 0) {
-			*ret_error = strprintf("child setup failed with a garbled status");
+			*ret_error = strdup_printf("child setup failed with a garbled status");
 			r = -EIO;
 		} else {
 			*ret_error = format_failure(p, &f);
@@ -722,7 +712,7 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 		r = -errno;
 		kill(pid, SIGKILL);
 		reap(pid);
-		*ret_error = strprintf("pidfd_open: %s", strerror(-r));
+		*ret_error = strdup_printf("pidfd_open: %s", strerror(-r));
 		return r;
 	}
 
