@@ -1,5 +1,214 @@
 #!/usr/bin/env bats
+# The notify relay (baton(1), NOTIFY RELAY; issue 2 item 6): baton's children notify baton's own socket, and baton
+# speaks to its own NOTIFY_SOCKET (here tests/programs/notify-recv.py standing in for systemd): READY=1 only once the
+# child is ready, STATUS= relayed, STOPPING=1 on shutdown, EXTEND_TIMEOUT_USEC= moving the readiness deadline.
+# Messages from strangers, oversized and malformed ones are dropped; systemd-notify's BARRIER=1 does not hang.
 
-@test "placeholder" {
-  false
+load 'helpers'
+
+setup() {
+  demo_setup
+  upstream_start
+}
+teardown() { teardown_processes; }
+
+@test "READY=1 goes upstream only after the child's READY=1, after baton's own STATUS=starting" {
+  demo_config --ready-delay 500
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+
+  wait_upstream 'READY=1'
+  wait_http "$PORT"
+  run cat "$UPSTREAM_OUT"
+  # The first datagram is baton's own status while the child starts; READY=1 comes later, with the child's status.
+  assert_line --index 0 --regexp '^STATUS=starting generation 1 \(pid [0-9]+\)$'
+  ready_at=$(upstream_index 'READY=1')
+  ((ready_at > 1))
+  assert_line --index $((ready_at - 1)) 'READY=1|STATUS=serving on 1 sockets'
+  # baton reported ready only once the child was, i.e. no sooner than its 500 ms delay.
+  ms=$(sed -n 's/.*generation 1 is ready (\([0-9]*\) ms after start).*/\1/p' "$BATON_LOG")
+  ((ms >= 500))
+  # Exactly one READY=1.
+  assert_equal "$(grep -cE '(^|\|)READY=1(\||$)' "$UPSTREAM_OUT")" 1
+}
+
+@test "the child's STATUS= sent with READY=1 is relayed upstream" {
+  program_config "$PROBE"
+  PROBE_OUT="$BATS_TEST_TMPDIR/report" PROBE_NOTIFY='READY=1\nSTATUS=probe up' \
+    NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+
+  wait_upstream 'STATUS=probe up'
+  upstream_has 'READY=1'
+  # It is the generation's last status that goes up with READY=1, not baton's words for it.
+  run upstream_has 'STATUS=generation 1 ready.*'
+  assert_failure
+  # The child got baton's notify socket, never systemd's.
+  wait_for report_ready "$BATS_TEST_TMPDIR/report"
+  run report_get "$BATS_TEST_TMPDIR/report" env.NOTIFY_SOCKET
+  assert_output --regexp '^@baton/[0-9]+/notify/'
+  refute_output "$UPSTREAM_SOCKET"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "a later STATUS= from the running child is relayed upstream" {
+  cat >"$BATS_TEST_TMPDIR/child.sh" <<'SH'
+systemd-notify --ready || exit 10
+systemd-notify --status=second || exit 11
+exec sleep 1000
+SH
+  program_config /bin/bash "$BATS_TEST_TMPDIR/child.sh"
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+
+  wait_upstream 'STATUS=second'
+  ready_at=$(upstream_index 'READY=1')
+  second_at=$(upstream_index 'STATUS=second')
+  [[ -n "$ready_at" ]]
+  ((second_at > ready_at))
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "SIGTERM sends STOPPING=1 upstream" {
+  demo_config
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+  wait_upstream 'READY=1'
+  run upstream_has 'STOPPING=1'
+  assert_failure
+
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  wait_upstream 'STOPPING=1'
+  (($(upstream_index 'STOPPING=1') > $(upstream_index 'READY=1')))
+}
+
+@test "systemd-notify --ready from a shell-script child works and does not hang on its BARRIER=1" {
+  marker="$BATS_TEST_TMPDIR/past-notify"
+  cat >"$BATS_TEST_TMPDIR/child.sh" <<SH
+rc=0
+systemd-notify --ready || rc=\$?
+echo "\$rc" >"$marker.tmp" && mv "$marker.tmp" "$marker"
+exec sleep 1000
+SH
+  program_config /bin/bash "$BATS_TEST_TMPDIR/child.sh"
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+
+  # systemd-notify gives up on the barrier after 5 s and then fails: a relay that keeps the pipe would show here as
+  # a marker later than 3 s, or one that says 1.
+  WAIT_SECONDS=3 wait_for test -e "$marker"
+  assert_equal "$(cat "$marker")" 0
+  wait_upstream 'READY=1'
+  log_has 'generation 1 is ready'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "a spoofed READY=1 from a process that is not baton's child is dropped: the readiness timeout still fires" {
+  CFG_READINESS="{timeout: 2s}" program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" PROBE_NOTIFY=none NOTIFY_SOCKET="$UPSTREAM_SOCKET" \
+    baton_start run -c "$CFG" --log-level debug
+  wait_for report_ready "$report"
+  sock=$(report_get "$report" env.NOTIFY_SOCKET)
+  [[ "$sock" == @* ]]
+
+  # The test's own python3 is no descendant of baton's child, nor in its process group.
+  spoofer=$("$PYTHON" -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1\nSTATUS=spoofed", "\0" + sys.argv[1][1:])
+print(os.getpid())' "$sock")
+  wait_log "dropped a notify message from pid $spoofer, which is not one of baton's generations"
+
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 102
+  log_has 'was not ready within 2s'
+  run upstream_has 'READY=1'
+  assert_failure
+  run upstream_has 'STATUS=spoofed'
+  assert_failure
+  run log_has 'generation 1 is ready'
+  assert_failure
+}
+
+@test "an oversized datagram and one with a NUL are dropped with a warning; a proper READY=1 later works" {
+  go="$BATS_TEST_TMPDIR/go"
+  child=$(py_child child <<PY
+notify("READY=1\nSTATUS=oversized " + "x" * 8192)
+notify(b"READY=1\nSTATUS=has a NUL\0here")
+wait_file("$go")
+notify("READY=1\nSTATUS=proper")
+signal.pause()
+PY
+)
+  program_config "$PYTHON" "$child"
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+
+  wait_log 'warning: dropped an oversized notify message'
+  wait_log 'warning: dropped a malformed notify message from pid [0-9]+ \(generation 1\)'
+  kill -0 "$BATON_PID"
+  run upstream_has 'READY=1'
+  assert_failure
+  run log_has 'generation 1 is ready'
+  assert_failure
+
+  touch "$go"
+  wait_upstream 'READY=1'
+  upstream_has 'STATUS=proper'
+  run grep -E 'oversized|NUL' "$UPSTREAM_OUT"
+  assert_failure
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "a child not ready within readiness.timeout: baton exits 102, 'not ready within 500ms'" {
+  CFG_READINESS="{timeout: 500ms}" program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" PROBE_NOTIFY=none NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 102
+  log_has 'generation 1 \(pid [0-9]+\) was not ready within 500ms \(readiness.timeout\), sending SIGKILL'
+  upstream_has 'STATUS=program was not ready within 500ms.*'
+  run upstream_has 'READY=1'
+  assert_failure
+  # baton killed it before it exited.
+  wait_for report_ready "$report"
+  wait_gone "$(report_get "$report" pid)"
+}
+
+@test "EXTEND_TIMEOUT_USEC= from the starting child extends the readiness timeout and is relayed upstream" {
+  child=$(py_child child <<'PY'
+notify("EXTEND_TIMEOUT_USEC=3000000")
+time.sleep(1.5)  # a slow start, past readiness.timeout (1s)
+notify("READY=1")
+signal.pause()
+PY
+)
+  CFG_READINESS="{timeout: 1s}" program_config "$PYTHON" "$child"
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+
+  wait_upstream 'READY=1'
+  upstream_has 'EXTEND_TIMEOUT_USEC=3000000'
+  (($(upstream_index 'EXTEND_TIMEOUT_USEC=3000000') < $(upstream_index 'READY=1')))
+  wait_log 'generation 1 is ready \(1[0-9]{3} ms after start\)'
+  run log_has 'not ready within'
+  assert_failure
+  kill -0 "$BATON_PID"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "without NOTIFY_SOCKET baton works the same and complains about nothing" {
+  demo_config --ready-delay 100
+  unset NOTIFY_SOCKET
+  baton_start run -c "$CFG"
+
+  wait_log 'generation 1 is ready'
+  wait_http "$PORT"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  run grep -E 'warning|error' "$BATON_LOG"
+  assert_failure
+  # Nothing reached the test's receiver either.
+  [[ ! -e "$UPSTREAM_OUT" ]]
 }
