@@ -1082,21 +1082,27 @@ static int cli_listener(const char *arg, const struct listener_config *ls, size_
 
 /* Every {fd:NAME} in the command must name a listener: caught here, a typo is a config error (and never stops a
  * running generation on reload) instead of a failed start. */
-static int check_placeholders(char *const *command, const struct listener_config *ls, size_t n, char **ret_error) {
+static int check_placeholders(const char *path, char *const *command, const struct listener_config *ls, size_t n,
+			      char **ret_error) {
+	/* Where the command came from: the file's key, or the command line after --. */
+	char where[PATH_MAX + 64];
 	for (size_t i = 0; command && command[i]; i++)
 		for (const char *p = strstr(command[i], "{fd:"); p; p = strstr(p, "{fd:")) {
+			if (path)
+				snprintf(where, sizeof(where), "%s: key 'program.command[%zu]'", path, i);
+			else
+				snprintf(where, sizeof(where), "command argument %zu", i);
 			p += 4;
 			const char *end = strchr(p, '}');
 			if (!end)
-				return cli_fail(ret_error, "program.command[%zu]: '{fd:' without a closing '}': '%s'",
-						i, command[i]);
+				return cli_fail(ret_error, "%s: '{fd:' without a closing '}': '%s'", where, command[i]);
 			size_t len = (size_t)(end - p);
 			bool found = false;
 			for (size_t j = 0; j < n && !found; j++)
 				found = strlen(ls[j].name) == len && strncmp(ls[j].name, p, len) == 0;
 			if (!found)
-				return cli_fail(ret_error, "program.command[%zu]: {fd:%.*s} names no listener: '%s'", i,
-						(int)len, p, command[i]);
+				return cli_fail(ret_error, "%s: {fd:%.*s} names no listener: '%s'", where, (int)len, p,
+						command[i]);
 			p = end + 1;
 		}
 	return 0;
@@ -1145,7 +1151,9 @@ int config_apply_cli(struct config *c, char *const *listens, char *const *comman
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = check_placeholders(cmd ? cmd : c->command, ls ? ls : c->listeners, ls ? n_old + n_new : n_old, ret_error);
+	/* The file is named when the command is the file's; one given after -- is the command line's. */
+	r = check_placeholders(cmd ? NULL : c->path, cmd ? cmd : c->command, ls ? ls : c->listeners,
+			       ls ? n_old + n_new : n_old, ret_error);
 	if (r < 0) {
 		strv_free(cmd);
 		goto fail;

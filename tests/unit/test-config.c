@@ -726,7 +726,7 @@ static void test_cli(void) {
 	free(error);
 	error = NULL;
 	CHECK(config_apply_cli(c, NULL, NULL, &error) == -EINVAL && error &&
-	          strstr(error, "program.command[1]: {fd:wbe} names no listener: '{fd:wbe}'"),
+	          strstr(error, ": key 'program.command[1]': {fd:wbe} names no listener: '{fd:wbe}'"),
 	      "cli: placeholder naming no listener: %s", strempty(error));
 	config_free(c);
 	c = load_ok("listeners:\n  - name: web\n    address: tcp://:80\nprogram:\n  command: [/bin/app, \"{fd:web\"]\n",
