@@ -78,6 +78,12 @@ static void notify_parse_line(struct notify_msg *m, const char *key, const char 
 	} else if (streq(key, "FDSTORE")) {
 		if (streq(value, "1"))
 			m->fdstore = true;
+	} else if (streq(key, "FDSTOREREMOVE")) {
+		if (streq(value, "1"))
+			m->fdstore_remove = true;
+	} else if (streq(key, "FDPOLL")) {
+		if (streq(value, "0") || streq(value, "1"))
+			m->fdpoll = value[0] == '1';
 	} else if (streq(key, "WATCHDOG")) {
 		if (streq(value, "1"))
 			m->watchdog = true;
@@ -108,6 +114,7 @@ static void notify_parse_line(struct notify_msg *m, const char *key, const char 
 int notify_parse(char *buf, size_t len, struct notify_msg *ret) {
 	struct notify_msg m = {
 		.errno_value = -1,
+		.fdpoll = -1,
 		.extend_timeout_usec = UINT64_MAX,
 		.monotonic_usec = UINT64_MAX,
 	};

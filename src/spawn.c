@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -32,6 +33,7 @@ static const char *const reserved_vars[] = {
 };
 
 #define LISTEN_PID_PREFIX "LISTEN_PID="
+#define WATCHDOG_PID_PREFIX "WATCHDOG_PID="
 /* Room after "LISTEN_PID=" for the digits and the NUL: a pid_t has at most 10 digits. */
 #define LISTEN_PID_ROOM 24
 
@@ -83,10 +85,20 @@ static char *join_names(char *const *names, size_t n) {
 	return s;
 }
 
+/* "PREFIX" followed by zeroes with room for any pid's digits. */
+static char *pid_slot(const char *prefix) {
+	size_t len = strlen(prefix);
+	char *slot = calloc(1, len + LISTEN_PID_ROOM);
+	if (slot)
+		memcpy(slot, prefix, len);
+	return slot;
+}
+
 int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 	size_t n_base = strv_length(p->base), n_over = strv_length(p->overrides), n = 0;
-	/* base + overrides + LISTEN_FDS, LISTEN_FDNAMES, NOTIFY_SOCKET, BATON_GENERATION, LISTEN_PID + NULL */
-	_cleanup_strv_free_ char **env = calloc(n_base + n_over + 6, sizeof(char *));
+	/* base + overrides + LISTEN_FDS, LISTEN_FDNAMES, NOTIFY_SOCKET, BATON_GENERATION, WATCHDOG_USEC, WATCHDOG_PID,
+	 * LISTEN_PID + NULL */
+	_cleanup_strv_free_ char **env = calloc(n_base + n_over + 8, sizeof(char *));
 	int r;
 
 	if (!env)
@@ -134,32 +146,47 @@ int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 	if (r < 0)
 		return r;
 
+	if (p->watchdog_usec > 0) {
+		/* sd_watchdog_enabled() heeds WATCHDOG_USEC only when WATCHDOG_PID is unset or its own pid: the slot
+		 * is filled after fork, like LISTEN_PID's. */
+		r = env_push(env, &n, strdup_printf("WATCHDOG_USEC=%" PRIu64, p->watchdog_usec));
+		if (r < 0)
+			return r;
+		r = env_push(env, &n, pid_slot(WATCHDOG_PID_PREFIX));
+		if (r < 0)
+			return r;
+	}
+
 	if (p->n_fds > 0) {
 		/* LISTEN_PID must be the pid of the process that reads it, known only after fork. The slot is
 		 * zero-filled with room for any pid so that the child can fill it without allocating
 		 * (spawn_set_listen_pid). */
-		char *slot = calloc(1, strlen(LISTEN_PID_PREFIX) + LISTEN_PID_ROOM);
-		if (!slot)
-			return -ENOMEM;
-		memcpy(slot, LISTEN_PID_PREFIX, strlen(LISTEN_PID_PREFIX));
-		env[n++] = slot;
+		r = env_push(env, &n, pid_slot(LISTEN_PID_PREFIX));
+		if (r < 0)
+			return r;
 	}
 
 	*ret = TAKE_PTR(env);
 	return 0;
 }
 
+static void fill_pid_slot(char **envp, const char *prefix, size_t prefix_len, pid_t pid);
+
 void spawn_set_listen_pid(char **envp, pid_t pid) {
-	static const char prefix[] = LISTEN_PID_PREFIX;
+	fill_pid_slot(envp, LISTEN_PID_PREFIX, sizeof(LISTEN_PID_PREFIX) - 1, pid);
+	fill_pid_slot(envp, WATCHDOG_PID_PREFIX, sizeof(WATCHDOG_PID_PREFIX) - 1, pid);
+}
+
+static void fill_pid_slot(char **envp, const char *prefix, size_t prefix_len, pid_t pid) {
 	char *slot = NULL;
 
 	/* Only plain loops here: this runs in the forked child, where only async-signal-safe code belongs. The slot
 	 * is the last entry, so take the last match. */
 	for (char **e = envp; e && *e; e++) {
 		size_t i = 0;
-		while (i < sizeof(prefix) - 1 && (*e)[i] == prefix[i])
+		while (i < prefix_len && (*e)[i] == prefix[i])
 			i++;
-		if (i == sizeof(prefix) - 1)
+		if (i == prefix_len)
 			slot = *e;
 	}
 	if (!slot)
@@ -173,7 +200,7 @@ void spawn_set_listen_pid(char **envp, pid_t pid) {
 		v /= 10;
 	} while (v > 0 && n < sizeof(digits) - 1);
 
-	char *out = slot + sizeof(prefix) - 1;
+	char *out = slot + prefix_len;
 	while (n > 0)
 		*out++ = digits[--n];
 	*out = '\0';

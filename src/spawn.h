@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -14,18 +15,21 @@ struct spawn_env_params {
 	size_t n_fds;
 	const char *notify_socket; /* baton's own NOTIFY_SOCKET for the child */
 	unsigned generation; /* BATON_GENERATION */
+	uint64_t watchdog_usec; /* > 0: WATCHDOG_USEC for the child, with WATCHDOG_PID its own pid */
 };
 
 /* Builds the child's environment: base minus LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LISTEN_PIDFDID, WATCHDOG_PID,
  * WATCHDOG_USEC, NOTIFY_SOCKET and BATON_GENERATION; then overrides; then LISTEN_FDS, LISTEN_FDNAMES and a
- * "LISTEN_PID=" placeholder (when n_fds > 0), NOTIFY_SOCKET and BATON_GENERATION. The LISTEN_PID entry is last and
- * has room for any pid, so the child can fill it in after fork without allocating (spawn_set_listen_pid).
+ * "LISTEN_PID=" placeholder (when n_fds > 0), NOTIFY_SOCKET, BATON_GENERATION, and with watchdog_usec WATCHDOG_USEC
+ * and a "WATCHDOG_PID=" placeholder. The placeholders come last and have room for any pid, so the child can fill
+ * them in after fork without allocating (spawn_set_listen_pid).
  * Entries without '=' are dropped, and so are overrides of the variables baton sets. Pure. Returns 0 or -ENOMEM. */
 int spawn_build_env(const struct spawn_env_params *p, char ***ret);
 
-/* Writes pid's decimal digits into the "LISTEN_PID=" slot of an envp from spawn_build_env (the last such entry);
- * does nothing when there is none (no fds). Async-signal-safe (no allocation, no stdio): meant for the forked
- * child. Only for that slot, which has room for any pid; an entry from elsewhere could be overrun. */
+/* Writes pid's decimal digits into the "LISTEN_PID=" and "WATCHDOG_PID=" slots of an envp from spawn_build_env (the
+ * last such entries); does nothing for a slot that is not there. Async-signal-safe (no allocation, no stdio): meant
+ * for the forked child. Only for those slots, which have room for any pid; an entry from elsewhere could be
+ * overrun. */
 void spawn_set_listen_pid(char **envp, pid_t pid);
 
 /* Substitutes "{fd:NAME}" in each argument by that listener's fd number (3 + its index). An unknown name gives

@@ -44,6 +44,13 @@ static void test_parse_keys(void) {
 	CHECK(parse("BARRIER=1", &m) == 0 && m.barrier, "BARRIER=1");
 	CHECK(parse("FDSTORE=1\nFDNAME=conn-1", &m) == 0 && m.fdstore, "FDSTORE=1");
 	CHECK_STREQ(m.fdname, "conn-1", "FDNAME=");
+	CHECK(parse("FDSTORE=1\nFDNAME=a\nFDPOLL=0", &m) == 0 && m.fdstore && m.fdpoll == 0, "FDPOLL=0");
+	CHECK(parse("FDSTORE=1\nFDPOLL=1", &m) == 0 && m.fdpoll == 1, "FDPOLL=1");
+	CHECK(parse("FDSTORE=1\nFDPOLL=2", &m) == 0 && m.fdpoll == -1, "FDPOLL=2 is ignored");
+	CHECK(parse("FDSTORE=1", &m) == 0 && m.fdpoll == -1 && !m.fdstore_remove, "no FDPOLL, no FDSTOREREMOVE");
+	CHECK(parse("FDSTOREREMOVE=1\nFDNAME=a", &m) == 0 && m.fdstore_remove && streq(m.fdname, "a"),
+	      "FDSTOREREMOVE=1");
+	CHECK(parse("FDSTOREREMOVE=yes", &m) == 0 && !m.fdstore_remove, "FDSTOREREMOVE=yes is ignored");
 	CHECK(parse("ERRNO=0", &m) == 0 && m.errno_value == 0, "ERRNO=0");
 	CHECK(parse("ERRNO=110", &m) == 0 && m.errno_value == 110, "ERRNO=110");
 	CHECK(parse("EXTEND_TIMEOUT_USEC=5000000", &m) == 0 && m.extend_timeout_usec == 5000000,

@@ -125,6 +125,21 @@ static void test_env(void) {
 	CHECK_STREQ(env_get(env, "LISTEN_FDS"), "1", "LISTEN_FDS=1");
 	CHECK_STREQ(env_get(env, "NOTIFY_SOCKET"), "@baton/1", "abstract notify socket kept as given");
 	strv_free(env);
+
+	/* program.watchdog: the child's own WATCHDOG_USEC, and WATCHDOG_PID filled in after fork, replacing baton's. */
+	char *wbase[] = {"WATCHDOG_USEC=1", "WATCHDOG_PID=1", NULL};
+	p = (struct spawn_env_params){
+		.base = wbase, .names = one, .n_fds = 1, .generation = 1, .watchdog_usec = 5000000};
+	env = NULL;
+	CHECK(spawn_build_env(&p, &env) == 0, "environment with a watchdog builds");
+	CHECK(count_name(env, "WATCHDOG_USEC") == 1 && streq(env_get(env, "WATCHDOG_USEC"), "5000000"),
+	      "WATCHDOG_USEC is the program's, once");
+	CHECK(count_name(env, "WATCHDOG_PID") == 1 && streq(env_get(env, "WATCHDOG_PID"), ""),
+	      "WATCHDOG_PID is a slot until the fork");
+	spawn_set_listen_pid(env, 4321);
+	CHECK_STREQ(env_get(env, "WATCHDOG_PID"), "4321", "WATCHDOG_PID filled with the child's pid");
+	CHECK_STREQ(env_get(env, "LISTEN_PID"), "4321", "LISTEN_PID filled too");
+	strv_free(env);
 }
 
 static void test_argv(void) {
