@@ -133,6 +133,8 @@ void config_print(const struct config *c, FILE *f) {
 	print_key_string(f, "working-directory", c->working_directory);
 	print_key_string(f, "user", c->user);
 	print_key_string(f, "group", c->group);
+	fprintf(f, "  watchdog: %s\n", format_duration(c->program_watchdog_usec, buf));
+	fprintf(f, "  fd-store: %s\n", c->program_fd_store ? "true" : "false");
 
 	fprintf(f, "readiness:\n  type: %s\n", readiness_type_to_string(c->readiness_type));
 	fprintf(f, "  timeout: %s\n", format_duration(c->readiness_timeout_usec, buf));
@@ -144,6 +146,7 @@ void config_print(const struct config *c, FILE *f) {
 	fprintf(f, "restart:\n  policy: %s\n", restart_policy_to_string(c->restart_policy));
 	fprintf(f, "  delay: %s\n", format_duration(c->restart_delay_usec, buf));
 	fprintf(f, "  max-delay: %s\n", format_duration(c->restart_max_delay_usec, buf));
+	fprintf(f, "systemd:\n  fd-store: %s\n", fd_store_mode_to_string(c->fd_store));
 
 	if (c->control_socket) {
 		fputs("control:\n", f);

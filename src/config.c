@@ -38,7 +38,7 @@ struct raw_listener {
 struct raw_program {
 	char **command;
 	unsigned n_command;
-	char *working_directory, *user, *group;
+	char *working_directory, *user, *group, *watchdog, *fd_store;
 };
 struct raw_readiness {
 	char *type, *timeout;
@@ -55,6 +55,9 @@ struct raw_restart {
 struct raw_control {
 	char *socket;
 };
+struct raw_systemd {
+	char *fd_store;
+};
 struct raw_config {
 	struct raw_listener *listeners;
 	unsigned n_listeners;
@@ -64,6 +67,7 @@ struct raw_config {
 	struct raw_stop *stop;
 	struct raw_restart *restart;
 	struct raw_control *control;
+	struct raw_systemd *systemd;
 };
 
 #define STR(key, s, m) CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_OPTIONAL, s, m, 0, CYAML_UNLIMITED)
@@ -105,6 +109,8 @@ static const cyaml_schema_field_t program_fields[] = {
 	STR("working-directory", struct raw_program, working_directory),
 	STR("user", struct raw_program, user),
 	STR("group", struct raw_program, group),
+	STR("watchdog", struct raw_program, watchdog),
+	STR("fd-store", struct raw_program, fd_store),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t readiness_fields[] = {
@@ -132,6 +138,10 @@ static const cyaml_schema_field_t control_fields[] = {
 	STR("socket", struct raw_control, socket),
 	CYAML_FIELD_END,
 };
+static const cyaml_schema_field_t systemd_fields[] = {
+	STR("fd-store", struct raw_systemd, fd_store),
+	CYAML_FIELD_END,
+};
 static const cyaml_schema_field_t config_fields[] = {
 	CYAML_FIELD_SEQUENCE_COUNT("listeners", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_config, listeners,
 				   n_listeners, &listener_schema, 0, CYAML_UNLIMITED),
@@ -141,6 +151,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	SECTION("stop", stop, stop_fields),
 	SECTION("restart", restart, restart_fields),
 	SECTION("control", control, control_fields),
+	SECTION("systemd", systemd, systemd_fields),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_value_t config_schema = {
@@ -153,6 +164,7 @@ static const char *const inherit_names[_INHERIT_MAX] = {"auto", "required", "nev
 static const char *const readiness_names[_READINESS_MAX] = {"notify"};
 static const char *const reload_names[_RELOAD_STRATEGY_MAX] = {"replace", "restart", "signal"};
 static const char *const restart_names[_RESTART_POLICY_MAX] = {"on-failure", "always", "never"};
+static const char *const fd_store_names[_FD_STORE_MAX] = {"auto", "true", "false"};
 
 const char *inherit_mode_to_string(enum inherit_mode m) {
 	return m >= 0 && m < _INHERIT_MAX ? inherit_names[m] : NULL;
@@ -162,6 +174,9 @@ const char *readiness_type_to_string(enum readiness_type t) {
 }
 const char *reload_strategy_to_string(enum reload_strategy s) {
 	return s >= 0 && s < _RELOAD_STRATEGY_MAX ? reload_names[s] : NULL;
+}
+const char *fd_store_mode_to_string(enum fd_store_mode m) {
+	return m >= 0 && m < _FD_STORE_MAX ? fd_store_names[m] : NULL;
 }
 const char *restart_policy_to_string(enum restart_policy p) {
 	return p >= 0 && p < _RESTART_POLICY_MAX ? restart_names[p] : NULL;
@@ -823,7 +838,9 @@ static int load_program(struct loader *l, const struct raw_program *p, struct co
 		return fail_value(l, "program.working-directory", "must be an absolute path", p->working_directory);
 	if ((r = get_string(l, "program.working-directory", p->working_directory, &c->working_directory)) < 0 ||
 	    (r = get_string(l, "program.user", p->user, &c->user)) < 0 ||
-	    (r = get_string(l, "program.group", p->group, &c->group)) < 0)
+	    (r = get_string(l, "program.group", p->group, &c->group)) < 0 ||
+	    (r = get_duration(l, "program.watchdog", p->watchdog, false, &c->program_watchdog_usec)) < 0 ||
+	    (r = get_bool(l, "program.fd-store", p->fd_store, &c->program_fd_store)) < 0)
 		return r;
 	return 0;
 }
@@ -872,6 +889,13 @@ static int load_sections(struct loader *l, const struct raw_config *raw, struct 
 			return fail_value(l, key, why,
 					  raw->restart->delay ? raw->restart->delay : raw->restart->max_delay);
 		}
+	}
+	if (raw->systemd) {
+		e = (int)c->fd_store;
+		if ((r = get_enum(l, "systemd.fd-store", raw->systemd->fd_store, fd_store_names, _FD_STORE_MAX, &e)) <
+		    0)
+			return r;
+		c->fd_store = (enum fd_store_mode)e;
 	}
 	if (raw->control && raw->control->socket) {
 		const char *s = raw->control->socket;

@@ -16,6 +16,8 @@ enum inherit_mode { INHERIT_AUTO, INHERIT_REQUIRED, INHERIT_NEVER, _INHERIT_MAX 
 enum readiness_type { READINESS_NOTIFY, _READINESS_MAX };
 enum reload_strategy { RELOAD_REPLACE, RELOAD_RESTART, RELOAD_SIGNAL, _RELOAD_STRATEGY_MAX };
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER, _RESTART_POLICY_MAX };
+/* systemd.fd-store: auto (when systemd announces a store in $FDSTORE), true, false. */
+enum fd_store_mode { FD_STORE_AUTO, FD_STORE_YES, FD_STORE_NO, _FD_STORE_MAX };
 
 struct listener_config {
 	char *name;
@@ -43,6 +45,8 @@ struct config {
 	char **environment; /* NULL-terminated "KEY=value" in file order; may be NULL */
 	char *working_directory;
 	char *user, *group;
+	uint64_t program_watchdog_usec; /* program.watchdog: WATCHDOG=1 needed at least this often; 0 = off */
+	bool program_fd_store; /* program.fd-store: relay the program's FDSTORE=1 with its fds */
 
 	enum readiness_type readiness_type;
 	uint64_t readiness_timeout_usec; /* default 60s */
@@ -56,6 +60,8 @@ struct config {
 	enum restart_policy restart_policy; /* default on-failure */
 	uint64_t restart_delay_usec; /* default 100ms */
 	uint64_t restart_max_delay_usec; /* default 30s */
+
+	enum fd_store_mode fd_store; /* systemd.fd-store: keep the listening sockets in systemd's fd store */
 
 	/* control.socket as written: NULL when absent (a default applies, see config_control_socket()), "" disabled. */
 	char *control_socket;
@@ -98,3 +104,4 @@ const char *inherit_mode_to_string(enum inherit_mode m);
 const char *readiness_type_to_string(enum readiness_type t);
 const char *reload_strategy_to_string(enum reload_strategy s);
 const char *restart_policy_to_string(enum restart_policy p);
+const char *fd_store_mode_to_string(enum fd_store_mode m);

@@ -90,7 +90,7 @@ static void test_file_errors(void) {
 static void test_schema_errors(void) {
 	load_fails("program: {}\nlisteners: []\nfoo: 1\n",
 	           "key 'foo': unknown key (expected one of: listeners, program, readiness, reload, stop, restart, "
-	           "control) (line 3)",
+	           "control, systemd) (line 3)",
 	           "unknown top-level key");
 	load_fails(TCP_LISTENER "    nodelay: true\n    backlogg: 5\n",
 	           "key 'listeners[0].backlogg': unknown key (expected one of: name, address, backlog, reuse-port, "
@@ -99,7 +99,7 @@ static void test_schema_errors(void) {
 	           "unknown listener key");
 	load_fails("program:\n  commands: [a]\n",
 	           "key 'program.commands': unknown key (expected one of: command, environment, working-directory, "
-	           "user, group) (line 2)",
+	           "user, group, watchdog, fd-store) (line 2)",
 	           "unknown program key");
 	load_fails("listeners: tcp://:80\n", "key 'listeners': expected a list, got a scalar: 'tcp://:80' (line 1)",
 	           "listeners is a scalar");
@@ -304,6 +304,13 @@ static void test_listener_errors(void) {
 }
 
 static void test_program_errors(void) {
+	load_fails("program:\n  watchdog: 30\n",
+	           "key 'program.watchdog': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '30' (line 2)",
+	           "watchdog without a unit");
+	load_fails("program:\n  fd-store: yes\n", "key 'program.fd-store': expected true or false: 'yes' (line 2)",
+	           "fd-store not a boolean");
+	load_fails("systemd:\n  fd-store: maybe\n", "key 'systemd.fd-store': expected auto, true or false: 'maybe' (line 2)",
+	           "systemd.fd-store not auto/true/false");
 	load_fails("program:\n  command: []\n", "key 'program.command': empty command (line 2)", "empty command");
 	load_fails("program:\n  command:\n    - /bin/app\n    - \"\"\n",
 	           "key 'program.command[1]': empty argument: '' (line 4)", "empty argument");
@@ -379,6 +386,8 @@ static void check_defaults(const struct config *c) {
 	CHECK(c->restart_delay_usec == 100 * USEC_PER_MSEC, "default restart.delay 100ms");
 	CHECK(c->restart_max_delay_usec == 30 * USEC_PER_SEC, "default restart.max-delay 30s");
 	CHECK(c->control_socket == NULL, "default control.socket unset");
+	CHECK(c->program_watchdog_usec == 0 && !c->program_fd_store, "default program.watchdog 0s, fd-store false");
+	CHECK(c->fd_store == FD_STORE_AUTO, "default systemd.fd-store auto");
 	CHECK(!c->environment && !c->working_directory && !c->user && !c->group, "default program settings unset");
 }
 
@@ -459,6 +468,8 @@ static const char full_config[] = "# every key of the contract\n"
                                   "  working-directory: /srv/app\n"
                                   "  user: app\n"
                                   "  group: app\n"
+                                  "  watchdog: 20s\n"
+                                  "  fd-store: true\n"
                                   "readiness:\n"
                                   "  type: notify\n"
                                   "  timeout: 90s\n"
@@ -473,7 +484,9 @@ static const char full_config[] = "# every key of the contract\n"
                                   "  delay: 250ms\n"
                                   "  max-delay: 1h\n"
                                   "control:\n"
-                                  "  socket: /run/app/baton.sock\n";
+                                  "  socket: /run/app/baton.sock\n"
+                                  "systemd:\n"
+                                  "  fd-store: \"true\"\n";
 
 static void test_full(const struct config *c) {
 	CHECK(c->n_listeners == 6, "full: 6 listeners");
@@ -522,6 +535,8 @@ static void test_full(const struct config *c) {
 	          c->restart_max_delay_usec == 3600 * USEC_PER_SEC,
 	      "full: restart");
 	CHECK_STREQ(c->control_socket, "/run/app/baton.sock", "full: control.socket");
+	CHECK(c->program_watchdog_usec == 20 * USEC_PER_SEC && c->program_fd_store, "full: program watchdog, fd-store");
+	CHECK(c->fd_store == FD_STORE_YES, "full: systemd.fd-store");
 }
 
 static bool strv_equal(char **a, char **b) {
@@ -559,7 +574,9 @@ static bool config_equal(const struct config *a, const struct config *b) {
 	       a->stop_timeout_usec == b->stop_timeout_usec && a->restart_policy == b->restart_policy &&
 	       a->restart_delay_usec == b->restart_delay_usec &&
 	       a->restart_max_delay_usec == b->restart_max_delay_usec &&
-	       str_equal(a->control_socket, b->control_socket);
+	       str_equal(a->control_socket, b->control_socket) &&
+	       a->program_watchdog_usec == b->program_watchdog_usec && a->program_fd_store == b->program_fd_store &&
+	       a->fd_store == b->fd_store;
 }
 
 /* Prints c, loads the print back and checks both are equal; returns the printed text. */
