@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "log.h"
 #include "notify.h"
 #include "supervisor-internal.h"
@@ -56,9 +58,14 @@ void loop_watch_generation(struct supervisor *s, struct generation *g) {
 
 static uint64_t next_deadline(struct supervisor *s) {
 	uint64_t next = USEC_INFINITY;
-	for (struct generation *g = s->generations; g; g = g->next)
+	for (struct generation *g = s->generations; g; g = g->next) {
 		if (g->deadline_usec < next)
 			next = g->deadline_usec;
+		if (g->watchdog_deadline_usec < next)
+			next = g->watchdog_deadline_usec;
+	}
+	if (s->watchdog_interval_usec > 0 && s->watchdog_next_usec < next)
+		next = s->watchdog_next_usec;
 	if (s->state == SUP_BACKOFF && s->restart_usec < next)
 		next = s->restart_usec;
 	for (struct control_client *cl = s->control.clients; cl; cl = cl->next)
@@ -117,6 +124,26 @@ static void handle_timer(struct supervisor *s) {
 			again = true;
 			break;
 		}
+	}
+	for (bool again = true; again && s->state != SUP_DONE;) {
+		again = false;
+		for (struct generation *g = s->generations; g; g = g->next)
+			if (g->watchdog_deadline_usec <= now) {
+				g->watchdog_deadline_usec = USEC_INFINITY;
+				struct event ev = {.type = EV_WATCHDOG, .gen = g};
+				dispatch(s, &ev);
+				again = true;
+				break;
+			}
+	}
+	if (s->watchdog_interval_usec > 0 && s->watchdog_next_usec <= now) {
+		/* baton's own watchdog says "the service is healthy": not while the program is down and waiting for
+		 * its restart (a crash loop longer than WatchdogSec= is then systemd's to handle). */
+		if (s->state != SUP_BACKOFF)
+			notify_upstream("WATCHDOG=1");
+		else
+			log_debug("not sending WATCHDOG=1 while the program is restarting");
+		s->watchdog_next_usec = now + s->watchdog_interval_usec;
 	}
 	if (s->state == SUP_BACKOFF && s->restart_usec <= now) {
 		s->restart_usec = USEC_INFINITY;
@@ -258,6 +285,42 @@ static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) 
 	return NULL;
 }
 
+/* A program's FDSTORE=1 / FDSTOREREMOVE=1 goes on to systemd, fds included, when program.fd-store allows it; the
+ * names of baton's own listeners are not the program's to take. The caller closes baton's copies of the fds. */
+static void relay_fd_store(struct supervisor *s, struct generation *g, const struct notify_msg *m,
+			   const struct notify_datagram *d) {
+	if (!s->config->program_fd_store || !notify_upstream_enabled()) {
+		log_warning("generation %u sent %s, refused: %s", g->id, m->fdstore ? "FDSTORE=1" : "FDSTOREREMOVE=1",
+			    notify_upstream_enabled() ? "program.fd-store is false" : "baton has no NOTIFY_SOCKET");
+		return;
+	}
+	for (size_t i = 0; m->fdname && i < s->n_listeners; i++)
+		if (streq(m->fdname, s->listeners[i].name)) {
+			log_warning("generation %u sent FDSTORE with FDNAME=%s, refused: that is a listener's name",
+				    g->id, m->fdname);
+			return;
+		}
+	char text[512];
+	if (m->fdstore_remove) {
+		if (!m->fdname) {
+			log_warning("generation %u sent FDSTOREREMOVE=1 without FDNAME=, ignoring", g->id);
+			return;
+		}
+		snprintf(text, sizeof(text), "FDSTOREREMOVE=1\nFDNAME=%s", m->fdname);
+		notify_upstream(text);
+		return;
+	}
+	if (d->n_fds == 0)
+		return;
+	int n = snprintf(text, sizeof(text), "FDSTORE=1");
+	if (m->fdname)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "\nFDNAME=%s", m->fdname);
+	if (m->fdpoll >= 0)
+		snprintf(text + n, sizeof(text) - (size_t)n, "\nFDPOLL=%d", m->fdpoll);
+	log_debug("relaying %zu fd(s) of generation %u to systemd's fd store", d->n_fds, g->id);
+	notify_upstream_with_fds(text, d->fds, d->n_fds);
+}
+
 static void handle_notify_message(struct supervisor *s, struct notify_datagram *d) {
 	struct generation *g = generation_of_sender(s, d->pid);
 	if (!g) {
@@ -270,8 +333,17 @@ static void handle_notify_message(struct supervisor *s, struct notify_datagram *
 		log_warning("dropped a malformed notify message from pid %d (generation %u)", (int)d->pid, g->id);
 		return;
 	}
-	if (m.fdstore && d->n_fds > 0)
-		log_warning("generation %u sent FDSTORE=1: baton does not keep a program's fds, closing them", g->id);
+	if (m.fdstore || m.fdstore_remove)
+		relay_fd_store(s, g, &m, d);
+	if ((m.watchdog || m.watchdog_trigger) && g->state == GEN_READY && g->watchdog_usec > 0) {
+		if (m.watchdog_trigger) {
+			struct event ev = {
+				.type = EV_WATCHDOG, .gen = g, .why = "asked for its watchdog (WATCHDOG=trigger)"};
+			dispatch(s, &ev);
+			return;
+		}
+		g->watchdog_deadline_usec = now_usec() + g->watchdog_usec;
+	}
 
 	bool serving = g == s->current && g->state == GEN_READY;
 	if (m.status) {
@@ -528,6 +600,24 @@ static int supervisor_setup(struct supervisor *s, char **ret_error) {
 	    (r = epoll_add(s->epoll_fd, s->timer_fd, TAG_TIMER)) < 0 ||
 	    (r = epoll_add(s->epoll_fd, s->notify_fd, TAG_NOTIFY)) < 0)
 		return log_error_errno(r, "Failed to set up the event loop");
+
+	/* systemd >= 254 announces an fd store in $FDSTORE; 252 does not, so there it takes systemd.fd-store: true
+	 * (with FileDescriptorStoreMax= in the unit). */
+	uint64_t fdstore_max = 0;
+	const char *fdstore_env = getenv("FDSTORE");
+	if (fdstore_env)
+		(void)parse_uint64(fdstore_env, &fdstore_max);
+	s->fd_store = notify_upstream_enabled() && (s->config->fd_store == FD_STORE_YES ||
+						    (s->config->fd_store == FD_STORE_AUTO && fdstore_max > 0));
+
+	/* WATCHDOG_USEC counts only when WATCHDOG_PID is unset or baton's own pid (sd_watchdog_enabled checks it). */
+	uint64_t watchdog_usec = 0;
+	if (sd_watchdog_enabled(/* unset_environment= */ 0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+		s->watchdog_interval_usec = watchdog_usec / 2;
+		s->watchdog_next_usec = now_usec() + s->watchdog_interval_usec;
+		log_debug("systemd's watchdog: pinging every %" PRIu64 " ms",
+			  s->watchdog_interval_usec / USEC_PER_MSEC);
+	}
 
 	_cleanup_free_ char *path = NULL;
 	r = config_control_socket(s->config, &path);

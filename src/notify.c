@@ -317,3 +317,13 @@ void notify_upstreamf(const char *fmt, ...) {
 	}
 	notify_upstream(text);
 }
+
+int notify_upstream_with_fds(const char *text, const int *fds, size_t n_fds) {
+	if (!notify_upstream_enabled())
+		return 0;
+	int r = sd_pid_notify_with_fds(0, /* unset_environment= */ 0, text, fds, (unsigned)n_fds);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to pass file descriptors to systemd, ignoring");
+	return 0;
+}
+

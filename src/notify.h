@@ -61,3 +61,5 @@ bool notify_upstream_enabled(void);
  * systemd's socket must not take the service down. */
 void notify_upstream(const char *text);
 void notify_upstreamf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same with fds attached (FDSTORE=1). Returns 0, or negative errno after logging the failure. */
+int notify_upstream_with_fds(const char *text, const int *fds, size_t n_fds);

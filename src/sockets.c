@@ -298,8 +298,9 @@ int sock_take_inherited(struct inherited_fd **ret, size_t *ret_n) {
 	for (int i = 0; i < n; i++) {
 		inh[i].fd = SD_LISTEN_FDS_START + i;
 		/* "unknown" is what systemd passes for a socket without FileDescriptorName= (and what libsystemd fills
-		 * in when LISTEN_FDNAMES is missing). */
-		if (names && names[i] && !streq(names[i], "unknown"))
+		 * in when LISTEN_FDNAMES is missing), "stored" for an fd-store entry stored without FDNAME=: neither
+		 * names a listener, so those are matched by address. */
+		if (names && names[i] && !streq(names[i], "unknown") && !streq(names[i], "stored"))
 			inh[i].name = TAKE_PTR(names[i]);
 		else if (names)
 			free(names[i]);

@@ -11,6 +11,7 @@ enum sup_event {
 	EV_STOP_REQUEST, /* SIGTERM, SIGINT, `baton stop` */
 	EV_RELOAD_REQUEST, /* SIGHUP, `baton reload`, or a queued reload */
 	EV_RESTART_DUE, /* the backoff after a crash is over */
+	EV_WATCHDOG, /* a ready generation sent no WATCHDOG=1 within program.watchdog, or WATCHDOG=trigger */
 	_EV_MAX,
 };
 
@@ -31,6 +32,8 @@ void generation_unlink(struct supervisor *s, struct generation *g);
 void generation_free(struct generation *g);
 /* Sends sig to g's main process (through its pidfd where there is one). Returns 0 or negative errno. */
 int generation_signal(const struct generation *g, int sig);
+/* Passes l's socket to systemd's fd store under its name. */
+void fd_store_add(const struct listener *l);
 const char *describe_exit(int wait_status, char buf[static 64]);
 
 /* loop.c */

@@ -39,6 +39,7 @@ static const char *const event_names[_EV_MAX] = {
 	[EV_STOP_REQUEST] = "stop request",
 	[EV_RELOAD_REQUEST] = "reload request",
 	[EV_RESTART_DUE] = "restart due",
+	[EV_WATCHDOG] = "watchdog",
 };
 
 const char *sup_state_to_string(enum sup_state st) {
@@ -126,6 +127,7 @@ static void generation_kill(struct generation *g, const char *why) {
 		log_warning_errno(r, "Failed to kill generation %u, ignoring", g->id);
 	g->state = GEN_KILLED;
 	g->deadline_usec = USEC_INFINITY;
+	g->watchdog_deadline_usec = USEC_INFINITY;
 }
 
 /* Tells g to stop: stop.signal now, SIGKILL at the deadline. */
@@ -139,6 +141,7 @@ static void generation_stop(struct supervisor *s, struct generation *g) {
 		log_warning_errno(r, "Failed to signal generation %u, ignoring", g->id);
 	g->state = GEN_STOPPING;
 	g->deadline_usec = now_usec() + s->config->stop_timeout_usec;
+	g->watchdog_deadline_usec = USEC_INFINITY;
 }
 
 /* Keeps the number of live generations under GENERATIONS_MAX before another one starts: old generations that are
@@ -199,6 +202,7 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 		.n_fds = n,
 		.notify_socket = s->notify_path,
 		.generation = id,
+		.watchdog_usec = c->program_watchdog_usec,
 	};
 	r = spawn_build_env(&ep, &envp);
 	if (r < 0)
@@ -244,6 +248,8 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 		.state = GEN_STARTING,
 		.started_usec = now,
 		.deadline_usec = now + c->readiness_timeout_usec,
+		.watchdog_usec = c->program_watchdog_usec,
+		.watchdog_deadline_usec = USEC_INFINITY,
 		.next = s->generations,
 	};
 	loop_watch_generation(s, g);
@@ -260,6 +266,9 @@ static uint64_t generation_ready(struct generation *g) {
 	g->state = GEN_READY;
 	g->ready_usec = now_usec();
 	g->deadline_usec = USEC_INFINITY;
+	/* The program watchdog runs from the moment it serves: the first WATCHDOG=1 is due one interval later. */
+	if (g->watchdog_usec > 0)
+		g->watchdog_deadline_usec = g->ready_usec + g->watchdog_usec;
 	return g->ready_usec - g->started_usec;
 }
 
@@ -343,7 +352,35 @@ static int listeners_for_reload(struct supervisor *s, const struct config *c, st
 
 /* The new listener set becomes the supervisor's. Unix socket files baton created move with the listener that keeps
  * them, so freeing the old set removes only the files of listeners that are gone. */
+static bool listener_in(const struct listener *l, const struct listener *set, size_t n) {
+	for (size_t i = 0; i < n; i++)
+		if (streq(l->name, set[i].name) && addr_equal(&l->address, &set[i].address))
+			return true;
+	return false;
+}
+
+void fd_store_add(const struct listener *l) {
+	char text[LISTENER_NAME_MAX + 64];
+	/* FDPOLL=0: a listening socket is never "hung up"; systemd must not watch it and drop it. */
+	snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", l->name);
+	notify_upstream_with_fds(text, &l->fd, 1);
+}
+
+/* The fd store follows the listener set: entries of listeners that are gone are removed first (FDSTOREREMOVE goes
+ * by name, and a renamed listener may keep its socket), then the new ones are added. systemd ignores a socket it
+ * holds already, so storing an unchanged one again would be harmless, but it is skipped. */
+static void fd_store_update(const struct listener *old, size_t n_old, const struct listener *ls, size_t n) {
+	for (size_t i = 0; i < n_old; i++)
+		if (!listener_in(&old[i], ls, n))
+			notify_upstreamf("FDSTOREREMOVE=1\nFDNAME=%s", old[i].name);
+	for (size_t i = 0; i < n; i++)
+		if (!listener_in(&ls[i], old, n_old))
+			fd_store_add(&ls[i]);
+}
+
 static void listeners_commit(struct supervisor *s, struct listener *ls, size_t n) {
+	if (s->fd_store)
+		fd_store_update(s->listeners, s->n_listeners, ls, n);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < s->n_listeners; j++)
 			if (addr_equal(&ls[i].address, &s->listeners[j].address) && s->listeners[j].created_path) {
@@ -501,6 +538,18 @@ static void on_started_timeout(struct supervisor *s, const struct event *ev) {
 	notify_upstreamf("STATUS=program %s", why);
 	s->current = NULL;
 	begin_stop(s, EXIT_START);
+}
+
+/* A ready generation stopped sending WATCHDOG=1 (or asked for this with WATCHDOG=trigger): it is hung. It is killed;
+ * its exit is a crash like any other, so restart.policy decides what comes next, and the unit stays up. */
+static void on_watchdog(struct supervisor *s, const struct event *ev) {
+	struct generation *g = ev->gen;
+	char buf[32], why[96];
+	if (g->state != GEN_READY)
+		return;
+	snprintf(why, sizeof(why), "missed its watchdog (no WATCHDOG=1 within %s)",
+		 format_duration(g->watchdog_usec, buf));
+	generation_kill(g, ev->why ? ev->why : why);
 }
 
 static void on_running_ready(struct supervisor *s, const struct event *ev) {
@@ -813,6 +862,7 @@ static const transition_fn transitions[_SUP_STATE_MAX][_EV_MAX] = {
 			[EV_STOP_TIMEOUT] = on_stop_timeout,
 			[EV_STOP_REQUEST] = on_stop_request,
 			[EV_RELOAD_REQUEST] = on_reload,
+			[EV_WATCHDOG] = on_watchdog,
 		},
 	[SUP_RELOADING] =
 		{
@@ -822,6 +872,7 @@ static const transition_fn transitions[_SUP_STATE_MAX][_EV_MAX] = {
 			[EV_STOP_TIMEOUT] = on_stop_timeout,
 			[EV_STOP_REQUEST] = on_reloading_stop,
 			[EV_RELOAD_REQUEST] = on_reload_queue,
+			[EV_WATCHDOG] = on_watchdog,
 		},
 	[SUP_BACKOFF] =
 		{
@@ -852,6 +903,12 @@ void dispatch(struct supervisor *s, const struct event *ev) {
 /* Starts the first generation. */
 int supervisor_start(struct supervisor *s, char **ret_error) {
 	struct generation *g;
+	/* Before the program runs: from now on a crash of baton (kill -9) leaves the sockets open in systemd. */
+	if (s->fd_store) {
+		log_info("keeping %zu listening socket(s) in systemd's fd store", s->n_listeners);
+		for (size_t i = 0; i < s->n_listeners; i++)
+			fd_store_add(&s->listeners[i]);
+	}
 	int r = generation_start(s, s->config, s->listeners, s->n_listeners, &g, ret_error);
 	if (r < 0)
 		return r;

@@ -54,6 +54,8 @@ struct generation {
 	uint64_t ready_usec; /* 0 until ready */
 	uint64_t deadline_usec; /* USEC_INFINITY when none */
 	char *status; /* the last STATUS= it sent, or NULL */
+	uint64_t watchdog_usec; /* program.watchdog it was started with; 0 = none */
+	uint64_t watchdog_deadline_usec; /* ready: the next WATCHDOG=1 is due by then; USEC_INFINITY otherwise */
 	struct generation *next;
 };
 
@@ -114,6 +116,9 @@ struct supervisor {
 	char *notify_path; /* NOTIFY_SOCKET for children */
 	struct control control;
 	uint64_t control_resume_usec; /* accepting is paused until then (out of fds); USEC_INFINITY normally */
+	bool fd_store; /* the listening sockets are kept in systemd's fd store */
+	uint64_t watchdog_interval_usec; /* baton's own WATCHDOG=1 pings (half of its WATCHDOG_USEC); 0 = none */
+	uint64_t watchdog_next_usec; /* the next ping */
 	uint64_t timer_armed_usec; /* what timer_fd is set to; USEC_INFINITY when disarmed */
 
 	int exit_code; /* valid in SUP_DONE */
