@@ -453,8 +453,8 @@ int spawn_resolve_credentials(const char *user, const char *group, struct spawn_
 
 /* ---- fork and exec ---- */
 
-/* The child keeps one temporary per passed fd on its stack (no malloc after fork). */
-#define SPAWN_FDS_MAX 1024
+/* A sanity bound: the temporaries the child needs are allocated by the parent before fork. */
+#define SPAWN_FDS_MAX 65536
 
 enum spawn_step {
 	STEP_SETPGID,
@@ -504,8 +504,9 @@ static int cloexec_from(int from) {
 
 /* The forked child. Between fork and exec only async-signal-safe calls: the parent may hold locks (malloc, stdio,
  * NSS) in a state the child must never touch. */
+/* temps: room for n_fds ints, allocated by the parent (no malloc after fork). */
 __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, int err_read, int err_fd,
-						 pid_t parent_pid) {
+						 pid_t parent_pid, int *temps) {
 	int n = (int)p->n_fds;
 
 	close(err_read);
@@ -545,7 +546,6 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 		child_fail(err_fd, STEP_FDS);
 	err_fd = moved;
 
-	int temps[SPAWN_FDS_MAX];
 	for (int i = 0; i < n; i++) {
 		temps[i] = fcntl(p->fds[i], F_DUPFD_CLOEXEC, base);
 		if (temps[i] < 0)
@@ -675,6 +675,9 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 		*ret_error = strdup_printf("too many fds to pass: %zu", p->n_fds);
 		return -EINVAL;
 	}
+	_cleanup_free_ int *temps = calloc(p->n_fds ? p->n_fds : 1, sizeof(int));
+	if (!temps)
+		return -ENOMEM;
 	for (size_t i = 0; i < p->n_fds; i++)
 		if (p->fds[i] < 0) {
 			*ret_error = strdup_printf("fd %zu to pass is invalid", i);
@@ -698,7 +701,7 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 		return r;
 	}
 	if (pid == 0)
-		child_exec(p, pipefd[0], pipefd[1], parent);
+		child_exec(p, pipefd[0], pipefd[1], parent, temps);
 
 	close(pipefd[1]);
 	/* From this side too (the classic job-control race): a signal sent to the group right after we return must

@@ -70,5 +70,5 @@ int spawn_resolve_credentials(const char *user, const char *group, struct spawn_
  * it), exec (a name without '/' is searched in envp's PATH). If anything before exec fails, the child writes the step
  * and errno into a close-on-exec pipe and exits 127; the parent reaps it and returns that errno with *ret_error naming
  * the step and path ("exec /usr/bin/app: No such file or directory"). On success *ret_pid and *ret_pidfd are set
- * (*ret_pidfd is -1 where the kernel, or valgrind, has no pidfd_open). At most 1024 fds. */
+ * (*ret_pidfd is -1 where the kernel, or valgrind, has no pidfd_open). At most 65536 fds. */
 int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, char **ret_error);
