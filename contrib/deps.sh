@@ -2,7 +2,7 @@
 # Installs what baton needs to build and test on Debian 12 (run as root). Idempotent: skips apt when all is there.
 set -eu
 build="meson ninja-build pkg-config gcc libc6-dev libcyaml-dev libyaml-dev libsystemd-dev scdoc"
-test="bats bats-assert bats-support bats-file curl socat systemd procps python3 iproute2 util-linux coreutils"
+test="bats bats-assert bats-support bats-file curl socat systemd systemd-container procps python3 iproute2 util-linux coreutils"
 extra=""
 case "${1:-}" in
   --test) extra="$test" ;;

@@ -1,0 +1,240 @@
+# Helpers for the tests under a real systemd: one container per bats file, booted by systemd-nspawn with systemd as
+# its PID 1, reached with nsenter. The container's / is a tmpfs with the host's /usr read-only (--volatile=yes), its
+# own network namespace (only its own loopback), and these binds:
+#   $CT_DIR/bin        -> /usr/local/bin (read-only): baton and baton-demo from the build tree ($BATON, $BATON_DEMO),
+#                         at the paths the shipped units use
+#   $CT_DIR/etc-baton  -> /etc/baton (read-write): the shipped configs; a test rewrites them from the host side
+#   $CT_DIR/units      -> /baton-units (read-only): the shipped units, copied to /etc/systemd/system inside
+# The units and configs are contrib/systemd/ as written.
+
+bats_load_library bats-support
+bats_load_library bats-assert
+
+: "${BATON:?BATON must point at the built baton binary (meson test sets it)}"
+: "${BATON_DEMO:?BATON_DEMO must point at the built baton-demo binary (meson test sets it)}"
+: "${WAIT_SECONDS:=10}"
+# How long the container may take to boot before the file fails (it takes about 1.3 s here).
+: "${CT_BOOT_SECONDS:=20}"
+
+CONTRIB_SYSTEMD="$(cd "$BATS_TEST_DIRNAME/../../contrib/systemd" && pwd)"
+
+if [[ -z "${PYTHON:-}" ]]; then
+  if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+
+# Polls "$@" until it succeeds or the deadline passes (returns 1 then, naming what it waited for).
+wait_for() {
+  local deadline=$((SECONDS + WAIT_SECONDS)) i=0
+  until "$@" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      echo "timed out after ${WAIT_SECONDS}s waiting for: $*" >&2
+      return 1
+    fi
+    if ((i++ < 100)); then sleep 0.01; else sleep 0.05; fi
+  done
+}
+
+# Says why this machine cannot run the tests, on stderr and on fd 3 (bats' own output, so that it shows even
+# without --print-errorlogs), and fails. Never a skip: a machine that cannot boot the container fails these tests.
+ct_cannot() {
+  local msg="systemd tests: CANNOT RUN: $*"
+  echo "$msg" >&2
+  echo "# $msg" >&3
+  return 1
+}
+
+# Boots the container (setup_file). Exports CT_DIR, CT_NSPAWN (systemd-nspawn's pid) and CT_LEADER (the
+# container's PID 1, as a host pid). Fails loudly, with the reason, when the container does not boot within
+# CT_BOOT_SECONDS.
+ct_boot() {
+  [[ "$(id -u)" == 0 ]] || { ct_cannot "they need root (systemd-nspawn, nsenter)"; return 1; }
+  command -v systemd-nspawn >/dev/null || { ct_cannot "systemd-nspawn not found (apt-get install systemd-container)"; return 1; }
+  command -v nsenter >/dev/null || { ct_cannot "nsenter not found (apt-get install util-linux)"; return 1; }
+  [[ -x /usr/lib/systemd/systemd || -x /lib/systemd/systemd ]] ||
+    { ct_cannot "no /usr/lib/systemd/systemd to boot (apt-get install systemd)"; return 1; }
+
+  export CT_DIR="$BATS_FILE_TMPDIR/ct"
+  mkdir -p "$CT_DIR/bin" "$CT_DIR/etc-baton" "$CT_DIR/units"
+  # The bind mounts keep these modes: the program runs as nobody, the hardened unit as a dynamic user.
+  chmod 755 "$CT_DIR" "$CT_DIR/bin" "$CT_DIR/etc-baton" "$CT_DIR/units"
+  install -m 755 "$BATON" "$CT_DIR/bin/baton"
+  install -m 755 "$BATON_DEMO" "$CT_DIR/bin/baton-demo"
+  install -m 644 "$CONTRIB_SYSTEMD"/*.service "$CONTRIB_SYSTEMD"/*.socket "$CT_DIR/units/"
+  install -m 644 "$CONTRIB_SYSTEMD"/*.yaml "$CT_DIR/etc-baton/"
+
+  local name="baton-test-$$"
+  # A sanitizer build (tests/run.sh --sanitize) gets its options inside too: systemd.setenv= on systemd's command
+  # line goes into every unit's environment. Leak detection is off in there: LeakSanitizer needs ptrace(2), which
+  # baton-hardened.service's system call filter refuses; the integration suite checks baton for leaks.
+  local boot_args=(systemd.firstboot=off)
+  if [[ -n "${ASAN_OPTIONS:-}" ]] || ldd "$BATON" 2>/dev/null | grep -q libasan; then
+    boot_args+=("systemd.setenv=ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+  fi
+  [[ -z "${UBSAN_OPTIONS:-}" ]] || boot_args+=("systemd.setenv=UBSAN_OPTIONS=$UBSAN_OPTIONS")
+  # stdin from /dev/null: systemd-nspawn then does not take over a terminal; fd 3 closed so that bats does not
+  # wait for the container.
+  systemd-nspawn -D / --volatile=yes --register=no --keep-unit --private-network --machine="$name" \
+    --bind-ro="$CT_DIR/bin:/usr/local/bin" --bind="$CT_DIR/etc-baton:/etc/baton" \
+    --bind-ro="$CT_DIR/units:/baton-units" \
+    -b -- "${boot_args[@]}" </dev/null >"$CT_DIR/console.log" 2>&1 3>&- &
+  export CT_NSPAWN=$!
+  echo "$CT_NSPAWN" >"$CT_DIR/nspawn.pid"
+
+  local deadline=$((SECONDS + CT_BOOT_SECONDS)) pid comm state=""
+  CT_LEADER=""
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "$CT_NSPAWN" 2>/dev/null; then
+      ct_cannot "systemd-nspawn exited before the container booted; its output:$(printf '\n'; tail -n 20 "$CT_DIR/console.log")"
+      return 1
+    fi
+    if [[ -z "$CT_LEADER" ]]; then
+      while read -r pid comm; do
+        [[ "$comm" == systemd ]] && CT_LEADER=$pid
+      done < <(ps -o pid=,comm= --ppid "$CT_NSPAWN")
+      [[ -n "$CT_LEADER" ]] && echo "$CT_LEADER" >"$CT_DIR/leader.pid"
+    fi
+    if [[ -n "$CT_LEADER" ]]; then
+      state=$(timeout 2 nsenter -t "$CT_LEADER" -a systemctl is-system-running 2>/dev/null) || true
+      [[ "$state" == running || "$state" == degraded ]] && break
+    fi
+    sleep 0.1
+  done
+  export CT_LEADER
+  if [[ "$state" != running && "$state" != degraded ]]; then
+    ct_cannot "the container did not boot within ${CT_BOOT_SECONDS}s (leader pid '${CT_LEADER}'," \
+      "system state '${state}'); systemd-nspawn's output:$(printf '\n'; tail -n 20 "$CT_DIR/console.log")"
+    return 1
+  fi
+
+  ct cp -r /baton-units/. /etc/systemd/system/
+  sctl daemon-reload
+}
+
+# Ends the container (teardown_file): SIGKILL to its PID 1 ends every process in it; then systemd-nspawn exits.
+# Also after a failed boot: the leader is then looked up again (it may have come up late).
+ct_kill() {
+  local nspawn leader="" deadline
+  nspawn=$(cat "$BATS_FILE_TMPDIR/ct/nspawn.pid" 2>/dev/null) || return 0
+  [[ -s "$BATS_FILE_TMPDIR/ct/leader.pid" ]] && leader=$(cat "$BATS_FILE_TMPDIR/ct/leader.pid")
+  deadline=$((SECONDS + 5))
+  while [[ -z "$leader" ]] && kill -0 "$nspawn" 2>/dev/null && ((SECONDS < deadline)); do
+    leader=$(ps -o pid= --ppid "$nspawn" | head -n1 | tr -d ' ')
+    [[ -n "$leader" ]] || sleep 0.05
+  done
+  [[ -z "$leader" ]] || kill -KILL "$leader" 2>/dev/null || true
+  deadline=$((SECONDS + 15))
+  while kill -0 "$nspawn" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+  if kill -0 "$nspawn" 2>/dev/null; then
+    echo "systemd-nspawn (pid $nspawn) still runs 15s after its container's PID 1 (pid ${leader:-unknown}) was" \
+      "killed; killing it" >&2
+    kill -KILL "$nspawn" 2>/dev/null || true
+  fi
+  wait "$nspawn" 2>/dev/null || true
+}
+
+# A command inside the container (every namespace: its file system, pids, network, cgroups).
+ct() { nsenter -t "$CT_LEADER" -a "$@"; }
+sctl() { ct systemctl --no-pager "$@"; }
+# One property of a unit: prop UNIT PROPERTY
+prop() { sctl show -p "$2" --value "$1"; }
+# A host command in the container's network namespace only (the host's file system, so the host's curl/python).
+ct_net() { nsenter -t "$CT_LEADER" -n "$@"; }
+# The demo's answer on 127.0.0.1:PORT inside the container: "hello from baton-demo pid=N generation=G".
+ct_answer() { ct_net curl -fsS --max-time 5 "http://127.0.0.1:$1/"; }
+ct_answer_pid() { ct_answer "$1" | sed -n 's/.* pid=\([0-9]*\) .*/\1/p'; }
+ct_answer_generation() { ct_answer "$1" | sed -n 's/.* generation=\([0-9]*\).*/\1/p'; }
+ct_answers() { ct_answer "$1" >/dev/null; }
+# The name of process PID inside the container.
+ct_comm() { ct cat "/proc/$1/comm"; }
+# The parent of process PID inside the container.
+ct_ppid() { ct ps -o ppid= -p "$1" | tr -d ' '; }
+
+unit_state_is() { [[ "$(prop "$1" ActiveState)" == "$2" ]]; }
+# Waits until UNIT is in ActiveState STATE.
+wait_state() { wait_for unit_state_is "$1" "$2"; }
+
+# The unit's journal (for failure output).
+journal() { ct journalctl --no-pager -o short-monotonic -u "$1"; }
+
+# Rewrites /etc/baton/NAME.yaml inside the container (through the host side of its bind): ct_config NAME < YAML
+ct_config() { cat >"$CT_DIR/etc-baton/$1.yaml"; }
+# Puts back the shipped /etc/baton/NAME.yaml.
+ct_config_restore() { install -m 644 "$CONTRIB_SYSTEMD/$1.yaml" "$CT_DIR/etc-baton/$1.yaml"; }
+
+# The TCP sockets listening on 127.0.0.1:PORT inside the container, as `ss -Hltnp` prints them.
+ct_listening() { ct ss -Hltnp "( sport = :$1 )"; }
+
+# Stops UNITs quietly, for teardown: a test that failed midway must not leave its unit to the next one.
+ct_stop_all() { sctl stop "$@" >/dev/null 2>&1 || true; sctl reset-failed "$@" >/dev/null 2>&1 || true; }
+
+# A client inside the container's network namespace that connects to 127.0.0.1:PORT, sends one GET and reads the
+# whole answer, one connection at a time, until $BATS_TEST_TMPDIR/NAME.stop exists: client_loop_start NAME PORT.
+# One line per request in NAME.log: "ok GENERATION" or "fail WHY". 2 ms between requests: some hundreds a second,
+# several during each reload's switch-over, without taking a CPU to itself.
+client_loop_start() {
+  local name=$1 port=$2
+  ct_net "$PYTHON" - "$port" "$BATS_TEST_TMPDIR/$name.stop" >"$BATS_TEST_TMPDIR/$name.log" 2>&1 3>&- <<'PY' &
+import os, re, socket, sys, time
+port, stop = int(sys.argv[1]), sys.argv[2]
+while not os.path.exists(stop):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        m = re.search(rb"generation=(\d+)", data)
+        if data.startswith(b"HTTP/1.1 200 ") and m:
+            print("ok", m.group(1).decode(), flush=True)
+        else:
+            print("fail bad answer", repr(data[:80]), flush=True)
+    except Exception as e:
+        print("fail", type(e).__name__, e, flush=True)
+    time.sleep(0.002)
+PY
+  eval "CLIENT_LOOP_PID_$name=$!"
+  echo $! >>"$BATS_TEST_TMPDIR/pids"
+}
+client_loop_stop() {
+  local name=$1 pid_var="CLIENT_LOOP_PID_$1" rc=0
+  touch "$BATS_TEST_TMPDIR/$name.stop"
+  wait "${!pid_var}" || rc=$?
+  return "$rc"
+}
+client_loop_count() { grep -c "^$2" "$BATS_TEST_TMPDIR/$1.log" || true; }
+client_loop_saw() { grep -qx "ok $2" "$BATS_TEST_TMPDIR/$1.log"; }
+client_loop_lines() { wc -l <"$BATS_TEST_TMPDIR/$1.log"; }
+
+# Ends what a test started on the host side (the client loop), by pid.
+teardown_processes() {
+  local pid
+  [[ -f "$BATS_TEST_TMPDIR/pids" ]] || return 0
+  while read -r pid; do
+    kill -KILL "$pid" 2>/dev/null || true
+  done <"$BATS_TEST_TMPDIR/pids"
+}
+
+# The journal of one invocation of a unit: systemd's messages about it (INVOCATION_ID=) and the unit's own
+# (_SYSTEMD_INVOCATION_ID=). A unit that stopped cleanly can be unloaded at once (its properties reset), so this is
+# where its outcome stays.
+journal_invocation() {
+  [[ -n "$1" ]] || { echo "journal_invocation: no invocation id" >&2; return 1; }
+  ct journalctl --no-pager -o short-monotonic "_SYSTEMD_INVOCATION_ID=$1" + "INVOCATION_ID=$1"
+}
+journal_invocation_has() { journal_invocation "$1" | grep -qF -- "$2"; }
+
+# The inode of the socket listening on 127.0.0.1:PORT inside the container (the same socket keeps its inode).
+ct_listen_inode() { ct ss -Hltne "( sport = :$1 )" | sed -n 's/.* ino:\([0-9]*\).*/\1/p' | head -n1; }
+# A unit's MainPID differs from OLD and is a live baton.
+main_pid_changed() {
+  local main
+  main=$(prop "$1" MainPID)
+  [[ "$main" != 0 && "$main" != "$2" && "$(ct_comm "$main")" == baton ]]
+}
+# The unit's journal (all invocations) has STRING.
+journal_has() { journal "$1" | grep -qF -- "$2"; }
+# A systemd property's value changed from OLD: prop_changed UNIT PROPERTY OLD
+prop_changed() { [[ "$(prop "$1" "$2")" != "$3" ]]; }

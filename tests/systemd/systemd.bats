@@ -1,0 +1,384 @@
+#!/usr/bin/env bats
+# baton under a real systemd: systemd 252 as PID 1 of a systemd-nspawn container (booted once for this file), the
+# units and configs of contrib/systemd/ as written, baton and baton-demo from the build tree at /usr/local/bin.
+# Needs root and systemd-container. A machine that cannot boot the container fails every test here, with the
+# reason in the output (setup_file fails): these tests never pass or skip silently.
+
+load helpers
+
+setup_file() {
+  ct_boot
+}
+
+teardown_file() {
+  ct_kill
+}
+
+# UNITS: what the test uses; on failure their journals are shown. Each test stops its units, passed or not.
+UNITS=()
+
+teardown() {
+  teardown_processes
+  if [[ -z "${BATS_TEST_COMPLETED:-}" ]] && ((${#UNITS[@]})); then
+    local u
+    for u in "${UNITS[@]}"; do
+      echo "--- systemctl status $u" >&2
+      sctl status "$u" >&2 || true
+      echo "--- journalctl -u $u" >&2
+      journal "$u" >&2 || true
+    done
+  fi
+  ((${#UNITS[@]} == 0)) || ct_stop_all "${UNITS[@]}"
+  ct_config_restore demo
+}
+
+# Asserts the unit runs with baton as its main PID; prints that PID.
+main_pid_is_baton() {
+  local unit=$1 main
+  main=$(prop "$unit" MainPID)
+  [[ "$main" =~ ^[1-9][0-9]*$ ]] || { echo "$unit: MainPID is '$main'" >&2; return 1; }
+  [[ "$(ct_comm "$main")" == baton ]] || { echo "$unit: MainPID $main is $(ct_comm "$main"), not baton" >&2; return 1; }
+  echo "$main"
+}
+
+# Asserts the unit is active/running.
+assert_running() {
+  assert_equal "$(prop "$1" ActiveState)/$(prop "$1" SubState)" active/running
+}
+
+# The unit's current invocation id (to read the journal of this run only): invocation UNIT
+invocation() { prop "$1" InvocationID; }
+
+# Asserts the unit stopped cleanly in its invocation INV: ActiveState=inactive (a unit that failed stays "failed";
+# one that stopped cleanly may be unloaded at once, its properties reset, so the journal of the invocation tells the
+# rest): baton exited 0 by itself, systemd saw no failure and killed nothing.
+assert_stopped_cleanly() {
+  local unit=$1 inv=$2
+  assert_equal "$(prop "$unit" ActiveState)" inactive
+  # journald may take a moment to write what baton printed last.
+  wait_for journal_invocation_has "$inv" "exiting with status 0"
+  wait_for journal_invocation_has "$inv" "$unit: Deactivated successfully."
+  run journal_invocation "$inv"
+  assert_output --partial "exiting with status 0"
+  assert_output --partial "$unit: Deactivated successfully."
+  refute_output --regexp "$unit: (Failed with result|Main process exited|State '.*' timed out|Killing)"
+}
+
+@test "every config in contrib/systemd/ passes baton check" {
+  for f in "$CONTRIB_SYSTEMD"/*.yaml; do
+    run "$BATON" check -c "$f"
+    assert_success
+  done
+}
+
+@test "baton-demo.service as shipped: baton is the main PID, the demo serves behind it as nobody" {
+  UNITS=(baton-demo.service)
+  run sctl start baton-demo.service
+  assert_success
+  assert_running baton-demo.service
+  main=$(main_pid_is_baton baton-demo.service)
+  # Type=notify: start returned once baton relayed READY=1, so the demo answers now, without waiting.
+  run ct_answer 8080
+  assert_success
+  assert_output --regexp '^hello from baton-demo pid=[0-9]+ generation=1'
+  child=$(ct_answer_pid 8080)
+  assert_equal "$(ct_ppid "$child")" "$main"
+  assert_equal "$(ct ps -o user= -p "$child" | tr -d ' ')" nobody
+  inv=$(invocation baton-demo.service)
+  run sctl stop baton-demo.service
+  assert_success
+  assert_stopped_cleanly baton-demo.service "$inv"
+}
+
+@test "baton@demo: MainPID is baton and stays the same across 10 systemctl reload; StatusText is the program's" {
+  UNITS=(baton@demo.service)
+  run sctl start baton@demo.service
+  assert_success
+  assert_running baton@demo.service
+  main=$(main_pid_is_baton baton@demo.service)
+  # baton-demo sends STATUS=serving on N sockets with its READY=1; systemd shows it as baton's.
+  assert_equal "$(prop baton@demo.service StatusText)" "serving on 1 sockets"
+  assert_equal "$(ct_answer_generation 8080)" 1
+  for i in $(seq 2 11); do
+    run sctl reload baton@demo.service
+    assert_success
+    assert_equal "$(prop baton@demo.service MainPID)" "$main"
+    assert_running baton@demo.service
+    # reload returned: generation i serves, the previous one was told to stop.
+    assert_equal "$(ct_answer_generation 8080)" "$i"
+  done
+  assert_equal "$(prop baton@demo.service StatusText)" "serving on 1 sockets"
+  assert_equal "$(prop baton@demo.service NRestarts)" 0
+  # The program is baton's child, not a restarted unit's.
+  assert_equal "$(ct_ppid "$(ct_answer_pid 8080)")" "$main"
+}
+
+@test "baton@demo: systemctl reload under a continuous client loop, zero failed requests" {
+  UNITS=(baton@demo.service)
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  client_loop_start loop 8080
+  wait_for client_loop_saw loop 1
+  for _ in 1 2 3 4 5; do
+    run sctl reload baton@demo.service
+    assert_success
+  done
+  wait_for client_loop_saw loop 6
+  client_loop_stop loop
+  fails=$(client_loop_count loop fail)
+  oks=$(client_loop_count loop ok)
+  echo "# client loop: $oks ok, $fails failed" >&3
+  grep '^fail' "$BATS_TEST_TMPDIR/loop.log" | head -n 5 >&2 || true
+  assert_equal "$fails" 0
+  ((oks > 10))
+  assert_equal "$(prop baton@demo.service MainPID)" "$main"
+}
+
+@test "baton@demo: systemctl reload fails when the new generation fails; the old one keeps serving" {
+  UNITS=(baton@demo.service)
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  child=$(ct_answer_pid 8080)
+  # The new generation exits with status 3 instead of becoming ready.
+  sed 's|^\(  command: \)\[/usr/local/bin/baton-demo\]|\1[/usr/local/bin/baton-demo, --fail-start, "3"]|' \
+    "$CONTRIB_SYSTEMD/demo.yaml" | ct_config demo
+  grep -q -- '--fail-start' "$CT_DIR/etc-baton/demo.yaml"
+  run ct /usr/local/bin/baton check -c /etc/baton/demo.yaml
+  assert_success
+  run sctl reload baton@demo.service
+  assert_failure
+  # The unit stays up, with the same baton and the same program.
+  assert_running baton@demo.service
+  assert_equal "$(prop baton@demo.service MainPID)" "$main"
+  assert_equal "$(ct_answer_pid 8080)" "$child"
+  assert_equal "$(ct_answer_generation 8080)" 1
+  # ExecReload= printed why (baton reload's message is in the unit's journal).
+  run journal baton@demo.service
+  assert_output --partial "exited with status 3"
+  # With the config fixed, the next reload succeeds.
+  ct_config_restore demo
+  run sctl reload baton@demo.service
+  assert_success
+  assert_equal "$(prop baton@demo.service MainPID)" "$main"
+  assert_equal "$(ct_answer_generation 8080)" 3
+}
+
+@test "baton@demo: systemctl stop ends baton and the program cleanly, ActiveState=inactive, no failure" {
+  UNITS=(baton@demo.service)
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  child=$(ct_answer_pid 8080)
+  inv=$(invocation baton@demo.service)
+  run sctl stop baton@demo.service
+  assert_success
+  assert_stopped_cleanly baton@demo.service "$inv"
+  run ct kill -0 "$main"
+  assert_failure
+  run ct kill -0 "$child"
+  assert_failure
+  # baton stopped its generation itself (KillMode=mixed: systemd's SIGTERM went to baton alone), and systemd never
+  # had to escalate.
+  run journal_invocation "$inv"
+  assert_output --partial "received SIGTERM from pid 1, stopping"
+  assert_output --partial "stopping generation 1 (pid $child) with SIGTERM"
+  assert_output --partial "generation 1 (pid $child) exited with status 0"
+  run ct_net curl -sS --max-time 2 http://127.0.0.1:8080/
+  assert_failure
+}
+
+@test "baton-demo-activated.socket: systemd binds, baton inherits the socket (binds nothing) and serves on it" {
+  UNITS=(baton-demo-activated.service baton-demo-activated.socket)
+  run sctl start baton-demo-activated.socket
+  assert_success
+  assert_equal "$(prop baton-demo-activated.socket ActiveState)" active
+  assert_equal "$(prop baton-demo-activated.service ActiveState)" inactive
+  # Only systemd holds it for now.
+  run ct_listening 8080
+  assert_success
+  assert_output --regexp '^LISTEN .*127\.0\.0\.1:8080 .*users:\(\("systemd",pid=1,fd=[0-9]+\)\)$'
+
+  # The first connection starts the service; it waits in the backlog meanwhile, and is answered.
+  run ct_answer 8080
+  assert_success
+  assert_output --regexp '^hello from baton-demo pid=[0-9]+ generation=1'
+  wait_state baton-demo-activated.service active
+  main=$(main_pid_is_baton baton-demo-activated.service)
+  child=$(ct_answer_pid 8080)
+  assert_equal "$(ct_ppid "$child")" "$main"
+
+  # One listening socket on the port, held by systemd (PID 1), baton and the demo: the socket unit's. Had baton
+  # bound one itself, there would be two (or baton would have failed with "address in use").
+  run ct_listening 8080
+  assert_success
+  echo "$output" >&2
+  assert_equal "${#lines[@]}" 1
+  assert_output --partial '("systemd",pid=1,'
+  assert_output --partial "(\"baton\",pid=$main,"
+  assert_output --partial "(\"baton-demo\",pid=$child,"
+  # Nothing about binding or unmatched sockets in baton's journal.
+  run journal baton-demo-activated.service
+  refute_output --partial "matches no listener"
+  refute_output --partial "inherit is required"
+  refute_output --partial "ddress already in use"
+
+  # A reload keeps the inherited socket: still the one socket, now served by generation 2.
+  run sctl reload baton-demo-activated.service
+  assert_success
+  assert_equal "$(ct_answer_generation 8080)" 2
+  run ct_listening 8080
+  assert_equal "${#lines[@]}" 1
+  assert_output --partial '("systemd",pid=1,'
+  assert_output --partial "(\"baton\",pid=$main,"
+
+  # Stopping the service leaves the socket with systemd; the next connection starts baton again.
+  inv=$(invocation baton-demo-activated.service)
+  run sctl stop baton-demo-activated.service
+  assert_success
+  assert_stopped_cleanly baton-demo-activated.service "$inv"
+  run ct_listening 8080
+  assert_output --regexp 'users:\(\("systemd",pid=1,fd=[0-9]+\)\)$'
+  run ct_answer 8080
+  assert_success
+  assert_output --regexp 'generation=1'
+  wait_state baton-demo-activated.service active
+  refute [ "$(prop baton-demo-activated.service MainPID)" = "$main" ]
+  main_pid_is_baton baton-demo-activated.service
+}
+
+@test "baton-hardened.service: starts unprivileged and without capabilities, reloads and stops cleanly" {
+  UNITS=(baton-hardened.service)
+  run sctl start baton-hardened.service
+  assert_success
+  assert_running baton-hardened.service
+  main=$(main_pid_is_baton baton-hardened.service)
+  # DynamicUser=yes, CapabilityBoundingSet= (empty), NoNewPrivileges=yes, the seccomp filter in place.
+  refute [ "$(ct ps -o uid= -p "$main" | tr -d ' ')" = 0 ]
+  run ct grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' "/proc/$main/status"
+  assert_line --regexp '^CapBnd:[[:space:]]+0+$'
+  assert_line --regexp '^CapEff:[[:space:]]+0+$'
+  assert_line --regexp '^NoNewPrivs:[[:space:]]+1$'
+  assert_line --regexp '^Seccomp:[[:space:]]+2$'
+  assert_equal "$(prop baton-hardened.service StatusText)" "serving on 1 sockets"
+  assert_equal "$(ct_answer_generation 8081)" 1
+  # The control socket is in RuntimeDirectory=, where ExecReload= finds it.
+  run ct test -S /run/baton-hardened/baton.sock
+  assert_success
+
+  for g in 2 3; do
+    run sctl reload baton-hardened.service
+    assert_success
+    assert_equal "$(ct_answer_generation 8081)" "$g"
+    assert_equal "$(prop baton-hardened.service MainPID)" "$main"
+  done
+  # Nothing refused by the sandbox (a system call filtered with EPERM, a read-only path) on the way.
+  run journal baton-hardened.service
+  refute_output --partial "not permitted"
+  refute_output --partial "ermission denied"
+  refute_output --partial "ead-only file system"
+
+  inv=$(invocation baton-hardened.service)
+  run sctl stop baton-hardened.service
+  assert_success
+  assert_stopped_cleanly baton-hardened.service "$inv"
+  run ct test -e /run/baton-hardened
+  assert_failure
+}
+
+# ---- The fd store and the watchdogs. These need baton's fd store (systemd.fd-store) and watchdog support
+# (WATCHDOG_USEC pings, program.watchdog), added in commit 8d4e2fb while these tests were written; they are the last
+# ones in the file on purpose.
+
+@test "fd store: systemctl restart and kill -9 of baton keep the listening socket open; clients wait, none is refused" {
+  UNITS=(baton@demo.service)
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  inv=$(invocation baton@demo.service)
+  # demo.yaml: systemd.fd-store: true; baton@.service: FileDescriptorStoreMax=16.
+  wait_for journal_invocation_has "$inv" "keeping 1 listening socket(s) in systemd's fd store"
+  ino=$(ct_listen_inode 8080)
+  [[ -n "$ino" ]]
+  client_loop_start loop 8080
+  wait_for client_loop_saw loop 1
+  # systemctl restart: baton stops (the demo finishes what it has in hand), a new baton takes the stored socket.
+  run sctl restart baton@demo.service
+  assert_success
+  main_pid_changed baton@demo.service "$main"
+  main=$(prop baton@demo.service MainPID)
+  assert_equal "$(ct_listen_inode 8080)" "$ino"
+  before=$(client_loop_lines loop)
+  wait_for eval '(( $(client_loop_lines loop) > before + 20 ))'
+  run grep -c '^fail' "$BATS_TEST_TMPDIR/loop.log"
+  assert_output 0
+  # kill -9: no goodbye at all.
+  ct kill -KILL "$main"
+  # Restart=on-failure, RestartSec=1s: a new baton, with the socket from the store (LISTEN_FDNAMES=http).
+  WAIT_SECONDS=15 wait_for main_pid_changed baton@demo.service "$main"
+  wait_state baton@demo.service active
+  assert_equal "$(prop baton@demo.service NRestarts)" 1
+  before=$(client_loop_lines loop)
+  wait_for eval '(( $(client_loop_lines loop) > before + 20 ))'
+  client_loop_stop loop
+  echo "# client loop: $(client_loop_count loop ok) ok, $(client_loop_count loop fail) failed" >&3
+  # The very socket: the same inode, never closed, so no connection was refused while baton was away.
+  assert_equal "$(ct_listen_inode 8080)" "$ino"
+  run grep -c 'Refused' "$BATS_TEST_TMPDIR/loop.log"
+  assert_output 0
+  # The one request that may fail is the one the demo had accepted when systemd SIGKILLed it with baton's cgroup
+  # (KillMode=mixed: the final SIGKILL goes to all): a reset, or an answer cut short. Never a refusal.
+  run grep '^fail' "$BATS_TEST_TMPDIR/loop.log"
+  echo "$output" >&2
+  ((${#lines[@]} <= 1))
+  refute_output --regexp 'fail (ConnectionRefusedError|TimeoutError|timeout)'
+  # The program serves again under the new baton.
+  new=$(prop baton@demo.service MainPID)
+  assert_equal "$(ct_ppid "$(ct_answer_pid 8080)")" "$new"
+}
+
+@test "systemd's watchdog (WatchdogSec= in baton@.service): baton pings it; a hung baton is killed and restarted" {
+  UNITS=(baton@demo.service)
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  assert_equal "$(prop baton@demo.service WatchdogUSec)" 10s
+  # baton pings every 5s: systemd records each WATCHDOG=1.
+  t0=$(prop baton@demo.service WatchdogTimestampMonotonic)
+  WAIT_SECONDS=8 wait_for prop_changed baton@demo.service WatchdogTimestampMonotonic "$t0"
+  inv=$(invocation baton@demo.service)
+  # Hung: SIGSTOP. After 10s without a ping systemd says so and sends SIGABRT (WatchdogSignal=), then SIGCONT
+  # (SendSIGCONT=), so the stopped baton dies; Restart=on-failure starts a new one after RestartSec=1s.
+  ct kill -STOP "$main"
+  WAIT_SECONDS=15 wait_for journal_invocation_has "$inv" "baton@demo.service: Watchdog timeout (limit 10s)!"
+  WAIT_SECONDS=15 wait_for main_pid_changed baton@demo.service "$main"
+  run journal_invocation "$inv"
+  assert_output --partial "baton@demo.service: Failed with result 'watchdog'."
+  wait_state baton@demo.service active
+  assert_equal "$(prop baton@demo.service NRestarts)" 1
+  assert_equal "$(ct_answer_generation 8080)" 1
+  assert_equal "$(ct_ppid "$(ct_answer_pid 8080)")" "$(prop baton@demo.service MainPID)"
+}
+
+@test "program.watchdog: a program that stops pinging is restarted by baton; the unit stays up, same MainPID" {
+  UNITS=(baton@demo.service)
+  # baton-demo never sends WATCHDOG=1: with program.watchdog it counts as hung 1s after it is ready.
+  sed 's|^program:$|program:\n  watchdog: 1s|' "$CONTRIB_SYSTEMD/demo.yaml" | ct_config demo
+  run ct /usr/local/bin/baton check -c /etc/baton/demo.yaml
+  assert_success
+  assert_output --partial "watchdog: 1s"
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  inv=$(invocation baton@demo.service)
+  first=$(ct_answer_pid 8080)
+  wait_for journal_invocation_has "$inv" "missed its watchdog"
+  wait_for journal_invocation_has "$inv" "generation 2 started"
+  # baton killed and restarted the program; systemd restarted nothing.
+  assert_running baton@demo.service
+  assert_equal "$(prop baton@demo.service MainPID)" "$main"
+  assert_equal "$(prop baton@demo.service NRestarts)" 0
+  run ct kill -0 "$first"
+  assert_failure
+}
