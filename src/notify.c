@@ -326,4 +326,3 @@ int notify_upstream_with_fds(const char *text, const int *fds, size_t n_fds) {
 		return log_warning_errno(r, "Failed to pass file descriptors to systemd, ignoring");
 	return 0;
 }
-

@@ -19,9 +19,9 @@ struct notify_msg {
 	bool watchdog; /* WATCHDOG=1 */
 	bool watchdog_trigger; /* WATCHDOG=trigger */
 	bool barrier; /* BARRIER=1 */
-	bool fdstore;        /* FDSTORE=1 */
+	bool fdstore; /* FDSTORE=1 */
 	bool fdstore_remove; /* FDSTOREREMOVE=1 */
-	int fdpoll;          /* FDPOLL=0 or 1; -1 if absent */
+	int fdpoll; /* FDPOLL=0 or 1; -1 if absent */
 	const char *status; /* STATUS=..., points into the parsed buffer; NULL if absent */
 	const char *fdname; /* FDNAME=..., NULL if absent */
 	int errno_value; /* ERRNO=, -1 if absent */
