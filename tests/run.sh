@@ -20,19 +20,5 @@ ninja -C "$dir"
 status=0
 meson test -C "$dir" --print-errorlogs --num-processes 2 || status=$?
 # One closing line with the count of test points (TAP "ok" / "not ok" lines of every test program and bats file).
-python3 - "$dir/meson-logs/testlog.json" <<'PY'
-import json, re, sys
-passed = failed = skipped = 0
-for line in open(sys.argv[1]):
-    t = json.loads(line)
-    for tap in (t.get("stdout") or "").splitlines():
-        if re.match(r"not ok\b", tap):
-            failed += 1
-        elif re.match(r"ok\b", tap):
-            if re.search(r"#\s*skip", tap, re.I):
-                skipped += 1
-            else:
-                passed += 1
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
-PY
+python3 tests/tap-count.py "$dir/meson-logs/testlog.json"
 exit "$status"
