@@ -68,33 +68,6 @@ void json_append(struct json_buf *b, const char *fmt, ...) {
 	b->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if the bytes there are not one. Strict RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF, no truncated sequence (the NUL terminator is not a continuation). */
-static size_t utf8_sequence_length(const unsigned char *p) {
-	unsigned char c = p[0];
-	size_t n;
-	uint32_t cp, min;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 1, cp = c & 0x1f, min = 0x80;
-	else if ((c & 0xf0) == 0xe0)
-		n = 2, cp = c & 0x0f, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 3, cp = c & 0x07, min = 0x10000;
-	else
-		return 0;
-	for (size_t i = 1; i <= n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n + 1;
-}
-
 void json_append_string(struct json_buf *b, const char *s) {
 	if (!s) {
 		json_append_mem(b, "null", 4);
@@ -141,7 +114,7 @@ void json_append_string(struct json_buf *b, const char *s) {
 			json_append_mem(b, u, 6);
 			p++;
 		} else {
-			size_t n = utf8_sequence_length(p);
+			size_t n = utf8_char_length(p);
 			if (n == 0) {
 				/* A JSON text is UTF-8 (RFC 8259 section 8.1); a stray byte (a Latin-1 file name, a cut
 				 * multi-byte character) would make the whole reply unparsable for strict readers. */

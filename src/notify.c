@@ -12,41 +12,6 @@
 #include "log.h"
 #include "util.h"
 
-/* Strict UTF-8 (RFC 3629): no overlong forms, no UTF-16 surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no
- * truncated sequence. systemd's utf8_is_valid() applies the same rules to STATUS=. */
-static bool utf8_is_valid(const char *s) {
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p) {
-		unsigned char c = *p;
-		size_t n;
-		uint32_t cp, min;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) { /* 0xc0/0xc1 could only start an overlong 2-byte form */
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) { /* 0xf5.. would start a code point above U+10FFFF */
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else
-			return false; /* a lone continuation byte, 0xc0, 0xc1 or 0xf5..0xff */
-
-		for (size_t i = 1; i <= n; i++) {
-			/* The terminating NUL is not a continuation byte, so a truncated sequence stops here. */
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
-	}
-	return true;
-}
-
 /* LISTEN_FDNAMES rules, as systemd's fdname_is_valid(): printable ASCII without ':', at most 255 characters; the
  * empty name is allowed. */
 static bool fdname_is_valid(const char *s) {

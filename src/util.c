@@ -137,6 +137,41 @@ int parse_signal(const char *s, int *ret) {
 	return -EINVAL;
 }
 
+size_t utf8_char_length(const unsigned char *p) {
+	unsigned char c = p[0];
+	size_t n;
+	uint32_t cp, min;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 1, cp = c & 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		n = 2, cp = c & 0x0f, min = 0x800;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 3, cp = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	for (size_t i = 1; i <= n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n + 1;
+}
+
+bool utf8_is_valid(const char *s) {
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_char_length(p);
+		if (n == 0)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
 char *strdup_printf(const char *fmt, ...) {
 	va_list ap;
 	char *s;

@@ -63,6 +63,13 @@ int parse_signal(const char *s, int *ret);
 /* "SIGTERM" for SIGTERM; a static string, or NULL for an unknown number. */
 const char *signal_name(int sig);
 
+/* Length (1-4) of the valid UTF-8 sequence at p, or 0 if the bytes there are not one. Strict RFC 3629, as systemd's
+ * utf8_is_valid(): no overlong forms, no UTF-16 surrogates, nothing above U+10FFFF, no truncated sequence (a NUL
+ * terminator is not a continuation byte, so reading stops there). */
+size_t utf8_char_length(const unsigned char *p);
+/* Whether the NUL-terminated s is valid UTF-8 by the same rules. */
+bool utf8_is_valid(const char *s);
+
 /* vasprintf into a new string; NULL when out of memory. */
 char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

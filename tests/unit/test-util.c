@@ -72,7 +72,19 @@ static void test_strv(void) {
 	CHECK(strv_length(NULL) == 0, "NULL has length 0");
 }
 
+static void test_utf8(void) {
+	CHECK(utf8_is_valid("") && utf8_is_valid("plain") && utf8_is_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+	      "ASCII and 2-, 3-, 4-byte sequences are valid");
+	static const char *const bad[] = {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+					  "\x80", "\xc3", "\xe2\x82", "\xff"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		CHECK(!utf8_is_valid(bad[i]), "invalid UTF-8 #%zu rejected", i);
+	CHECK(utf8_char_length((const unsigned char *)"\xe2\x82\xac") == 3, "a 3-byte sequence has length 3");
+	CHECK(utf8_char_length((const unsigned char *)"\xe2\x82") == 0, "a truncated sequence has length 0");
+}
+
 int main(void) {
+	test_utf8();
 	test_uint();
 	test_bool();
 	test_duration();
