@@ -88,6 +88,16 @@ static void print_listener(FILE *f, const struct listener_config *lc) {
 	fprintf(f, "    inherit: %s\n", inherit_mode_to_string(lc->inherit));
 }
 
+static void print_command(FILE *f, char *const *command) {
+	fputs("  command: [", f);
+	for (size_t i = 0; command[i]; i++) {
+		if (i > 0)
+			fputs(", ", f);
+		print_quoted(f, command[i]);
+	}
+	fputs("]\n", f);
+}
+
 static void print_key_string(FILE *f, const char *key, const char *value) {
 	if (!value)
 		return;
@@ -107,15 +117,8 @@ void config_print(const struct config *c, FILE *f) {
 		print_listener(f, &c->listeners[i]);
 
 	fputs("program:\n", f);
-	if (c->command && c->command[0]) {
-		fputs("  command: [", f);
-		for (size_t i = 0; c->command[i]; i++) {
-			if (i > 0)
-				fputs(", ", f);
-			print_quoted(f, c->command[i]);
-		}
-		fputs("]\n", f);
-	}
+	if (c->command && c->command[0])
+		print_command(f, c->command);
 	if (c->environment && c->environment[0]) {
 		fputs("  environment:\n", f);
 		for (size_t i = 0; c->environment[i]; i++) {
@@ -135,14 +138,32 @@ void config_print(const struct config *c, FILE *f) {
 	print_key_string(f, "group", c->group);
 	fprintf(f, "  watchdog: %s\n", format_duration(c->program_watchdog_usec, buf));
 	fprintf(f, "  fd-store: %s\n", c->program_fd_store ? "true" : "false");
+	print_key_string(f, "stdin", c->stdin_listener);
+	fprintf(f, "  preload: %s\n", c->preload ? "true" : "false");
+	fprintf(f, "  compat: [%s%s%s]\n", c->compat_server_starter ? "server-starter" : "",
+		c->compat_server_starter && c->compat_einhorn ? ", " : "", c->compat_einhorn ? "einhorn" : "");
 
-	fprintf(f, "readiness:\n  type: %s\n", readiness_type_to_string(c->readiness_type));
+	enum readiness_type t = c->readiness_type;
+	fprintf(f, "readiness:\n  type: %s\n", readiness_type_to_string(t));
 	fprintf(f, "  timeout: %s\n", format_duration(c->readiness_timeout_usec, buf));
+	if (t == READINESS_EXEC && c->readiness_command)
+		print_command(f, c->readiness_command);
+	if (t == READINESS_EXEC || t == READINESS_PIDFILE)
+		fprintf(f, "  interval: %s\n", format_duration(c->readiness_interval_usec, buf));
+	if (t == READINESS_LOG) {
+		print_key_string(f, "pattern", c->readiness_pattern);
+		fprintf(f, "  stream: %s\n", output_stream_to_string(c->readiness_stream));
+	}
+	print_key_string(f, "pid-file", c->readiness_pid_file);
+	if (t == READINESS_DELAY)
+		fprintf(f, "  delay: %s\n", format_duration(c->readiness_delay_usec, buf));
 	fprintf(f, "reload:\n  strategy: %s\n", reload_strategy_to_string(c->reload_strategy));
 	print_signal(f, "signal", c->reload_signal);
 	fputs("stop:\n", f);
 	print_signal(f, "signal", c->stop_signal);
 	fprintf(f, "  timeout: %s\n", format_duration(c->stop_timeout_usec, buf));
+	if (c->preload)
+		fprintf(f, "  drain: %s\n", format_duration(c->stop_drain_usec, buf));
 	fprintf(f, "restart:\n  policy: %s\n", restart_policy_to_string(c->restart_policy));
 	fprintf(f, "  delay: %s\n", format_duration(c->restart_delay_usec, buf));
 	fprintf(f, "  max-delay: %s\n", format_duration(c->restart_max_delay_usec, buf));

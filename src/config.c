@@ -38,16 +38,20 @@ struct raw_listener {
 struct raw_program {
 	char **command;
 	unsigned n_command;
-	char *working_directory, *user, *group, *watchdog, *fd_store;
+	char *working_directory, *user, *group, *watchdog, *fd_store, *stdin_, *preload;
+	char **compat;
+	unsigned n_compat;
 };
 struct raw_readiness {
-	char *type, *timeout;
+	char *type, *timeout, *interval, *pattern, *stream, *pid_file, *delay;
+	char **command;
+	unsigned n_command;
 };
 struct raw_reload {
 	char *strategy, *signal;
 };
 struct raw_stop {
-	char *signal, *timeout;
+	char *signal, *timeout, *drain;
 };
 struct raw_restart {
 	char *policy, *delay, *max_delay;
@@ -111,11 +115,22 @@ static const cyaml_schema_field_t program_fields[] = {
 	STR("group", struct raw_program, group),
 	STR("watchdog", struct raw_program, watchdog),
 	STR("fd-store", struct raw_program, fd_store),
+	STR("stdin", struct raw_program, stdin_),
+	STR("preload", struct raw_program, preload),
+	CYAML_FIELD_SEQUENCE_COUNT("compat", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_program, compat,
+				   n_compat, &string_schema, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t readiness_fields[] = {
 	STR("type", struct raw_readiness, type),
 	STR("timeout", struct raw_readiness, timeout),
+	CYAML_FIELD_SEQUENCE_COUNT("command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_readiness, command,
+				   n_command, &string_schema, 0, CYAML_UNLIMITED),
+	STR("interval", struct raw_readiness, interval),
+	STR("pattern", struct raw_readiness, pattern),
+	STR("stream", struct raw_readiness, stream),
+	STR("pid-file", struct raw_readiness, pid_file),
+	STR("delay", struct raw_readiness, delay),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t reload_fields[] = {
@@ -126,6 +141,7 @@ static const cyaml_schema_field_t reload_fields[] = {
 static const cyaml_schema_field_t stop_fields[] = {
 	STR("signal", struct raw_stop, signal),
 	STR("timeout", struct raw_stop, timeout),
+	STR("drain", struct raw_stop, drain),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t restart_fields[] = {
@@ -161,7 +177,8 @@ static const cyaml_schema_value_t config_schema = {
 /* ---- Enum names ---- */
 
 static const char *const inherit_names[_INHERIT_MAX] = {"auto", "required", "never"};
-static const char *const readiness_names[_READINESS_MAX] = {"notify"};
+static const char *const readiness_names[_READINESS_MAX] = {"notify", "exec", "log", "pidfile", "delay", "none"};
+static const char *const stream_names[_STREAM_MAX] = {"both", "stdout", "stderr"};
 static const char *const reload_names[_RELOAD_STRATEGY_MAX] = {"replace", "restart", "signal"};
 static const char *const restart_names[_RESTART_POLICY_MAX] = {"on-failure", "always", "never"};
 static const char *const fd_store_names[_FD_STORE_MAX] = {"auto", "true", "false"};
@@ -175,6 +192,10 @@ const char *readiness_type_to_string(enum readiness_type t) {
 const char *reload_strategy_to_string(enum reload_strategy s) {
 	return s >= 0 && s < _RELOAD_STRATEGY_MAX ? reload_names[s] : NULL;
 }
+const char *output_stream_to_string(enum output_stream st) {
+	return st >= 0 && st < _STREAM_MAX ? stream_names[st] : NULL;
+}
+
 const char *fd_store_mode_to_string(enum fd_store_mode m) {
 	return m >= 0 && m < _FD_STORE_MAX ? fd_store_names[m] : NULL;
 }
@@ -585,6 +606,25 @@ static int get_enum(struct loader *l, const char *key, const char *s, const char
 	return fail_value(l, key, why, s);
 }
 
+/* A command: a non-empty sequence, no empty program name or argument. */
+static int get_command(struct loader *l, const char *key, char *const *args, unsigned n, char ***ret) {
+	if (n == 0)
+		return fail(l, key, doc_find(l, key), "empty command");
+	char **cmd = calloc(n + 1, sizeof(char *));
+	if (!cmd)
+		return -ENOMEM;
+	*ret = cmd; /* freed with the config on failure */
+	for (unsigned i = 0; i < n; i++) {
+		char k[64];
+		snprintf(k, sizeof(k), "%s[%u]", key, i);
+		if (!args[i][0])
+			return fail_value(l, k, i == 0 ? "empty program name" : "empty argument", "");
+		if (!(cmd[i] = strdup(args[i])))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int get_string(struct loader *l, const char *key, const char *s, char **ret) {
 	if (!s)
 		return 0;
@@ -815,22 +855,9 @@ fail:
 static int load_program(struct loader *l, const struct raw_program *p, struct config *c) {
 	int r;
 
-	if (doc_find(l, "program.command")) {
-		if (p->n_command == 0)
-			return fail(l, "program.command", doc_find(l, "program.command"), "empty command");
-		char **cmd = calloc(p->n_command + 1, sizeof(char *));
-		if (!cmd)
-			return -ENOMEM;
-		c->command = cmd;
-		for (unsigned i = 0; i < p->n_command; i++) {
-			char key[64];
-			snprintf(key, sizeof(key), "program.command[%u]", i);
-			if (!p->command[i][0])
-				return fail_value(l, key, i == 0 ? "empty program name" : "empty argument", "");
-			if (!(cmd[i] = strdup(p->command[i])))
-				return -ENOMEM;
-		}
-	}
+	if (doc_find(l, "program.command") &&
+	    (r = get_command(l, "program.command", p->command, p->n_command, &c->command)) < 0)
+		return r;
 	r = read_environment(l, &c->environment);
 	if (r < 0)
 		return r;
@@ -840,23 +867,104 @@ static int load_program(struct loader *l, const struct raw_program *p, struct co
 	    (r = get_string(l, "program.user", p->user, &c->user)) < 0 ||
 	    (r = get_string(l, "program.group", p->group, &c->group)) < 0 ||
 	    (r = get_duration(l, "program.watchdog", p->watchdog, false, &c->program_watchdog_usec)) < 0 ||
-	    (r = get_bool(l, "program.fd-store", p->fd_store, &c->program_fd_store)) < 0)
+	    (r = get_bool(l, "program.fd-store", p->fd_store, &c->program_fd_store)) < 0 ||
+	    (r = get_bool(l, "program.preload", p->preload, &c->preload)) < 0)
 		return r;
+	if (p->stdin_ && !config_name_valid(p->stdin_))
+		return fail_value(l, "program.stdin", "expected a listener name", p->stdin_);
+	if ((r = get_string(l, "program.stdin", p->stdin_, &c->stdin_listener)) < 0)
+		return r;
+	for (unsigned i = 0; i < p->n_compat; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "program.compat[%u]", i);
+		if (streq(p->compat[i], "server-starter") && !c->compat_server_starter)
+			c->compat_server_starter = true;
+		else if (streq(p->compat[i], "einhorn") && !c->compat_einhorn)
+			c->compat_einhorn = true;
+		else if (streq(p->compat[i], "server-starter") || streq(p->compat[i], "einhorn"))
+			return fail_value(l, key, "duplicate entry", p->compat[i]);
+		else
+			return fail_value(l, key, "expected server-starter or einhorn", p->compat[i]);
+	}
+	return 0;
+}
+
+/* The readiness keys that belong to one type; a key given for another type would be silently unused, which hides a
+ * typo in readiness.type: it is an error. */
+static int load_readiness(struct loader *l, const struct raw_readiness *rd, struct config *c) {
+	int r, e = (int)c->readiness_type;
+	if ((r = get_enum(l, "readiness.type", rd->type, readiness_names, _READINESS_MAX, &e)) < 0 ||
+	    (r = get_duration(l, "readiness.timeout", rd->timeout, true, &c->readiness_timeout_usec)) < 0 ||
+	    (r = get_duration(l, "readiness.interval", rd->interval, true, &c->readiness_interval_usec)) < 0 ||
+	    (r = get_duration(l, "readiness.delay", rd->delay, false, &c->readiness_delay_usec)) < 0)
+		return r;
+	enum readiness_type t = c->readiness_type = (enum readiness_type)e;
+	const char *type = readiness_names[t];
+	const struct {
+		const char *key;
+		bool given, wanted;
+	} keys[] = {
+		{"readiness.command", doc_find(l, "readiness.command") != NULL, t == READINESS_EXEC},
+		{"readiness.interval", rd->interval != NULL, t == READINESS_EXEC || t == READINESS_PIDFILE},
+		{"readiness.pattern", rd->pattern != NULL, t == READINESS_LOG},
+		{"readiness.stream", rd->stream != NULL, t == READINESS_LOG},
+		{"readiness.pid-file", rd->pid_file != NULL, t == READINESS_PIDFILE},
+		{"readiness.delay", rd->delay != NULL, t == READINESS_DELAY},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (keys[i].given && !keys[i].wanted)
+			return fail(l, keys[i].key, doc_find(l, keys[i].key), "not used with readiness.type %s", type);
+	static const char *const needs[_READINESS_MAX] = {
+		[READINESS_EXEC] = "readiness.command",
+		[READINESS_LOG] = "readiness.pattern",
+		[READINESS_PIDFILE] = "readiness.pid-file",
+		[READINESS_DELAY] = "readiness.delay",
+	};
+	bool have[_READINESS_MAX] = {
+		[READINESS_EXEC] = doc_find(l, "readiness.command") != NULL,
+		[READINESS_LOG] = rd->pattern != NULL,
+		[READINESS_PIDFILE] = rd->pid_file != NULL,
+		[READINESS_DELAY] = rd->delay != NULL,
+	};
+	if (needs[t] && !have[t])
+		return fail(l, "readiness.type", doc_find(l, "readiness.type"), "readiness.type %s needs %s", type,
+			    needs[t]);
+
+	if (t == READINESS_EXEC &&
+	    (r = get_command(l, "readiness.command", rd->command, rd->n_command, &c->readiness_command)) < 0)
+		return r;
+	if (rd->pid_file && rd->pid_file[0] != '/')
+		return fail_value(l, "readiness.pid-file", "must be an absolute path", rd->pid_file);
+	if ((r = get_string(l, "readiness.pid-file", rd->pid_file, &c->readiness_pid_file)) < 0)
+		return r;
+	e = (int)c->readiness_stream;
+	if ((r = get_enum(l, "readiness.stream", rd->stream, stream_names, _STREAM_MAX, &e)) < 0)
+		return r;
+	c->readiness_stream = (enum output_stream)e;
+	if (rd->pattern) {
+		if (!rd->pattern[0])
+			return fail_value(l, "readiness.pattern", "must not be empty", rd->pattern);
+		/* REG_NEWLINE: a line is matched on its own, so ^ and $ mean its start and end. */
+		int rc = regcomp(&c->readiness_regex, rd->pattern, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
+		if (rc != 0) {
+			char why[160] = "invalid regular expression: ";
+			size_t m = strlen(why);
+			regerror(rc, &c->readiness_regex, why + m, sizeof(why) - m);
+			return fail_value(l, "readiness.pattern", why, rd->pattern);
+		}
+		if (!(c->readiness_pattern = strdup(rd->pattern))) {
+			regfree(&c->readiness_regex);
+			return -ENOMEM;
+		}
+	}
 	return 0;
 }
 
 static int load_sections(struct loader *l, const struct raw_config *raw, struct config *c) {
 	int r, e;
 
-	if (raw->readiness) {
-		e = (int)c->readiness_type;
-		if ((r = get_enum(l, "readiness.type", raw->readiness->type, readiness_names, _READINESS_MAX, &e)) <
-			    0 ||
-		    (r = get_duration(l, "readiness.timeout", raw->readiness->timeout, true,
-				      &c->readiness_timeout_usec)) < 0)
-			return r;
-		c->readiness_type = (enum readiness_type)e;
-	}
+	if (raw->readiness && (r = load_readiness(l, raw->readiness, c)) < 0)
+		return r;
 	if (raw->reload) {
 		e = (int)c->reload_strategy;
 		if ((r = get_enum(l, "reload.strategy", raw->reload->strategy, reload_names, _RELOAD_STRATEGY_MAX,
@@ -867,8 +975,13 @@ static int load_sections(struct loader *l, const struct raw_config *raw, struct 
 	}
 	if (raw->stop) {
 		if ((r = get_signal(l, "stop.signal", raw->stop->signal, &c->stop_signal)) < 0 ||
-		    (r = get_duration(l, "stop.timeout", raw->stop->timeout, true, &c->stop_timeout_usec)) < 0)
+		    (r = get_duration(l, "stop.timeout", raw->stop->timeout, true, &c->stop_timeout_usec)) < 0 ||
+		    (r = get_duration(l, "stop.drain", raw->stop->drain, false, &c->stop_drain_usec)) < 0)
 			return r;
+		if (c->stop_drain_usec > 0 && !c->preload)
+			return fail_value(l, "stop.drain",
+					  "needs program.preload: true (the shim stops the old generation accepting)",
+					  raw->stop->drain);
 	}
 	if (raw->restart) {
 		e = (int)c->restart_policy;
@@ -946,6 +1059,7 @@ static void config_defaults(struct config *c) {
 	*c = (struct config){
 		.readiness_type = READINESS_NOTIFY,
 		.readiness_timeout_usec = 60 * USEC_PER_SEC,
+		.readiness_interval_usec = 250 * USEC_PER_MSEC,
 		.reload_strategy = RELOAD_REPLACE,
 		.reload_signal = SIGHUP,
 		.stop_signal = SIGTERM,
@@ -1060,6 +1174,12 @@ void config_free(struct config *c) {
 	free(c->user);
 	free(c->group);
 	free(c->control_socket);
+	free(c->stdin_listener);
+	strv_free(c->readiness_command);
+	if (c->readiness_pattern)
+		regfree(&c->readiness_regex);
+	free(c->readiness_pattern);
+	free(c->readiness_pid_file);
 	free(c);
 }
 
@@ -1132,6 +1252,32 @@ static int check_placeholders(const char *path, char *const *command, const stru
 	return 0;
 }
 
+/* The program keys that refer to the listener set, checked once the command line's listeners are merged in. */
+static int check_listener_refs(const struct config *c, const struct listener_config *ls, size_t n, char **ret_error) {
+	char where[PATH_MAX + 64], abuf[ADDR_FORMAT_MAX];
+#define WHERE(key) (c->path ? (snprintf(where, sizeof(where), "%s: key '%s'", c->path, key), where) : key)
+	if (c->stdin_listener) {
+		bool found = false;
+		for (size_t i = 0; i < n && !found; i++)
+			found = streq(ls[i].name, c->stdin_listener);
+		if (!found)
+			return cli_fail(ret_error, "%s: names no listener: '%s'", WHERE("program.stdin"),
+					c->stdin_listener);
+	}
+	if (c->preload && n == 0)
+		return cli_fail(ret_error, "%s: there are no listeners for the shim to hand out",
+				WHERE("program.preload"));
+	for (size_t i = 0; c->compat_server_starter && i < n; i++)
+		if (ls[i].address.kind != ADDR_TCP &&
+		    (ls[i].address.kind != ADDR_UNIX_STREAM || ls[i].address.abstract))
+			return cli_fail(ret_error,
+					"%s: listener '%s' (%s) cannot be written in SERVER_STARTER_PORT, which has "
+					"only TCP ports and unix stream socket paths",
+					WHERE("program.compat"), ls[i].name, addr_format(&ls[i].address, abuf));
+#undef WHERE
+	return 0;
+}
+
 int config_apply_cli(struct config *c, char *const *listens, char *const *command, char **ret_error) {
 	size_t n_new = strv_length(listens), n_old = c->n_listeners, n_parsed = 0;
 	bool have_command = command && command[0];
@@ -1178,6 +1324,8 @@ int config_apply_cli(struct config *c, char *const *listens, char *const *comman
 	/* The file is named when the command is the file's; one given after -- is the command line's. */
 	r = check_placeholders(cmd ? NULL : c->path, cmd ? cmd : c->command, ls ? ls : c->listeners,
 			       ls ? n_old + n_new : n_old, ret_error);
+	if (r >= 0)
+		r = check_listener_refs(c, ls ? ls : c->listeners, ls ? n_old + n_new : n_old, ret_error);
 	if (r < 0) {
 		strv_free(cmd);
 		goto fail;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <regex.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -13,7 +14,18 @@
 #define LISTENER_NAME_MAX 255
 
 enum inherit_mode { INHERIT_AUTO, INHERIT_REQUIRED, INHERIT_NEVER, _INHERIT_MAX };
-enum readiness_type { READINESS_NOTIFY, _READINESS_MAX };
+/* How baton learns that a generation is ready (baton.yaml(5) READINESS explains which to choose). */
+enum readiness_type {
+	READINESS_NOTIFY, /* READY=1 on NOTIFY_SOCKET (from the program, or from the preload shim) */
+	READINESS_EXEC, /* readiness.command exits 0 */
+	READINESS_LOG, /* readiness.pattern matches a line of the program's output */
+	READINESS_PIDFILE, /* readiness.pid-file names a live process of the generation (which baton then follows) */
+	READINESS_DELAY, /* readiness.delay after the start */
+	READINESS_NONE, /* at once */
+	_READINESS_MAX,
+};
+/* readiness.stream: the output that readiness.pattern is matched against. */
+enum output_stream { STREAM_BOTH, STREAM_STDOUT, STREAM_STDERR, _STREAM_MAX };
 enum reload_strategy { RELOAD_REPLACE, RELOAD_RESTART, RELOAD_SIGNAL, _RELOAD_STRATEGY_MAX };
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER, _RESTART_POLICY_MAX };
 /* systemd.fd-store: auto (when systemd announces a store in $FDSTORE), true, false. */
@@ -47,15 +59,27 @@ struct config {
 	char *user, *group;
 	uint64_t program_watchdog_usec; /* program.watchdog: WATCHDOG=1 needed at least this often; 0 = off */
 	bool program_fd_store; /* program.fd-store: relay the program's FDSTORE=1 with its fds */
+	char *stdin_listener; /* program.stdin: the listener also placed at fd 0 (inetd "wait"); NULL: /dev/null */
+	bool preload; /* program.preload: LD_PRELOAD libbaton-preload.so, which maps the program's bind() */
+	bool compat_server_starter; /* program.compat has server-starter: SERVER_STARTER_PORT, _GENERATION */
+	bool compat_einhorn; /* program.compat has einhorn: EINHORN_FD_COUNT, EINHORN_FD_<n> */
 
 	enum readiness_type readiness_type;
 	uint64_t readiness_timeout_usec; /* default 60s */
+	char **readiness_command; /* exec: the probe, NULL-terminated; NULL for other types */
+	uint64_t readiness_interval_usec; /* exec, pidfile: time between checks; default 250ms */
+	char *readiness_pattern; /* log: the POSIX extended regular expression as written */
+	regex_t readiness_regex; /* log: compiled (REG_EXTENDED | REG_NOSUB); valid when readiness_pattern is set */
+	enum output_stream readiness_stream; /* log: default both */
+	char *readiness_pid_file; /* pidfile: absolute path */
+	uint64_t readiness_delay_usec; /* delay */
 
 	enum reload_strategy reload_strategy;
 	int reload_signal; /* default SIGHUP */
 
 	int stop_signal; /* default SIGTERM */
 	uint64_t stop_timeout_usec; /* default 30s */
+	uint64_t stop_drain_usec; /* program.preload: the old generation stops accepting this long before stop.signal */
 
 	enum restart_policy restart_policy; /* default on-failure */
 	uint64_t restart_delay_usec; /* default 100ms */
@@ -105,3 +129,4 @@ const char *readiness_type_to_string(enum readiness_type t);
 const char *reload_strategy_to_string(enum reload_strategy s);
 const char *restart_policy_to_string(enum restart_policy p);
 const char *fd_store_mode_to_string(enum fd_store_mode m);
+const char *output_stream_to_string(enum output_stream s);

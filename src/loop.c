@@ -23,7 +23,7 @@
 
 /* epoll tags: the low byte says what kind of fd woke us; pidfds and control clients carry their id above it, so an
  * event for something that went away earlier in the same batch finds nothing instead of freed memory. */
-enum { TAG_SIGNAL = 1, TAG_TIMER, TAG_NOTIFY, TAG_PIDFD, TAG_CONTROL, TAG_CLIENT };
+enum { TAG_SIGNAL = 1, TAG_TIMER, TAG_NOTIFY, TAG_PIDFD, TAG_CONTROL, TAG_CLIENT, TAG_OUTPUT };
 #define TAG(kind, id) (((uint64_t)(id) << 8) | (kind))
 
 static const int handled_signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH};
@@ -54,6 +54,10 @@ void loop_watch_generation(struct supervisor *s, struct generation *g) {
 		log_warning_errno(r, "Failed to watch generation %u's pidfd, ignoring", g->id);
 }
 
+int loop_watch_output(struct supervisor *s, int fd, uint64_t id) {
+	return epoll_add(s->epoll_fd, fd, TAG(TAG_OUTPUT, id));
+}
+
 /* ---- the timer: one timerfd armed for the earliest deadline, disarmed when there is none ---- */
 
 static uint64_t next_deadline(struct supervisor *s) {
@@ -63,6 +67,8 @@ static uint64_t next_deadline(struct supervisor *s) {
 			next = g->deadline_usec;
 		if (g->watchdog_deadline_usec < next)
 			next = g->watchdog_deadline_usec;
+		if (g->check_usec < next)
+			next = g->check_usec;
 	}
 	if (s->watchdog_interval_usec > 0 && s->watchdog_next_usec < next)
 		next = s->watchdog_next_usec;
@@ -114,9 +120,20 @@ static void handle_timer(struct supervisor *s) {
 				continue;
 			g->deadline_usec = USEC_INFINITY;
 			struct event ev = {.gen = g};
+			if (g->state == GEN_KILLED && g->pid <= 0) {
+				/* A generation without a process (its daemon never appeared) ends here, as a reaped one
+				 * would in reap_children. */
+				generation_unlink(s, g);
+				ev.type = EV_EXITED;
+				ev.wait_status = g->launcher_status;
+				dispatch(s, &ev);
+				generation_free(g);
+				again = true;
+				break;
+			}
 			if (g->state == GEN_STARTING || g->state == GEN_READY)
 				ev.type = EV_READY_TIMEOUT;
-			else if (g->state == GEN_STOPPING)
+			else if (g->state == GEN_STOPPING || g->state == GEN_DRAINING)
 				ev.type = EV_STOP_TIMEOUT;
 			else
 				continue;
@@ -124,6 +141,15 @@ static void handle_timer(struct supervisor *s) {
 			again = true;
 			break;
 		}
+	}
+	for (bool again = true; again && s->state != SUP_DONE;) {
+		again = false;
+		for (struct generation *g = s->generations; g; g = g->next)
+			if (g->check_usec <= now) {
+				readiness_check(s, g);
+				again = true;
+				break;
+			}
 	}
 	for (bool again = true; again && s->state != SUP_DONE;) {
 		again = false;
@@ -179,7 +205,11 @@ static void reap_children(struct supervisor *s) {
 		if (pid <= 0)
 			return;
 
+		if (readiness_reaped(s, pid, status))
+			continue;
 		struct generation *g = generation_by_pid(s, pid);
+		if (g && readiness_launcher_exited(s, g, status))
+			continue;
 		if (!g) {
 			char buf[64];
 			log_debug("reaped process %d, which %s", (int)pid, describe_exit(status, buf));
@@ -246,25 +276,6 @@ static void handle_signals(struct supervisor *s) {
 
 /* ---- notify ---- */
 
-/* The parent of pid from /proc/PID/stat; 0 when it cannot be read (the process is gone). The comm field may hold
- * spaces and parentheses, so the fields are counted from its last ')'. */
-static pid_t parent_of(pid_t pid) {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	int ppid;
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-		return 0;
-	return (pid_t)ppid;
-}
-
 /* Which generation a notify sender belongs to: the generation's main process itself, a process in its process
  * group, or a descendant of its main process (a shell script's systemd-notify). Anyone else is not heard. */
 static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) {
@@ -278,7 +289,7 @@ static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) 
 		return g;
 	pid_t self = getpid();
 	for (int depth = 0; depth < 32 && pid > 1 && pid != self; depth++) {
-		pid = parent_of(pid);
+		pid = proc_parent_of(pid);
 		if ((g = generation_by_pid(s, pid)))
 			return g;
 	}
@@ -370,7 +381,11 @@ static void handle_notify_message(struct supervisor *s, struct notify_datagram *
 		log_info("generation %u (pid %d) is reloading", g->id, (int)g->pid);
 	if (m.stopping)
 		log_info("generation %u (pid %d) says it is stopping", g->id, (int)g->pid);
-	if (m.ready) {
+	if (m.ready && g->readiness != READINESS_NOTIFY)
+		/* One source of truth: with another readiness type, the program's own word does not count. */
+		log_debug("generation %u sent READY=1, ignored: readiness.type is %s", g->id,
+			  readiness_type_to_string(g->readiness));
+	else if (m.ready) {
 		struct event ev = {.type = EV_READY, .gen = g};
 		dispatch(s, &ev);
 	}
@@ -691,6 +706,9 @@ static void handle_event(struct supervisor *s, uint64_t tag) {
 		break;
 	case TAG_CLIENT:
 		handle_control_client(s, (unsigned)(tag >> 8));
+		break;
+	case TAG_OUTPUT:
+		readiness_output(s, tag >> 8);
 		break;
 	}
 }

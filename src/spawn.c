@@ -2,6 +2,8 @@
  * user-visible promise and SYSTEMD-NOTES.md ("Passing sockets") for the protocol rules this follows. */
 #include "spawn.h"
 
+#include <elf.h>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -95,10 +98,11 @@ static char *pid_slot(const char *prefix) {
 }
 
 int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
-	size_t n_base = strv_length(p->base), n_over = strv_length(p->overrides), n = 0;
+	size_t n_base = strv_length(p->base), n_over = strv_length(p->overrides), n_extra = strv_length(p->extra),
+	       n = 0;
 	/* base + overrides + LISTEN_FDS, LISTEN_FDNAMES, NOTIFY_SOCKET, BATON_GENERATION, WATCHDOG_USEC, WATCHDOG_PID,
 	 * LISTEN_PID + NULL */
-	_cleanup_strv_free_ char **env = calloc(n_base + n_over + 8, sizeof(char *));
+	_cleanup_strv_free_ char **env = calloc(n_base + n_over + n_extra + 8, sizeof(char *));
 	int r;
 
 	if (!env)
@@ -107,7 +111,8 @@ int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 	for (size_t i = 0; i < n_base; i++) {
 		const char *e = p->base[i];
 		size_t len = env_name_len(e);
-		if (len == 0 || env_name_reserved(e, len) || env_list_sets(p->overrides, 0, e, len))
+		if (len == 0 || env_name_reserved(e, len) || env_list_sets(p->overrides, 0, e, len) ||
+		    env_list_sets(p->extra, 0, e, len))
 			continue;
 		r = env_push(env, &n, strdup(e));
 		if (r < 0)
@@ -119,7 +124,17 @@ int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 		size_t len = env_name_len(e);
 		/* The reserved variables are baton's to set: a second NOTIFY_SOCKET or LISTEN_FDS would leave the child
 		 * to guess which one counts (getenv() takes the first). A later override of the same name wins. */
-		if (len == 0 || env_name_reserved(e, len) || env_list_sets(p->overrides, i + 1, e, len))
+		if (len == 0 || env_name_reserved(e, len) || env_list_sets(p->overrides, i + 1, e, len) ||
+		    env_list_sets(p->extra, 0, e, len))
+			continue;
+		r = env_push(env, &n, strdup(e));
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < n_extra; i++) {
+		const char *e = p->extra[i];
+		size_t len = env_name_len(e);
+		if (len == 0 || env_name_reserved(e, len) || env_list_sets(p->extra, i + 1, e, len))
 			continue;
 		r = env_push(env, &n, strdup(e));
 		if (r < 0)
@@ -460,6 +475,7 @@ enum spawn_step {
 	STEP_SETPGID,
 	STEP_SIGNALS,
 	STEP_STDIN,
+	STEP_STDOUT,
 	STEP_FDS,
 	STEP_CLOSE,
 	STEP_RLIMIT,
@@ -540,6 +556,10 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 		base = err_fd + 1;
 	if (p->stdin_fd >= base)
 		base = p->stdin_fd + 1;
+	if (p->stdout_fd >= base)
+		base = p->stdout_fd + 1;
+	if (p->stderr_fd >= base)
+		base = p->stderr_fd + 1;
 
 	int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, base);
 	if (moved < 0)
@@ -573,6 +593,13 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 			close(null);
 		}
 	}
+
+	/* Output pipes (readiness.type log) are set up by the parent far above 2, so dup2 cannot clobber a passed
+	 * fd's temporary (those are above base, and so are these). */
+	if (p->stdout_fd >= 0 && dup2(p->stdout_fd, 1) < 0)
+		child_fail(err_fd, STEP_STDOUT);
+	if (p->stderr_fd >= 0 && dup2(p->stderr_fd, 2) < 0)
+		child_fail(err_fd, STEP_STDOUT);
 
 	for (int i = 0; i < n; i++) {
 		if (temps[i] == 3 + i) {
@@ -635,6 +662,8 @@ static char *format_failure(const struct spawn_params *p, const struct spawn_fai
 	case STEP_STDIN:
 		return p->stdin_fd >= 0 ? strdup_printf("dup2 stdin: %s", why)
 					: strdup_printf("open /dev/null: %s", why);
+	case STEP_STDOUT:
+		return strdup_printf("dup2 stdout/stderr: %s", why);
 	case STEP_FDS:
 		return strdup_printf("move listener fds into 3..%zu: %s", 2 + p->n_fds, why);
 	case STEP_CLOSE:
@@ -749,4 +778,102 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 	*ret_pid = pid;
 	*ret_pidfd = pidfd;
 	return 0;
+}
+
+/* ---- can LD_PRELOAD work for the program? ---- */
+
+/* Finds argv0 like execvpe() would: as given when it has a '/', else the first regular executable file in path_env
+ * (glibc's default PATH when that is NULL). Returns 0 with the path in buf, or -ENOENT. */
+static int find_program(const char *argv0, const char *path_env, char buf[static PATH_MAX]) {
+	if (strchr(argv0, '/')) {
+		if (strlen(argv0) >= PATH_MAX)
+			return -ENAMETOOLONG;
+		strcpy(buf, argv0);
+		return 0;
+	}
+	const char *p = path_env ? path_env : "/bin:/usr/bin";
+	for (;;) {
+		size_t len = strcspn(p, ":");
+		/* An empty entry means the current directory. */
+		int m = snprintf(buf, PATH_MAX, "%.*s%s%s", (int)len, p, len ? "/" : "", argv0);
+		struct stat st;
+		if (m > 0 && m < PATH_MAX && stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+			return 0;
+		if (!p[len])
+			return -ENOENT;
+		p += len + 1;
+	}
+}
+
+/* 1 when the file at path is an ELF executable without a PT_INTERP program header (no dynamic linker runs, so
+ * nothing reads LD_PRELOAD), 0 when it is a dynamic ELF or no ELF; *ret_interp gets a "#!" script's interpreter. */
+static int elf_is_static(int fd, char interp[static PATH_MAX]) {
+	unsigned char head[sizeof(Elf64_Ehdr)];
+	interp[0] = '\0';
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	if (n >= 2 && head[0] == '#' && head[1] == '!') {
+		char line[PATH_MAX + 2];
+		ssize_t k = pread(fd, line, sizeof(line) - 1, 2);
+		if (k <= 0)
+			return 0;
+		line[k] = '\0';
+		const char *start = line + strspn(line, " \t");
+		size_t len = strcspn(start, " \t\n");
+		if (len > 0 && len < PATH_MAX) {
+			memcpy(interp, start, len);
+			interp[len] = '\0';
+		}
+		return 0;
+	}
+	if (n < (ssize_t)sizeof(Elf32_Ehdr) || memcmp(head, ELFMAG, SELFMAG) != 0)
+		return 0;
+	bool is64 = head[EI_CLASS] == ELFCLASS64;
+	uint64_t phoff;
+	unsigned phnum, phentsize;
+	if (is64) {
+		if (n < (ssize_t)sizeof(Elf64_Ehdr))
+			return 0;
+		Elf64_Ehdr eh;
+		memcpy(&eh, head, sizeof(eh));
+		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+	} else {
+		Elf32_Ehdr eh;
+		memcpy(&eh, head, sizeof(eh));
+		phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+	}
+	if (phentsize < (is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) || phnum > 4096)
+		return 0;
+	for (unsigned i = 0; i < phnum; i++) {
+		uint32_t type;
+		/* p_type is the first 32-bit field of both program header layouts. */
+		if (pread(fd, &type, sizeof(type), (off_t)(phoff + (uint64_t)i * phentsize)) != sizeof(type))
+			return 0;
+		if (type == PT_INTERP)
+			return 0;
+	}
+	return 1;
+}
+
+const char *spawn_preload_problem(const char *argv0, const char *path_env) {
+	char path[PATH_MAX], interp[PATH_MAX];
+	/* One level of "#!": the kernel runs the interpreter, and that is what the dynamic linker loads. */
+	for (int depth = 0; depth < 2; depth++) {
+		if (find_program(depth ? interp : argv0, path_env, path) < 0)
+			return NULL;
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0)
+			return NULL;
+		if (st.st_mode & (S_ISUID | S_ISGID))
+			return depth ? "its interpreter is set-user-ID or set-group-ID, and the dynamic linker then "
+				       "ignores LD_PRELOAD"
+				     : "it is set-user-ID or set-group-ID, and the dynamic linker then ignores "
+				       "LD_PRELOAD";
+		if (elf_is_static(fd, interp) > 0)
+			return depth ? "its interpreter is statically linked, so nothing loads LD_PRELOAD"
+				     : "it is statically linked, so nothing loads LD_PRELOAD";
+		if (!interp[0])
+			return NULL;
+	}
+	return NULL;
 }

@@ -16,10 +16,12 @@ struct spawn_env_params {
 	const char *notify_socket; /* baton's own NOTIFY_SOCKET for the child */
 	unsigned generation; /* BATON_GENERATION */
 	uint64_t watchdog_usec; /* > 0: WATCHDOG_USEC for the child, with WATCHDOG_PID its own pid */
+	char *const *extra; /* "KEY=value" that baton computes (compat variables, LD_PRELOAD): win over both */
 };
 
 /* Builds the child's environment: base minus LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LISTEN_PIDFDID, WATCHDOG_PID,
- * WATCHDOG_USEC, NOTIFY_SOCKET and BATON_GENERATION; then overrides; then LISTEN_FDS, LISTEN_FDNAMES and a
+ * WATCHDOG_USEC, NOTIFY_SOCKET and BATON_GENERATION; then overrides; then extra (whose names win over base and
+ * overrides); then LISTEN_FDS, LISTEN_FDNAMES and a
  * "LISTEN_PID=" placeholder (when n_fds > 0), NOTIFY_SOCKET, BATON_GENERATION, and with watchdog_usec WATCHDOG_USEC
  * and a "WATCHDOG_PID=" placeholder. The placeholders come last and have room for any pid, so the child can fill
  * them in after fork without allocating (spawn_set_listen_pid).
@@ -51,6 +53,7 @@ struct spawn_params {
 	const gid_t *groups;
 	size_t n_groups;
 	int stdin_fd; /* -1: /dev/null */
+	int stdout_fd, stderr_fd; /* -1: inherit baton's */
 	int parent_death_signal; /* PR_SET_PDEATHSIG in the child; 0 for none */
 	/* RLIMIT_NOFILE for the child, or NULL to keep the parent's. baton raises its own soft limit to hold many
 	 * sockets, but a program that uses select() breaks with fds above 1024: it gets the limit baton was given. */
@@ -72,3 +75,9 @@ int spawn_resolve_credentials(const char *user, const char *group, struct spawn_
  * the step and path ("exec /usr/bin/app: No such file or directory"). On success *ret_pid and *ret_pidfd are set
  * (*ret_pidfd is -1 where the kernel, or valgrind, has no pidfd_open). At most 65536 fds. */
 int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, char **ret_error);
+
+/* Why LD_PRELOAD cannot work for the program argv0 (searched in path_env, a PATH value, when it has no '/'): a
+ * statically linked ELF executable, a set-user-ID or set-group-ID file (the dynamic linker ignores LD_PRELOAD paths
+ * with slashes then), or the same for the interpreter of a "#!" script. Returns a static English reason, or NULL
+ * when preloading should work or nothing can be said (the file is missing: exec reports that). */
+const char *spawn_preload_problem(const char *argv0, const char *path_env);

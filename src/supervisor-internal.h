@@ -41,3 +41,30 @@ const char *describe_exit(int wait_status, char buf[static 64]);
 void loop_watch_generation(struct supervisor *s, struct generation *g);
 /* Reload seq has ended: every control client waiting for it gets its reply. */
 void loop_reload_finished(struct supervisor *s, uint64_t seq, bool ok, const char *message);
+
+/* Watches a readiness output pipe: readable (or hung up) calls readiness_output(s, id). Returns 0 or -errno. */
+int loop_watch_output(struct supervisor *s, int fd, uint64_t id);
+
+/* readiness.c: how a starting generation becomes ready, for each readiness.type. */
+/* Before the spawn: with readiness.type log, pipes for the streams it reads. write_fds (the child's stdout and
+ * stderr, -1 when not piped) are the caller's to close after the spawn; read_fds go to readiness_begin. */
+int readiness_pipes(const struct config *c, int write_fds[2], int read_fds[2]);
+/* Right after the spawn: takes the read ends and schedules the first check. Nothing fails here: a pipe that cannot be
+ * watched is logged and its output lost, and the readiness timeout still bounds the start. */
+void readiness_begin(struct supervisor *s, struct generation *g, int read_fds[2]);
+/* The generation stops starting (ready, stopping or killed): its probe is killed and checks stop. Output pipes stay:
+ * the program's output passes through for its whole life. */
+void readiness_end(struct generation *g);
+/* check_usec has come. */
+void readiness_check(struct supervisor *s, struct generation *g);
+/* A child was reaped: true when it was a probe (and is dealt with). */
+bool readiness_reaped(struct supervisor *s, pid_t pid, int wait_status);
+/* g's main process was reaped: true when, with readiness.type pidfile, it exited 0 before the pid file named a live
+ * process: the daemon it left is awaited, and the generation lives on without a process of its own for now. */
+bool readiness_launcher_exited(struct supervisor *s, struct generation *g, int wait_status);
+/* An output pipe of generation (id >> 1) is readable: stream id & 1 (0 stdout, 1 stderr). */
+void readiness_output(struct supervisor *s, uint64_t id);
+/* generation_free: passes on what the pipes still hold and closes them. */
+void readiness_free(struct generation *g);
+/* The signal that tells the preload shim to stop accepting (BATON_DRAIN_SIGNAL). */
+int drain_signal(void);

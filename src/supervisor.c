@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "compat.h"
 #include "log.h"
 #include "notify.h"
 #include "spawn.h"
@@ -25,10 +26,8 @@ static const char *const sup_state_names[_SUP_STATE_MAX] = {
 };
 
 static const char *const gen_state_names[_GEN_STATE_MAX] = {
-	[GEN_STARTING] = "starting",
-	[GEN_READY] = "ready",
-	[GEN_STOPPING] = "stopping",
-	[GEN_KILLED] = "killed",
+	[GEN_STARTING] = "starting", [GEN_READY] = "ready",   [GEN_DRAINING] = "draining",
+	[GEN_STOPPING] = "stopping", [GEN_KILLED] = "killed",
 };
 
 static const char *const event_names[_EV_MAX] = {
@@ -55,6 +54,8 @@ const char *gen_state_to_string(enum gen_state st) {
 int generation_signal(const struct generation *g, int sig) {
 	/* Without a pidfd (no pidfd_open), the pid is just as safe: only baton reaps its children, so an unreaped
 	 * child's pid cannot be reused. */
+	if (g->pid <= 0)
+		return -ESRCH; /* a daemon's launcher exited and the daemon is not known yet: nothing to signal */
 	int r = g->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, g->pidfd, sig, NULL, 0) : kill(g->pid, sig);
 	return r < 0 ? -errno : 0;
 }
@@ -104,6 +105,7 @@ void generation_free(struct generation *g) {
 		return;
 	if (g->pidfd >= 0)
 		close(g->pidfd);
+	readiness_free(g);
 	free(g->status);
 	free(g);
 }
@@ -119,21 +121,33 @@ void generation_unlink(struct supervisor *s, struct generation *g) {
 
 /* SIGKILL to the generation's whole process group: workers it forked must not outlive it. */
 static void generation_kill(struct generation *g, const char *why) {
-	log_warning("generation %u (pid %d) %s, sending SIGKILL", g->id, (int)g->pid, why);
-	if (kill(-g->pid, SIGKILL) < 0 && errno != ESRCH)
-		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)g->pid);
-	int r = generation_signal(g, SIGKILL);
-	if (r < 0 && r != -ESRCH)
-		log_warning_errno(r, "Failed to kill generation %u, ignoring", g->id);
+	readiness_end(g);
 	g->state = GEN_KILLED;
 	g->deadline_usec = USEC_INFINITY;
 	g->watchdog_deadline_usec = USEC_INFINITY;
+	if (g->pid <= 0) {
+		/* No process (a daemon that never showed up): nothing will be reaped, so the timer ends it now. */
+		log_warning("generation %u %s; it has no process left", g->id, why);
+		g->deadline_usec = 0;
+		return;
+	}
+	log_warning("generation %u (pid %d) %s, sending SIGKILL", g->id, (int)g->pid, why);
+	if (kill(-g->pgid, SIGKILL) < 0 && errno != ESRCH)
+		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)g->pgid);
+	int r = generation_signal(g, SIGKILL);
+	if (r < 0 && r != -ESRCH)
+		log_warning_errno(r, "Failed to kill generation %u, ignoring", g->id);
 }
 
 /* Tells g to stop: stop.signal now, SIGKILL at the deadline. */
 static void generation_stop(struct supervisor *s, struct generation *g) {
 	if (g->state == GEN_STOPPING || g->state == GEN_KILLED)
 		return;
+	if (g->pid <= 0) {
+		generation_kill(g, "is told to stop");
+		return;
+	}
+	readiness_end(g);
 	int sig = s->config->stop_signal;
 	log_info("stopping generation %u (pid %d) with %s", g->id, (int)g->pid, strempty(signal_name(sig)));
 	int r = generation_signal(g, sig);
@@ -144,13 +158,38 @@ static void generation_stop(struct supervisor *s, struct generation *g) {
 	g->watchdog_deadline_usec = USEC_INFINITY;
 }
 
+/* Retires a replaced generation. With stop.drain (and the preload shim catching the drain signal) it first stops
+ * accepting and finishes what it has, for stop.drain; then, or right away, generation_stop(). */
+static void generation_retire(struct supervisor *s, struct generation *g) {
+	uint64_t drain = s->config->preload ? s->config->stop_drain_usec : 0;
+	int sig = drain_signal();
+	/* The signal's default action is to terminate: a program without the shim's handler (statically linked, or
+	 * it never bound a mapped address) must not get it. */
+	if (drain == 0 || g->state != GEN_READY || proc_catches_signal(g->pid, sig) != 1) {
+		if (drain > 0)
+			log_info("generation %u (pid %d) does not catch the drain signal (no shim?): stopping it now",
+				 g->id, (int)g->pid);
+		generation_stop(s, g);
+		return;
+	}
+	char buf[32];
+	log_info("draining generation %u (pid %d) for %s", g->id, (int)g->pid, format_duration(drain, buf));
+	/* Workers it forked hold mapped sockets too; they share the process group and the handler. */
+	if (kill(-g->pgid, sig) < 0 && errno != ESRCH)
+		log_debug_errno(errno, "Failed to signal process group %d", (int)g->pgid);
+	(void)generation_signal(g, sig);
+	g->state = GEN_DRAINING;
+	g->deadline_usec = now_usec() + drain;
+	g->watchdog_deadline_usec = USEC_INFINITY;
+}
+
 /* Keeps the number of live generations under GENERATIONS_MAX before another one starts: old generations that are
  * still draining are killed, oldest first. */
 static void generations_make_room(struct supervisor *s) {
 	while (generations_alive(s) >= GENERATIONS_MAX) {
 		struct generation *oldest = NULL;
 		for (struct generation *g = s->generations; g; g = g->next)
-			if (g->state == GEN_STOPPING)
+			if (g->state == GEN_STOPPING || g->state == GEN_DRAINING)
 				oldest = g;
 		if (!oldest)
 			return;
@@ -169,6 +208,7 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 	_cleanup_strv_free_ char **envp = NULL;
 	_cleanup_free_ gid_t *groups = NULL;
 	_cleanup_free_ char *bad_name = NULL;
+	_cleanup_strv_free_ char **extra = NULL;
 	int r;
 
 	generations_make_room(s);
@@ -195,6 +235,25 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 	}
 
 	extern char **environ;
+	const char *preload = NULL;
+	if (c->preload) {
+		preload = getenv("BATON_PRELOAD_LIBRARY");
+		if (!preload || !*preload)
+			preload = BATON_PRELOAD_PATH;
+		if (access(preload, R_OK) < 0) {
+			*ret_error = strdup_printf("program.preload: %s: %s", preload, strerror(errno));
+			return -errno;
+		}
+		const char *why = spawn_preload_problem(c->command[0], getenv("PATH"));
+		if (why)
+			log_warning("program.preload: %s: %s; it runs unshimmed, so it binds its own sockets (and "
+				    "fails to where baton holds the address) unless it reads LISTEN_FDS",
+				    c->command[0], why);
+	}
+	r = compat_env(c, id, preload, drain_signal(), environ, &extra);
+	if (r < 0)
+		return r;
+
 	struct spawn_env_params ep = {
 		.base = environ,
 		.overrides = c->environment,
@@ -203,6 +262,7 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 		.notify_socket = s->notify_path,
 		.generation = id,
 		.watchdog_usec = c->program_watchdog_usec,
+		.extra = extra,
 	};
 	r = spawn_build_env(&ep, &envp);
 	if (r < 0)
@@ -215,6 +275,8 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 		.n_fds = n,
 		.working_directory = c->working_directory,
 		.stdin_fd = -1,
+		.stdout_fd = -1,
+		.stderr_fd = -1,
 		/* Outside systemd nothing else would stop a child whose supervisor was SIGKILLed (under systemd the
 		 * cgroup is killed anyway); the stop signal lets it finish its requests. */
 		.parent_death_signal = c->stop_signal,
@@ -226,11 +288,31 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 			return r;
 	}
 
+	for (size_t i = 0; c->stdin_listener && i < n; i++)
+		if (streq(ls[i].name, c->stdin_listener))
+			sp.stdin_fd = ls[i].fd;
+
+	int write_fds[2], read_fds[2];
+	r = readiness_pipes(c, write_fds, read_fds);
+	if (r < 0) {
+		*ret_error = strdup_printf("pipe for the program's output: %s", strerror(-r));
+		return r;
+	}
+	sp.stdout_fd = write_fds[0];
+	sp.stderr_fd = write_fds[1];
+
 	pid_t pid;
 	int pidfd;
 	r = spawn_child(&sp, &pid, &pidfd, ret_error);
-	if (r < 0)
+	for (int i = 0; i < 2; i++)
+		if (write_fds[i] >= 0)
+			close(write_fds[i]);
+	if (r < 0) {
+		for (int i = 0; i < 2; i++)
+			if (read_fds[i] >= 0)
+				close(read_fds[i]);
 		return r;
+	}
 
 	struct generation *g = calloc(1, sizeof(*g));
 	if (!g) {
@@ -238,6 +320,9 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 		kill(pid, SIGKILL);
 		if (pidfd >= 0)
 			close(pidfd);
+		for (int i = 0; i < 2; i++)
+			if (read_fds[i] >= 0)
+				close(read_fds[i]);
 		return -ENOMEM;
 	}
 	uint64_t now = now_usec();
@@ -250,11 +335,16 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 		.deadline_usec = now + c->readiness_timeout_usec,
 		.watchdog_usec = c->program_watchdog_usec,
 		.watchdog_deadline_usec = USEC_INFINITY,
+		.readiness = c->readiness_type,
+		.config = c,
+		.pgid = pid,
+		.check_usec = USEC_INFINITY,
 		.next = s->generations,
 	};
 	loop_watch_generation(s, g);
 	s->generations = g;
 	s->last_generation = id;
+	readiness_begin(s, g, read_fds);
 
 	log_info("generation %u started (pid %d)", id, (int)pid);
 	*ret = g;
@@ -263,6 +353,7 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 
 /* Marks g ready and returns how long it took. */
 static uint64_t generation_ready(struct generation *g) {
+	readiness_end(g);
 	g->state = GEN_READY;
 	g->ready_usec = now_usec();
 	g->deadline_usec = USEC_INFINITY;
@@ -433,6 +524,10 @@ static void on_stop_request_again(struct supervisor *s, const struct event *ev) 
 }
 
 static void on_stop_timeout(struct supervisor *s, const struct event *ev) {
+	if (ev->gen->state == GEN_DRAINING) {
+		generation_stop(s, ev->gen);
+		return;
+	}
 	generation_kill(ev->gen, "did not stop within stop.timeout");
 }
 
@@ -684,7 +779,7 @@ static void reload_commit(struct supervisor *s) {
 
 	upstream_ready(s);
 	if (old && old != g)
-		generation_stop(s, old);
+		generation_retire(s, old);
 	reload_finish(s, true, msg);
 	now_running(s);
 }
@@ -743,6 +838,12 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 			char why[128];
 			snprintf(why, sizeof(why), "could not send %s: %s", strempty(signal_name(sig)), strerror(-r));
 			reload_fail(s, why);
+			return;
+		}
+		if (c->readiness_type != READINESS_NOTIFY || s->current->readiness != READINESS_NOTIFY) {
+			/* Nothing will say when a program that does not notify has reloaded: delivering the signal
+			 * is all there is to wait for. */
+			reload_commit(s);
 			return;
 		}
 		/* It reports RELOADING=1 ... READY=1 (or just READY=1) when done; the readiness timeout bounds that. */

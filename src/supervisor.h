@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "output.h"
 #include "sockets.h"
 
 /* Exit codes of baton other than the child's own status (see baton(1)). */
@@ -39,6 +40,7 @@ enum sup_state {
 enum gen_state {
 	GEN_STARTING, /* forked, not ready yet; deadline = readiness timeout */
 	GEN_READY, /* reported ready; a deadline only while a signal-strategy reload waits for it */
+	GEN_DRAINING, /* replaced, and told (through the preload shim) to stop accepting; deadline = stop.drain */
 	GEN_STOPPING, /* sent the stop signal; deadline = stop timeout, then SIGKILL */
 	GEN_KILLED, /* sent SIGKILL; waiting to reap */
 	_GEN_STATE_MAX,
@@ -56,6 +58,14 @@ struct generation {
 	char *status; /* the last STATUS= it sent, or NULL */
 	uint64_t watchdog_usec; /* program.watchdog it was started with; 0 = none */
 	uint64_t watchdog_deadline_usec; /* ready: the next WATCHDOG=1 is due by then; USEC_INFINITY otherwise */
+	/* Readiness (readiness.c). */
+	enum readiness_type readiness;
+	const struct config *config; /* the config it was started with: only valid while it is GEN_STARTING */
+	pid_t pgid; /* its process group: the pid it was started as, also after following a daemon */
+	uint64_t check_usec; /* the next readiness check (probe, pid file, delay's end); USEC_INFINITY for none */
+	pid_t probe_pid; /* exec: the probe running now; 0 for none */
+	int launcher_status; /* pidfile: the wait status of its first process, which exited to leave a daemon */
+	struct output *outputs[2]; /* log: the program's stdout and stderr pipes (NULL when not piped) */
 	struct generation *next;
 };
 

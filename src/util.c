@@ -250,3 +250,38 @@ int fd_nonblock(int fd, bool on) {
 		return -errno;
 	return 0;
 }
+
+pid_t proc_parent_of(pid_t pid) {
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The comm field may hold spaces and parentheses: the fields are counted from its last ')'. */
+	char *p = strrchr(buf, ')');
+	int ppid;
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+int proc_catches_signal(pid_t pid, int sig) {
+	char path[64], buf[2048];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "\nSigCgt:");
+	unsigned long long mask;
+	if (!p || sscanf(p + 8, " %llx", &mask) != 1)
+		return -EIO;
+	return sig >= 1 && sig <= 64 && (mask >> (sig - 1)) & 1;
+}

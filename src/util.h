@@ -87,6 +87,11 @@ char **strv_copy(char *const *v);
 int fd_cloexec(int fd, bool on);
 int fd_nonblock(int fd, bool on);
 
+/* The parent of pid from /proc/PID/stat; 0 when it cannot be read (the process is gone). */
+pid_t proc_parent_of(pid_t pid);
+/* 1 when pid has a handler for sig (SigCgt in /proc/PID/status), 0 when not, negative errno when unreadable. */
+int proc_catches_signal(pid_t pid, int sig);
+
 static inline bool streq(const char *a, const char *b) {
 	return a && b && __builtin_strcmp(a, b) == 0;
 }

@@ -66,7 +66,9 @@ ct_boot() {
   # A sanitizer build (tests/run.sh --sanitize) gets its options inside too: systemd.setenv= on systemd's command
   # line goes into every unit's environment. Leak detection is off in there: LeakSanitizer needs ptrace(2), which
   # baton-hardened.service's system call filter refuses; the integration suite checks baton for leaks.
-  local boot_args=(systemd.firstboot=off)
+  # basic.target, not multi-user.target: the container boots the host's own /, and daemons installed there (the
+  # unmodified-program tests install nginx, redis, memcached, lighttpd) must not start and hold up the boot.
+  local boot_args=(systemd.firstboot=off systemd.unit=basic.target)
   if [[ -n "${ASAN_OPTIONS:-}" ]] || ldd "$BATON" 2>/dev/null | grep -q libasan; then
     boot_args+=("systemd.setenv=ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
   fi

@@ -99,7 +99,7 @@ static void test_schema_errors(void) {
 	           "unknown listener key");
 	load_fails("program:\n  commands: [a]\n",
 	           "key 'program.commands': unknown key (expected one of: command, environment, working-directory, "
-	           "user, group, watchdog, fd-store) (line 2)",
+	           "user, group, watchdog, fd-store, stdin, preload, compat) (line 2)",
 	           "unknown program key");
 	load_fails("listeners: tcp://:80\n", "key 'listeners': expected a list, got a scalar: 'tcp://:80' (line 1)",
 	           "listeners is a scalar");
@@ -341,7 +341,8 @@ static void test_program_errors(void) {
 }
 
 static void test_section_errors(void) {
-	load_fails("readiness:\n  type: exec\n", "key 'readiness.type': expected notify: 'exec' (line 2)",
+	load_fails("readiness:\n  type: exe\n",
+	           "key 'readiness.type': expected notify, exec, log, pidfile, delay or none: 'exe' (line 2)",
 	           "bad readiness type");
 	load_fails("readiness:\n  timeout: 0s\n", "key 'readiness.timeout': must be longer than 0s: '0s' (line 2)",
 	           "zero readiness timeout");
