@@ -221,6 +221,11 @@ static void check_pid_file(struct supervisor *s, struct generation *g) {
 			if (g->pidfd >= 0)
 				close(g->pidfd); /* also leaves the epoll set */
 			g->pid = pid;
+			/* A daemon that called setsid() leads its own process group, with its workers in it: that
+			 * group is what a SIGKILL must reach now (the launcher's group may be empty). */
+			pid_t pgid = getpgid(pid);
+			if (pgid > 0 && pgid != getpgrp())
+				g->pgid = pgid;
 			/* Our unreaped child: its pid cannot be reused meanwhile. Without pidfds, SIGCHLD alone. */
 			g->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 			if (g->pidfd < 0 && errno != ENOSYS)
