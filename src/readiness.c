@@ -4,6 +4,7 @@
  *
  * What is never offered here: a TCP connect or HTTP request to a listener as a probe. baton holds those sockets, so
  * the kernel's backlog (or the old generation) answers it whether or not the new program works. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -17,6 +18,11 @@
 #include "spawn.h"
 #include "supervisor-internal.h"
 #include "util.h"
+
+static void closedirp(DIR **d) {
+	if (*d)
+		closedir(*d);
+}
 
 int drain_signal(void) {
 	/* A real-time signal nothing else in a typical program uses; its default action (terminate) is why baton
@@ -208,7 +214,36 @@ static bool pid_belongs(struct supervisor *s, struct generation *g, pid_t pid) {
 	for (struct generation *o = s->generations; o; o = o->next)
 		if (o->pid == pid || o->probe_pid == pid)
 			return false;
-	return true;
+	/* An orphan left by another generation (one discarded while its daemon was still starting) carries that
+	 * generation's number; a process that rewrote its environment shows none, and is taken. */
+	unsigned gen = proc_generation_of(pid);
+	return gen == 0 || gen == g->id;
+}
+
+void readiness_kill_strays(struct supervisor *s, struct generation *g) {
+	_cleanup_(closedirp) DIR *d = opendir("/proc");
+	if (!d)
+		return;
+	pid_t self = getpid();
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		uint64_t v;
+		if (parse_uint64(de->d_name, &v) < 0 || v > INT32_MAX)
+			continue;
+		pid_t pid = (pid_t)v;
+		if (proc_parent_of(pid) != self || proc_generation_of(pid) != g->id)
+			continue;
+		bool claimed = false;
+		for (struct generation *o = s->generations; o && !claimed; o = o->next)
+			claimed = (o != g && o->pid == pid) || o->probe_pid == pid;
+		if (claimed)
+			continue;
+		log_warning("generation %u: killing pid %d, which it left behind", g->id, (int)pid);
+		pid_t pgid = getpgid(pid);
+		if (pgid > 0 && pgid != getpgrp())
+			(void)kill(-pgid, SIGKILL);
+		(void)kill(pid, SIGKILL);
+	}
 }
 
 static void check_pid_file(struct supervisor *s, struct generation *g) {

@@ -518,6 +518,46 @@ static int cloexec_from(int from) {
 	return 0;
 }
 
+/* execvpe() without its fallback: on ENOEXEC glibc runs the file with /bin/sh, so a file that is no program at all
+ * would have its lines run as shell commands. Here ENOEXEC is an error like any other. A name without '/' is searched
+ * in envp's PATH (program.environment's, if it sets one). Async-signal-safe; returns only on failure, with errno
+ * set. */
+static void exec_search(char *const *argv, char *const *envp) {
+	const char *file = argv[0];
+	if (strchr(file, '/')) {
+		execve(file, argv, envp);
+		return;
+	}
+	const char *path = "/bin:/usr/bin";
+	for (size_t i = 0; envp[i]; i++)
+		if (strncmp(envp[i], "PATH=", 5) == 0)
+			path = envp[i] + 5;
+	size_t flen = strlen(file);
+	bool denied = false;
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dlen = (size_t)(end - p);
+		char buf[PATH_MAX];
+		if (dlen + 1 + flen < sizeof(buf)) {
+			/* An empty entry is the current directory, as for execvp(3). */
+			memcpy(buf, dlen ? p : ".", dlen ? dlen : 1);
+			size_t m = dlen ? dlen : 1;
+			buf[m] = '/';
+			memcpy(buf + m + 1, file, flen + 1);
+			execve(buf, argv, envp);
+			if (errno == EACCES)
+				denied = true;
+			else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
+				 errno != ETIMEDOUT)
+				return; /* found, but it cannot run: say why */
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	errno = denied ? EACCES : ENOENT;
+}
+
 /* The forked child. Between fork and exec only async-signal-safe calls: the parent may hold locks (malloc, stdio,
  * NSS) in a state the child must never touch. */
 /* temps: room for n_fds ints, allocated by the parent (no malloc after fork). */
@@ -644,10 +684,7 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 			_exit(127);
 	}
 
-	/* execvpe() searches the PATH of the current environ (glibc: getenv("PATH")), not of envp; make them the
-	 * same so that program.environment's PATH is the one used. It allocates on the stack, not with malloc. */
-	environ = p->envp;
-	execvpe(p->argv[0], p->argv, p->envp);
+	exec_search(p->argv, p->envp);
 	child_fail(err_fd, STEP_EXEC);
 }
 
@@ -680,8 +717,21 @@ static char *format_failure(const struct spawn_params *p, const struct spawn_fai
 		return strdup_printf("setuid %u: %s", (unsigned)p->uid, why);
 	case STEP_PDEATHSIG:
 		return strdup_printf("prctl PR_SET_PDEATHSIG: %s", why);
-	case STEP_EXEC:
+	case STEP_EXEC: {
+		/* ENOENT for a script that exists is its "#!" interpreter that is missing: say which. */
+		char line[256];
+		_cleanup_close_ int fd = f->err == ENOENT && strchr(p->argv[0], '/')
+						 ? open(p->argv[0], O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+						 : -1;
+		ssize_t n = fd >= 0 ? read(fd, line, sizeof(line) - 1) : -1;
+		if (n > 2 && line[0] == '#' && line[1] == '!') {
+			line[n] = '\0';
+			char *interp = line + 2 + strspn(line + 2, " \t");
+			interp[strcspn(interp, " \t\r\n")] = '\0';
+			return strdup_printf("exec %s: its interpreter %s: %s", p->argv[0], interp, why);
+		}
 		return strdup_printf("exec %s: %s", p->argv[0], why);
+	}
 	default:
 		return strdup_printf("child setup step %d: %s", f->step, why);
 	}

@@ -64,6 +64,10 @@ bool readiness_reaped(struct supervisor *s, pid_t pid, int wait_status);
 bool readiness_launcher_exited(struct supervisor *s, struct generation *g, int wait_status);
 /* An output pipe of generation (id >> 1) is readable: stream id & 1 (0 stdout, 1 stderr). */
 void readiness_output(struct supervisor *s, uint64_t id);
+/* g is being killed: its processes that baton inherited as orphans (ppid baton, BATON_GENERATION=g's number, not
+ * another generation's main process) are killed too, with their process groups: a daemon that never made it into
+ * its pid file, workers whose parent died. */
+void readiness_kill_strays(struct supervisor *s, struct generation *g);
 /* generation_free: passes on what the pipes still hold and closes them. */
 void readiness_free(struct generation *g);
 /* The signal that tells the preload shim to stop accepting (BATON_DRAIN_SIGNAL). */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -120,7 +121,7 @@ void generation_unlink(struct supervisor *s, struct generation *g) {
 }
 
 /* SIGKILL to the generation's whole process group: workers it forked must not outlive it. */
-static void generation_kill(struct generation *g, const char *why) {
+static void generation_kill(struct supervisor *s, struct generation *g, const char *why) {
 	readiness_end(g);
 	g->state = GEN_KILLED;
 	g->deadline_usec = USEC_INFINITY;
@@ -129,6 +130,7 @@ static void generation_kill(struct generation *g, const char *why) {
 		/* No process (a daemon that never showed up): nothing will be reaped, so the timer ends it now. */
 		log_warning("generation %u %s; it has no process left", g->id, why);
 		g->deadline_usec = 0;
+		readiness_kill_strays(s, g);
 		return;
 	}
 	log_warning("generation %u (pid %d) %s, sending SIGKILL", g->id, (int)g->pid, why);
@@ -137,6 +139,7 @@ static void generation_kill(struct generation *g, const char *why) {
 	int r = generation_signal(g, SIGKILL);
 	if (r < 0 && r != -ESRCH)
 		log_warning_errno(r, "Failed to kill generation %u, ignoring", g->id);
+	readiness_kill_strays(s, g);
 }
 
 /* Tells g to stop: stop.signal now, SIGKILL at the deadline. */
@@ -144,7 +147,7 @@ static void generation_stop(struct supervisor *s, struct generation *g) {
 	if (g->state == GEN_STOPPING || g->state == GEN_KILLED)
 		return;
 	if (g->pid <= 0) {
-		generation_kill(g, "is told to stop");
+		generation_kill(s, g, "is told to stop");
 		return;
 	}
 	readiness_end(g);
@@ -193,7 +196,7 @@ static void generations_make_room(struct supervisor *s) {
 				oldest = g;
 		if (!oldest)
 			return;
-		generation_kill(oldest, "is still draining and the generation limit is reached");
+		generation_kill(s, oldest, "is still draining and the generation limit is reached");
 	}
 }
 
@@ -222,6 +225,24 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 			names[i] = ls[i].name;
 			fds[i] = ls[i].fd;
 		}
+	}
+
+	/* shutdown(2) on a listening socket (servers do it to wake their accepting threads) ends its listening for
+	 * every process that shares it, baton included: a new generation gets it listening again. */
+	for (size_t i = 0; i < n && i < c->n_listeners; i++) {
+		int on = 0;
+		socklen_t len = sizeof(on);
+		if (!addr_is_stream(&ls[i].address) || getsockopt(ls[i].fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
+		    on)
+			continue;
+		if (listen(ls[i].fd, c->listeners[i].backlog) < 0)
+			log_warning_errno(errno,
+					  "listener '%s' no longer listens (a program shut it down), and "
+					  "listen() again failed",
+					  ls[i].name);
+		else
+			log_warning("listener '%s' no longer listened (a program shut it down): listening again",
+				    ls[i].name);
 	}
 
 	r = spawn_substitute_argv(c->command, names, n, &argv, &bad_name);
@@ -528,7 +549,7 @@ static void on_stop_timeout(struct supervisor *s, const struct event *ev) {
 		generation_stop(s, ev->gen);
 		return;
 	}
-	generation_kill(ev->gen, "did not stop within stop.timeout");
+	generation_kill(s, ev->gen, "did not stop within stop.timeout");
 }
 
 static void start_queued_reload(struct supervisor *s);
@@ -623,7 +644,9 @@ static void on_started_timeout(struct supervisor *s, const struct event *ev) {
 		 format_duration(s->config->readiness_timeout_usec, buf));
 	if (g != s->current)
 		return;
-	generation_kill(g, why);
+	/* Stopped, not killed: it may have accepted connections already, and can finish them. */
+	log_warning("generation %u (pid %d) %s", g->id, (int)g->pid, why);
+	generation_stop(s, g);
 	if (s->ever_ready) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "generation %u %s", g->id, why);
@@ -644,7 +667,7 @@ static void on_watchdog(struct supervisor *s, const struct event *ev) {
 		return;
 	snprintf(why, sizeof(why), "missed its watchdog (no WATCHDOG=1 within %s)",
 		 format_duration(g->watchdog_usec, buf));
-	generation_kill(g, ev->why ? ev->why : why);
+	generation_kill(s, g, ev->why ? ev->why : why);
 }
 
 static void on_running_ready(struct supervisor *s, const struct event *ev) {
@@ -725,8 +748,12 @@ static void reload_finish(struct supervisor *s, bool ok, const char *message) {
  * was serving keeps serving. READY=1 goes upstream either way: systemd waits for it after RELOADING=1. */
 static void reload_fail(struct supervisor *s, const char *why) {
 	struct reload *rl = &s->reload;
-	if (rl->gen && rl->gen->state != GEN_KILLED)
-		generation_kill(rl->gen, "is discarded: the reload failed");
+	if (rl->gen && rl->gen->state != GEN_KILLED) {
+		/* Stopped, not killed: a program that does not notify may serve on the shared sockets before it
+		 * counts as ready, and its requests in flight can finish. */
+		log_info("generation %u (pid %d) is discarded: the reload failed", rl->gen->id, (int)rl->gen->pid);
+		generation_stop(s, rl->gen);
+	}
 
 	char msg[512];
 	if (s->current)
@@ -815,7 +842,11 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 	int r = supervisor_load_config(&s->options, &c, &error);
 	if (r < 0) {
 		char why[1024];
-		snprintf(why, sizeof(why), "invalid configuration: %s", error ? error : strerror(-r));
+		/* Out of fds or memory is baton's trouble, not the file's. */
+		bool system = r == -EMFILE || r == -ENFILE || r == -ENOMEM;
+		snprintf(why, sizeof(why), "%s: %s",
+			 system ? "could not read the configuration" : "invalid configuration",
+			 error ? error : strerror(-r));
 		reload_fail(s, why);
 		return;
 	}

@@ -167,7 +167,9 @@ PY
 
   baton_wait_exit
   assert_equal "$BATON_STATUS" 102
-  log_has 'generation 1 \(pid [0-9]+\) was not ready within 500ms \(readiness.timeout\), sending SIGKILL'
+  # Stopped (stop.signal, then SIGKILL after stop.timeout), not killed at once: it may have taken connections.
+  log_has 'generation 1 \(pid [0-9]+\) was not ready within 500ms \(readiness.timeout\)'
+  log_has 'stopping generation 1 \(pid [0-9]+\) with SIGTERM'
   upstream_has 'STATUS=program was not ready within 500ms.*'
   run upstream_has 'READY=1'
   assert_failure
