@@ -54,8 +54,9 @@ void loop_watch_generation(struct supervisor *s, struct generation *g) {
 		log_warning_errno(r, "Failed to watch generation %u's pidfd, ignoring", g->id);
 }
 
-int loop_watch_output(struct supervisor *s, int fd, uint64_t id) {
-	return epoll_add(s->epoll_fd, fd, TAG(TAG_OUTPUT, id));
+int loop_output_ctl(struct supervisor *s, int op, int fd, uint64_t id, uint32_t events) {
+	struct epoll_event ev = {.events = events, .data.u64 = TAG(TAG_OUTPUT, id)};
+	return epoll_ctl(s->epoll_fd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
 /* ---- the timer: one timerfd armed for the earliest deadline, disarmed when there is none ---- */

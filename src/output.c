@@ -1,7 +1,11 @@
 #include "output.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static bool line_done(struct output *o, const regex_t *re) {
@@ -38,21 +42,67 @@ bool output_feed(struct output *o, const char *buf, size_t n, const regex_t *re)
 	return match;
 }
 
-static void write_all(int fd, const char *buf, size_t n) {
-	while (n > 0) {
-		ssize_t k = write(fd, buf, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return;
-		buf += k;
-		n -= (size_t)k;
+void output_open(struct output *o, int target) {
+	struct stat st;
+	char path[64];
+	o->target = target;
+	o->out_fd = -1;
+	o->out_socket = false;
+	if (fstat(target, &st) < 0)
+		return;
+	if (S_ISFIFO(st.st_mode)) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", target);
+		o->out_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	} else if (S_ISSOCK(st.st_mode)) {
+		o->out_fd = fcntl(target, F_DUPFD_CLOEXEC, 3);
+		o->out_socket = o->out_fd >= 0;
 	}
 }
 
-int output_pump(struct output *o, const regex_t *re) {
-	char buf[16384];
+void output_close(struct output *o) {
+	if (o->out_fd >= 0)
+		close(o->out_fd);
+	o->out_fd = -1;
+}
+
+/* Writes up to n bytes without blocking (where the target allows that); returns how many went out. An error other
+ * than "would block" counts as all written: that output is dropped. */
+static size_t write_some(struct output *o, const char *buf, size_t n) {
+	size_t done = 0;
+	while (done < n) {
+		ssize_t k;
+		if (o->out_socket)
+			k = send(o->out_fd, buf + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		else
+			k = write(o->out_fd >= 0 ? o->out_fd : o->target, buf + done, n - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return done;
+		if (k <= 0)
+			return n;
+		done += (size_t)k;
+	}
+	return done;
+}
+
+bool output_flush(struct output *o) {
+	size_t k = write_some(o, o->pending + o->pending_off, o->pending_len - o->pending_off);
+	o->pending_off += k;
+	if (o->pending_off < o->pending_len)
+		return false;
+	o->pending_off = o->pending_len = 0;
+	return true;
+}
+
+int output_pump(struct output *o, const regex_t *re, bool *ret_blocked) {
+	char buf[OUTPUT_PENDING_MAX];
 	bool match = false;
+	*ret_blocked = false;
+	if (o->pending_len > 0 && !output_flush(o)) {
+		*ret_blocked = true;
+		return 0;
+	}
 	for (int i = 0; i < 4; i++) {
 		ssize_t n = read(o->fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -67,9 +117,16 @@ int output_pump(struct output *o, const regex_t *re) {
 				return 1;
 			return -EPIPE;
 		}
-		write_all(o->target, buf, (size_t)n);
 		if (output_feed(o, buf, (size_t)n, re))
 			match = true;
+		size_t k = write_some(o, buf, (size_t)n);
+		if (k < (size_t)n) {
+			memcpy(o->pending, buf + k, (size_t)n - k);
+			o->pending_off = 0;
+			o->pending_len = (size_t)n - k;
+			*ret_blocked = true;
+			break;
+		}
 	}
 	return match ? 1 : 0;
 }

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -25,9 +26,10 @@ static void closedirp(DIR **d) {
 }
 
 int drain_signal(void) {
-	/* A real-time signal nothing else in a typical program uses; its default action (terminate) is why baton
-	 * sends it only to a process that catches it (proc_catches_signal). */
-	return SIGRTMIN + 5;
+	/* SIGURG: ignored by default, so a process of the generation that has no handler (a wrapper shell, a program
+	 * the shim is not loaded into) is not killed by it; the kernel sends it only for TCP urgent data to a socket's
+	 * F_SETOWN owner, which servers do not ask for. */
+	return SIGURG;
 }
 
 static void ready(struct supervisor *s, struct generation *g, const char *how) {
@@ -67,40 +69,68 @@ int readiness_pipes(const struct config *c, int write_fds[2], int read_fds[2]) {
 	return 0;
 }
 
+/* Output ids in the epoll tags: generation << 2 | writable << 1 | stream. */
+#define OUTPUT_ID(gid, writable, stream) (((uint64_t)(gid) << 2) | ((uint64_t)(writable) << 1) | (uint64_t)(stream))
+
+static void output_drop(struct generation *g, unsigned stream) {
+	struct output *o = g->outputs[stream];
+	/* Closing them also takes them out of the epoll set. */
+	close(o->fd);
+	output_close(o);
+	free(o);
+	g->outputs[stream] = NULL;
+}
+
 void readiness_output(struct supervisor *s, uint64_t id) {
-	unsigned gid = (unsigned)(id >> 1), stream = (unsigned)(id & 1);
+	unsigned gid = (unsigned)(id >> 2), stream = (unsigned)(id & 1);
+	bool writable = id & 2;
 	struct generation *g = s->generations;
 	while (g && g->id != gid)
 		g = g->next;
 	if (!g || !g->outputs[stream])
 		return;
 	struct output *o = g->outputs[stream];
-	bool starting = g->state == GEN_STARTING && g->readiness == READINESS_LOG;
-	int r = output_pump(o, starting ? &g->config->readiness_regex : NULL);
+	if (writable) {
+		/* The target takes bytes again: what was pending goes out, and reading the program resumes. */
+		if (!output_flush(o))
+			return;
+		(void)loop_output_ctl(s, EPOLL_CTL_DEL, o->out_fd, 0, 0);
+		(void)loop_output_ctl(s, EPOLL_CTL_ADD, o->fd, OUTPUT_ID(gid, 0, stream), EPOLLIN);
+	}
+	bool starting = g->state == GEN_STARTING && g->readiness == READINESS_LOG, blocked;
+	int r = output_pump(o, starting ? &g->config->readiness_regex : NULL, &blocked);
 	if (r < 0) {
 		if (r != -EPIPE)
 			log_warning_errno(r, "Failed to read generation %u's %s", g->id, stream ? "stderr" : "stdout");
-		/* Closing it also takes it out of the epoll set. */
-		close(o->fd);
-		free(o);
-		g->outputs[stream] = NULL;
+		output_drop(g, stream);
 		return;
+	}
+	if (blocked) {
+		/* Wait for the target instead of blocking the loop on it; meanwhile the program's pipe fills up and
+		 * its writes wait, as they would on the target itself. A target that cannot be watched (a file) never
+		 * blocks in the first place. */
+		if (o->out_fd < 0 ||
+		    loop_output_ctl(s, EPOLL_CTL_ADD, o->out_fd, OUTPUT_ID(gid, 1, stream), EPOLLOUT) < 0) {
+			o->pending_off = o->pending_len = 0;
+		} else
+			/* Out of the set, not just without EPOLLIN: a hang-up would still be reported, in a loop. */
+			(void)loop_output_ctl(s, EPOLL_CTL_DEL, o->fd, 0, 0);
 	}
 	if (r > 0 && starting)
 		ready(s, g, stream ? "its stderr matched readiness.pattern" : "its stdout matched readiness.pattern");
 }
 
 void readiness_free(struct generation *g) {
-	for (int i = 0; i < 2; i++) {
+	readiness_end(g);
+	for (unsigned i = 0; i < 2; i++) {
 		struct output *o = g->outputs[i];
 		if (!o)
 			continue;
-		/* What it wrote before it exited still goes out. */
-		while (output_pump(o, NULL) > 0)
+		/* What it wrote before it exited still goes out, as far as the target takes it now. */
+		bool blocked = false;
+		while (!blocked && output_pump(o, NULL, &blocked) > 0)
 			;
-		close(o->fd);
-		free(o);
-		g->outputs[i] = NULL;
+		output_drop(g, i);
 	}
 }
 
@@ -302,13 +332,15 @@ void readiness_begin(struct supervisor *s, struct generation *g, int read_fds[2]
 		struct output *o = calloc(1, sizeof(*o));
 		if (o) {
 			o->fd = read_fds[i];
-			o->target = i + 1;
+			output_open(o, i + 1);
 		}
-		int r = o ? loop_watch_output(s, o->fd, ((uint64_t)g->id << 1) | (uint64_t)i) : -ENOMEM;
+		int r = o ? loop_output_ctl(s, EPOLL_CTL_ADD, o->fd, OUTPUT_ID(g->id, 0, i), EPOLLIN) : -ENOMEM;
 		if (r < 0) {
 			log_warning_errno(r, "Failed to watch generation %u's %s; its output is lost", g->id,
 					  i ? "stderr" : "stdout");
 			close(read_fds[i]);
+			if (o)
+				output_close(o);
 			free(o);
 			continue;
 		}

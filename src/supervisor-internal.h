@@ -42,8 +42,8 @@ void loop_watch_generation(struct supervisor *s, struct generation *g);
 /* Reload seq has ended: every control client waiting for it gets its reply. */
 void loop_reload_finished(struct supervisor *s, uint64_t seq, bool ok, const char *message);
 
-/* Watches a readiness output pipe: readable (or hung up) calls readiness_output(s, id). Returns 0 or -errno. */
-int loop_watch_output(struct supervisor *s, int fd, uint64_t id);
+/* epoll_ctl() for readiness output fds: an event on fd calls readiness_output(s, id). Returns 0 or -errno. */
+int loop_output_ctl(struct supervisor *s, int op, int fd, uint64_t id, uint32_t events);
 
 /* readiness.c: how a starting generation becomes ready, for each readiness.type. */
 /* Before the spawn: with readiness.type log, pipes for the streams it reads. write_fds (the child's stdout and
@@ -62,7 +62,8 @@ bool readiness_reaped(struct supervisor *s, pid_t pid, int wait_status);
 /* g's main process was reaped: true when, with readiness.type pidfile, it exited 0 before the pid file named a live
  * process: the daemon it left is awaited, and the generation lives on without a process of its own for now. */
 bool readiness_launcher_exited(struct supervisor *s, struct generation *g, int wait_status);
-/* An output pipe of generation (id >> 1) is readable: stream id & 1 (0 stdout, 1 stderr). */
+/* An output of generation (id >> 2) has an event: its pipe is readable, or (id & 2) its target takes bytes again;
+ * stream id & 1 (0 stdout, 1 stderr). */
 void readiness_output(struct supervisor *s, uint64_t id);
 /* g is being killed: its processes that baton inherited as orphans (ppid baton, BATON_GENERATION=g's number, not
  * another generation's main process) are killed too, with their process groups: a daemon that never made it into

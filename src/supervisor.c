@@ -130,6 +130,9 @@ static void generation_kill(struct supervisor *s, struct generation *g, const ch
 		/* No process (a daemon that never showed up): nothing will be reaped, so the timer ends it now. */
 		log_warning("generation %u %s; it has no process left", g->id, why);
 		g->deadline_usec = 0;
+		/* What its launcher left in its process group (a daemon that did not call setsid()). */
+		if (kill(-g->pgid, SIGKILL) < 0 && errno != ESRCH)
+			log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)g->pgid);
 		readiness_kill_strays(s, g);
 		return;
 	}
@@ -265,7 +268,12 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 			*ret_error = strdup_printf("program.preload: %s: %s", preload, strerror(errno));
 			return -errno;
 		}
-		const char *why = spawn_preload_problem(c->command[0], getenv("PATH"));
+		/* The PATH that exec will search: program.environment's, else baton's. */
+		const char *path = getenv("PATH");
+		for (size_t i = 0; c->environment && c->environment[i]; i++)
+			if (strncmp(c->environment[i], "PATH=", 5) == 0)
+				path = c->environment[i] + 5;
+		const char *why = spawn_preload_problem(c->command[0], path);
 		if (why)
 			log_warning("program.preload: %s: %s; it runs unshimmed, so it binds its own sockets (and "
 				    "fails to where baton holds the address) unless it reads LISTEN_FDS",

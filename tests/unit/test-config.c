@@ -390,6 +390,13 @@ static void check_defaults(const struct config *c) {
 	CHECK(c->program_watchdog_usec == 0 && !c->program_fd_store, "default program.watchdog 0s, fd-store false");
 	CHECK(c->fd_store == FD_STORE_AUTO, "default systemd.fd-store auto");
 	CHECK(!c->environment && !c->working_directory && !c->user && !c->group, "default program settings unset");
+	CHECK(c->readiness_interval_usec == 250 * USEC_PER_MSEC, "default readiness.interval 250ms");
+	CHECK(c->readiness_stream == STREAM_BOTH, "default readiness.stream both");
+	CHECK(!c->readiness_command && !c->readiness_pattern && !c->readiness_pid_file && c->readiness_delay_usec == 0,
+	      "default readiness keys of the other types unset");
+	CHECK(!c->stdin_listener && !c->preload && !c->compat_server_starter && !c->compat_einhorn &&
+		      c->stop_drain_usec == 0,
+	      "default program.stdin unset, preload false, compat empty, stop.drain 0");
 }
 
 static void test_defaults(void) {
@@ -577,7 +584,13 @@ static bool config_equal(const struct config *a, const struct config *b) {
 	       a->restart_max_delay_usec == b->restart_max_delay_usec &&
 	       str_equal(a->control_socket, b->control_socket) &&
 	       a->program_watchdog_usec == b->program_watchdog_usec && a->program_fd_store == b->program_fd_store &&
-	       a->fd_store == b->fd_store;
+	       a->fd_store == b->fd_store && str_equal(a->stdin_listener, b->stdin_listener) &&
+	       a->preload == b->preload && a->compat_server_starter == b->compat_server_starter &&
+	       a->compat_einhorn == b->compat_einhorn && strv_equal(a->readiness_command, b->readiness_command) &&
+	       a->readiness_interval_usec == b->readiness_interval_usec &&
+	       str_equal(a->readiness_pattern, b->readiness_pattern) && a->readiness_stream == b->readiness_stream &&
+	       str_equal(a->readiness_pid_file, b->readiness_pid_file) &&
+	       a->readiness_delay_usec == b->readiness_delay_usec && a->stop_drain_usec == b->stop_drain_usec;
 }
 
 /* Prints c, loads the print back and checks both are equal; returns the printed text. */
@@ -830,6 +843,364 @@ static void test_control_socket(void) {
 	config_free(c);
 }
 
+/* ---- readiness types, program.stdin/preload/compat, stop.drain ---- */
+
+/* Loads text, checks the print holds every line of want (one string of whole lines) and loads back equal. */
+static struct config *load_print(const char *text, const char *want, const char *what) {
+	struct config *c = load_ok(text, what);
+	if (!c)
+		return NULL;
+	char *printed = round_trip(c, what);
+	CHECK(printed && strstr(printed, want) != NULL, "print: %s", what);
+	if (printed && !strstr(printed, want))
+		printf("#   want:\n%s#   printed:\n%s", want, printed);
+	free(printed);
+	return c;
+}
+
+static void test_readiness_types(void) {
+	struct config *c;
+
+	c = load_print(
+		"readiness:\n  type: exec\n  command: [/bin/sh, -c, \"test -e '/run/a b'\"]\n",
+		"readiness:\n  type: exec\n  timeout: 1m\n  command: [\"/bin/sh\", \"-c\", \"test -e '/run/a b'\"]\n"
+		"  interval: 250ms\nreload:\n",
+		"exec with the default interval");
+	if (c) {
+		CHECK(c->readiness_type == READINESS_EXEC && strv_length(c->readiness_command) == 3 &&
+			      streq(c->readiness_command[2], "test -e '/run/a b'"),
+		      "exec: command");
+		CHECK(c->readiness_interval_usec == 250 * USEC_PER_MSEC, "exec: default interval 250ms");
+		config_free(c);
+	}
+	c = load_print("readiness:\n  type: exec\n  timeout: 5s\n  command:\n    - /usr/bin/probe\n  interval: 2s\n",
+		       "  type: exec\n  timeout: 5s\n  command: [\"/usr/bin/probe\"]\n  interval: 2s\n",
+		       "exec with an interval, block list");
+	if (c) {
+		CHECK(c->readiness_interval_usec == 2 * USEC_PER_SEC && c->readiness_timeout_usec == 5 * USEC_PER_SEC,
+		      "exec: interval and timeout");
+		config_free(c);
+	}
+
+	c = load_print("readiness:\n  type: log\n  pattern: \"^listening on [0-9]+ \\\"x\\\"$\"\n",
+		       "  type: log\n  timeout: 1m\n  pattern: \"^listening on [0-9]+ \\\"x\\\"$\"\n  stream: both\n",
+		       "log, default stream, quotes in the pattern");
+	if (c) {
+		CHECK(c->readiness_type == READINESS_LOG &&
+			      streq(c->readiness_pattern, "^listening on [0-9]+ \"x\"$") &&
+			      c->readiness_stream == STREAM_BOTH,
+		      "log: pattern as written, stream both");
+		CHECK(regexec(&c->readiness_regex, "listening on 8080 \"x\"", 0, NULL, 0) == 0 &&
+			      regexec(&c->readiness_regex, "now listening on 8080 \"x\"", 0, NULL, 0) != 0,
+		      "log: the compiled pattern is extended and anchored");
+		config_free(c);
+	}
+	c = load_print("readiness:\n  type: log\n  pattern: '^a\\.b\\s+\"c\"\\t$'\n",
+		       "  pattern: \"^a\\\\.b\\\\s+\\\"c\\\"\\\\t$\"\n", "log, backslashes in the pattern");
+	if (c) {
+		CHECK_STREQ(c->readiness_pattern, "^a\\.b\\s+\"c\"\\t$", "log: backslashes kept as written");
+		config_free(c);
+	}
+	static const char *const streams[] = {"both", "stdout", "stderr"};
+	for (size_t i = 0; i < ARRAY_SIZE(streams); i++) {
+		char yaml[128], want[64];
+		snprintf(yaml, sizeof(yaml), "readiness:\n  type: log\n  pattern: ready\n  stream: %s\n", streams[i]);
+		snprintf(want, sizeof(want), "  pattern: \"ready\"\n  stream: %s\n", streams[i]);
+		c = load_print(yaml, want, streams[i]);
+		if (c) {
+			CHECK(c->readiness_stream == (enum output_stream)i, "log: stream %s", streams[i]);
+			CHECK_STREQ(output_stream_to_string(c->readiness_stream), streams[i], "stream name %s",
+				    streams[i]);
+			config_free(c);
+		}
+	}
+	CHECK(output_stream_to_string(_STREAM_MAX) == NULL, "no name past the last stream");
+
+	c = load_print("readiness:\n  type: pidfile\n  pid-file: /run/app/app.pid\n",
+		       "  type: pidfile\n  timeout: 1m\n  interval: 250ms\n  pid-file: \"/run/app/app.pid\"\nreload:\n",
+		       "pidfile");
+	if (c) {
+		CHECK(c->readiness_type == READINESS_PIDFILE && streq(c->readiness_pid_file, "/run/app/app.pid"),
+		      "pidfile: path");
+		config_free(c);
+	}
+	c = load_print("readiness:\n  pid-file: /run/a.pid\n  interval: 100ms\n  type: pidfile\n",
+		       "  interval: 100ms\n  pid-file: \"/run/a.pid\"\n", "pidfile with an interval, type last");
+	if (c) {
+		CHECK(c->readiness_interval_usec == 100 * USEC_PER_MSEC, "pidfile: interval");
+		config_free(c);
+	}
+
+	c = load_print("readiness:\n  type: delay\n  delay: 1500ms\n",
+		       "  type: delay\n  timeout: 1m\n  delay: 1500ms\nreload:\n", "delay");
+	if (c) {
+		CHECK(c->readiness_type == READINESS_DELAY && c->readiness_delay_usec == 1500 * USEC_PER_MSEC,
+		      "delay: 1500ms");
+		config_free(c);
+	}
+	c = load_print("readiness:\n  type: delay\n  delay: 0s\n", "  type: delay\n  timeout: 1m\n  delay: 0s\n",
+		       "delay 0s");
+	config_free(c);
+
+	c = load_print("readiness:\n  type: none\n  timeout: 3s\n",
+		       "readiness:\n  type: none\n  timeout: 3s\nreload:\n", "none");
+	if (c) {
+		CHECK(c->readiness_type == READINESS_NONE, "none");
+		config_free(c);
+	}
+	/* notify prints none of the other types' keys. */
+	c = load_print("readiness:\n  type: notify\n", "readiness:\n  type: notify\n  timeout: 1m\nreload:\n",
+		       "notify");
+	config_free(c);
+
+	static const char *const names[] = {"notify", "exec", "log", "pidfile", "delay", "none"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		CHECK_STREQ(readiness_type_to_string((enum readiness_type)i), names[i], "readiness type name %zu", i);
+	CHECK(readiness_type_to_string(_READINESS_MAX) == NULL, "no name past the last readiness type");
+}
+
+static void test_readiness_errors(void) {
+	/* A key of another type. */
+	static const struct {
+		const char *yaml, *want;
+	} other[] = {
+		{"readiness:\n  command: [a]\n",
+		 "key 'readiness.command': not used with readiness.type notify (line 2)"},
+		{"readiness:\n  type: notify\n  delay: 1s\n",
+		 "key 'readiness.delay': not used with readiness.type notify (line 3)"},
+		{"readiness:\n  pid-file: x\n",
+		 "key 'readiness.pid-file': not used with readiness.type notify (line 2)"},
+		{"readiness:\n  type: exec\n  command: [a]\n  pattern: x\n",
+		 "key 'readiness.pattern': not used with readiness.type exec (line 4)"},
+		{"readiness:\n  type: exec\n  command: [a]\n  pid-file: /x\n",
+		 "key 'readiness.pid-file': not used with readiness.type exec (line 4)"},
+		{"readiness:\n  type: exec\n  command: [a]\n  stream: stdout\n",
+		 "key 'readiness.stream': not used with readiness.type exec (line 4)"},
+		{"readiness:\n  type: log\n  pattern: x\n  interval: 1s\n",
+		 "key 'readiness.interval': not used with readiness.type log (line 4)"},
+		{"readiness:\n  type: log\n  pattern: x\n  command: [a]\n",
+		 "key 'readiness.command': not used with readiness.type log (line 4)"},
+		{"readiness:\n  type: pidfile\n  pid-file: /x\n  delay: 1s\n",
+		 "key 'readiness.delay': not used with readiness.type pidfile (line 4)"},
+		{"readiness:\n  type: pidfile\n  pid-file: /x\n  pattern: x\n",
+		 "key 'readiness.pattern': not used with readiness.type pidfile (line 4)"},
+		{"readiness:\n  type: delay\n  delay: 1s\n  stream: both\n",
+		 "key 'readiness.stream': not used with readiness.type delay (line 4)"},
+		{"readiness:\n  type: delay\n  delay: 1s\n  interval: 1s\n",
+		 "key 'readiness.interval': not used with readiness.type delay (line 4)"},
+		{"readiness:\n  type: none\n  delay: 1s\n",
+		 "key 'readiness.delay': not used with readiness.type none (line 3)"},
+		{"readiness:\n  type: none\n  interval: 1s\n",
+		 "key 'readiness.interval': not used with readiness.type none (line 3)"},
+		/* A required key missing. */
+		{"readiness:\n  type: exec\n",
+		 "key 'readiness.type': readiness.type exec needs readiness.command (line 2)"},
+		{"readiness:\n  type: exec\n  interval: 1s\n",
+		 "key 'readiness.type': readiness.type exec needs readiness.command (line 2)"},
+		{"readiness:\n  type: log\n  stream: stdout\n",
+		 "key 'readiness.type': readiness.type log needs readiness.pattern (line 2)"},
+		{"readiness:\n  type: pidfile\n",
+		 "key 'readiness.type': readiness.type pidfile needs readiness.pid-file (line 2)"},
+		{"readiness:\n  type: delay\n",
+		 "key 'readiness.type': readiness.type delay needs readiness.delay (line 2)"},
+		/* Bad values. */
+		{"readiness:\n  type: log\n  pattern: \"a(\"\n",
+		 "key 'readiness.pattern': invalid regular expression: Unmatched ( or \\(: 'a(' (line 3)"},
+		{"readiness:\n  type: log\n  pattern: \"[z-a]\"\n",
+		 "key 'readiness.pattern': invalid regular expression: Invalid range end: '[z-a]' (line 3)"},
+		{"readiness:\n  type: log\n  pattern: \"\"\n",
+		 "key 'readiness.pattern': must not be empty: '' (line 3)"},
+		{"readiness:\n  type: log\n  pattern: x\n  stream: stdrr\n",
+		 "key 'readiness.stream': expected both, stdout or stderr: 'stdrr' (line 4)"},
+		{"readiness:\n  type: pidfile\n  pid-file: run/app.pid\n",
+		 "key 'readiness.pid-file': must be an absolute path: 'run/app.pid' (line 3)"},
+		{"readiness:\n  type: pidfile\n  pid-file: \"\"\n",
+		 "key 'readiness.pid-file': must be an absolute path: '' (line 3)"},
+		{"readiness:\n  type: exec\n  command: []\n", "key 'readiness.command': empty command (line 3)"},
+		{"readiness:\n  type: exec\n  command: /bin/probe\n",
+		 "key 'readiness.command': expected a list, got a scalar: '/bin/probe' (line 3)"},
+		{"readiness:\n  type: exec\n  command: [\"\", a]\n",
+		 "key 'readiness.command[0]': empty program name: '' (line 3)"},
+		{"readiness:\n  type: exec\n  command:\n    - a\n    - \"\"\n",
+		 "key 'readiness.command[1]': empty argument: '' (line 5)"},
+		{"readiness:\n  type: exec\n  command: [a]\n  interval: 0s\n",
+		 "key 'readiness.interval': must be longer than 0s: '0s' (line 4)"},
+		{"readiness:\n  type: exec\n  command: [a]\n  interval: 250\n",
+		 "key 'readiness.interval': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '250' "
+		 "(line 4)"},
+		{"readiness:\n  type: delay\n  delay: 5\n", "key 'readiness.delay': expected a duration with its unit, "
+							    "such as 250ms, 30s, 5m or 1h: '5' (line 3)"},
+		{"readiness:\n  type: Exec\n  command: [a]\n",
+		 "key 'readiness.type': expected notify, exec, log, pidfile, delay or none: 'Exec' (line 2)"},
+		{"readiness:\n  type: exec\n  comand: [a]\n", "key 'readiness.comand': unknown key (expected one of: "
+							      "type, timeout, command, interval, pattern, stream, "
+							      "pid-file, delay) (line 3)"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(other); i++)
+		load_fails(other[i].yaml, other[i].want, other[i].want);
+}
+
+static void test_program_new_keys(void) {
+	struct config *c = load_print(TCP_LISTENER "  - name: sock\n    address: unix:/run/app.sock\n"
+						   "program:\n  command: [/bin/app]\n  stdin: web\n  preload: true\n"
+						   "  compat: [einhorn, server-starter]\nstop:\n  drain: 5s\n",
+				      "  stdin: \"web\"\n  preload: true\n  compat: [server-starter, einhorn]\n",
+				      "every new program key");
+	if (c) {
+		CHECK_STREQ(c->stdin_listener, "web", "program.stdin");
+		CHECK(c->preload && c->compat_server_starter && c->compat_einhorn, "preload, both compat entries");
+		CHECK(c->stop_drain_usec == 5 * USEC_PER_SEC, "stop.drain 5s");
+		char *error = NULL;
+		CHECK(config_apply_cli(c, NULL, NULL, &error) == 0, "cli check passes: %s", strempty(error));
+		free(error);
+		char *text = round_trip(c, "drain printed");
+		CHECK(text && strstr(text, "  timeout: 30s\n  drain: 5s\nrestart:\n"),
+		      "print: stop.drain after stop.timeout");
+		free(text);
+		config_free(c);
+	}
+	c = load_print("program:\n  compat: [server-starter]\n",
+		       "  preload: false\n  compat: [server-starter]\nreadiness:\n", "compat server-starter alone");
+	if (c) {
+		CHECK(c->compat_server_starter && !c->compat_einhorn, "server-starter only");
+		config_free(c);
+	}
+	c = load_print("program:\n  compat: [einhorn]\n", "  compat: [einhorn]\n", "compat einhorn alone");
+	if (c) {
+		CHECK(!c->compat_server_starter && c->compat_einhorn, "einhorn only");
+		config_free(c);
+	}
+	c = load_print("program:\n  compat: []\n  preload: false\n", "  preload: false\n  compat: []\n",
+		       "empty compat");
+	if (c) {
+		CHECK(!c->compat_server_starter && !c->compat_einhorn && !c->preload, "empty compat, preload false");
+		char *text = round_trip(c, "no drain without preload");
+		CHECK(text && !strstr(text, "drain"), "print: no stop.drain without preload");
+		CHECK(text && !strstr(text, "stdin"), "print: no program.stdin when unset");
+		free(text);
+		config_free(c);
+	}
+	/* stop: before program: in the file; drain 0s needs no preload. */
+	c = load_ok("stop:\n  drain: 1s\nprogram:\n  preload: true\n", "drain before preload in the file");
+	config_free(c);
+	c = load_ok("stop:\n  drain: 0s\n", "drain 0s without preload");
+	if (c) {
+		CHECK(c->stop_drain_usec == 0 && !c->preload, "drain 0s");
+		config_free(c);
+	}
+
+	load_fails("program:\n  compat: [einhorn, einhorn]\n",
+		   "key 'program.compat[1]': duplicate entry: 'einhorn' (line 2)", "duplicate einhorn");
+	load_fails("program:\n  compat:\n    - server-starter\n    - einhorn\n    - server-starter\n",
+		   "key 'program.compat[2]': duplicate entry: 'server-starter' (line 5)", "duplicate server-starter");
+	load_fails("program:\n  compat: [einhorn, starter]\n",
+		   "key 'program.compat[1]': expected server-starter or einhorn: 'starter' (line 2)", "unknown compat");
+	load_fails("program:\n  compat: [\"\"]\n",
+		   "key 'program.compat[0]': expected server-starter or einhorn: '' (line 2)", "empty compat entry");
+	load_fails("program:\n  compat: einhorn\n",
+		   "key 'program.compat': expected a list, got a scalar: 'einhorn' (line 2)", "compat not a list");
+	load_fails("program:\n  stdin: \"a b\"\n", "key 'program.stdin': expected a listener name: 'a b' (line 2)",
+		   "stdin not a name");
+	load_fails("program:\n  stdin: \"\"\n", "key 'program.stdin': expected a listener name: '' (line 2)",
+		   "empty stdin");
+	load_fails("program:\n  preload: yes\n", "key 'program.preload': expected true or false: 'yes' (line 2)",
+		   "preload not a boolean");
+	load_fails("stop:\n  drain: 5s\n",
+		   "key 'stop.drain': needs program.preload: true (the shim stops the old generation accepting): '5s' "
+		   "(line 2)",
+		   "drain without preload");
+	load_fails("program:\n  preload: false\nstop:\n  drain: 5s\n",
+		   "key 'stop.drain': needs program.preload: true (the shim stops the old generation accepting): '5s' "
+		   "(line 4)",
+		   "drain with preload false");
+	load_fails("program:\n  preload: true\nstop:\n  drain: 5\n",
+		   "key 'stop.drain': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '5' (line 4)",
+		   "drain without a unit");
+	load_fails("stop:\n  drian: 5s\n",
+		   "key 'stop.drian': unknown key (expected one of: signal, timeout, drain) (line 2)",
+		   "unknown stop key");
+}
+
+/* Applies the command line (listens, command) to the config in text and checks the error is PATH + ": " + want. */
+static void cli_fails(const char *text, char **listens, char **command, const char *want, const char *what) {
+	struct config *c = load_ok(text, what);
+	if (!c)
+		return;
+	char *error = NULL, *full = NULL;
+	CHECK(config_apply_cli(c, listens, command, &error) == -EINVAL, "cli rejects: %s", what);
+	if (asprintf(&full, "%s: %s", c->path, want) < 0)
+		exit(EXIT_FAILURE);
+	CHECK_STREQ(error, full, "cli message: %s", what);
+	free(full);
+	free(error);
+	config_free(c);
+}
+
+static void cli_ok(const char *text, char **listens, char **command, const char *what) {
+	struct config *c = load_ok(text, what);
+	if (!c)
+		return;
+	char *error = NULL;
+	CHECK(config_apply_cli(c, listens, command, &error) == 0, "cli accepts: %s (%s)", what, strempty(error));
+	free(error);
+	config_free(c);
+}
+
+static void test_listener_refs(void) {
+	char *cmd[] = {"/bin/app", NULL};
+	char *web[] = {"web=tcp://127.0.0.1:8080", NULL}, *udp[] = {"dns=udp://:53", NULL};
+	char *abstract[] = {"a=unix:@app", NULL}, *seqpacket[] = {"s=unix-seqpacket:/run/s.sock", NULL};
+
+	cli_fails(TCP_LISTENER "program:\n  command: [/bin/app]\n  stdin: wbe\n", NULL, NULL,
+		  "key 'program.stdin': names no listener: 'wbe'", "stdin naming no listener");
+	cli_fails("program:\n  stdin: web\n", NULL, cmd, "key 'program.stdin': names no listener: 'web'",
+		  "stdin without listeners");
+	cli_fails("program:\n  stdin: web\n", udp, cmd, "key 'program.stdin': names no listener: 'web'",
+		  "stdin naming no --listen listener");
+	cli_ok("program:\n  stdin: web\n", web, cmd, "stdin naming a --listen listener");
+	cli_ok(TCP_LISTENER "program:\n  stdin: web\n", NULL, cmd, "stdin naming a file listener");
+
+	cli_fails("program:\n  command: [/bin/app]\n  preload: true\n", NULL, NULL,
+		  "key 'program.preload': there are no listeners for the shim to hand out",
+		  "preload without listeners");
+	cli_ok("program:\n  preload: true\n", web, cmd, "preload with a --listen listener");
+	cli_ok(UDP_LISTENER "program:\n  preload: true\n", NULL, cmd, "preload with a udp listener");
+
+	cli_fails(UDP_LISTENER "program:\n  compat: [server-starter]\n", NULL, cmd,
+		  "key 'program.compat': listener 'dns' (udp://:5353) cannot be written in SERVER_STARTER_PORT, which "
+		  "has "
+		  "only TCP ports and unix stream socket paths",
+		  "server-starter with a udp listener");
+	cli_fails(
+		"program:\n  compat: [einhorn, server-starter]\n", udp, cmd,
+		"key 'program.compat': listener 'dns' (udp://:53) cannot be written in SERVER_STARTER_PORT, which has "
+		"only TCP ports and unix stream socket paths",
+		"server-starter with a --listen udp listener");
+	cli_fails("program:\n  compat: [server-starter]\n", abstract, cmd,
+		  "key 'program.compat': listener 'a' (unix:@app) cannot be written in SERVER_STARTER_PORT, which has "
+		  "only TCP ports and unix stream socket paths",
+		  "server-starter with an abstract unix socket");
+	cli_fails("program:\n  compat: [server-starter]\n", seqpacket, cmd,
+		  "key 'program.compat': listener 's' (unix-seqpacket:/run/s.sock) cannot be written in "
+		  "SERVER_STARTER_PORT, which has only TCP ports and unix stream socket paths",
+		  "server-starter with a seqpacket socket");
+	cli_ok(TCP_LISTENER "  - name: sock\n    address: unix:/run/app.sock\n"
+			    "program:\n  compat: [server-starter]\n",
+	       NULL, cmd, "server-starter with tcp and unix path listeners");
+	cli_ok(UDP_LISTENER "program:\n  compat: [einhorn]\n", NULL, cmd, "einhorn with a udp listener");
+	cli_ok("program:\n  compat: [server-starter, einhorn]\n", NULL, cmd, "compat without listeners");
+
+	/* A command-line-only config: the key is named without a file. */
+	struct config *c;
+	char *error = NULL;
+	config_new_default(&c);
+	c->stdin_listener = strdup("x");
+	CHECK(config_apply_cli(c, web, cmd, &error) == -EINVAL, "cli: stdin with no file");
+	CHECK_STREQ(error, "program.stdin: names no listener: 'x'", "cli: stdin message without a file");
+	free(error);
+	config_free(c);
+}
+
 int main(void) {
 	CHECK(config_name_valid("http") && config_name_valid("a.b-c_D9") && !config_name_valid("") &&
 	          !config_name_valid("a:b") && !config_name_valid("a/b"),
@@ -850,6 +1221,10 @@ int main(void) {
 	test_cli();
 	test_control_socket();
 	test_peek_control_socket();
+	test_readiness_types();
+	test_readiness_errors();
+	test_program_new_keys();
+	test_listener_refs();
 
 	for (size_t i = 0; i < n_tmp_paths; i++) {
 		unlink(tmp_paths[i]);
