@@ -670,3 +670,111 @@ PY
   assert_equal "$(current pid)" "$pid"
   stop_ok
 }
+
+# ---- through the preload shim: programs that bind their own port ----
+
+# A client loop for any protocol: proto_loop_start NAME PORT http|memcached; "ok" or "fail WHY" per connection in
+# $BATS_TEST_TMPDIR/NAME.log until NAME.stop exists (client_loop_stop NAME ends it).
+proto_loop_start() {
+  local name=$1 port=$2 proto=$3
+  "$PYTHON" - "$port" "$BATS_TEST_TMPDIR/$name.stop" "$proto" >"$BATS_TEST_TMPDIR/$name.log" 2>&1 <<'PY' &
+import os, socket, sys
+port, stop, proto = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+req = b"GET / HTTP/1.0\r\n\r\n" if proto == "http" else b"version\r\n"
+while not os.path.exists(stop):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(req)
+            data = b""
+            while True:
+                if proto == "memcached" and data.endswith(b"\r\n"):
+                    break
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        good = b" 200 " in data.split(b"\r\n", 1)[0] if proto == "http" else data.startswith(b"VERSION ")
+        print("ok" if good else "fail bad answer " + repr(data[:80]), flush=True)
+    except Exception as e:
+        print("fail", type(e).__name__, e, flush=True)
+PY
+  track_pid $!
+  eval "CLIENT_LOOP_PID_$name=$!"
+}
+
+# Reloads N times under the loop NAME, each time waiting until the replaced generation has drained and gone, and
+# checks that no connection failed: shim_reloads NAME FIRST LAST
+shim_reloads() {
+  local name=$1 g
+  for ((g = $2; g <= $3; g++)); do
+    reload_ok "$g"
+    wait_for settled_on "$g"
+  done
+  wait_for client_loop_has "$name" 10
+  client_loop_stop "$name"
+  assert_equal "$(client_loop_count "$name" fail)" 0
+}
+
+http_ok() { curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$PORT/"; }
+
+@test "python3 -m http.server through the preload shim: READY=1 when it serves, reloads under a client loop fail nothing" {
+  need /usr/bin/python3
+  example_config python-http-server 8000
+  mkdir -p "$BATS_TEST_TMPDIR/www" && echo hello >"$BATS_TEST_TMPDIR/www/index.html"
+  sed -i "s#working-directory: /var/www/html#working-directory: $BATS_TEST_TMPDIR/www#" "$CFG"
+  start_settled_http() {
+    baton_start run -c "$CFG"
+    wait_for settled_on 1
+    wait_for http_ok
+  }
+  start_settled_http
+  # The program's socket is baton's: the one listening socket on the port, held by baton and by the program, which
+  # listens on nothing else.
+  inode=$(listen_inode "$PORT")
+  [[ -n "$inode" ]]
+  holds_socket "$BATON_PID" "$inode"
+  pid=$(current pid)
+  holds_socket "$pid" "$inode"
+  assert_equal "$(listening_ports "$pid")" "$PORT"
+  log_has "generation 1 is ready"
+  run grep -c "sending SIGKILL" "$BATON_LOG"
+  assert_output 0
+
+  proto_loop_start load "$PORT" http
+  wait_for client_loop_has load 5
+  shim_reloads load 2 4
+  log_has "draining generation 1 \(pid [0-9]+\) for 2s"
+  pid=$(current pid)
+  holds_socket "$pid" "$inode"
+  assert_equal "$(listen_inode "$PORT")" "$inode"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "memcached binding its own port through the preload shim (libevent epoll): reloads under a client loop fail nothing" {
+  need /usr/bin/memcached
+  cat >"$CFG" <<EOF2
+listeners:
+  - {name: memcache, address: "tcp://127.0.0.1:$PORT"}
+program:
+  command: [/usr/bin/memcached, -u, root, -l, 127.0.0.1, -p, "$PORT", -U, "0"]
+  preload: true
+readiness: {timeout: 10s}
+stop: {drain: 1s, timeout: 5s}
+control: {socket: "$CTL"}
+EOF2
+  baton_start run -c "$CFG"
+  wait_for settled_on 1
+  wait_for memcached_answers
+  inode=$(listen_inode "$PORT")
+  holds_socket "$(current pid)" "$inode"
+  assert_equal "$(listening_ports "$(current pid)")" "$PORT"
+
+  proto_loop_start load "$PORT" memcached
+  wait_for client_loop_has load 5
+  shim_reloads load 2 4
+  log_has "draining generation 3"
+  holds_socket "$(current pid)" "$inode"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
