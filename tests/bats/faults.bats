@@ -38,28 +38,10 @@ teardown() {
 
 # ---- helpers ----
 
-# Writes $CFG for any program, like demo_config: fault_config COMMAND [ARG]... The listener "http" on $PORT
+# write_config (helpers.bash) under this file's name: fault_config COMMAND [ARG]... The listener "http" on $PORT
 # (CFG_LISTENERS replaces it), CFG_PROGRAM (more lines under "program:", indented two spaces), readiness
 # CFG_READINESS ("{timeout: 5s}"), stop CFG_STOP ("{timeout: 2s}"), the control socket $CTL, and CFG_EXTRA.
-fault_config() {
-  local arg cmd=""
-  for arg in "$@"; do cmd+="${cmd:+, }\"$arg\""; done
-  {
-    echo "listeners:"
-    if [[ -n "${CFG_LISTENERS:-}" ]]; then
-      echo "$CFG_LISTENERS"
-    else
-      echo "  - {name: http, address: \"tcp://127.0.0.1:$PORT\"}"
-    fi
-    echo "program:"
-    echo "  command: [$cmd]"
-    [[ -z "${CFG_PROGRAM:-}" ]] || echo "$CFG_PROGRAM"
-    echo "readiness: ${CFG_READINESS:-"{timeout: 5s}"}"
-    echo "stop: ${CFG_STOP:-"{timeout: 2s}"}"
-    echo "control: {socket: \"$CTL\"}"
-    [[ -z "${CFG_EXTRA:-}" ]] || echo "$CFG_EXTRA"
-  } >"$CFG"
-}
+fault_config() { write_config "$@"; }
 # The same with tests/programs/fault-server.py as the program.
 server_config() { fault_config "$PYTHON" "$FAULT_SERVER"; }
 

@@ -99,12 +99,13 @@ demo_setup() {
   CTL="$BATS_TEST_TMPDIR/ctl.sock"
 }
 
-# Writes $CFG for the demo program: demo_config [DEMO_ARG]... The listener "http" on $PORT (CFG_LISTENERS replaces
-# it: YAML list items), readiness CFG_READINESS (default "{timeout: 2s}"), stop CFG_STOP ("{timeout: 1s}"), the
-# control socket $CTL, and CFG_EXTRA (more top-level YAML, e.g. "reload: {strategy: restart}") when set.
-demo_config() {
-  local arg cmd="\"$BATON_DEMO\""
-  for arg in "$@"; do cmd+=", \"$arg\""; done
+# Writes $CFG for any program: write_config COMMAND [ARG]... The listener "http" on $PORT (CFG_LISTENERS replaces
+# it: YAML list items), CFG_PROGRAM (more lines under "program:", indented two spaces), readiness CFG_READINESS
+# (default "{timeout: 5s}"), stop CFG_STOP ("{timeout: 2s}"), the control socket CFG_CONTROL (default $CTL; "" for
+# none), and CFG_EXTRA (more top-level YAML, e.g. "reload: {strategy: restart}") when set.
+write_config() {
+  local arg cmd=""
+  for arg in "$@"; do cmd+="${cmd:+, }\"$arg\""; done
   {
     echo "listeners:"
     if [[ -n "${CFG_LISTENERS:-}" ]]; then
@@ -114,11 +115,19 @@ demo_config() {
     fi
     echo "program:"
     echo "  command: [$cmd]"
-    echo "readiness: ${CFG_READINESS:-"{timeout: 2s}"}"
-    echo "stop: ${CFG_STOP:-"{timeout: 1s}"}"
-    echo "control: {socket: \"$CTL\"}"
+    [[ -z "${CFG_PROGRAM:-}" ]] || echo "$CFG_PROGRAM"
+    echo "readiness: ${CFG_READINESS:-"{timeout: 5s}"}"
+    echo "stop: ${CFG_STOP:-"{timeout: 2s}"}"
+    echo "control: {socket: \"${CFG_CONTROL-$CTL}\"}"
     [[ -z "${CFG_EXTRA:-}" ]] || echo "$CFG_EXTRA"
   } >"$CFG"
+}
+
+# Writes $CFG for the demo program: demo_config [DEMO_ARG]... As write_config, with readiness "{timeout: 2s}" and
+# stop "{timeout: 1s}" unless CFG_READINESS / CFG_STOP say otherwise.
+demo_config() {
+  CFG_READINESS="${CFG_READINESS:-"{timeout: 2s}"}" CFG_STOP="${CFG_STOP:-"{timeout: 1s}"}" \
+    write_config "$BATON_DEMO" "$@"
 }
 
 # The demo's answer on port ("hello from baton-demo pid=N generation=G"), and its parts.
@@ -225,27 +234,8 @@ wait_upstream() { wait_for upstream_has "$1"; }
 # The number of the first upstream datagram holding the line KEY=VALUE (regex), or nothing.
 upstream_index() { grep -nE -- "(^|\|)($1)(\||\$)" "$UPSTREAM_OUT" 2>/dev/null | head -n1 | cut -d: -f1; }
 
-# Writes $CFG for any program: program_config COMMAND [ARG]... The listener "http" on $PORT (CFG_LISTENERS replaces
-# it: YAML list items), readiness CFG_READINESS ("{timeout: 5s}"), stop CFG_STOP ("{timeout: 2s}"), no control
-# socket, and CFG_EXTRA (more top-level YAML) when set.
-program_config() {
-  local arg cmd=""
-  for arg in "$@"; do cmd+="${cmd:+, }\"$arg\""; done
-  {
-    echo "listeners:"
-    if [[ -n "${CFG_LISTENERS:-}" ]]; then
-      echo "$CFG_LISTENERS"
-    else
-      echo "  - {name: http, address: \"tcp://127.0.0.1:$PORT\"}"
-    fi
-    echo "program:"
-    echo "  command: [$cmd]"
-    echo "readiness: ${CFG_READINESS:-"{timeout: 5s}"}"
-    echo "stop: ${CFG_STOP:-"{timeout: 2s}"}"
-    echo "control: {socket: \"\"}"
-    [[ -z "${CFG_EXTRA:-}" ]] || echo "$CFG_EXTRA"
-  } >"$CFG"
-}
+# write_config without a control socket: program_config COMMAND [ARG]...
+program_config() { CFG_CONTROL="" write_config "$@"; }
 
 # Writes a python3 child program to $BATS_TEST_TMPDIR/NAME.py (its body from stdin) and prints its path. The body
 # can call notify(MSG) (one datagram, str or bytes, from this very process to $NOTIFY_SOCKET) and wait_file(PATH)

@@ -26,24 +26,9 @@ teardown() {
 # PROGRAM_EXTRA (indented two spaces) after the command, readiness CFG_READINESS, stop CFG_STOP ("{timeout: 2s}"),
 # the control socket $CTL, and CFG_EXTRA (more top-level YAML) when set. Every program gets T in its environment.
 rd_config() {
-  local arg cmd=""
-  for arg in "$@"; do cmd+="${cmd:+, }\"$arg\""; done
-  {
-    echo "listeners:"
-    if [[ -n "${CFG_LISTENERS:-}" ]]; then
-      echo "$CFG_LISTENERS"
-    else
-      echo "  - {name: http, address: \"tcp://127.0.0.1:$PORT\"}"
-    fi
-    echo "program:"
-    echo "  command: [$cmd]"
-    echo "  environment: {T: \"$T\"${CFG_ENV:+, $CFG_ENV}}"
-    [[ -z "${PROGRAM_EXTRA:-}" ]] || echo "$PROGRAM_EXTRA"
-    echo "readiness: $CFG_READINESS"
-    echo "stop: ${CFG_STOP:-"{timeout: 2s}"}"
-    echo "control: {socket: \"$CTL\"}"
-    [[ -z "${CFG_EXTRA:-}" ]] || echo "$CFG_EXTRA"
-  } >"$CFG"
+  local program="  environment: {T: \"$T\"${CFG_ENV:+, $CFG_ENV}}"
+  [[ -z "${PROGRAM_EXTRA:-}" ]] || program+=$'\n'"$PROGRAM_EXTRA"
+  CFG_PROGRAM="$program" write_config "$@"
 }
 
 # Writes a shell script to $T/NAME.sh (its body from stdin) and prints its path.
