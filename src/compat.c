@@ -30,16 +30,6 @@ char *compat_server_starter_port(const struct config *c) {
 	return s;
 }
 
-static const char *env_get(char *const *env, const char *name) {
-	size_t len = strlen(name);
-	const char *found = NULL;
-	/* The last one wins, as in spawn_build_env's overrides. */
-	for (size_t i = 0; env && env[i]; i++)
-		if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
-			found = env[i] + len + 1;
-	return found;
-}
-
 static int push(char ***env, char *entry) {
 	if (!entry)
 		return -ENOMEM;
@@ -66,9 +56,9 @@ int compat_env(const struct config *c, unsigned generation, const char *preload_
 			r = push(&env, strdup_printf("EINHORN_FD_%zu=%zu", i, 3 + i));
 	}
 	if (r >= 0 && c->preload) {
-		const char *old = env_get(c->environment, "LD_PRELOAD");
+		const char *old = strv_env_get(c->environment, "LD_PRELOAD");
 		if (!old)
-			old = env_get(base, "LD_PRELOAD");
+			old = strv_env_get(base, "LD_PRELOAD");
 		/* ld.so(8): entries are separated by spaces or colons. */
 		if (old && *old)
 			r = push(&env, strdup_printf("LD_PRELOAD=%s:%s", preload_library, old));

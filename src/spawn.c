@@ -528,10 +528,10 @@ static void exec_search(char *const *argv, char *const *envp) {
 		execve(file, argv, envp);
 		return;
 	}
-	const char *path = "/bin:/usr/bin";
-	for (size_t i = 0; envp[i]; i++)
-		if (strncmp(envp[i], "PATH=", 5) == 0)
-			path = envp[i] + 5;
+	/* strv_env_get() only compares and scans: safe after fork. */
+	const char *path = strv_env_get(envp, "PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
 	size_t flen = strlen(file);
 	bool denied = false;
 	for (const char *p = path;; p++) {

@@ -269,10 +269,9 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 			return -errno;
 		}
 		/* The PATH that exec will search: program.environment's, else baton's. */
-		const char *path = getenv("PATH");
-		for (size_t i = 0; c->environment && c->environment[i]; i++)
-			if (strncmp(c->environment[i], "PATH=", 5) == 0)
-				path = c->environment[i] + 5;
+		const char *path = strv_env_get(c->environment, "PATH");
+		if (!path)
+			path = getenv("PATH");
 		const char *why = spawn_preload_problem(c->command[0], path);
 		if (why)
 			log_warning("program.preload: %s: %s; it runs unshimmed, so it binds its own sockets (and "

@@ -324,3 +324,12 @@ unsigned proc_generation_of(pid_t pid) {
 	}
 	return found;
 }
+
+const char *strv_env_get(char *const *env, const char *name) {
+	size_t len = strlen(name);
+	const char *found = NULL;
+	for (size_t i = 0; env && env[i]; i++)
+		if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
+			found = env[i] + len + 1;
+	return found;
+}

@@ -82,6 +82,8 @@ void strv_free(char **v);
 /* Appends a copy of s; returns 0 or -ENOMEM (v unchanged on failure). */
 int strv_extend(char ***v, const char *s);
 char **strv_copy(char *const *v);
+/* The value of NAME in a "KEY=value" vector (the last one, as later entries override earlier ones), or NULL. */
+const char *strv_env_get(char *const *env, const char *name);
 
 /* Sets or clears FD_CLOEXEC / O_NONBLOCK; return 0 or -errno. */
 int fd_cloexec(int fd, bool on);

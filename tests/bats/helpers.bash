@@ -183,27 +183,8 @@ bg_out() { cat "$BATS_TEST_TMPDIR/$1.out"; }
 # NAME.log: "ok GENERATION" or "fail WHY". Then client_loop_stop NAME waits for it to end.
 client_loop_start() {
   local name=$1 port=$2
-  "$PYTHON" - "$port" "$BATS_TEST_TMPDIR/$name.stop" >"$BATS_TEST_TMPDIR/$name.log" 2>&1 <<'PY' &
-import os, re, socket, sys
-port, stop = int(sys.argv[1]), sys.argv[2]
-while not os.path.exists(stop):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        m = re.search(rb"generation=(\d+)", data)
-        if data.startswith(b"HTTP/1.1 200 ") and m:
-            print("ok", m.group(1).decode(), flush=True)
-        else:
-            print("fail bad answer", repr(data[:80]), flush=True)
-    except Exception as e:
-        print("fail", type(e).__name__, e, flush=True)
-PY
+  "$PYTHON" "$TESTS_DIR/programs/client-loop.py" "$port" "$BATS_TEST_TMPDIR/$name.stop" demo \
+    >"$BATS_TEST_TMPDIR/$name.log" 2>&1 &
   track_pid $!
   eval "CLIENT_LOOP_PID_$name=$!"
 }

@@ -673,31 +673,11 @@ PY
 
 # ---- through the preload shim: programs that bind their own port ----
 
-# A client loop for any protocol: proto_loop_start NAME PORT http|memcached; "ok" or "fail WHY" per connection in
-# $BATS_TEST_TMPDIR/NAME.log until NAME.stop exists (client_loop_stop NAME ends it).
+# client_loop_start for another protocol (tests/programs/client-loop.py): proto_loop_start NAME PORT http|memcached.
 proto_loop_start() {
   local name=$1 port=$2 proto=$3
-  "$PYTHON" - "$port" "$BATS_TEST_TMPDIR/$name.stop" "$proto" >"$BATS_TEST_TMPDIR/$name.log" 2>&1 <<'PY' &
-import os, socket, sys
-port, stop, proto = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-req = b"GET / HTTP/1.0\r\n\r\n" if proto == "http" else b"version\r\n"
-while not os.path.exists(stop):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(req)
-            data = b""
-            while True:
-                if proto == "memcached" and data.endswith(b"\r\n"):
-                    break
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        good = b" 200 " in data.split(b"\r\n", 1)[0] if proto == "http" else data.startswith(b"VERSION ")
-        print("ok" if good else "fail bad answer " + repr(data[:80]), flush=True)
-    except Exception as e:
-        print("fail", type(e).__name__, e, flush=True)
-PY
+  "$PYTHON" "$TESTS_DIR/programs/client-loop.py" "$port" "$BATS_TEST_TMPDIR/$name.stop" "$proto" \
+    >"$BATS_TEST_TMPDIR/$name.log" 2>&1 &
   track_pid $!
   eval "CLIENT_LOOP_PID_$name=$!"
 }

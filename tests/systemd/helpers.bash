@@ -175,28 +175,8 @@ ct_stop_all() { sctl stop "$@" >/dev/null 2>&1 || true; sctl reset-failed "$@" >
 # several during each reload's switch-over, without taking a CPU to itself.
 client_loop_start() {
   local name=$1 port=$2
-  ct_net "$PYTHON" - "$port" "$BATS_TEST_TMPDIR/$name.stop" >"$BATS_TEST_TMPDIR/$name.log" 2>&1 3>&- <<'PY' &
-import os, re, socket, sys, time
-port, stop = int(sys.argv[1]), sys.argv[2]
-while not os.path.exists(stop):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        m = re.search(rb"generation=(\d+)", data)
-        if data.startswith(b"HTTP/1.1 200 ") and m:
-            print("ok", m.group(1).decode(), flush=True)
-        else:
-            print("fail bad answer", repr(data[:80]), flush=True)
-    except Exception as e:
-        print("fail", type(e).__name__, e, flush=True)
-    time.sleep(0.002)
-PY
+  ct_net "$PYTHON" "$TESTS_DIR/programs/client-loop.py" "$port" "$BATS_TEST_TMPDIR/$name.stop" demo 0.002 \
+    >"$BATS_TEST_TMPDIR/$name.log" 2>&1 3>&- &
   eval "CLIENT_LOOP_PID_$name=$!"
   echo $! >>"$BATS_TEST_TMPDIR/pids"
 }
