@@ -1,12 +1,14 @@
 #!/bin/sh
-# Installs what baton needs to build and test on Debian 12 (run as root). Idempotent: skips apt when all is there.
+# Installs what baton needs to build (no option), to run the demo (--demo: curl too) and to test (--test) on Debian 13
+# or 12 (run as root). Idempotent: skips apt when all is there.
 set -eu
 build="meson ninja-build pkg-config gcc libc6-dev libcyaml-dev libyaml-dev libsystemd-dev scdoc"
-test="bats bats-assert bats-support bats-file curl socat systemd systemd-container procps python3 iproute2 util-linux coreutils"
+test="bats bats-assert bats-support bats-file curl socat systemd systemd-container procps python3 iproute2 util-linux coreutils stress-ng"
 # tests/bats/programs.bats runs these unmodified Debian programs under baton; config-examples/ has a config for each.
 programs="lighttpd gunicorn memcached nginx-light libserver-starter-perl tftpd-hpa"
 extra=""
 case "${1:-}" in
+  --demo) extra="curl" ;;
   --test) extra="$test $programs" ;;
   --all) extra="$test $programs ${BATON_EXTRA_PACKAGES:-}" ;;
 esac

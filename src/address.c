@@ -444,15 +444,22 @@ int addr_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, sock
 			*ret_why = gai_why(e);
 		return -EADDRNOTAVAIL;
 	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(ss))
-			continue;
-		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-		*ret_len = ai->ai_addrlen;
-		*ret = ss;
-		freeaddrinfo(res);
-		return 0;
-	}
+	/* A name with several addresses binds one of them: the first IPv4 address, else the first IPv6 one (Go's
+	 * net.Listen does the same for "tcp"). glibc lists ::1 before 127.0.0.1 for "localhost" (RFC 6724 order), and
+	 * a socket on [::1] alone refuses clients that connect to 127.0.0.1 (socat 1.7, many scripts), while clients
+	 * of the name (curl, python, socat 1.8) try every address and so reach 127.0.0.1 too. */
+	for (int pass = 0; pass < 2; pass++)
+		for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+			if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(ss))
+				continue;
+			if (pass == 0 && ai->ai_family != AF_INET)
+				continue;
+			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+			*ret_len = ai->ai_addrlen;
+			*ret = ss;
+			freeaddrinfo(res);
+			return 0;
+		}
 	freeaddrinfo(res);
 	if (ret_why)
 		*ret_why = "host name has no address of the wanted family";

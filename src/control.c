@@ -275,6 +275,21 @@ int control_client_reply_error(struct control_client *cl, const char *why) {
 	return send_error(cl->fd, why);
 }
 
+/* Reads and drops what the peer sent and baton did not read, before the fd is closed: closing a unix stream socket
+ * with unread bytes makes the peer's next read fail with ECONNRESET (unix_release_sock() in the kernel), and a
+ * client such as socat 1.8 then reports the reset instead of baton's reply. Bounded: a peer that keeps writing only
+ * gets the reset it asked for. */
+static void discard_input(int fd) {
+	char scratch[4096];
+	for (unsigned i = 0; i < 16; i++) {
+		ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+	}
+}
+
 int control_accept(struct control *c, struct control_client **ret) {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -291,12 +306,14 @@ int control_accept(struct control *c, struct control_client **ret) {
 		log_warning("Refusing control connection from pid %ld uid %lu: only root and uid %lu may use it",
 			    (long)cred.pid, (unsigned long)cred.uid, (unsigned long)geteuid());
 		(void)send_error(fd, "permission denied");
+		discard_input(fd);
 		return -EPERM;
 	}
 	if (c->n_clients >= CONTROL_CLIENTS_MAX) {
 		log_warning("Refusing control connection from pid %ld: %d connections are open already", (long)cred.pid,
 			    CONTROL_CLIENTS_MAX);
 		(void)send_error(fd, "too many control connections");
+		discard_input(fd);
 		return -EBUSY;
 	}
 
@@ -402,8 +419,10 @@ void control_client_close(struct control *c, struct control_client *cl) {
 			c->n_clients--;
 			break;
 		}
-	if (cl->fd >= 0)
+	if (cl->fd >= 0) {
+		discard_input(cl->fd);
 		close(cl->fd);
+	}
 	free(cl);
 }
 

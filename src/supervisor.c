@@ -331,6 +331,9 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 
 	pid_t pid;
 	int pidfd;
+	/* The generation's clock starts at the fork, not after the exec handshake: a program that waits N ms before
+	 * it is ready is then never reported ready in less than N ms, however long baton waited for the exec. */
+	uint64_t forked_usec = now_usec();
 	r = spawn_child(&sp, &pid, &pidfd, ret_error);
 	for (int i = 0; i < 2; i++)
 		if (write_fds[i] >= 0)
@@ -353,14 +356,13 @@ static int generation_start(struct supervisor *s, const struct config *c, const 
 				close(read_fds[i]);
 		return -ENOMEM;
 	}
-	uint64_t now = now_usec();
 	*g = (struct generation){
 		.id = id,
 		.pid = pid,
 		.pidfd = pidfd,
 		.state = GEN_STARTING,
-		.started_usec = now,
-		.deadline_usec = now + c->readiness_timeout_usec,
+		.started_usec = forked_usec,
+		.deadline_usec = forked_usec + c->readiness_timeout_usec,
 		.watchdog_usec = c->program_watchdog_usec,
 		.watchdog_deadline_usec = USEC_INFINITY,
 		.readiness = c->readiness_type,

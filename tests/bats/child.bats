@@ -157,6 +157,7 @@ os.execv(sys.argv[1], sys.argv[1:])'
   chmod 1777 "$NOBODY_DIR"
   REPORT=$NOBODY_DIR/report
   export PROBE_OUT=$REPORT
+  public_bins PROBE
   PROGRAM_EXTRA='  user: nobody' probe_config "$TWO_LISTENERS"
   probe_start run -c "$CFG"
   assert_equal "$(rep uid)" "$(id -u nobody)"

@@ -17,7 +17,7 @@ start_baton() {
 # Sends raw bytes (printf FORMAT) as a request and prints baton's reply: raw_request FORMAT.
 raw_request() {
   # shellcheck disable=SC2059
-  printf "$1" | timeout 10 socat - "UNIX-CONNECT:$CTL" || true
+  printf "$1" | timeout 10 socat - "UNIX-CONNECT:$CTL"
 }
 
 status_ok() { timeout 10 "$BATON" status --control "$CTL" >/dev/null; }
@@ -90,9 +90,8 @@ assert d["last_reload"] is None and d["restarts"] == 0 and d["reload_in_progress
 @test "another user is refused: by the socket's mode, and by SO_PEERCRED when the mode was opened up" {
   [[ "$(id -u)" == 0 ]] || skip "needs root to run a client as another user (uid $(id -u))"
   as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-  # nobody must reach the socket's directory (bats makes its run directory 0700).
-  chmod o+x "$BATS_RUN_TMPDIR" "$BATS_RUN_TMPDIR/test" "$BATS_TEST_TMPDIR"
-  "${as_nobody[@]}" test -x "$BATON" || skip "nobody cannot execute $BATON"
+  # nobody must reach the socket's directory and a baton to run.
+  public_bins BATON
   demo_config
   start_baton
 
@@ -127,6 +126,21 @@ assert d["last_reload"] is None and d["restarts"] == 0 and d["reload_in_progress
   assert_output '{"ok":false,"error":"unknown request '\''bogus'\''"}'
   run raw_request "$(printf 'x%.0s' {1..300})\n"
   assert_output '{"ok":false,"error":"request too long"}'
+  # baton drops what it did not read before it closes: the client sees its reply and a clean end, not a reset
+  # (closing a unix socket with unread bytes resets it, and socat 1.8 reports that).
+  run "$PYTHON" -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(b"x" * 300 + b"\n")
+got = b""
+try:
+    while chunk := s.recv(4096):
+        got += chunk
+    print(got.decode().strip(), "then EOF")
+except ConnectionResetError:
+    print(got.decode().strip(), "then a reset")' "$CTL"
+  assert_output '{"ok":false,"error":"request too long"} then EOF'
   run raw_request '\n'
   assert_output '{"ok":false,"error":"empty request"}'
   run raw_request 'status\0\n'

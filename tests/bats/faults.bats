@@ -302,11 +302,10 @@ as_fault_user() {
   [[ "$(id -u)" == 0 ]] || skip "needs root to run baton as uid $FAULT_UID (uid $(id -u))"
   AS_USER=(setpriv "--reuid=$FAULT_UID" "--regid=$FAULT_UID" --clear-groups)
   # The uid must reach its files: the config, the demo, and a directory for the control socket.
-  chmod o+x "$BATS_RUN_TMPDIR" "$BATS_RUN_TMPDIR/test" "$BATS_TEST_TMPDIR"
+  public_bins BATON BATON_DEMO
   mkdir -p "$BATS_TEST_TMPDIR/u"
   chown "$FAULT_UID:$FAULT_UID" "$BATS_TEST_TMPDIR/u"
   CTL="$BATS_TEST_TMPDIR/u/ctl.sock"
-  "${AS_USER[@]}" test -x "$BATON" -a -x "$BATON_DEMO" || skip "uid $FAULT_UID cannot execute $BATON and $BATON_DEMO"
   [[ -z "$(ps -o pid= -u "$FAULT_UID")" ]]
 }
 

@@ -1,11 +1,13 @@
-# Shared helpers for baton's integration tests. Every wait has a deadline (WAIT_SECONDS, default 10) and waits for
+# Shared helpers for baton's integration tests. Every wait has a deadline (WAIT_SECONDS, default 30) and waits for
 # an event (a file, a log line, a port answering, a process ending); nothing sleeps for a fixed time and hopes.
 
 bats_load_library bats-support
 bats_load_library bats-assert
 
 : "${BATON:?BATON must point at the built baton binary (meson test sets it)}"
-: "${WAIT_SECONDS:=10}"
+# Generous: a wait ends as soon as its event comes, so only a failing test pays for it, and a loaded 2-core machine
+# (CI, stress-ng beside the suite) needs the room.
+: "${WAIT_SECONDS:=30}"
 
 # Polls "$@" until it succeeds or the deadline passes (returns 1 then, naming what it waited for).
 wait_for() {
@@ -84,6 +86,20 @@ teardown_processes() {
 
 # Remembers a pid for teardown.
 track_pid() { echo "$1" >>"$BATS_TEST_TMPDIR/pids"; }
+
+# For tests that run something as another user: that user must reach the test's directory and the binaries, whatever
+# the checkout's path (a clone in /root is 0700 to others). Opens the test's temporary directory to others (bats
+# makes it 0700) and points each variable named to a copy of its binary there: public_bins BATON BATON_DEMO
+public_bins() {
+  local var dir="$BATS_TEST_TMPDIR/bin"
+  chmod o+x "$BATS_RUN_TMPDIR" "$BATS_RUN_TMPDIR/test" "$BATS_TEST_TMPDIR"
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  for var in "$@"; do
+    install -m 755 "${!var}" "$dir/${var,,}"
+    printf -v "$var" '%s' "$dir/${var,,}"
+  done
+}
 
 # ---- Generations, reloads and the control socket (reload.bats, restart.bats, control.bats) ----
 

@@ -645,6 +645,13 @@ PY
 
 @test "in.tftpd as inetd runs it (wait mode): its UDP socket on stdin through program.stdin" {
   need /usr/sbin/in.tftpd
+  # Debian 13's tftpd-hpa (5.2+20240128) is broken in inetd mode, with or without baton: the child that serves a
+  # transfer calls socket(AF_UNSPEC, ...), which fails with EAFNOSUPPORT, so no request is ever answered.
+  local v
+  v=$(dpkg-query -W -f='${Version}' tftpd-hpa 2>/dev/null) || v=""
+  if [[ -n "$v" ]] && dpkg --compare-versions "$v" ge 5.2+20240101; then
+    skip "tftpd-hpa $v is broken in inetd mode (its transfer child calls socket(AF_UNSPEC)); Debian 12's runs here"
+  fi
   mkdir -p "$BATS_TEST_TMPDIR/tftp"
   chmod 755 "$BATS_TEST_TMPDIR/tftp"
   echo "hello over tftp" >"$BATS_TEST_TMPDIR/tftp/hello.txt"
