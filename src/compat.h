@@ -2,7 +2,15 @@
  * einhorn's EINHORN_FD_*, and the preload shim's LD_PRELOAD and BATON_DRAIN_SIGNAL. Pure. */
 #pragma once
 
+#include <signal.h>
+
 #include "config.h"
+
+/* The signal that tells the preload shim to stop accepting (BATON_DRAIN_SIGNAL). SIGURG: ignored by default, so a
+ * process of the generation that has no handler (a wrapper shell, a program the shim is not loaded into) is not
+ * killed by it; the kernel sends it only for TCP urgent data to a socket's F_SETOWN owner, which servers do not ask
+ * for. */
+#define BATON_DRAIN_SIGNAL SIGURG
 
 /* "host:port=fd;path=fd" in listener order, as Server::Starter writes it ("8080=3" for all addresses,
  * "127.0.0.1:8080=3", "[::1]:8080=3", "/run/app.sock=4"). Only TCP and unix stream path listeners can be written

@@ -439,16 +439,11 @@ static int poll_timeout(uint64_t deadline) {
 	return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
-int control_call(const char *path, const char *request, uint64_t timeout_usec, bool wait_for_close, char **ret_reply,
-		 char **ret_error) {
-	uint64_t deadline = timeout_usec == USEC_INFINITY ? USEC_INFINITY : now_usec() + timeout_usec;
+/* Connects to baton's control socket at path; the timeout bounds a connect() to a full backlog too. */
+static int call_connect(const char *path, uint64_t timeout_usec, int *ret_fd, char **ret_error) {
 	char dur[32];
 	struct sockaddr_un sa;
 	socklen_t salen;
-	int r;
-
-	if (strchr(request, '\n'))
-		return fail(-EINVAL, ret_error, "invalid request: contains a newline");
 	if (make_sockaddr(path, &sa, &salen) < 0)
 		return fail(-ENAMETOOLONG, ret_error, "cannot connect to %s: path too long", path);
 
@@ -466,7 +461,7 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	if (connect(fd, (const struct sockaddr *)&sa, salen) < 0) {
-		r = -errno;
+		int r = -errno;
 		if (r == -EAGAIN || r == -EINPROGRESS)
 			return fail(-ETIMEDOUT, ret_error,
 				    "no reply from baton within %s (its connection queue is full)",
@@ -477,10 +472,17 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 			return fail(r, ret_error, "cannot connect to %s: permission denied", path);
 		return fail(r, ret_error, "cannot connect to %s: %s", path, strerror(-r));
 	}
-	r = fd_nonblock(fd, true);
+	int r = fd_nonblock(fd, true);
 	if (r < 0)
 		return fail(r, ret_error, "cannot set up the connection: %s", strerror(-r));
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
 
+/* Sends the request line. A peer that answered and closed already (a refused one) is not an error: its reply is
+ * worth reading. */
+static int call_send(int fd, const char *request, uint64_t deadline, uint64_t timeout_usec, char **ret_error) {
+	char dur[32];
 	_cleanup_free_ char *line = strdup_printf("%s\n", request);
 	if (!line)
 		return fail(-ENOMEM, ret_error, "out of memory");
@@ -502,11 +504,78 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 			(void)poll(&pfd, 1, t);
 			continue;
 		}
-		/* baton may have answered and closed already (a refused peer); the reply is worth reading. */
 		if (errno == EPIPE || errno == ECONNRESET)
-			break;
+			return 0;
 		return fail(-errno, ret_error, "cannot send the request to baton: %s", strerror(errno));
 	}
+	return 0;
+}
+
+/* Reads into *buf until the reply line is complete (1), more is needed (0), or it failed. */
+static int call_read_line(int fd, char **buf, size_t *blen, size_t *bcap, char **ret_error) {
+	if (*bcap - *blen < 4096 + 1) {
+		if (*bcap >= CONTROL_REPLY_MAX + 4096)
+			return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
+				    CONTROL_REPLY_MAX);
+		size_t ncap = *bcap ? *bcap * 2 : 4096 + 1;
+		char *nb = realloc(*buf, ncap);
+		if (!nb)
+			return fail(-ENOMEM, ret_error, "out of memory");
+		*buf = nb;
+		*bcap = ncap;
+	}
+	ssize_t k = read(fd, *buf + *blen, *bcap - *blen - 1);
+	if (k < 0) {
+		if (errno == EINTR || errno == EWOULDBLOCK)
+			return 0;
+		return fail(-errno, ret_error, "cannot read baton's reply: %s", strerror(errno));
+	}
+	if (k == 0)
+		return fail(-ECONNRESET, ret_error, "baton closed the connection without a reply");
+	char *nl = memchr(*buf + *blen, '\n', (size_t)k);
+	*blen += (size_t)k;
+	if (!nl) {
+		if (*blen > CONTROL_REPLY_MAX)
+			return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
+				    CONTROL_REPLY_MAX);
+		return 0;
+	}
+	*nl = '\0';
+	*blen = (size_t)(nl - *buf);
+	if (*blen > CONTROL_REPLY_MAX)
+		return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)", CONTROL_REPLY_MAX);
+	return 1;
+}
+
+/* After the reply: whether the server closed (1), is still open (0), or reading failed. Anything more it sends is
+ * not ours to interpret. */
+static int call_read_close(int fd, char **ret_error) {
+	char scratch[4096];
+	ssize_t k = read(fd, scratch, sizeof(scratch));
+	if (k < 0 && (errno == EINTR || errno == EWOULDBLOCK))
+		return 0;
+	if (k > 0)
+		return 0;
+	/* EOF, or ECONNRESET: the server went away with our bytes unread; it is gone either way. */
+	if (k == 0 || errno == ECONNRESET)
+		return 1;
+	return fail(-errno, ret_error, "cannot read from baton: %s", strerror(errno));
+}
+
+int control_call(const char *path, const char *request, uint64_t timeout_usec, bool wait_for_close, char **ret_reply,
+		 char **ret_error) {
+	uint64_t deadline = timeout_usec == USEC_INFINITY ? USEC_INFINITY : now_usec() + timeout_usec;
+	char dur[32];
+	_cleanup_close_ int fd = -1;
+
+	if (strchr(request, '\n'))
+		return fail(-EINVAL, ret_error, "invalid request: contains a newline");
+	int r = call_connect(path, timeout_usec, &fd, ret_error);
+	if (r < 0)
+		return r;
+	r = call_send(fd, request, deadline, timeout_usec, ret_error);
+	if (r < 0)
+		return r;
 
 	_cleanup_free_ char *buf = NULL;
 	size_t blen = 0, bcap = 0;
@@ -525,54 +594,13 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 				return fail(-ETIMEDOUT, ret_error, "baton replied but did not exit within %s", dur);
 			return fail(-ETIMEDOUT, ret_error, "no reply from baton within %s", dur);
 		}
-
-		if (have_line) {
-			/* Only waiting for the close now: anything more is not ours to interpret. */
-			char scratch[4096];
-			ssize_t k = read(fd, scratch, sizeof(scratch));
-			if (k < 0 && (errno == EINTR || errno == EWOULDBLOCK))
-				continue;
-			if (k > 0)
-				continue;
-			/* EOF, or ECONNRESET: the server went away with our bytes unread; it is gone either way. */
-			if (k == 0 || errno == ECONNRESET)
-				break;
-			return fail(-errno, ret_error, "cannot read from baton: %s", strerror(errno));
-		}
-
-		if (bcap - blen < 4096 + 1) {
-			if (bcap >= CONTROL_REPLY_MAX + 4096)
-				return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
-					    CONTROL_REPLY_MAX);
-			size_t ncap = bcap ? bcap * 2 : 4096 + 1;
-			char *nb = realloc(buf, ncap);
-			if (!nb)
-				return fail(-ENOMEM, ret_error, "out of memory");
-			buf = nb;
-			bcap = ncap;
-		}
-		ssize_t k = read(fd, buf + blen, bcap - blen - 1);
-		if (k < 0) {
-			if (errno == EINTR || errno == EWOULDBLOCK)
-				continue;
-			return fail(-errno, ret_error, "cannot read baton's reply: %s", strerror(errno));
-		}
-		if (k == 0)
-			return fail(-ECONNRESET, ret_error, "baton closed the connection without a reply");
-		char *nl = memchr(buf + blen, '\n', (size_t)k);
-		blen += (size_t)k;
-		if (nl) {
-			*nl = '\0';
-			blen = (size_t)(nl - buf);
-			if (blen > CONTROL_REPLY_MAX)
-				return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
-					    CONTROL_REPLY_MAX);
+		r = have_line ? call_read_close(fd, ret_error) : call_read_line(fd, &buf, &blen, &bcap, ret_error);
+		if (r < 0)
+			return r;
+		if (r > 0 && (have_line || !wait_for_close))
+			break;
+		if (r > 0)
 			have_line = true;
-			if (!wait_for_close)
-				break;
-		} else if (blen > CONTROL_REPLY_MAX)
-			return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
-				    CONTROL_REPLY_MAX);
 	}
 
 	*ret_reply = TAKE_PTR(buf);

@@ -8,7 +8,7 @@
 #include "control.h"
 #include "log.h"
 #include "sockets.h"
-#include "supervisor.h"
+#include "run.h"
 #include "util.h"
 
 static const char usage_text[] =
@@ -192,7 +192,7 @@ static int cmd_run(int argc, char **argv) {
 	if (r != 0)
 		return r == 1 ? 0 : r;
 
-	if (supervisor_block_signals() < 0)
+	if (run_block_signals() < 0)
 		return EXIT_SYSTEM;
 	log_open();
 
@@ -233,7 +233,7 @@ static int cmd_run(int argc, char **argv) {
 	struct listener *ls = NULL;
 	free(error);
 	error = NULL;
-	r = sock_open_all(c, inh, n_inh, &ls, &error);
+	r = sock_open_all(c, NULL, 0, inh, n_inh, &ls, &error);
 	inherited_fds_free(inh, n_inh);
 	if (r < 0) {
 		if (error)
@@ -244,7 +244,7 @@ static int cmd_run(int argc, char **argv) {
 		return EXIT_SYSTEM;
 	}
 
-	return supervisor_run(&so, c, ls, c->n_listeners);
+	return run_supervisor(&so, c, ls, c->n_listeners);
 }
 
 /* The control socket of the baton that runs FILE: what `run -c FILE` chose. If FILE is broken now, the path comes

@@ -359,34 +359,33 @@ static char *describe_inherited(const struct inherited_fd *inh, size_t n_inh) {
 	return buf;
 }
 
-int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh, struct listener **ret,
-		  char **ret_error) {
+/* A listener whose address a held listener has gets a duplicate of that very socket. */
+static int take_held(struct listener *l, const struct listener *held, size_t n_held, char **ret_error) {
 	char abuf[ADDR_FORMAT_MAX];
-	char *error = NULL;
-	size_t n = c->n_listeners;
-	int r = 0;
-
-	struct listener *ls = calloc(n > 0 ? n : 1, sizeof(*ls));
-	if (!ls) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	for (size_t i = 0; i < n; i++)
-		ls[i].fd = -1;
-	for (size_t i = 0; i < n; i++) {
-		ls[i].name = strdup(c->listeners[i].name);
-		if (!ls[i].name) {
-			r = -ENOMEM;
-			goto fail;
+	for (size_t j = 0; j < n_held; j++) {
+		if (!addr_equal(&held[j].address, &l->address))
+			continue;
+		l->fd = fcntl(held[j].fd, F_DUPFD_CLOEXEC, 3);
+		if (l->fd < 0) {
+			int r = -errno;
+			*ret_error = strdup_printf("listener '%s' (%s): dup: %s", l->name,
+						   addr_format(&l->address, abuf), strerror(errno));
+			return r;
 		}
-		ls[i].address = c->listeners[i].address;
+		l->inherited = held[j].inherited;
+		return 1;
 	}
+	return 0;
+}
 
-	/* By name first, for every listener: systemd passes several socket units in no guaranteed order, and an
-	 * address match must not take a socket that another listener names. */
-	for (size_t i = 0; i < n; i++) {
+/* By name first, for every listener: systemd passes several socket units in no guaranteed order, and an address
+ * match must not take a socket that another listener names. */
+static void claim_by_name(const struct config *c, struct listener *ls, const bool *is_held, struct inherited_fd *inh,
+			  size_t n_inh) {
+	char abuf[ADDR_FORMAT_MAX];
+	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener_config *lc = &c->listeners[i];
-		if (lc->inherit == INHERIT_NEVER)
+		if (lc->inherit == INHERIT_NEVER || is_held[i])
 			continue;
 		for (size_t j = 0; j < n_inh; j++) {
 			if (inh[j].claimed || !streq(inh[j].name, lc->name))
@@ -405,11 +404,16 @@ int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh
 			break;
 		}
 	}
+}
 
-	/* Then by address among the sockets nobody named. */
-	for (size_t i = 0; i < n; i++) {
+/* Then by address among the sockets nobody named; a listener with inherit: required that got none is an error. On a
+ * reload (held) inherited sockets are gone: they went to the listeners at the start. */
+static int claim_by_address(const struct config *c, struct listener *ls, const bool *is_held, bool reload,
+			    struct inherited_fd *inh, size_t n_inh, char **ret_error) {
+	char abuf[ADDR_FORMAT_MAX];
+	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener_config *lc = &c->listeners[i];
-		if (lc->inherit == INHERIT_NEVER || ls[i].inherited)
+		if (lc->inherit == INHERIT_NEVER || ls[i].inherited || is_held[i])
 			continue;
 		for (size_t j = 0; j < n_inh; j++)
 			if (!inh[j].claimed && inh[j].fd >= 0 && addr_matches_fd(&lc->address, inh[j].fd) > 0) {
@@ -418,61 +422,110 @@ int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh
 				claim(&ls[i], &inh[j]);
 				break;
 			}
-		if (!ls[i].inherited && lc->inherit == INHERIT_REQUIRED) {
-			_cleanup_free_ char *got = describe_inherited(inh, n_inh);
-			if (asprintf(&error, "listener '%s': inherit is required but no inherited socket matches (%s)",
-				     lc->name, strempty(got)) < 0)
-				error = NULL;
-			r = -ENOENT;
-			goto fail;
-		}
-	}
-
-	/* Close the leftovers before binding: one of them may hold the address a listener is about to bind. */
-	for (size_t j = 0; j < n_inh; j++) {
-		if (inh[j].claimed || inh[j].fd < 0)
+		if (ls[i].inherited || lc->inherit != INHERIT_REQUIRED)
 			continue;
-		if (inh[j].name)
+		if (reload) {
+			*ret_error = strdup_printf("listener '%s' (%s): inherit is required, but inherited sockets are "
+						   "only taken when baton starts",
+						   lc->name, addr_format(&lc->address, abuf));
+			return -ENXIO;
+		}
+		_cleanup_free_ char *got = describe_inherited(inh, n_inh);
+		*ret_error = strdup_printf("listener '%s': inherit is required but no inherited socket matches (%s)",
+					   lc->name, strempty(got));
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Closes the inherited sockets no listener claimed (fd -1 afterwards); warn: whether a leftover matters. */
+static void close_unclaimed(struct inherited_fd *inh, size_t n_inh, bool warn) {
+	for (size_t j = 0; j < n_inh; j++) {
+		if (inh[j].fd < 0 || (warn && inh[j].claimed))
+			continue;
+		if (warn && inh[j].name)
 			log_warning("inherited socket fd %d (name '%s') matches no listener, closing it", inh[j].fd,
 				    inh[j].name);
-		else
+		else if (warn)
 			log_warning("inherited socket fd %d (no name) matches no listener, closing it", inh[j].fd);
 		close(inh[j].fd);
 		inh[j].fd = -1;
 	}
+}
 
-	for (size_t i = 0; i < n; i++) {
+static int bind_unclaimed(const struct config *c, struct listener *ls, const bool *is_held, char **ret_error) {
+	char abuf[ADDR_FORMAT_MAX];
+	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct listener_config *lc = &c->listeners[i];
 		struct bind_error e = {0};
-		if (ls[i].inherited)
+		if (ls[i].inherited || is_held[i])
 			continue;
-		r = bind_listener(lc, &ls[i].fd, &e);
+		int r = bind_listener(lc, &ls[i].fd, &e);
 		if (r < 0) {
 			const char *detail = e.detail ? e.detail : strerror(-r);
-			if (asprintf(&error, "listener '%s' (%s): %s%s%s", lc->name, addr_format(&lc->address, abuf),
-				     strempty(e.step), e.step ? ": " : "", detail) < 0)
-				error = NULL;
-			goto fail;
+			*ret_error =
+				strdup_printf("listener '%s' (%s): %s%s%s", lc->name, addr_format(&lc->address, abuf),
+					      strempty(e.step), e.step ? ": " : "", detail);
+			return r;
 		}
 		ls[i].created_path = addr_is_unix(&lc->address) && !lc->address.abstract;
 	}
+	return 0;
+}
 
+int sock_open_all(const struct config *c, const struct listener *held, size_t n_held, struct inherited_fd *inh,
+		  size_t n_inh, struct listener **ret, char **ret_error) {
+	size_t n = c->n_listeners;
+	_cleanup_free_ char *error = NULL;
+	_cleanup_free_ bool *is_held = calloc(n > 0 ? n : 1, sizeof(bool));
+	struct listener *ls = calloc(n > 0 ? n : 1, sizeof(*ls));
+	int r = ls && is_held ? 0 : -ENOMEM;
+
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		ls[i].fd = -1;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		ls[i].address = c->listeners[i].address;
+		if (!(ls[i].name = strdup(c->listeners[i].name)))
+			r = -ENOMEM;
+		else if ((r = take_held(&ls[i], held, n_held, &error)) >= 0)
+			is_held[i] = r > 0;
+	}
+	if (r >= 0) {
+		claim_by_name(c, ls, is_held, inh, n_inh);
+		r = claim_by_address(c, ls, is_held, held != NULL, inh, n_inh, &error);
+	}
+	if (r >= 0) {
+		/* Close the leftovers before binding: one of them may hold the address a listener is about to bind. */
+		close_unclaimed(inh, n_inh, true);
+		r = bind_unclaimed(c, ls, is_held, &error);
+	}
+	if (r < 0) {
+		listeners_free(ls, n);
+		close_unclaimed(inh, n_inh, false);
+		if (ret_error)
+			*ret_error = error ? TAKE_PTR(error) : strdup(strerror(-r));
+		return r;
+	}
 	*ret = ls;
 	return 0;
+}
 
-fail:
-	if (ls)
-		listeners_free(ls, n);
-	for (size_t j = 0; j < n_inh; j++)
-		if (inh[j].fd >= 0) {
-			close(inh[j].fd);
-			inh[j].fd = -1;
-		}
-	if (ret_error)
-		*ret_error = error ? error : strdup(strerror(-r));
-	else
-		free(error);
-	return r;
+void listeners_move_paths(struct listener *ls, size_t n, struct listener *old, size_t n_old) {
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n_old; j++)
+			if (addr_equal(&ls[i].address, &old[j].address) && old[j].created_path) {
+				ls[i].created_path = true;
+				old[j].created_path = false;
+			}
+}
+
+bool listeners_match_config(const struct listener *ls, size_t n, const struct config *c) {
+	if (n != c->n_listeners)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!streq(ls[i].name, c->listeners[i].name) || !addr_equal(&ls[i].address, &c->listeners[i].address))
+			return false;
+	return true;
 }
 
 void listener_close(struct listener *l) {

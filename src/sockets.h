@@ -35,14 +35,22 @@ int sock_take_inherited(struct inherited_fd **ret, size_t *ret_n);
 /* Closes the fds still held (fd >= 0) and frees the names and the array. */
 void inherited_fds_free(struct inherited_fd *inh, size_t n);
 
-/* Opens every listener of c into *ret (an array of c->n_listeners, in config order): for each listener whose
- * inherit is not "never", an inherited fd with the same name is taken (if its type and family fit), else one whose
- * family, type and address match; "required" without a match is an error naming the listener; otherwise the
- * listener is bound. Inherited fds left unclaimed are closed with a warning. On failure *ret_error is a malloc'd
- * message naming the listener and what failed, and nothing stays open. Either way every inherited fd is consumed:
- * claimed by a listener or closed, and its fd set to -1. */
-int sock_open_all(const struct config *c, struct inherited_fd *inh, size_t n_inh, struct listener **ret,
-		  char **ret_error);
+/* Opens every listener of c into *ret (an array of c->n_listeners, in config order). A listener whose address one of
+ * held has (a reload: the set baton holds now) gets a duplicate of that very socket, so it never closes and queued
+ * connections stay queued. For the others whose inherit is not "never", an inherited fd with the same name is taken
+ * (if its type and family fit), else one whose family, type and address match; "required" without a match is an
+ * error naming the listener (on a reload, held non-NULL, always: inherited sockets are taken at the start only);
+ * otherwise the listener is bound. Inherited fds left unclaimed are closed with a warning. On failure *ret_error is a
+ * malloc'd message naming the listener and what failed, and nothing stays open. Either way every inherited fd is
+ * consumed: claimed by a listener or closed, and its fd set to -1. */
+int sock_open_all(const struct config *c, const struct listener *held, size_t n_held, struct inherited_fd *inh,
+		  size_t n_inh, struct listener **ret, char **ret_error);
+
+/* A reload's new set ls replaces old: the unix socket files baton created move to the listener that keeps their
+ * address, so that freeing old removes only the files of listeners that are gone. */
+void listeners_move_paths(struct listener *ls, size_t n, struct listener *old, size_t n_old);
+/* Whether ls has c's listeners, names and addresses, in order. */
+bool listeners_match_config(const struct listener *ls, size_t n, const struct config *c);
 
 /* Closes a listener (removing its unix socket file if baton created it) and frees its fields. */
 void listener_close(struct listener *l);

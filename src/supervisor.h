@@ -1,7 +1,10 @@
-/* The supervisor: one event loop (epoll over a signalfd, a timerfd, the notify socket, the control socket and each
- * child's pidfd) and the lifecycle as an explicit state machine (supervisor.c: transitions[state][event]). All of
- * baton's runtime state lives in struct supervisor, in plain fields, so that it can later be handed over to a
- * re-executed baton. */
+/* The supervisor's lifecycle as an explicit state machine: what baton does about each event (a generation became
+ * ready, exited, missed a deadline; a reload or a stop was asked for; a restart is due) in each state is looked up in
+ * transitions[state][event] (supervisor.c). A transition changes state and calls mechanisms below it (generations,
+ * readiness, sockets, upstream); it never dispatches another event itself: a follow-up event is queued and runs once
+ * the transition has returned. What the caller (run.c) must do afterwards (reply to control clients waiting for a
+ * reload) is left in an outbox. All runtime state lives in struct supervisor, in plain fields, so that it can be
+ * handed over to a re-executed baton. Logs what it decides at info, notice and error level. */
 #pragma once
 
 #include <stdbool.h>
@@ -10,22 +13,11 @@
 #include <sys/types.h>
 
 #include "config.h"
-#include "control.h"
-#include "output.h"
+#include "evloop.h"
+#include "exit-status.h"
+#include "generation.h"
 #include "sockets.h"
-
-/* Exit codes of baton other than the child's own status (see baton(1)). */
-enum {
-	EXIT_FAILED = 1, /* reload/status/stop: the request failed (the reason is printed) */
-	EXIT_USAGE = 100, /* bad command line */
-	EXIT_CONFIG = 101, /* invalid configuration */
-	EXIT_START = 102, /* the program could not be started: exec failed, or it was not ready in time */
-	EXIT_SYSTEM = 111, /* a system call failed: bind, epoll, fork...; or baton could not be reached */
-};
-
-/* At most this many generations are alive at once (the current one, a new one starting, and old ones draining).
- * Before another one starts, the oldest draining generation is sent SIGKILL. */
-#define GENERATIONS_MAX 4
+#include "upstream.h"
 
 enum sup_state {
 	SUP_STARTING, /* the current generation runs but has not reported ready (at start, or after a crash) */
@@ -37,36 +29,24 @@ enum sup_state {
 	_SUP_STATE_MAX,
 };
 
-enum gen_state {
-	GEN_STARTING, /* forked, not ready yet; deadline = readiness timeout */
-	GEN_READY, /* reported ready; a deadline only while a signal-strategy reload waits for it */
-	GEN_DRAINING, /* replaced, and told (through the preload shim) to stop accepting; deadline = stop.drain */
-	GEN_STOPPING, /* sent the stop signal; deadline = stop timeout, then SIGKILL */
-	GEN_KILLED, /* sent SIGKILL; waiting to reap */
-	_GEN_STATE_MAX,
+enum sup_event {
+	EV_READY, /* a generation reported READY=1, or its readiness check passed */
+	EV_EXITED, /* a generation ended (event.wait_status): its main process was reaped, or it never had one */
+	EV_READY_TIMEOUT, /* a starting generation missed its readiness deadline */
+	EV_STOP_TIMEOUT, /* a stopping generation outlived stop.timeout (or a draining one stop.drain) */
+	EV_STOP_REQUEST, /* SIGTERM, SIGINT, `baton stop` */
+	EV_RELOAD_REQUEST, /* SIGHUP, `baton reload`, or a queued reload */
+	EV_RESTART_DUE, /* the backoff after a crash is over */
+	EV_WATCHDOG, /* a ready generation sent no WATCHDOG=1 within program.watchdog, or WATCHDOG=trigger */
+	_EV_MAX,
 };
 
-/* One generation: a started instance of the program, in its own process group. */
-struct generation {
-	unsigned id; /* BATON_GENERATION: 1, 2, ... */
-	pid_t pid;
-	int pidfd;
-	enum gen_state state;
-	uint64_t started_usec;
-	uint64_t ready_usec; /* 0 until ready */
-	uint64_t deadline_usec; /* USEC_INFINITY when none */
-	char *status; /* the last STATUS= it sent, or NULL */
-	uint64_t watchdog_usec; /* program.watchdog it was started with; 0 = none */
-	uint64_t watchdog_deadline_usec; /* ready: the next WATCHDOG=1 is due by then; USEC_INFINITY otherwise */
-	/* Readiness (readiness.c). */
-	enum readiness_type readiness;
-	const struct config *config; /* the config it was started with: only valid while it is GEN_STARTING */
-	pid_t pgid; /* its process group: the pid it was started as, also after following a daemon */
-	uint64_t check_usec; /* the next readiness check (probe, pid file, delay's end); USEC_INFINITY for none */
-	pid_t probe_pid; /* exec: the probe running now; 0 for none */
-	int launcher_status; /* pidfile: the wait status of its first process, which exited to leave a daemon */
-	struct output *outputs[2]; /* log: the program's stdout and stderr pipes (NULL when not piped) */
-	struct generation *next;
+struct event {
+	enum sup_event type;
+	struct generation *gen; /* the generation it is about, if any */
+	int wait_status; /* EV_EXITED */
+	const char *why; /* requests: who asked ("received SIGTERM", "control: reload"); a static string or one that
+			  * outlives the dispatch */
 };
 
 /* What `run` was given, kept so that a reload reads the same file and applies the same command line. */
@@ -93,10 +73,23 @@ struct reload_result {
 	uint64_t seq; /* 0: no reload yet */
 	bool ok;
 	char *message;
-	unsigned generation; /* the generation serving afterwards */
 	uint64_t duration_usec; /* from request to outcome */
 	uint64_t ready_usec; /* the new generation's own start-to-ready time, when it got ready */
 };
+
+/* The outbox: a reload ended (or was refused), and control clients waiting for its number are owed this reply. */
+struct reload_reply {
+	uint64_t seq;
+	bool ok;
+	char *message;
+	unsigned generation; /* ok: the generation serving now, its pid, and the timings */
+	pid_t pid;
+	uint64_t duration_usec;
+	uint64_t ready_usec;
+	struct reload_reply *next;
+};
+
+#define SUP_QUEUE_MAX 4
 
 struct supervisor {
 	struct supervisor_options options;
@@ -119,33 +112,42 @@ struct supervisor {
 	unsigned restarts; /* crash restarts so far */
 	uint64_t restart_usec; /* SUP_BACKOFF: when the next generation starts */
 
-	int epoll_fd;
-	int signal_fd;
-	int timer_fd;
-	int notify_fd;
-	char *notify_path; /* NOTIFY_SOCKET for children */
-	struct control control;
-	uint64_t control_resume_usec; /* accepting is paused until then (out of fds); USEC_INFINITY normally */
-	bool fd_store; /* the listening sockets are kept in systemd's fd store */
-	uint64_t watchdog_interval_usec; /* baton's own WATCHDOG=1 pings (half of its WATCHDOG_USEC); 0 = none */
-	uint64_t watchdog_next_usec; /* the next ping */
-	uint64_t timer_armed_usec; /* what timer_fd is set to; USEC_INFINITY when disarmed */
+	/* Where generations are started: the event loop that watches them, and their NOTIFY_SOCKET. */
+	struct evloop *loop;
+	const char *notify_path;
+	struct upstream upstream;
+
+	uint64_t now; /* CLOCK_MONOTONIC µs of the event being dispatched: the one clock of every transition */
+	struct event queue[SUP_QUEUE_MAX]; /* follow-up events, run after the transition that queued them */
+	size_t n_queued;
+	struct generation *ended; /* generations whose EV_EXITED is being dispatched: freed after the queue drains */
+	struct reload_reply *replies; /* the outbox, oldest first */
 
 	int exit_code; /* valid in SUP_DONE */
 };
 
 const char *sup_state_to_string(enum sup_state st);
-const char *gen_state_to_string(enum gen_state st);
+const char *sup_event_to_string(enum sup_event ev);
 
-/* Blocks the signals the event loop reads from its signalfd. Called first thing by `run`, so a SIGTERM that arrives
- * while the config is read or the sockets are bound waits for the loop instead of killing baton halfway. */
-int supervisor_block_signals(void);
+/* Sets s up with the config and listeners baton opened (owning them from now on). */
+void supervisor_init(struct supervisor *s, const struct supervisor_options *o, struct config *config,
+		     struct listener *listeners, size_t n_listeners, struct evloop *loop, const char *notify_path);
+/* Starts the first generation at now. On failure *ret_error (may stay NULL) says why. */
+int supervisor_start(struct supervisor *s, uint64_t now, char **ret_error);
+/* Runs the transition for ev at now, then every follow-up event it queued. Never nested. */
+void supervisor_dispatch(struct supervisor *s, const struct event *ev, uint64_t now);
+/* g ended (its main process was reaped with wait_status, or it never had one): it leaves the generation list, the
+ * state machine hears EV_EXITED, and g is freed. */
+void supervisor_generation_ended(struct supervisor *s, struct generation *g, int wait_status, uint64_t now);
+/* Takes the outbox (oldest first); the caller frees it with reload_replies_free(). */
+struct reload_reply *supervisor_take_replies(struct supervisor *s);
+void reload_replies_free(struct reload_reply *r);
+/* The earliest deadline of the state machine and its generations (timeouts, watchdogs, readiness checks, the
+ * restart, baton's own watchdog ping); USEC_INFINITY for none. */
+uint64_t supervisor_next_deadline(const struct supervisor *s);
+/* Frees everything s owns (generations are freed, not signalled). */
+void supervisor_free(struct supervisor *s);
 
 /* Loads the config the way `run` does: the file (if any), then the command line merged in. On failure *ret_error is
  * a malloc'd message. */
 int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error);
-
-/* Takes ownership of config and listeners, starts the first generation and runs the event loop until baton should
- * exit; returns the exit code (0 after a requested stop, the child's status, 128+N, or one of EXIT_*). */
-int supervisor_run(const struct supervisor_options *o, struct config *config, struct listener *listeners,
-		   size_t n_listeners);

@@ -89,15 +89,6 @@ const char *strv_env_get(char *const *env, const char *name);
 int fd_cloexec(int fd, bool on);
 int fd_nonblock(int fd, bool on);
 
-/* The parent of pid from /proc/PID/stat; 0 when it cannot be read (the process is gone). */
-pid_t proc_parent_of(pid_t pid);
-/* 1 when pid has a handler for sig (SigCgt in /proc/PID/status), 0 when not, negative errno when unreadable. */
-int proc_catches_signal(pid_t pid, int sig);
-
-/* The BATON_GENERATION=N in pid's environment (/proc/PID/environ, as it was at exec), or 0 when there is none or it
- * cannot be read (the process is gone; a program that rewrote its environment area for its process title). */
-unsigned proc_generation_of(pid_t pid);
-
 static inline bool streq(const char *a, const char *b) {
 	return a && b && __builtin_strcmp(a, b) == 0;
 }

@@ -38,11 +38,12 @@ ninja -C "$dir"
 # wired into tests/meson.build) fails the run here.
 listed=$(meson test -C "$dir" --list 2>/dev/null)
 missing=""
-for f in tests/unit/test-*.c tests/bats/*.bats tests/systemd/*.bats; do
+for f in tests/unit/test-*.c tests/lint/*.sh tests/bats/*.bats tests/systemd/*.bats; do
   name=$(basename "$f")
   name=${name#test-}
   name=${name%.c}
   name=${name%.bats}
+  name=${name%.sh}
   printf '%s\n' "$listed" | grep -q " / $name\$" || missing="$missing $f"
 done
 if [ -n "$missing" ]; then

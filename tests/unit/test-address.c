@@ -675,7 +675,7 @@ static void test_open_all(const char *dir) {
 	struct config c = {.listeners = lc, .n_listeners = 3};
 	struct listener *ls = NULL;
 	char *error = NULL;
-	int r = sock_open_all(&c, inh, 3, &ls, &error);
+	int r = sock_open_all(&c, NULL, 0, inh, 3, &ls, &error);
 	CHECK(r == 0, "sock_open_all (%s)", strempty(error));
 	if (r == 0) {
 		CHECK(ls[0].fd == fd_unix && ls[0].inherited && !ls[0].created_path && streq(ls[0].name, "web"),
@@ -698,7 +698,7 @@ static void test_open_all(const char *dir) {
 
 	/* inherit: required with nothing inherited. */
 	error = NULL;
-	r = sock_open_all(&c, NULL, 0, &ls, &error);
+	r = sock_open_all(&c, NULL, 0, NULL, 0, &ls, &error);
 	CHECK(r < 0, "required without inherited sockets fails");
 	CHECK_STREQ(error, "listener 'web': inherit is required but no inherited socket matches (got 0 sockets)",
 	            "required error message");
@@ -710,7 +710,7 @@ static void test_open_all(const char *dir) {
 	inh = calloc(1, sizeof(*inh));
 	inh[0] = (struct inherited_fd){.fd = fd_extra, .name = strdup("web")};
 	error = NULL;
-	r = sock_open_all(&c, inh, 1, &ls, &error);
+	r = sock_open_all(&c, NULL, 0, inh, 1, &ls, &error);
 	CHECK(r < 0 && error && strstr(error, "(got 1 socket: web)"), "a udp socket named web is not a unix listener");
 	CHECK(!fd_open(fd_extra) && inh[0].fd == -1, "on failure the inherited fds are closed");
 	inherited_fds_free(inh, 1);
@@ -725,7 +725,7 @@ static void test_open_all(const char *dir) {
 	inh[0] = (struct inherited_fd){.fd = fd_tcp, .name = strdup("api")};
 	c = (struct config){.listeners = &never, .n_listeners = 1};
 	error = NULL;
-	r = sock_open_all(&c, inh, 1, &ls, &error);
+	r = sock_open_all(&c, NULL, 0, inh, 1, &ls, &error);
 	CHECK(r == 0 && !ls[0].inherited && addr_matches_fd(&never.address, ls[0].fd) == 1,
 	      "inherit: never binds its own socket (%s)", strempty(error));
 	CHECK(!fd_open(fd_tcp) || ls[0].fd == fd_tcp, "the passed socket is closed");
@@ -741,7 +741,7 @@ static void test_open_all(const char *dir) {
 	two[1].reuse_address = false;
 	c = (struct config){.listeners = two, .n_listeners = 2};
 	error = NULL;
-	r = sock_open_all(&c, NULL, 0, &ls, &error);
+	r = sock_open_all(&c, NULL, 0, NULL, 0, &ls, &error);
 	char want[128];
 	snprintf(want, sizeof(want), "listener 'http' (%s): bind: Address already in use", a_busy);
 	CHECK(r == -EADDRINUSE, "a busy port fails sock_open_all");
@@ -754,7 +754,7 @@ static void test_open_all(const char *dir) {
 	struct listener_config bad = lconf("x", "tcp://[fe80::1%nosuchif0]:80");
 	c = (struct config){.listeners = &bad, .n_listeners = 1};
 	error = NULL;
-	r = sock_open_all(&c, NULL, 0, &ls, &error);
+	r = sock_open_all(&c, NULL, 0, NULL, 0, &ls, &error);
 	CHECK(r == -EADDRNOTAVAIL && error && strstr(error, "listener 'x' (tcp://[fe80::1%nosuchif0]:80): resolve: "),
 	      "resolve error message: %s", strempty(error));
 	free(error);

@@ -1,0 +1,407 @@
+/* Generations (generation.h). */
+#include "generation.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "log.h"
+#include "proc.h"
+#include "program.h"
+#include "util.h"
+
+#define OUTPUT_TAG(gid, writable, stream)                                                                              \
+	((((((uint64_t)(gid) << 2) | ((uint64_t)(writable) << 1) | (uint64_t)(stream))) << 8) | GEN_TAG_OUTPUT)
+
+/* ---- output pipes (readiness.type log) ---- */
+
+/* With readiness.type log, pipes for the streams it reads: write_fds (the child's stdout and stderr, -1 when not
+ * piped) go to the spawn, read_fds to outputs_watch. */
+static int outputs_pipes(const struct config *c, int write_fds[2], int read_fds[2]) {
+	write_fds[0] = write_fds[1] = read_fds[0] = read_fds[1] = -1;
+	if (c->readiness_type != READINESS_LOG)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		if ((i == 0 && c->readiness_stream == STREAM_STDERR) ||
+		    (i == 1 && c->readiness_stream == STREAM_STDOUT))
+			continue;
+		int p[2];
+		/* Both ends above 2 (pipe2 takes the lowest free numbers; baton's 0-2 are open), close-on-exec; the
+		 * child gets the write end as its 1 or 2 by dup2, which clears that. */
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			int r = -errno;
+			for (int j = 0; j < i; j++) {
+				if (write_fds[j] >= 0)
+					close(write_fds[j]);
+				if (read_fds[j] >= 0)
+					close(read_fds[j]);
+				write_fds[j] = read_fds[j] = -1;
+			}
+			return r;
+		}
+		(void)fd_nonblock(p[0], true);
+		read_fds[i] = p[0];
+		write_fds[i] = p[1];
+	}
+	return 0;
+}
+
+/* Takes the read ends. Nothing fails here: a pipe that cannot be watched is logged and its output lost, and the
+ * readiness timeout still bounds the start. */
+static void outputs_watch(struct evloop *loop, struct generation *g, int read_fds[2]) {
+	for (int i = 0; i < 2; i++) {
+		if (read_fds[i] < 0)
+			continue;
+		struct output *o = calloc(1, sizeof(*o));
+		if (o) {
+			o->fd = read_fds[i];
+			output_open(o, i + 1);
+		}
+		int r = o ? evloop_add(loop, o->fd, EPOLLIN, OUTPUT_TAG(g->id, 0, i)) : -ENOMEM;
+		if (r < 0) {
+			log_warning_errno(r, "Failed to watch generation %u's %s; its output is lost", g->id,
+					  i ? "stderr" : "stdout");
+			close(read_fds[i]);
+			if (o)
+				output_close(o);
+			free(o);
+			continue;
+		}
+		g->outputs[i] = o;
+	}
+}
+
+static void output_drop(struct generation *g, unsigned stream) {
+	struct output *o = g->outputs[stream];
+	/* Closing them also takes them out of the epoll set. */
+	close(o->fd);
+	output_close(o);
+	free(o);
+	g->outputs[stream] = NULL;
+}
+
+bool generation_output(struct evloop *loop, struct generation *g, unsigned stream, bool writable, const regex_t *re) {
+	struct output *o = g->outputs[stream];
+	if (!o)
+		return false;
+	if (writable) {
+		/* The target takes bytes again: what was pending goes out, and reading the program resumes. */
+		if (!output_flush(o))
+			return false;
+		evloop_remove(loop, o->out_fd);
+		(void)evloop_add(loop, o->fd, EPOLLIN, OUTPUT_TAG(g->id, 0, stream));
+	}
+	bool blocked;
+	int r = output_pump(o, re, &blocked);
+	if (r < 0) {
+		if (r != -EPIPE)
+			log_warning_errno(r, "Failed to read generation %u's %s", g->id, stream ? "stderr" : "stdout");
+		output_drop(g, stream);
+		return false;
+	}
+	if (blocked) {
+		/* Wait for the target instead of blocking the loop on it; meanwhile the program's pipe fills up and
+		 * its writes wait, as they would on the target itself. A target that cannot be watched (a file) never
+		 * blocks in the first place. */
+		if (o->out_fd < 0 || evloop_add(loop, o->out_fd, EPOLLOUT, OUTPUT_TAG(g->id, 1, stream)) < 0)
+			o->pending_off = o->pending_len = 0;
+		else
+			/* Out of the set, not just without EPOLLIN: a hang-up would still be reported, in a loop. */
+			evloop_remove(loop, o->fd);
+	}
+	return r > 0;
+}
+
+/* ---- start, ready, follow ---- */
+
+/* shutdown(2) on a listening socket (servers do it to wake their accepting threads) ends its listening for every
+ * process that shares it, baton included: a new generation gets it listening again. */
+static void listeners_relisten(const struct config *c, const struct listener *ls, size_t n) {
+	for (size_t i = 0; i < n && i < c->n_listeners; i++) {
+		int on = 0;
+		socklen_t len = sizeof(on);
+		if (!addr_is_stream(&ls[i].address) || getsockopt(ls[i].fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
+		    on)
+			continue;
+		if (listen(ls[i].fd, c->listeners[i].backlog) < 0)
+			log_warning_errno(errno,
+					  "listener '%s' no longer listens (a program shut it down), and "
+					  "listen() again failed",
+					  ls[i].name);
+		else
+			log_warning("listener '%s' no longer listened (a program shut it down): listening again",
+				    ls[i].name);
+	}
+}
+
+static void watch_pidfd(struct evloop *loop, struct generation *g) {
+	/* SIGCHLD reaps it anyway: the pidfd is a second path, so a failure here loses nothing. */
+	if (g->pidfd < 0)
+		return;
+	int r = evloop_add(loop, g->pidfd, EPOLLIN, ((uint64_t)g->id << 8) | GEN_TAG_PIDFD);
+	if (r < 0)
+		log_warning_errno(r, "Failed to watch generation %u's pidfd, ignoring", g->id);
+}
+
+int generation_start(struct generation **list, const struct generation_spec *spec, struct generation **ret,
+		     char **ret_error) {
+	const struct config *c = spec->config;
+	struct program p;
+
+	generations_make_room(*list);
+	listeners_relisten(c, spec->listeners, spec->n_listeners);
+
+	struct program_spec ps = {
+		.config = c,
+		.generation = spec->id,
+		.listeners = spec->listeners,
+		.n_listeners = spec->n_listeners,
+		.notify_socket = spec->notify_socket,
+		.nofile = spec->nofile,
+	};
+	int r = program_prepare(&ps, &p, ret_error);
+	if (r < 0)
+		return r;
+
+	int write_fds[2], read_fds[2];
+	r = outputs_pipes(c, write_fds, read_fds);
+	if (r < 0) {
+		*ret_error = strdup_printf("pipe for the program's output: %s", strerror(-r));
+		program_free(&p);
+		return r;
+	}
+	p.params.stdout_fd = write_fds[0];
+	p.params.stderr_fd = write_fds[1];
+
+	pid_t pid;
+	int pidfd;
+	/* The generation's clock starts at the fork, not after the exec handshake: a program that waits N ms before
+	 * it is ready is then never reported ready in less than N ms, however long baton waited for the exec. */
+	uint64_t forked_usec = now_usec();
+	r = spawn_child(&p.params, &pid, &pidfd, ret_error);
+	program_free(&p);
+	for (int i = 0; i < 2; i++)
+		if (write_fds[i] >= 0)
+			close(write_fds[i]);
+
+	struct generation *g = r < 0 ? NULL : calloc(1, sizeof(*g));
+	if (!g) {
+		if (r >= 0) {
+			/* Cannot track it: do not leave it running unsupervised (SIGCHLD reaps it). */
+			kill(pid, SIGKILL);
+			if (pidfd >= 0)
+				close(pidfd);
+			r = -ENOMEM;
+		}
+		for (int i = 0; i < 2; i++)
+			if (read_fds[i] >= 0)
+				close(read_fds[i]);
+		return r;
+	}
+	*g = (struct generation){
+		.id = spec->id,
+		.pid = pid,
+		.pidfd = pidfd,
+		.state = GEN_STARTING,
+		.started_usec = forked_usec,
+		.deadline_usec = forked_usec + c->readiness_timeout_usec,
+		.watchdog_usec = c->program_watchdog_usec,
+		.watchdog_deadline_usec = USEC_INFINITY,
+		.readiness = c->readiness_type,
+		.config = c,
+		.pgid = pid,
+		.check_usec = USEC_INFINITY,
+		.next = *list,
+	};
+	watch_pidfd(spec->loop, g);
+	outputs_watch(spec->loop, g, read_fds);
+	*list = g;
+	log_info("generation %u started (pid %d)", g->id, (int)pid);
+	*ret = g;
+	return 0;
+}
+
+uint64_t generation_ready(struct generation *g, uint64_t now) {
+	generation_end_readiness(g);
+	g->state = GEN_READY;
+	g->ready_usec = now;
+	g->deadline_usec = USEC_INFINITY;
+	/* The program watchdog runs from the moment it serves: the first WATCHDOG=1 is due one interval later. */
+	if (g->watchdog_usec > 0)
+		g->watchdog_deadline_usec = g->ready_usec + g->watchdog_usec;
+	return g->ready_usec - g->started_usec;
+}
+
+void generation_follow(struct evloop *loop, struct generation *g, pid_t pid) {
+	if (g->pidfd >= 0)
+		close(g->pidfd); /* also leaves the epoll set */
+	g->pid = pid;
+	/* A daemon that called setsid() leads its own process group, with its workers in it: that group is what a
+	 * SIGKILL must reach now (the launcher's group may be empty). */
+	pid_t pgid = getpgid(pid);
+	if (pgid > 0 && pgid != getpgrp())
+		g->pgid = pgid;
+	/* Our unreaped child: its pid cannot be reused meanwhile. Without pidfds, SIGCHLD alone. */
+	g->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (g->pidfd < 0 && errno != ENOSYS)
+		log_debug_errno(errno, "pidfd_open(%d) failed, signalling by pid", (int)pid);
+	watch_pidfd(loop, g);
+}
+
+void generation_end_readiness(struct generation *g) {
+	if (g->probe_pid > 0) {
+		/* Its own process group: a shell probe's children go too. The probe is reaped (and ignored) later. */
+		(void)kill(-g->probe_pid, SIGKILL);
+		(void)kill(g->probe_pid, SIGKILL);
+	}
+	g->check_usec = USEC_INFINITY;
+}
+
+void generation_free(struct generation *g) {
+	if (!g)
+		return;
+	generation_end_readiness(g);
+	if (g->pidfd >= 0)
+		close(g->pidfd);
+	for (unsigned i = 0; i < 2; i++) {
+		struct output *o = g->outputs[i];
+		if (!o)
+			continue;
+		/* What it wrote before it exited still goes out, as far as the target takes it now. */
+		bool blocked = false;
+		while (!blocked && output_pump(o, NULL, &blocked) > 0)
+			;
+		output_drop(g, i);
+	}
+	free(g->status);
+	free(g);
+}
+
+/* ---- signal, stop, retire, kill ---- */
+
+int generation_signal(const struct generation *g, int sig) {
+	/* Without a pidfd (no pidfd_open), the pid is just as safe: only baton reaps its children, so an unreaped
+	 * child's pid cannot be reused. */
+	if (g->pid <= 0)
+		return -ESRCH; /* a daemon's launcher exited and the daemon is not known yet: nothing to signal */
+	int r = g->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, g->pidfd, sig, NULL, 0) : kill(g->pid, sig);
+	return r < 0 ? -errno : 0;
+}
+
+static void kill_group(pid_t pgid) {
+	if (kill(-pgid, SIGKILL) < 0 && errno != ESRCH)
+		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)pgid);
+}
+
+void generation_kill(struct generation *list, struct generation *g, const char *why) {
+	generation_end_readiness(g);
+	g->state = GEN_KILLED;
+	g->deadline_usec = USEC_INFINITY;
+	g->watchdog_deadline_usec = USEC_INFINITY;
+	if (g->pid <= 0) {
+		/* No process (a daemon that never showed up): nothing will be reaped, so the timer ends it now. */
+		log_warning("generation %u %s; it has no process left", g->id, why);
+		g->deadline_usec = 0;
+		/* What its launcher left in its process group (a daemon that did not call setsid()). */
+		kill_group(g->pgid);
+		generation_kill_strays(list, g);
+		return;
+	}
+	log_warning("generation %u (pid %d) %s, sending SIGKILL", g->id, (int)g->pid, why);
+	kill_group(g->pgid);
+	int r = generation_signal(g, SIGKILL);
+	if (r < 0 && r != -ESRCH)
+		log_warning_errno(r, "Failed to kill generation %u, ignoring", g->id);
+	generation_kill_strays(list, g);
+}
+
+void generation_stop(struct generation *list, struct generation *g, const struct config *c, uint64_t now) {
+	if (g->state == GEN_STOPPING || g->state == GEN_KILLED)
+		return;
+	if (g->pid <= 0) {
+		generation_kill(list, g, "is told to stop");
+		return;
+	}
+	generation_end_readiness(g);
+	int sig = c->stop_signal;
+	log_info("stopping generation %u (pid %d) with %s", g->id, (int)g->pid, strempty(signal_name(sig)));
+	int r = generation_signal(g, sig);
+	if (r < 0 && r != -ESRCH)
+		log_warning_errno(r, "Failed to signal generation %u, ignoring", g->id);
+	g->state = GEN_STOPPING;
+	g->deadline_usec = now + c->stop_timeout_usec;
+	g->watchdog_deadline_usec = USEC_INFINITY;
+}
+
+void generation_retire(struct generation *list, struct generation *g, const struct config *c, uint64_t now) {
+	uint64_t drain = c->preload ? c->stop_drain_usec : 0;
+	int sig = BATON_DRAIN_SIGNAL;
+	/* The signal's default action is to terminate: a program without the shim's handler (statically linked, or
+	 * it never bound a mapped address) must not get it. */
+	if (drain == 0 || g->state != GEN_READY || proc_catches_signal(g->pid, sig) != 1) {
+		if (drain > 0)
+			log_info("generation %u (pid %d) does not catch the drain signal (no shim?): stopping it now",
+				 g->id, (int)g->pid);
+		generation_stop(list, g, c, now);
+		return;
+	}
+	char buf[32];
+	log_info("draining generation %u (pid %d) for %s", g->id, (int)g->pid, format_duration(drain, buf));
+	/* Workers it forked hold mapped sockets too; they share the process group and the handler. */
+	if (kill(-g->pgid, sig) < 0 && errno != ESRCH)
+		log_debug_errno(errno, "Failed to signal process group %d", (int)g->pgid);
+	(void)generation_signal(g, sig);
+	g->state = GEN_DRAINING;
+	g->deadline_usec = now + drain;
+	g->watchdog_deadline_usec = USEC_INFINITY;
+}
+
+void generations_make_room(struct generation *list) {
+	while (generations_alive(list) >= GENERATIONS_MAX) {
+		struct generation *oldest = NULL;
+		for (struct generation *g = list; g; g = g->next)
+			if (g->state == GEN_STOPPING || g->state == GEN_DRAINING)
+				oldest = g;
+		if (!oldest)
+			return;
+		generation_kill(list, oldest, "is still draining and the generation limit is reached");
+	}
+}
+
+static void closedirp(DIR **d) {
+	if (*d)
+		closedir(*d);
+}
+
+void generation_kill_strays(struct generation *list, struct generation *g) {
+	_cleanup_(closedirp) DIR *d = opendir("/proc");
+	if (!d)
+		return;
+	pid_t self = getpid();
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		uint64_t v;
+		if (parse_uint64(de->d_name, &v) < 0 || v > INT32_MAX)
+			continue;
+		pid_t pid = (pid_t)v;
+		if (proc_parent_of(pid) != self || proc_generation_of(pid) != g->id)
+			continue;
+		bool claimed = false;
+		for (struct generation *o = list; o && !claimed; o = o->next)
+			claimed = (o != g && o->pid == pid) || o->probe_pid == pid;
+		if (claimed)
+			continue;
+		log_warning("generation %u: killing pid %d, which it left behind", g->id, (int)pid);
+		pid_t pgid = getpgid(pid);
+		if (pgid > 0 && pgid != getpgrp())
+			(void)kill(-pgid, SIGKILL);
+		(void)kill(pid, SIGKILL);
+	}
+}

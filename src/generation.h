@@ -1,0 +1,110 @@
+/* Generations: each started instance of the program, in its own process group, with what baton tracks about it.
+ * Starting one (its program prepared by program.c, its pidfd and output pipes registered in the event loop),
+ * signalling, stopping, draining, killing it and what it left behind, and looking generations up. The policy (which
+ * generation to stop, and when) is the supervisor's. Logs what it does to processes at info and warning level. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "evloop.h"
+#include "output.h"
+#include "sockets.h"
+
+/* At most this many generations are alive at once (the current one, a new one starting, and old ones draining).
+ * Before another one starts, the oldest draining generation is sent SIGKILL. */
+#define GENERATIONS_MAX 4
+
+enum gen_state {
+	GEN_STARTING, /* forked, not ready yet; deadline = readiness timeout */
+	GEN_READY, /* reported ready; a deadline only while a signal-strategy reload waits for it */
+	GEN_DRAINING, /* replaced, and told (through the preload shim) to stop accepting; deadline = stop.drain */
+	GEN_STOPPING, /* sent the stop signal; deadline = stop timeout, then SIGKILL */
+	GEN_KILLED, /* sent SIGKILL; waiting to reap */
+	_GEN_STATE_MAX,
+};
+
+struct generation {
+	unsigned id; /* BATON_GENERATION: 1, 2, ... */
+	pid_t pid; /* its main process; 0 while a daemon's launcher has exited and the daemon is not known yet */
+	int pidfd;
+	enum gen_state state;
+	uint64_t started_usec; /* when it was forked */
+	uint64_t ready_usec; /* 0 until ready */
+	uint64_t deadline_usec; /* USEC_INFINITY when none */
+	char *status; /* the last STATUS= it sent, or NULL */
+	uint64_t watchdog_usec; /* program.watchdog it was started with; 0 = none */
+	uint64_t watchdog_deadline_usec; /* ready: the next WATCHDOG=1 is due by then; USEC_INFINITY otherwise */
+	/* Readiness (readiness.c). */
+	enum readiness_type readiness;
+	const struct config *config; /* the config it was started with: only valid while it is GEN_STARTING */
+	pid_t pgid; /* its process group: the pid it was started as, also after following a daemon */
+	uint64_t check_usec; /* the next readiness check (probe, pid file, delay's end); USEC_INFINITY for none */
+	pid_t probe_pid; /* exec: the probe running now; 0 for none */
+	int launcher_status; /* pidfile: the wait status of its first process, which exited to leave a daemon */
+	struct output *outputs[2]; /* log: the program's stdout and stderr pipes (NULL when not piped) */
+	struct generation *next;
+};
+
+/* Event loop tags of what generations register: kind in the low byte (distinct from the event loop's and the
+ * caller's own), generation id and details above it. */
+enum {
+	GEN_TAG_PIDFD = 16, /* tag >> 8: the generation's id */
+	GEN_TAG_OUTPUT = 17, /* tag >> 8: id << 2 | writable << 1 | stream (0 stdout, 1 stderr) */
+};
+
+const char *gen_state_to_string(enum gen_state st);
+
+struct generation *generation_by_pid(struct generation *list, pid_t pid);
+struct generation *generation_by_id(struct generation *list, unsigned id);
+/* The generations that are not GEN_KILLED. */
+size_t generations_alive(const struct generation *list);
+void generation_unlink(struct generation **list, struct generation *g);
+/* Closes its pidfd and pipes (passing on what they still hold) and frees it. */
+void generation_free(struct generation *g);
+
+struct generation_spec {
+	const struct config *config;
+	const struct listener *listeners;
+	size_t n_listeners;
+	unsigned id;
+	const char *notify_socket;
+	const struct rlimit *nofile;
+	struct evloop *loop; /* where its pidfd and pipes are watched */
+};
+/* Starts generation spec->id and puts it at the head of *list, GEN_STARTING with its readiness deadline; the caller
+ * schedules its readiness checks (readiness_begin). Listening sockets a program shut down listen again first. On
+ * failure nothing is left running and *ret_error says why. */
+int generation_start(struct generation **list, const struct generation_spec *spec, struct generation **ret,
+		     char **ret_error);
+/* Marks g ready at now (its program watchdog starts) and returns how long it took from its fork. */
+uint64_t generation_ready(struct generation *g, uint64_t now);
+/* g now follows pid (a daemon named by its pid file): its main process, pidfd and, when the daemon leads a process
+ * group of its own, that group. */
+void generation_follow(struct evloop *loop, struct generation *g, pid_t pid);
+/* The generation stops starting: its probe is killed and readiness checks stop. */
+void generation_end_readiness(struct generation *g);
+
+/* Sends sig to g's main process (through its pidfd where there is one). Returns 0 or negative errno. */
+int generation_signal(const struct generation *g, int sig);
+/* Tells g to stop: c's stop.signal now, SIGKILL at the deadline (stop.timeout). */
+void generation_stop(struct generation *list, struct generation *g, const struct config *c, uint64_t now);
+/* Retires a replaced generation: with stop.drain and the preload shim's handler, it first drains (stops accepting,
+ * finishes what it has) for stop.drain; otherwise, or then, generation_stop(). */
+void generation_retire(struct generation *list, struct generation *g, const struct config *c, uint64_t now);
+/* SIGKILL to g's process group, its main process, and what it left behind (generation_kill_strays). */
+void generation_kill(struct generation *list, struct generation *g, const char *why);
+/* Kills the processes that baton inherited from g as orphans (parent baton, BATON_GENERATION=g's number, not another
+ * generation's main process or probe), with their process groups: a daemon that never made it into its pid file,
+ * workers whose parent died. */
+void generation_kill_strays(struct generation *list, struct generation *g);
+/* Keeps the live generations under GENERATIONS_MAX before another one starts: the oldest draining or stopping one is
+ * killed. */
+void generations_make_room(struct generation *list);
+
+/* An event on one of g's output pipes (GEN_TAG_OUTPUT): the pipe is readable, or (writable) its target takes bytes
+ * again. Passes the bytes on; with re, matches the lines. Returns true when a line matched re. */
+bool generation_output(struct evloop *loop, struct generation *g, unsigned stream, bool writable, const regex_t *re);

@@ -1,0 +1,109 @@
+/* What baton reads about processes: /proc/PID files, and the words for a wait status. */
+#include "proc.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "exit-status.h"
+#include "util.h"
+
+ssize_t read_small_file(const char *path, int flags, char *buf, size_t size) {
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return n;
+}
+
+pid_t proc_parent_of(pid_t pid) {
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small_file(path, 0, buf, sizeof(buf)) <= 0)
+		return 0;
+	/* The comm field may hold spaces and parentheses: the fields are counted from its last ')'. */
+	char *p = strrchr(buf, ')');
+	int ppid;
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+int proc_catches_signal(pid_t pid, int sig) {
+	char path[64], buf[2048];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	ssize_t n = read_small_file(path, 0, buf, sizeof(buf));
+	if (n <= 0)
+		return n < 0 ? (int)n : -EIO;
+	const char *p = strstr(buf, "\nSigCgt:");
+	unsigned long long mask;
+	if (!p || sscanf(p + 8, " %llx", &mask) != 1)
+		return -EIO;
+	return sig >= 1 && sig <= 64 && (mask >> (sig - 1)) & 1;
+}
+
+unsigned proc_generation_of(pid_t pid) {
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	static const char key[] = "BATON_GENERATION=";
+	/* Read in blocks; an entry cut at a block's end is carried over to the next. Entries end with NUL. */
+	char buf[8192];
+	size_t have = 0;
+	unsigned found = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		size_t start = 0;
+		for (size_t i = 0; i < have; i++) {
+			if (buf[i] != '\0')
+				continue;
+			const char *e = buf + start;
+			uint64_t v;
+			if (strncmp(e, key, sizeof(key) - 1) == 0 && parse_uint64(e + sizeof(key) - 1, &v) == 0 &&
+			    v <= UINT32_MAX)
+				found = (unsigned)v;
+			start = i + 1;
+		}
+		if (start == 0 && have == sizeof(buf))
+			have = 0; /* one entry longer than the buffer: not ours, skip it */
+		else {
+			memmove(buf, buf + start, have - start);
+			have -= start;
+		}
+	}
+	return found;
+}
+
+/* The contract's exit status for a wait status: the exit code, or 128+N for signal N (as shells report it). */
+int wait_status_exit_code(int wait_status) {
+	if (WIFEXITED(wait_status))
+		return WEXITSTATUS(wait_status);
+	if (WIFSIGNALED(wait_status))
+		return 128 + WTERMSIG(wait_status);
+	return EXIT_SYSTEM; /* neither an exit nor a signal: cannot happen for a reaped child */
+}
+
+const char *wait_status_describe(int wait_status, char buf[static 64]) {
+	if (WIFEXITED(wait_status))
+		snprintf(buf, 64, "exited with status %d", WEXITSTATUS(wait_status));
+	else if (WIFSIGNALED(wait_status)) {
+		const char *name = signal_name(WTERMSIG(wait_status));
+		if (name)
+			snprintf(buf, 64, "was killed by %s", name);
+		else
+			snprintf(buf, 64, "was killed by signal %d", WTERMSIG(wait_status));
+	} else
+		snprintf(buf, 64, "ended with wait status 0x%x", (unsigned)wait_status);
+	return buf;
+}

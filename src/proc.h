@@ -1,0 +1,25 @@
+/* What baton reads about processes: /proc/PID files (a process may be gone by the time it is read: each reader
+ * says what it returns then), and the words and exit codes for a wait status. Does not log. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads up to size-1 bytes of the file at path (opened with O_RDONLY|O_CLOEXEC|flags, e.g. O_NONBLOCK for a FIFO)
+ * into buf, NUL-terminated. Returns the length, or negative errno. For /proc files and pid files: one read(). */
+ssize_t read_small_file(const char *path, int flags, char *buf, size_t size);
+
+/* The parent of pid from /proc/PID/stat; 0 when it cannot be read (the process is gone). */
+pid_t proc_parent_of(pid_t pid);
+/* 1 when pid has a handler for sig (SigCgt in /proc/PID/status), 0 when not, negative errno when unreadable. */
+int proc_catches_signal(pid_t pid, int sig);
+
+/* The BATON_GENERATION=N in pid's environment (/proc/PID/environ, as it was at exec), or 0 when there is none or it
+ * cannot be read (the process is gone; a program that rewrote its environment area for its process title). */
+unsigned proc_generation_of(pid_t pid);
+
+/* The contract's exit status for a wait status: the exit code, or 128+N for signal N (as shells report it). */
+int wait_status_exit_code(int wait_status);
+/* "exited with status N", "was killed by SIGKILL": buf, for log lines and replies. */
+const char *wait_status_describe(int wait_status, char buf[static 64]);

@@ -1,0 +1,38 @@
+/* Readiness for programs that do not send READY=1: a probe command (exec), a line of output (log, matched by
+ * generation_output()), a pid file naming a live process of the generation (pidfile, which also follows programs
+ * that daemonize), a fixed delay, or none. Each check says "ready, and how"; the caller turns that into the same
+ * event a READY=1 gives, so the state machine does not know the difference. Logs at debug level, and a warning when
+ * a probe cannot be started.
+ *
+ * What is never offered here: a TCP connect or HTTP request to a listener as a probe. baton holds those sockets, so
+ * the kernel's backlog (or the old generation) answers it whether or not the new program works. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "evloop.h"
+#include "generation.h"
+
+/* How a generation became ready, for the log: "readiness.command exited 0". */
+#define READINESS_HOW_MAX 4200
+
+/* Right after the start: schedules the first check for g's readiness type. */
+void readiness_begin(struct generation *g);
+
+/* g's check_usec has come. Returns true when g is ready, with how[] saying why; otherwise the next check is
+ * scheduled (or a probe runs). list: every generation (a pid file must not name another one's process). */
+bool readiness_check(struct evloop *loop, struct generation *list, struct generation *g, const struct rlimit *nofile,
+		     uint64_t now, char how[static READINESS_HOW_MAX]);
+
+/* A child was reaped: returns true when it was the probe of a generation in list (and is dealt with); then
+ * *ret_ready is that generation when the probe made it ready, else NULL. */
+bool readiness_probe_reaped(struct generation *list, pid_t pid, int wait_status, uint64_t now,
+			    struct generation **ret_ready);
+
+/* g's main process was reaped: true when, with readiness.type pidfile, it exited 0 before the pid file named a live
+ * process: the daemon it left is awaited, and the generation lives on without a process of its own for now. */
+bool readiness_launcher_exited(struct generation *g, int wait_status, uint64_t now);

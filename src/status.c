@@ -1,0 +1,96 @@
+/* What the control socket answers (status.h). */
+#include "status.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "json.h"
+#include "util.h"
+
+/* The same, as text for `baton status` without --json (so the client needs no JSON array reader). */
+static char *status_text(const struct supervisor *s, pid_t pid, uint64_t now) {
+	char abuf[ADDR_FORMAT_MAX];
+	struct json_buf t = {0};
+	json_append(&t, "baton pid %d: %s", (int)pid, sup_state_to_string(s->state));
+	if (s->options.config_path)
+		json_append(&t, " (%s)", s->options.config_path);
+	json_append(&t, "\n");
+	for (const struct generation *g = s->generations; g; g = g->next)
+		json_append(&t, "  generation %u: pid %d, %s%s, up %" PRIu64 "s%s%s\n", g->id, (int)g->pid,
+			    gen_state_to_string(g->state), g == s->current ? " (current)" : "",
+			    (now - g->started_usec) / USEC_PER_SEC, g->status ? ", status: " : "", strempty(g->status));
+	if (!s->generations)
+		json_append(&t, "  no generation running\n");
+	for (size_t i = 0; i < s->n_listeners; i++)
+		json_append(&t, "  listener %s: fd %zu, %s%s\n", s->listeners[i].name, 3 + i,
+			    addr_format(&s->listeners[i].address, abuf),
+			    s->listeners[i].inherited ? " (inherited)" : "");
+	if (s->last_reload.seq)
+		json_append(&t, "  last reload (#%" PRIu64 "): %s: %s\n", s->last_reload.seq,
+			    s->last_reload.ok ? "ok" : "failed", strempty(s->last_reload.message));
+	else
+		json_append(&t, "  no reload yet\n");
+	json_append(&t, "  restarts: %u", s->restarts);
+	return json_buf_take(&t);
+}
+
+char *status_render(const struct supervisor *s, pid_t pid, uint64_t now) {
+	struct json_buf b = {0};
+	char abuf[ADDR_FORMAT_MAX];
+
+	json_append(&b, "{\"ok\":true,\"pid\":%d,\"state\":", (int)pid);
+	json_append_string(&b, sup_state_to_string(s->state));
+	json_append(&b, ",\"config\":");
+	json_append_string(&b, s->options.config_path);
+	json_append(&b, ",\"generations\":[");
+	for (const struct generation *g = s->generations; g; g = g->next) {
+		const char *role = g == s->current ? "current" : g == s->reload.gen ? "new" : "old";
+		json_append(&b, "%s{\"generation\":%u,\"pid\":%d,\"state\":", g == s->generations ? "" : ",", g->id,
+			    (int)g->pid);
+		json_append_string(&b, gen_state_to_string(g->state));
+		json_append(&b, ",\"role\":\"%s\",\"uptime_ms\":%" PRIu64 ",\"status\":", role,
+			    (now - g->started_usec) / USEC_PER_MSEC);
+		json_append_string(&b, g->status);
+		json_append(&b, "}");
+	}
+	json_append(&b, "],\"listeners\":[");
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		json_append(&b, "%s{\"name\":", i ? "," : "");
+		json_append_string(&b, s->listeners[i].name);
+		json_append(&b, ",\"fd\":%zu,\"address\":", 3 + i);
+		json_append_string(&b, addr_format(&s->listeners[i].address, abuf));
+		json_append(&b, ",\"inherited\":%s}", s->listeners[i].inherited ? "true" : "false");
+	}
+	json_append(&b, "],\"reload_in_progress\":%s,\"reload_queued\":%s,\"last_reload\":",
+		    s->state == SUP_RELOADING ? "true" : "false", s->reload_queued ? "true" : "false");
+	if (s->last_reload.seq) {
+		json_append(&b, "{\"reload\":%" PRIu64 ",\"ok\":%s,\"message\":", s->last_reload.seq,
+			    s->last_reload.ok ? "true" : "false");
+		json_append_string(&b, s->last_reload.message);
+		json_append(&b, ",\"duration_ms\":%" PRIu64 "}", s->last_reload.duration_usec / USEC_PER_MSEC);
+	} else
+		json_append(&b, "null");
+	json_append(&b, ",\"restarts\":%u,\"failures_in_a_row\":%u", s->restarts, s->failures);
+
+	_cleanup_free_ char *text = status_text(s, pid, now);
+	json_append(&b, ",\"text\":");
+	json_append_string(&b, text);
+	json_append(&b, "}");
+	return json_buf_take(&b);
+}
+
+char *status_reload_reply(const struct reload_reply *r) {
+	struct json_buf b = {0};
+	json_append(&b, "{\"ok\":%s,\"reload\":%" PRIu64 ",\"%s\":", r->ok ? "true" : "false", r->seq,
+		    r->ok ? "message" : "error");
+	json_append_string(&b, r->message);
+	if (r->ok && r->generation)
+		json_append(&b, ",\"generation\":%u,\"pid\":%d,\"duration_ms\":%.3f,\"ready_ms\":%.3f", r->generation,
+			    (int)r->pid, (double)r->duration_usec / 1000.0, (double)r->ready_usec / 1000.0);
+	json_append(&b, "}");
+	return json_buf_take(&b);
+}
+
+char *status_stop_reply(int exit_status) {
+	return strdup_printf("{\"ok\":true,\"exit_status\":%d}", exit_status);
+}

@@ -1,0 +1,73 @@
+#!/bin/sh
+# Checks that every module of src/ includes only modules of lower layers (and its own header): the program is layers,
+# not circles. Usage: sh tests/lint/layers.sh [SRC_DIR]. Prints one TAP line per file; exits 1 on an upward or
+# sideways include, or on a module missing from the table below (a new module must be given its place).
+#
+# The layers, bottom up (a module may include any module of a lower layer):
+#   0  util exit-status           helpers every module may use
+#   1  log address json output evloop proc spawn creds
+#   2  config notify control      the config, the notify protocol, the control protocol
+#   3  compat sockets             what the config asks of a program's environment; listening sockets
+#   4  program                    the exec of a program for a config
+#   5  generation                 started programs, their processes and pipes
+#   6  readiness upstream         mechanisms the state machine drives
+#   7  supervisor                 the state machine
+#   8  status                     the state machine's state as the control socket shows it
+#   9  run                        the event sources that feed the state machine
+#   10 main                       the command line
+set -eu
+src=${1:-$(dirname "$0")/../../src}
+rank() {
+  case "$1" in
+    util | exit-status) echo 0 ;;
+    log | address | json | output | evloop | proc | spawn | creds) echo 1 ;;
+    config | notify | control) echo 2 ;;
+    compat | sockets) echo 3 ;;
+    program) echo 4 ;;
+    generation) echo 5 ;;
+    readiness | upstream) echo 6 ;;
+    supervisor) echo 7 ;;
+    status) echo 8 ;;
+    run) echo 9 ;;
+    main) echo 10 ;;
+    *) echo "" ;;
+  esac
+}
+# config-yaml.c, config-print.c ... belong to the module "config"; spawn-env.c to "spawn".
+module() {
+  m=$(basename "$1")
+  m=${m%.[ch]}
+  echo "${m%%-*}" | sed 's/^exit$/exit-status/'
+}
+n=0
+bad=0
+for f in "$src"/*.c "$src"/*.h; do
+  [ -e "$f" ] || continue
+  n=$((n + 1))
+  m=$(module "$f")
+  r=$(rank "$m")
+  if [ -z "$r" ]; then
+    echo "not ok $n - $(basename "$f"): module '$m' has no layer in tests/lint/layers.sh"
+    bad=1
+    continue
+  fi
+  why=""
+  for inc in $(sed -n 's/^#include "\([^"]*\)\.h"$/\1/p' "$f"); do
+    im=$(module "$inc.h")
+    [ "$im" = "$m" ] && continue
+    ir=$(rank "$im")
+    if [ -z "$ir" ]; then
+      why="$why $inc.h (no layer)"
+    elif [ "$ir" -ge "$r" ]; then
+      why="$why $inc.h (layer $ir, not below $r)"
+    fi
+  done
+  if [ -n "$why" ]; then
+    echo "not ok $n - $(basename "$f") (layer $r) includes:$why"
+    bad=1
+  else
+    echo "ok $n - $(basename "$f") (layer $r) includes only lower layers"
+  fi
+done
+echo "1..$n"
+exit "$bad"

@@ -1,0 +1,105 @@
+/* What the control socket answers (baton(1) CONTROL SOCKET): the status reply, as JSON and as the text of
+ * `baton status`, rendered from a supervisor's state; a reload's reply; the stop reply. */
+#include <stdio.h>
+#include <string.h>
+
+#include "fake-mechanisms.h"
+#include "json.h"
+#include "status.h"
+#include "test.h"
+#include "util.h"
+
+static struct generation gen(unsigned id, pid_t pid, enum gen_state st, uint64_t started, const char *status) {
+	return (struct generation){
+		.id = id, .pid = pid, .state = st, .started_usec = started, .status = (char *)status, .pidfd = -1};
+}
+
+static void contains(const char *text, const char *want, const char *what) {
+	CHECK(text && strstr(text, want), "%s has '%s'", what, want);
+	if (!text || !strstr(text, want))
+		printf("#   got: %s\n", text ? text : "(null)");
+}
+
+static void test_status(void) {
+	struct listener ls[2] = {{.name = "http", .fd = 3}, {.name = "admin", .fd = 4, .inherited = true}};
+	const char *why;
+	addr_parse("tcp://127.0.0.1:8080", &ls[0].address, &why);
+	addr_parse("unix:/run/app.sock", &ls[1].address, &why);
+	struct generation g1 = gen(1, 101, GEN_STOPPING, 1000000, NULL);
+	struct generation g2 = gen(2, 102, GEN_STARTING, 9000000, "warming \"up\"");
+	g2.next = &g1;
+	struct supervisor s = {
+		.options = {.config_path = "/etc/baton/app.yaml"},
+		.listeners = ls,
+		.n_listeners = 2,
+		.state = SUP_RELOADING,
+		.generations = &g2,
+		.current = &g1,
+		.reload = {.gen = &g2},
+		.last_reload = {.seq = 3, .ok = false, .message = "invalid configuration", .duration_usec = 12000},
+		.reload_queued = true,
+		.restarts = 2,
+		.failures = 1,
+	};
+	_cleanup_free_ char *json = status_render(&s, 42, 11000000);
+	contains(json, "{\"ok\":true,\"pid\":42,\"state\":\"reloading\",\"config\":\"/etc/baton/app.yaml\"", "JSON");
+	contains(json,
+		 "{\"generation\":2,\"pid\":102,\"state\":\"starting\",\"role\":\"new\",\"uptime_ms\":2000,\"status\":"
+		 "\"warming \\\"up\\\"\"}",
+		 "JSON");
+	contains(json,
+		 "{\"generation\":1,\"pid\":101,\"state\":\"stopping\",\"role\":\"current\",\"uptime_ms\":10000,"
+		 "\"status\":null}",
+		 "JSON");
+	contains(json, "{\"name\":\"http\",\"fd\":3,\"address\":\"tcp://127.0.0.1:8080\",\"inherited\":false}", "JSON");
+	contains(json, "{\"name\":\"admin\",\"fd\":4,\"address\":\"unix:/run/app.sock\",\"inherited\":true}", "JSON");
+	contains(json, "\"reload_in_progress\":true,\"reload_queued\":true", "JSON");
+	contains(json,
+		 "\"last_reload\":{\"reload\":3,\"ok\":false,\"message\":\"invalid configuration\",\"duration_ms\":12}",
+		 "JSON");
+	contains(json, "\"restarts\":2,\"failures_in_a_row\":1", "JSON");
+
+	_cleanup_free_ char *text = NULL;
+	CHECK(json_get_string(json, "text", &text) == 0, "the reply has the text form");
+	contains(text, "baton pid 42: reloading (/etc/baton/app.yaml)\n", "text");
+	contains(text, "  generation 2: pid 102, starting, up 2s, status: warming \"up\"\n", "text");
+	contains(text, "  generation 1: pid 101, stopping (current), up 10s\n", "text");
+	contains(text, "  listener admin: fd 4, unix:/run/app.sock (inherited)\n", "text");
+	contains(text, "  last reload (#3): failed: invalid configuration\n", "text");
+	contains(text, "  restarts: 2", "text");
+
+	struct supervisor empty = {.state = SUP_BACKOFF};
+	_cleanup_free_ char *json2 = status_render(&empty, 7, 0);
+	contains(json2, "\"config\":null,\"generations\":[],\"listeners\":[]", "JSON without generations");
+	contains(json2, "\"last_reload\":null", "JSON before any reload");
+	_cleanup_free_ char *text2 = NULL;
+	json_get_string(json2, "text", &text2);
+	contains(text2, "baton pid 7: restarting\n  no generation running\n  no reload yet\n", "text without any");
+}
+
+static void test_replies(void) {
+	struct reload_reply ok = {.seq = 5,
+				  .ok = true,
+				  .message = "serving",
+				  .generation = 3,
+				  .pid = 99,
+				  .duration_usec = 1500,
+				  .ready_usec = 250};
+	_cleanup_free_ char *a = status_reload_reply(&ok);
+	CHECK_STREQ(
+		a,
+		"{\"ok\":true,\"reload\":5,\"message\":\"serving\",\"generation\":3,\"pid\":99,\"duration_ms\":1.500,"
+		"\"ready_ms\":0.250}",
+		"a successful reload's reply");
+	struct reload_reply bad = {.seq = 6, .ok = false, .message = "invalid \"x\""};
+	_cleanup_free_ char *b = status_reload_reply(&bad);
+	CHECK_STREQ(b, "{\"ok\":false,\"reload\":6,\"error\":\"invalid \\\"x\\\"\"}", "a failed reload's reply");
+	_cleanup_free_ char *c = status_stop_reply(143);
+	CHECK_STREQ(c, "{\"ok\":true,\"exit_status\":143}", "the stop reply");
+}
+
+int main(void) {
+	test_status();
+	test_replies();
+	return test_done();
+}

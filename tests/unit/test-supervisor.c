@@ -1,0 +1,302 @@
+/* The state machine (baton(1) RELOAD, RESTARTS, SIGNALS), driven event by event with fake generations and a fake
+ * clock (fake-mechanisms.c stands in for generation.c, readiness.c, upstream.c and sockets.c): the first start,
+ * reload success and each way a reload fails, queued reloads, the restart backoff, stop during a reload, and the
+ * restart strategy. Each test checks the states, which generations run, and the replies a `baton reload` client
+ * gets. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fake-mechanisms.h"
+#include "log.h"
+#include "supervisor.h"
+#include "test.h"
+#include "util.h"
+
+#define MS (UINT64_C(1000))
+#define SEC (UINT64_C(1000000))
+
+static char cfg_path[64];
+
+static const char base_config[] = "listeners:\n"
+				  "  - {name: http, address: \"tcp://127.0.0.1:1\"}\n"
+				  "program:\n"
+				  "  command: [/bin/true]\n"
+				  "readiness: {timeout: 5s}\n"
+				  "stop: {timeout: 2s}\n"
+				  "control: {socket: \"\"}\n";
+
+static void write_config(const char *extra) {
+	FILE *f = fopen(cfg_path, "w");
+	if (!f) {
+		perror(cfg_path);
+		exit(1);
+	}
+	fputs(base_config, f);
+	if (!strstr(extra, "restart:"))
+		fputs("restart: {delay: 100ms, max-delay: 1s}\n", f);
+	fputs(extra, f);
+	fclose(f);
+}
+
+/* A started supervisor (generation 1 starting) at t = 1 s. */
+static void start(struct supervisor *s, const char *extra) {
+	write_config(extra);
+	struct supervisor_options o = {.config_path = cfg_path};
+	struct config *c;
+	struct listener *ls;
+	_cleanup_free_ char *error = NULL;
+	fake = (struct fake_world){.now = 1 * SEC};
+	if (supervisor_load_config(&o, &c, &error) < 0 || sock_open_all(c, NULL, 0, NULL, 0, &ls, &error) < 0) {
+		printf("Bail out! config: %s\n", strempty(error));
+		exit(1);
+	}
+	supervisor_init(s, &o, c, ls, c->n_listeners, NULL, "@test/notify");
+	int r = supervisor_start(s, fake.now, &error);
+	CHECK(r == 0 && s->state == SUP_STARTING && s->current && s->current->id == 1, "generation 1 starts (%s)",
+	      strempty(error));
+}
+
+static void at(uint64_t usec) {
+	fake.now = usec;
+}
+
+static void event(struct supervisor *s, enum sup_event type, struct generation *g) {
+	supervisor_dispatch(s, &(struct event){.type = type, .gen = g, .why = "test"}, fake.now);
+}
+
+static void exited(struct supervisor *s, struct generation *g, int code) {
+	supervisor_generation_ended(s, g, W_EXITCODE(code, 0), fake.now);
+}
+
+static struct generation *gen(struct supervisor *s, unsigned id) {
+	for (struct generation *g = s->generations; g; g = g->next)
+		if (g->id == id)
+			return g;
+	return NULL;
+}
+
+/* The one reply in the outbox: its seq and ok, and its message containing want. */
+static void check_reply(struct supervisor *s, uint64_t seq, bool ok, const char *want) {
+	struct reload_reply *r = supervisor_take_replies(s);
+	CHECK(r && !r->next && r->seq == seq && r->ok == ok && strstr(r->message, want),
+	      "one reply: reload %llu %s, '%s' (got: %s%s)", (unsigned long long)seq, ok ? "ok" : "failed", want,
+	      r ? r->message : "none", r && r->next ? ", and more" : "");
+	reload_replies_free(r);
+}
+
+static void test_first_start(void) {
+	struct supervisor s;
+	start(&s, "");
+	struct generation *g1 = s.current;
+	at(2 * SEC);
+	event(&s, EV_READY, g1);
+	CHECK(s.state == SUP_RUNNING && s.ever_ready && fake.upstream_ready == 1, "READY=1: running, upstream told");
+	CHECK(supervisor_next_deadline(&s) == USEC_INFINITY, "a ready generation has no deadline");
+	event(&s, EV_STOP_REQUEST, NULL);
+	CHECK(s.state == SUP_STOPPING && g1->state == GEN_STOPPING, "stop request: the generation is told to stop");
+	CHECK(supervisor_next_deadline(&s) == 2 * SEC + 2 * SEC, "stop.timeout is the next deadline");
+	exited(&s, g1, 0);
+	CHECK(s.state == SUP_DONE && s.exit_code == 0 && !s.generations && fake.freed == 1,
+	      "it exits: done with status 0, generation freed");
+	supervisor_free(&s);
+}
+
+static void test_first_start_fails(void) {
+	struct supervisor s;
+	start(&s, "");
+	exited(&s, s.current, 3);
+	CHECK(s.state == SUP_DONE && s.exit_code == 3, "the first start exits 3 before ready: baton ends with 3");
+	supervisor_free(&s);
+
+	start(&s, "");
+	struct generation *g1 = s.current;
+	at(1 * SEC + 5 * SEC);
+	event(&s, EV_READY_TIMEOUT, g1);
+	CHECK(s.state == SUP_STOPPING && g1->state == GEN_STOPPING && s.exit_code == EXIT_START,
+	      "not ready within readiness.timeout: stopped, exit status 102 once it is gone");
+	exited(&s, g1, 0);
+	CHECK(s.state == SUP_DONE && s.exit_code == EXIT_START, "done with 102");
+	supervisor_free(&s);
+}
+
+static void test_reload_ok(void) {
+	struct supervisor s;
+	start(&s, "");
+	struct generation *g1 = s.current;
+	event(&s, EV_READY, g1);
+	at(10 * SEC);
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	struct generation *g2 = gen(&s, 2);
+	CHECK(s.state == SUP_RELOADING && g2 && g2->state == GEN_STARTING && s.current == g1,
+	      "reload: generation 2 starts beside generation 1, which still serves");
+	CHECK(!supervisor_take_replies(&s), "no reply before the outcome");
+	at(10 * SEC + 300 * MS);
+	event(&s, EV_READY, g2);
+	CHECK(s.state == SUP_RUNNING && s.current == g2 && g1->state == GEN_STOPPING,
+	      "generation 2 ready: it serves, generation 1 is told to stop");
+	struct reload_reply *r = supervisor_take_replies(&s);
+	CHECK(r && r->ok && r->seq == 1 && r->generation == 2 && r->pid == g2->pid && r->duration_usec == 300 * MS,
+	      "the reply: reload 1 ok, generation 2, in 300 ms");
+	reload_replies_free(r);
+	CHECK(s.last_reload.seq == 1 && s.last_reload.ok, "last reload recorded");
+	exited(&s, g1, 0);
+	CHECK(s.state == SUP_RUNNING && s.current == g2 && !g2->next, "generation 1 gone; 2 serves alone");
+	supervisor_free(&s);
+}
+
+static void test_reload_fails(void) {
+	struct supervisor s;
+	start(&s, "");
+	struct generation *g1 = s.current;
+	event(&s, EV_READY, g1);
+
+	/* An invalid file: nothing starts, nothing stops. */
+	write_config("bogus-key: 1\n");
+	unsigned started = fake.started;
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	check_reply(&s, 1, false, "invalid configuration");
+	CHECK(s.state == SUP_RUNNING && s.current == g1 && fake.started == started && g1->state == GEN_READY,
+	      "an invalid config: generation 1 keeps serving, no generation started");
+
+	/* The new generation exits before it is ready. */
+	write_config("");
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	exited(&s, gen(&s, 2), 3);
+	check_reply(&s, 2, false, "the new generation 2 exited with status 3 before it was ready; generation 1 keeps");
+	CHECK(s.state == SUP_RUNNING && s.current == g1, "still generation 1");
+
+	/* Not ready in time. */
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	struct generation *g3 = gen(&s, 3);
+	event(&s, EV_READY_TIMEOUT, g3);
+	check_reply(&s, 3, false, "the new generation 3 was not ready within 5s (readiness.timeout)");
+	CHECK(s.state == SUP_RUNNING && g3->state == GEN_STOPPING && s.current == g1,
+	      "the late generation is stopped, generation 1 serves");
+
+	/* The program cannot be started at all. */
+	fake.fail_start = true;
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	fake.fail_start = false;
+	check_reply(&s, 4, false, "could not start the program: fork: Resource temporarily unavailable");
+	CHECK(s.state == SUP_RUNNING && s.current == g1, "a failed fork: generation 1 serves");
+	supervisor_free(&s);
+}
+
+static void test_queued_reloads(void) {
+	struct supervisor s;
+	start(&s, "");
+	event(&s, EV_READY, s.current);
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	struct generation *g2 = gen(&s, 2);
+	for (int i = 0; i < 3; i++)
+		event(&s, EV_RELOAD_REQUEST, NULL);
+	CHECK(s.reload_queued && s.reload.seq == 1 && !gen(&s, 3), "three requests during reload 1: one queued reload");
+	event(&s, EV_READY, g2);
+	check_reply(&s, 1, true, "generation 2");
+	struct generation *g3 = gen(&s, 3);
+	CHECK(s.state == SUP_RELOADING && s.reload.seq == 2 && !s.reload_queued && g3 && s.current == g2,
+	      "reload 1 done: the queued one runs at once as reload 2, generation 3 starts");
+	event(&s, EV_READY, g3);
+	check_reply(&s, 2, true, "generation 3");
+	CHECK(s.state == SUP_RUNNING && s.current == g3 && !gen(&s, 4), "reload 2 done; no third one");
+	supervisor_free(&s);
+}
+
+static void test_backoff(void) {
+	struct supervisor s;
+	start(&s, "");
+	event(&s, EV_READY, s.current);
+	at(5 * SEC);
+	exited(&s, s.current, 1);
+	CHECK(s.state == SUP_BACKOFF && !s.current && s.restart_usec == 5 * SEC + 100 * MS && s.failures == 1,
+	      "a crash: restarting after restart.delay (100ms)");
+	CHECK(supervisor_next_deadline(&s) == s.restart_usec, "the restart is the next deadline");
+	at(s.restart_usec);
+	event(&s, EV_RESTART_DUE, NULL);
+	struct generation *g2 = s.current;
+	CHECK(s.state == SUP_STARTING && g2 && g2->id == 2 && s.restarts == 1, "restart due: generation 2 starts");
+	exited(&s, g2, 1);
+	CHECK(s.state == SUP_BACKOFF && s.restart_usec == fake.now + 200 * MS && s.failures == 2,
+	      "it fails again before ready: the delay doubles (200ms)");
+	for (int i = 0; i < 5; i++) {
+		at(s.restart_usec);
+		event(&s, EV_RESTART_DUE, NULL);
+		exited(&s, s.current, 1);
+	}
+	CHECK(s.restart_usec == fake.now + 1 * SEC, "the delay stops at restart.max-delay (1s)");
+	/* A reload while restarting starts the new config at once. */
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	CHECK(s.state == SUP_RELOADING && s.reload.gen, "a reload during the backoff starts a generation now");
+	event(&s, EV_READY, s.reload.gen);
+	check_reply(&s, 1, true, "is serving");
+	CHECK(s.state == SUP_RUNNING, "and serves");
+	supervisor_free(&s);
+
+	start(&s, "restart: {policy: never}\n");
+	event(&s, EV_READY, s.current);
+	exited(&s, s.current, 4);
+	CHECK(s.state == SUP_DONE && s.exit_code == 4, "restart.policy never: baton ends with the program's status");
+	supervisor_free(&s);
+}
+
+static void test_stop_during_reload(void) {
+	struct supervisor s;
+	start(&s, "");
+	struct generation *g1 = s.current;
+	event(&s, EV_READY, g1);
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	struct generation *g2 = gen(&s, 2);
+	event(&s, EV_STOP_REQUEST, NULL);
+	/* The reload in progress fails, and so does the next one, for clients that asked meanwhile. */
+	struct reload_reply *r = supervisor_take_replies(&s);
+	CHECK(r && r->seq == 1 && !r->ok && streq(r->message, "baton is stopping") && r->next && r->next->seq == 2 &&
+		      !r->next->ok && !r->next->next,
+	      "stop during reload 1: reload 1 and the next one are answered 'baton is stopping'");
+	reload_replies_free(r);
+	CHECK(s.state == SUP_STOPPING && g1->state == GEN_STOPPING && g2->state == GEN_STOPPING,
+	      "stop during a reload: both generations are told to stop");
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	check_reply(&s, 2, false, "baton is stopping");
+	at(fake.now + 2 * SEC);
+	event(&s, EV_STOP_TIMEOUT, g2);
+	CHECK(g2->state == GEN_KILLED && fake.killed == 1, "one outlives stop.timeout: killed");
+	exited(&s, g2, 9);
+	CHECK(s.state == SUP_STOPPING, "one gone, still stopping");
+	exited(&s, g1, 0);
+	CHECK(s.state == SUP_DONE && s.exit_code == 0, "both gone: done with 0");
+	supervisor_free(&s);
+}
+
+static void test_restart_strategy(void) {
+	struct supervisor s;
+	start(&s, "reload: {strategy: restart}\n");
+	struct generation *g1 = s.current;
+	event(&s, EV_READY, g1);
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	CHECK(s.state == SUP_RELOADING && g1->state == GEN_STOPPING && !gen(&s, 2) && !s.current,
+	      "restart strategy: the old generation stops first, nothing new yet");
+	exited(&s, g1, 0);
+	struct generation *g2 = gen(&s, 2);
+	CHECK(g2 && g2->state == GEN_STARTING, "it exited: generation 2 starts");
+	event(&s, EV_READY, g2);
+	check_reply(&s, 1, true, "generation 2");
+	CHECK(s.state == SUP_RUNNING && s.current == g2, "generation 2 serves");
+	supervisor_free(&s);
+}
+
+int main(void) {
+	log_max_level = LOG_CRIT;
+	snprintf(cfg_path, sizeof(cfg_path), "/tmp/test-supervisor-%d.yaml", (int)getpid());
+	test_first_start();
+	test_first_start_fails();
+	test_reload_ok();
+	test_reload_fails();
+	test_queued_reloads();
+	test_backoff();
+	test_stop_during_reload();
+	test_restart_strategy();
+	unlink(cfg_path);
+	return test_done();
+}
