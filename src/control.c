@@ -9,7 +9,6 @@
 #include <sys/time.h>
 #include <sys/un.h>
 
-#include "log.h"
 #include "util.h"
 
 /* control_call() gives up on a reply longer than this: baton's own replies are a few KiB. */
@@ -290,8 +289,8 @@ static void discard_input(int fd) {
 	}
 }
 
-int control_accept(struct control *c, struct control_client **ret) {
-	struct ucred cred;
+int control_accept(struct control *c, struct control_client **ret, struct ucred *ret_peer) {
+	struct ucred cred = {0};
 	socklen_t len = sizeof(cred);
 
 	_cleanup_close_ int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -300,18 +299,16 @@ int control_accept(struct control *c, struct control_client **ret) {
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
+	if (ret_peer)
+		*ret_peer = cred;
 	/* The socket file is 0600 already; this also covers a path whose mode was changed by hand, or a descriptor
 	 * passed to another user. */
 	if (cred.uid != 0 && cred.uid != geteuid()) {
-		log_warning("Refusing control connection from pid %ld uid %lu: only root and uid %lu may use it",
-			    (long)cred.pid, (unsigned long)cred.uid, (unsigned long)geteuid());
 		(void)send_error(fd, "permission denied");
 		discard_input(fd);
 		return -EPERM;
 	}
 	if (c->n_clients >= CONTROL_CLIENTS_MAX) {
-		log_warning("Refusing control connection from pid %ld: %d connections are open already", (long)cred.pid,
-			    CONTROL_CLIENTS_MAX);
 		(void)send_error(fd, "too many control connections");
 		discard_input(fd);
 		return -EBUSY;

@@ -1,11 +1,13 @@
 /* The control socket: a unix stream socket where `baton reload|status|stop` (or any client) sends one request line
  * and reads one JSON reply line. This module owns the socket, the connections and the wire format; what a request
- * does is the supervisor's business (supervisor.c). It also holds the client side used by those subcommands. */
+ * does is the supervisor's business (supervisor.c). It also holds the client side used by those subcommands.
+ * Logs nothing: it returns what happened, and the caller says it. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "json.h"
@@ -63,10 +65,12 @@ int control_open(struct control *c, const char *path, char **ret_error);
 void control_close(struct control *c);
 
 /* Accepts one pending connection. Peers are checked with SO_PEERCRED: only root and baton's own uid are served;
- * anyone else gets {"ok":false,"error":"permission denied"} and is closed (returns -EPERM). Too many clients:
- * an error reply and -EBUSY. Returns 0 with *ret set (added to c->clients), -EAGAIN when nothing was pending, or
- * another -errno from accept4() (-ECONNABORTED: try again; -EMFILE/-ENFILE: the listening fd stays readable). */
-int control_accept(struct control *c, struct control_client **ret);
+ * anyone else gets {"ok":false,"error":"permission denied"} and is closed (returns -EPERM). Too many clients
+ * (CONTROL_CLIENTS_MAX): an error reply and -EBUSY. *ret_peer (may be NULL) is the peer's credentials, also on -EPERM
+ * and -EBUSY, so that the caller can say whom it refused. Returns 0 with *ret set (added to c->clients), -EAGAIN when
+ * nothing was pending, or another -errno from accept4() (-ECONNABORTED: try again; -EMFILE/-ENFILE: the listening fd
+ * stays readable). */
+int control_accept(struct control *c, struct control_client **ret, struct ucred *ret_peer);
 
 /* Reads what the client sent. Returns 1 once a complete request line was parsed (cl->request set; returned only by
  * the call that completed it), 0 when more is needed, or negative: -ECONNRESET (peer closed before a full line),

@@ -347,9 +347,16 @@ static void handle_request(struct run *r, struct control_client *cl) {
 static void handle_control_accept(struct run *r) {
 	for (int i = 0; i < 64; i++) {
 		struct control_client *cl;
-		int k = control_accept(&r->control, &cl);
+		struct ucred peer;
+		int k = control_accept(&r->control, &cl, &peer);
 		if (k == -EAGAIN)
 			return;
+		if (k == -EPERM)
+			log_warning("Refusing control connection from pid %ld uid %lu: only root and uid %lu may use it",
+				    (long)peer.pid, (unsigned long)peer.uid, (unsigned long)geteuid());
+		if (k == -EBUSY)
+			log_warning("Refusing control connection from pid %ld: %d connections are open already",
+				    (long)peer.pid, CONTROL_CLIENTS_MAX);
 		if (k == -EMFILE || k == -ENFILE || k == -ENOBUFS || k == -ENOMEM) {
 			/* The pending connection stays queued and the socket stays readable: without a pause the loop
 			 * would spin. Accepting resumes in a second, when fds may have been freed. */

@@ -294,12 +294,12 @@ static void test_server_side(void) {
 	struct json_buf b = {0};
 
 	CHECK(control_open(&c, path, &err) == 0, "open: %s", strempty(err));
-	CHECK(control_accept(&c, &cl) == -EAGAIN, "accept with nothing pending is -EAGAIN");
+	CHECK(control_accept(&c, &cl, NULL) == -EAGAIN, "accept with nothing pending is -EAGAIN");
 
 	/* A request split over two writes, then half-closed: it still gets its reply. */
 	int fd = raw_connect(path);
 	uint64_t before = now_usec();
-	CHECK(control_accept(&c, &cl) == 0 && cl && c.n_clients == 1 && cl->id == 1, "accepted the first client");
+	CHECK(control_accept(&c, &cl, NULL) == 0 && cl && c.n_clients == 1 && cl->id == 1, "accepted the first client");
 	CHECK(cl->deadline_usec >= before + CONTROL_REQUEST_TIMEOUT_USEC &&
 	          cl->deadline_usec <= now_usec() + CONTROL_REQUEST_TIMEOUT_USEC,
 	      "a silent client has its request deadline set");
@@ -330,7 +330,7 @@ static void test_server_side(void) {
 
 	/* Peer closes before a full line. */
 	fd = raw_connect(path);
-	CHECK(control_accept(&c, &cl) == 0 && cl->id == 2, "second client gets id 2");
+	CHECK(control_accept(&c, &cl, NULL) == 0 && cl->id == 2, "second client gets id 2");
 	CHECK(write(fd, "sta", 3) == 3, "wrote part");
 	close(fd);
 	CHECK(control_client_read(cl) == -ECONNRESET, "EOF before a full line is -ECONNRESET");
@@ -340,7 +340,7 @@ static void test_server_side(void) {
 	char big[CONTROL_LINE_MAX + 10];
 	memset(big, 'a', sizeof(big));
 	fd = raw_connect(path);
-	CHECK(control_accept(&c, &cl) == 0, "accepted");
+	CHECK(control_accept(&c, &cl, NULL) == 0, "accepted");
 	CHECK(write(fd, big, sizeof(big)) == (ssize_t)sizeof(big), "wrote a long line");
 	CHECK(control_client_read(cl) == -EMSGSIZE, "a too long line is -EMSGSIZE");
 	CHECK_STREQ(raw_read(fd), "{\"ok\":false,\"error\":\"request too long\"}\n", "error reply for a long line");
@@ -352,7 +352,7 @@ static void test_server_side(void) {
 	memcpy(big, "stop", 4);
 	big[CONTROL_LINE_MAX] = '\n';
 	fd = raw_connect(path);
-	CHECK(control_accept(&c, &cl) == 0, "accepted");
+	CHECK(control_accept(&c, &cl, NULL) == 0, "accepted");
 	CHECK(write(fd, big, CONTROL_LINE_MAX + 1) == CONTROL_LINE_MAX + 1, "wrote a maximal line");
 	CHECK(control_client_read(cl) == 1 && cl->request == CONTROL_STOP, "a line of exactly CONTROL_LINE_MAX is ok");
 	control_client_close(&c, cl);
@@ -360,7 +360,7 @@ static void test_server_side(void) {
 
 	/* A NUL byte. */
 	fd = raw_connect(path);
-	CHECK(control_accept(&c, &cl) == 0, "accepted");
+	CHECK(control_accept(&c, &cl, NULL) == 0, "accepted");
 	CHECK(write(fd, "stop\0x\n", 7) == 7, "wrote a line with a NUL");
 	CHECK(control_client_read(cl) == -EINVAL, "a NUL byte is -EINVAL");
 	CHECK_STREQ(raw_read(fd), "{\"ok\":false,\"error\":\"invalid request\"}\n", "error reply for a NUL");
@@ -369,7 +369,7 @@ static void test_server_side(void) {
 
 	/* Unknown request, with bytes that need escaping. */
 	fd = raw_connect(path);
-	CHECK(control_accept(&c, &cl) == 0, "accepted");
+	CHECK(control_accept(&c, &cl, NULL) == 0, "accepted");
 	CHECK(write(fd, " RELOAD\"\xff\r\n", 11) == 11, "wrote an unknown request");
 	CHECK(control_client_read(cl) == -EINVAL, "unknown request is -EINVAL");
 	char *line = raw_read(fd), *why = NULL;
@@ -382,7 +382,7 @@ static void test_server_side(void) {
 	close(fd);
 
 	fd = raw_connect(path);
-	CHECK(control_accept(&c, &cl) == 0, "accepted");
+	CHECK(control_accept(&c, &cl, NULL) == 0, "accepted");
 	CHECK(write(fd, "\n", 1) == 1, "wrote an empty line");
 	CHECK(control_client_read(cl) == -EINVAL, "empty request is -EINVAL");
 	CHECK_STREQ(raw_read(fd), "{\"ok\":false,\"error\":\"empty request\"}\n", "error reply for an empty line");
@@ -395,9 +395,11 @@ static void test_server_side(void) {
 		fds[i] = raw_connect(path);
 	int accepted = 0;
 	for (size_t i = 0; i < CONTROL_CLIENTS_MAX; i++)
-		accepted += control_accept(&c, &cl) == 0;
+		accepted += control_accept(&c, &cl, NULL) == 0;
 	CHECK(accepted == CONTROL_CLIENTS_MAX && c.n_clients == CONTROL_CLIENTS_MAX, "accepted %d clients", accepted);
-	CHECK(control_accept(&c, &cl) == -EBUSY, "one more is -EBUSY");
+	struct ucred peer = {0};
+	CHECK(control_accept(&c, &cl, &peer) == -EBUSY, "one more is -EBUSY");
+	CHECK(peer.pid == getpid() && peer.uid == getuid(), "-EBUSY says who was refused");
 	CHECK_STREQ(raw_read(fds[CONTROL_CLIENTS_MAX]), "{\"ok\":false,\"error\":\"too many control connections\"}\n",
 	            "and gets told why");
 	CHECK(c.n_clients == CONTROL_CLIENTS_MAX, "the refused one is not counted");
@@ -482,7 +484,7 @@ static void serve(struct control *c, int pipefd, enum server_mode mode, int *ret
 		}
 		if (pfd[1].revents & POLLIN) {
 			struct control_client *cl;
-			*ret_accept = control_accept(c, &cl);
+			*ret_accept = control_accept(c, &cl, NULL);
 		}
 		for (size_t i = 2; i < n; i++) {
 			struct control_client *cl = cls[i - 2];
