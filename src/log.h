@@ -10,7 +10,6 @@ extern int log_max_level; /* LOG_INFO by default */
 void log_open(void);
 /* "error", "warning", "notice", "info", "debug" → LOG_*; -EINVAL otherwise. */
 int log_level_from_string(const char *s);
-const char *log_level_to_string(int level);
 
 /* Logs and returns -abs(error), so a caller can write `return log_error_errno(r, "Failed to bind %s", a);`.
  * With a non-zero error the line ends in ": " and strerror(abs(error)) (C11 printf has no %m). */
