@@ -203,25 +203,9 @@ static int check_applies(struct loader *l, const char *prefix, const char *optio
 	return loader_fail_value(l, key, why, value);
 }
 
-static int load_listener(struct loader *l, size_t i, const struct raw_listener *r, struct listener_config *lc) {
-	char prefix[32], key[64];
-	const char *why = NULL;
-	uint64_t v;
-	int k;
-
-	snprintf(prefix, sizeof(prefix), "listeners[%zu]", i);
-#define KEY(option) (snprintf(key, sizeof(key), "%s.%s", prefix, option), key)
-
-	if (!config_name_valid(r->name))
-		return loader_fail_value(l, KEY("name"), "invalid name (1-255 characters of A-Z a-z 0-9 . _ -)",
-					 r->name);
-	lc->name = strdup(r->name);
-	if (!lc->name)
-		return -ENOMEM;
-	if (addr_parse(r->address, &lc->address, &why) < 0)
-		return loader_fail_value(l, KEY("address"), why, r->address);
-
-	const struct address *a = &lc->address;
+/* Every option written for the listener must apply to its kind of socket. */
+static int check_options_apply(struct loader *l, const char *prefix, const struct raw_listener *r,
+			       const struct address *a) {
 	bool tcp = a->kind == ADDR_TCP, ip = !addr_is_unix(a), unix_path = addr_is_unix(a) && !a->abstract;
 	struct {
 		const char *option, *value;
@@ -245,11 +229,34 @@ static int load_listener(struct loader *l, size_t i, const struct raw_listener *
 		{"group", r->group, unix_path, "unix socket paths (not abstract names)"},
 	};
 	for (size_t j = 0; j < ARRAY_SIZE(applies); j++) {
-		k = check_applies(l, prefix, applies[j].option, applies[j].value, applies[j].applies,
-				  applies[j].only_for, a);
+		int k = check_applies(l, prefix, applies[j].option, applies[j].value, applies[j].applies,
+				      applies[j].only_for, a);
 		if (k < 0)
 			return k;
 	}
+	return 0;
+}
+
+static int load_listener(struct loader *l, size_t i, const struct raw_listener *r, struct listener_config *lc) {
+	char prefix[32], key[64];
+	const char *why = NULL;
+	uint64_t v;
+	int k;
+
+	snprintf(prefix, sizeof(prefix), "listeners[%zu]", i);
+#define KEY(option) (snprintf(key, sizeof(key), "%s.%s", prefix, option), key)
+
+	if (!config_name_valid(r->name))
+		return loader_fail_value(l, KEY("name"), "invalid name (1-255 characters of A-Z a-z 0-9 . _ -)",
+					 r->name);
+	lc->name = strdup(r->name);
+	if (!lc->name)
+		return -ENOMEM;
+	if (addr_parse(r->address, &lc->address, &why) < 0)
+		return loader_fail_value(l, KEY("address"), why, r->address);
+
+	if ((k = check_options_apply(l, prefix, r, &lc->address)) < 0)
+		return k;
 
 	v = (uint64_t)lc->backlog;
 	if ((k = get_uint(l, KEY("backlog"), r->backlog, 1, INT_MAX, &v)) < 0)

@@ -81,6 +81,22 @@ static char *pid_slot(const char *prefix) {
 	return slot;
 }
 
+/* Copies the entries of list that no later one replaces: none without a name or reserved for baton, none that a
+ * later entry of list sets again (when last_wins), none that an entry of win1 or win2 sets. */
+static int env_copy(char **env, size_t *n, char *const *list, bool last_wins, char *const *win1, char *const *win2) {
+	for (size_t i = 0; list && list[i]; i++) {
+		const char *e = list[i];
+		size_t len = env_name_len(e);
+		if (len == 0 || env_name_reserved(e, len) || (last_wins && env_list_sets(list, i + 1, e, len)) ||
+		    env_list_sets(win1, 0, e, len) || env_list_sets(win2, 0, e, len))
+			continue;
+		int r = env_push(env, n, strdup(e));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 	size_t n_base = strv_length(p->base), n_over = strv_length(p->overrides), n_extra = strv_length(p->extra),
 	       n = 0;
@@ -92,38 +108,12 @@ int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 	if (!env)
 		return -ENOMEM;
 
-	for (size_t i = 0; i < n_base; i++) {
-		const char *e = p->base[i];
-		size_t len = env_name_len(e);
-		if (len == 0 || env_name_reserved(e, len) || env_list_sets(p->overrides, 0, e, len) ||
-		    env_list_sets(p->extra, 0, e, len))
-			continue;
-		r = env_push(env, &n, strdup(e));
-		if (r < 0)
-			return r;
-	}
-
-	for (size_t i = 0; i < n_over; i++) {
-		const char *e = p->overrides[i];
-		size_t len = env_name_len(e);
-		/* The reserved variables are baton's to set: a second NOTIFY_SOCKET or LISTEN_FDS would leave the child
-		 * to guess which one counts (getenv() takes the first). A later override of the same name wins. */
-		if (len == 0 || env_name_reserved(e, len) || env_list_sets(p->overrides, i + 1, e, len) ||
-		    env_list_sets(p->extra, 0, e, len))
-			continue;
-		r = env_push(env, &n, strdup(e));
-		if (r < 0)
-			return r;
-	}
-	for (size_t i = 0; i < n_extra; i++) {
-		const char *e = p->extra[i];
-		size_t len = env_name_len(e);
-		if (len == 0 || env_name_reserved(e, len) || env_list_sets(p->extra, i + 1, e, len))
-			continue;
-		r = env_push(env, &n, strdup(e));
-		if (r < 0)
-			return r;
-	}
+	/* The reserved variables are baton's to set: a second NOTIFY_SOCKET or LISTEN_FDS would leave the child to
+	 * guess which one counts (getenv() takes the first). A later override of the same name wins. */
+	if ((r = env_copy(env, &n, p->base, false, p->overrides, p->extra)) < 0 ||
+	    (r = env_copy(env, &n, p->overrides, true, p->extra, NULL)) < 0 ||
+	    (r = env_copy(env, &n, p->extra, true, NULL, NULL)) < 0)
+		return r;
 
 	if (p->n_fds > 0) {
 		r = env_push(env, &n, strdup_printf("LISTEN_FDS=%zu", p->n_fds));

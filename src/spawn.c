@@ -136,33 +136,10 @@ static void exec_search(char *const *argv, char *const *envp) {
 	errno = denied ? EACCES : ENOENT;
 }
 
-/* The forked child. Between fork and exec only async-signal-safe calls: the parent may hold locks (malloc, stdio,
- * NSS) in a state the child must never touch. */
-/* temps: room for n_fds ints, allocated by the parent (no malloc after fork). */
-__attribute__((noreturn)) static void child_exec(const struct spawn_params *p, int err_read, int err_fd,
-						 pid_t parent_pid, int *temps) {
+/* The child's fd layout: the passed fds at 3.., stdin, stdout and stderr, everything else close-on-exec. Returns
+ * err_fd, moved out of the way. Async-signal-safe: runs between fork and exec. */
+static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps) {
 	int n = (int)p->n_fds;
-
-	close(err_read);
-
-	if (setpgid(0, 0) < 0)
-		child_fail(err_fd, STEP_SETPGID);
-
-	/* Dispositions first, while the supervisor's mask still blocks everything: an unblocked signal must never
-	 * reach one of the supervisor's handlers in here. SIG_IGN survives exec, so this is not only tidiness. */
-	struct sigaction sa = {.sa_handler = SIG_DFL};
-	for (int sig = 1; sig < _NSIG; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		/* glibc keeps 32 and 33 for itself and answers EINVAL: expected, and nothing to reset there. */
-		(void)sigaction(sig, &sa, NULL);
-	}
-	sigset_t empty;
-	sigemptyset(&empty);
-	if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0)
-		child_fail(err_fd, STEP_SIGNALS);
-
-	spawn_set_listen_pid(p->envp, getpid());
 
 	/* fds go to 3.., but a source can sit on another's target number, and so can the error pipe: first move
 	 * everything above all of them, then place each copy. */
@@ -234,6 +211,36 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 
 	if (cloexec_from(3 + n) < 0)
 		child_fail(err_fd, STEP_CLOSE);
+	return err_fd;
+}
+
+/* The forked child. Between fork and exec only async-signal-safe calls: the parent may hold locks (malloc, stdio,
+ * NSS) in a state the child must never touch. */
+/* temps: room for n_fds ints, allocated by the parent (no malloc after fork). */
+__attribute__((noreturn)) static void child_exec(const struct spawn_params *p, int err_read, int err_fd,
+						 pid_t parent_pid, int *temps) {
+	close(err_read);
+
+	if (setpgid(0, 0) < 0)
+		child_fail(err_fd, STEP_SETPGID);
+
+	/* Dispositions first, while the supervisor's mask still blocks everything: an unblocked signal must never
+	 * reach one of the supervisor's handlers in here. SIG_IGN survives exec, so this is not only tidiness. */
+	struct sigaction sa = {.sa_handler = SIG_DFL};
+	for (int sig = 1; sig < _NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		/* glibc keeps 32 and 33 for itself and answers EINVAL: expected, and nothing to reset there. */
+		(void)sigaction(sig, &sa, NULL);
+	}
+	sigset_t empty;
+	sigemptyset(&empty);
+	if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0)
+		child_fail(err_fd, STEP_SIGNALS);
+
+	spawn_set_listen_pid(p->envp, getpid());
+
+	err_fd = child_place_fds(p, err_fd, temps);
 
 	/* After the fds are in place: the temporaries may lie above the child's own (lower) limit. */
 	if (p->nofile && setrlimit(RLIMIT_NOFILE, p->nofile) < 0)
@@ -320,74 +327,66 @@ static void reap(pid_t pid) {
 		;
 }
 
+/* The parent's side of the error pipe: EOF once the child has exec'd (0), or the step that failed, in which case the
+ * child is reaped and *ret_error says why. */
+static int wait_exec(const struct spawn_params *p, pid_t pid, int err_read, char **ret_error) {
+	struct spawn_failure f;
+	ssize_t k;
+	int r;
+
+	do
+		k = read(err_read, &f, sizeof(f));
+	while (k < 0 && errno == EINTR);
+	if (k == 0)
+		return 0;
+	if (k < 0) {
+		r = fail_error(ret_error, -errno, "read the child's exec status: %s", strerror(errno));
+		kill(pid, SIGKILL);
+	} else if (k != (ssize_t)sizeof(f) || f.err <= 0)
+		r = fail_error(ret_error, -EIO, "child setup failed with a garbled status");
+	else {
+		*ret_error = format_failure(p, &f);
+		r = -f.err;
+	}
+	reap(pid);
+	return r;
+}
+
 int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, char **ret_error) {
 	int pipefd[2];
 	int r;
 
-	if (!p->argv || !p->argv[0] || !p->envp) {
-		*ret_error = strdup_printf("no command to run");
-		return -EINVAL;
-	}
-	if (p->n_fds > SPAWN_FDS_MAX) {
-		*ret_error = strdup_printf("too many fds to pass: %zu", p->n_fds);
-		return -EINVAL;
-	}
+	if (!p->argv || !p->argv[0] || !p->envp)
+		return fail_error(ret_error, -EINVAL, "no command to run");
+	if (p->n_fds > SPAWN_FDS_MAX)
+		return fail_error(ret_error, -EINVAL, "too many fds to pass: %zu", p->n_fds);
 	_cleanup_free_ int *temps = calloc(p->n_fds ? p->n_fds : 1, sizeof(int));
 	if (!temps)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_fds; i++)
-		if (p->fds[i] < 0) {
-			*ret_error = strdup_printf("fd %zu to pass is invalid", i);
-			return -EBADF;
-		}
+		if (p->fds[i] < 0)
+			return fail_error(ret_error, -EBADF, "fd %zu to pass is invalid", i);
 
 	/* Close-on-exec: a successful exec closes the write end, and the parent reads EOF. */
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		r = -errno;
-		*ret_error = strdup_printf("pipe2: %s", strerror(-r));
-		return r;
-	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return fail_error(ret_error, -errno, "pipe2: %s", strerror(errno));
+	_cleanup_close_ int err_read = pipefd[0], err_write = pipefd[1];
 
 	pid_t parent = getpid();
 	pid_t pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		close(pipefd[0]);
-		close(pipefd[1]);
-		*ret_error = strdup_printf("fork: %s", strerror(-r));
-		return r;
-	}
+	if (pid < 0)
+		return fail_error(ret_error, -errno, "fork: %s", strerror(errno));
 	if (pid == 0)
-		child_exec(p, pipefd[0], pipefd[1], parent, temps);
+		child_exec(p, err_read, err_write, parent, temps);
 
-	close(pipefd[1]);
+	close(TAKE_FD(err_write));
 	/* From this side too (the classic job-control race): a signal sent to the group right after we return must
 	 * reach the child even if it has not run yet. EACCES once it has exec'd is fine: it did it itself then. */
 	(void)setpgid(pid, pid);
 
-	struct spawn_failure f;
-	ssize_t k;
-	do
-		k = read(pipefd[0], &f, sizeof(f));
-	while (k < 0 && errno == EINTR);
-	r = k < 0 ? -errno : 0;
-	close(pipefd[0]);
-
-	if (k != 0) {
-		if (k < 0)
-			*ret_error = strdup_printf("read the child's exec status: %s", strerror(-r));
-		else if (k != (ssize_t)sizeof(f) || f.err <= 0) {
-			*ret_error = strdup_printf("child setup failed with a garbled status");
-			r = -EIO;
-		} else {
-			*ret_error = format_failure(p, &f);
-			r = -f.err;
-		}
-		if (k < 0)
-			kill(pid, SIGKILL);
-		reap(pid);
+	r = wait_exec(p, pid, err_read, ret_error);
+	if (r < 0)
 		return r;
-	}
 
 	/* The child is not reaped yet (only we reap), so the pid cannot have been reused. */
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -396,10 +395,9 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 	if (pidfd < 0 && errno == ENOSYS)
 		pidfd = -1;
 	else if (pidfd < 0) {
-		r = -errno;
+		r = fail_error(ret_error, -errno, "pidfd_open: %s", strerror(errno));
 		kill(pid, SIGKILL);
 		reap(pid);
-		*ret_error = strdup_printf("pidfd_open: %s", strerror(-r));
 		return r;
 	}
 
