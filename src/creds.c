@@ -26,54 +26,42 @@ static bool lookup_not_found(int r) {
 	return r == 0 || r == ENOENT || r == ESRCH;
 }
 
-int creds_lookup_user(const char *user, struct creds_user *ret) {
-	_cleanup_free_ char *buf = NULL;
+/* Looks s up in the group database (group) or the passwd database (else): by id when s is one, by name otherwise,
+ * into *pw or *gr with *buf as their strings' room. Returns 1 when found, 0 when not, or negative errno. */
+static int lookup(bool group, const char *s, struct passwd *pw, struct group *gr, char **buf) {
 	uint32_t id;
-	bool numeric = creds_parse_id(user, &id);
+	bool numeric = creds_parse_id(s, &id);
 
 	for (size_t size = 1024;; size *= 2) {
-		struct passwd pw, *res = NULL;
-		char *n = realloc(buf, size);
+		struct passwd *pw_res = NULL;
+		struct group *gr_res = NULL;
+		char *n = realloc(*buf, size);
 		if (!n)
 			return -ENOMEM;
-		buf = n;
-		int r = numeric ? getpwuid_r((uid_t)id, &pw, buf, size, &res) : getpwnam_r(user, &pw, buf, size, &res);
+		*buf = n;
+		int r = group ? (numeric ? getgrgid_r((gid_t)id, gr, n, size, &gr_res)
+					 : getgrnam_r(s, gr, n, size, &gr_res))
+			      : (numeric ? getpwuid_r((uid_t)id, pw, n, size, &pw_res)
+					 : getpwnam_r(s, pw, n, size, &pw_res));
 		if (r == ERANGE && size < LOOKUP_BUF_MAX)
 			continue;
 		if (!lookup_not_found(r))
 			return -r;
-		if (!res)
-			return 0;
-		char *name = strdup(pw.pw_name);
-		if (!name)
-			return -ENOMEM;
-		*ret = (struct creds_user){.uid = pw.pw_uid, .gid = pw.pw_gid, .name = name};
-		return 1;
+		return pw_res || gr_res;
 	}
 }
 
-/* 1 and *ret when the group database has group (a name; by gid for an id), 0 when not, or negative errno. */
-static int lookup_group(const char *group, gid_t *ret) {
+int creds_lookup_user(const char *user, struct creds_user *ret) {
 	_cleanup_free_ char *buf = NULL;
-	uint32_t id;
-	bool numeric = creds_parse_id(group, &id);
-
-	for (size_t size = 1024;; size *= 2) {
-		struct group gr, *res = NULL;
-		char *n = realloc(buf, size);
-		if (!n)
-			return -ENOMEM;
-		buf = n;
-		int r = numeric ? getgrgid_r((gid_t)id, &gr, buf, size, &res) : getgrnam_r(group, &gr, buf, size, &res);
-		if (r == ERANGE && size < LOOKUP_BUF_MAX)
-			continue;
-		if (!lookup_not_found(r))
-			return -r;
-		if (!res)
-			return 0;
-		*ret = gr.gr_gid;
-		return 1;
-	}
+	struct passwd pw;
+	int r = lookup(false, user, &pw, NULL, &buf);
+	if (r <= 0)
+		return r;
+	char *name = strdup(pw.pw_name);
+	if (!name)
+		return -ENOMEM;
+	*ret = (struct creds_user){.uid = pw.pw_uid, .gid = pw.pw_gid, .name = name};
+	return 1;
 }
 
 int creds_resolve_uid(const char *user, uid_t *ret) {
@@ -97,8 +85,13 @@ int creds_resolve_gid(const char *group, gid_t *ret) {
 		*ret = (gid_t)id;
 		return 0;
 	}
-	int r = lookup_group(group, ret);
-	return r < 0 ? r : r > 0 ? 0 : -ESRCH;
+	_cleanup_free_ char *buf = NULL;
+	struct group gr;
+	int r = lookup(true, group, NULL, &gr, &buf);
+	if (r <= 0)
+		return r < 0 ? r : -ESRCH;
+	*ret = gr.gr_gid;
+	return 0;
 }
 
 /* initgroups() semantics, resolved in the parent: the user's groups from the group database plus gid. */
