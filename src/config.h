@@ -1,6 +1,7 @@
-/* The configuration: the YAML schema (libcyaml), strict validation, defaults, the command-line form (--listen,
- * -- COMMAND) and the normalized print of `baton check`. Loading is pure: it reads the file and builds a struct,
- * touching no global state, so reload can load into a fresh struct and swap only on success. */
+/* The configuration (baton.yaml(5)): the YAML schema and loading (config-yaml.c), strict validation and defaults
+ * (config.c), the command-line form --listen, -- COMMAND (config-cli.c) and the normalized print of `baton check`
+ * (config-print.c). Loading is pure: it reads the file and builds a struct, touching no global state, so reload can
+ * load into a fresh struct and swap only on success. Does not log: errors are messages for the caller. */
 #pragma once
 
 #include <stdbool.h>

@@ -1,5 +1,6 @@
-/* Logging to stderr. When stderr is the journal (JOURNAL_STREAM matches it), lines carry a <N> priority prefix so
- * journald keeps the level; otherwise they read "baton: level: message". */
+/* Logging to stderr, for the tops of the call chains (main.c, the event loop, the supervisor) and the few warnings
+ * a module's header names (sockets.h). When stderr is the journal (JOURNAL_STREAM matches it), lines carry a <N>
+ * priority prefix so journald keeps the level; otherwise they read "baton: level: message". */
 #pragma once
 
 #include <errno.h>
