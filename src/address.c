@@ -32,12 +32,6 @@ static const struct {
 	{"unix-seqpacket", ADDR_UNIX_SEQPACKET},
 };
 
-static int fail(const char **ret_why, const char *why) {
-	if (ret_why)
-		*ret_why = why;
-	return -EINVAL;
-}
-
 static bool is_alnum(char c) {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -96,14 +90,14 @@ static int parse_port(const char *s, uint16_t *ret, const char **ret_why) {
 	uint64_t v;
 
 	if (!*s)
-		return fail(ret_why, "missing port (write HOST:PORT)");
+		return fail_why(ret_why, -EINVAL, "missing port (write HOST:PORT)");
 	int r = parse_uint_max(s, 65535, &v);
 	if (r == -ERANGE)
-		return fail(ret_why, "port out of range 1-65535");
+		return fail_why(ret_why, -EINVAL, "port out of range 1-65535");
 	if (r < 0)
-		return fail(ret_why, "invalid port (a decimal number 1-65535 without leading zeros)");
+		return fail_why(ret_why, -EINVAL, "invalid port (a decimal number 1-65535 without leading zeros)");
 	if (v == 0)
-		return fail(ret_why, "port out of range 1-65535");
+		return fail_why(ret_why, -EINVAL, "port out of range 1-65535");
 	*ret = (uint16_t)v;
 	return 0;
 }
@@ -114,42 +108,45 @@ static int parse_ip(const char *s, struct address *a, const char **ret_why) {
 	size_t host_len;
 
 	if (!*s)
-		return fail(ret_why, "missing host and port (write HOST:PORT, or :PORT for all addresses)");
+		return fail_why(ret_why, -EINVAL,
+				"missing host and port (write HOST:PORT, or :PORT for all addresses)");
 
 	if (*s == '[') {
 		const char *end = strchr(s, ']');
 		if (!end)
-			return fail(ret_why, "missing ']' after IPv6 address");
+			return fail_why(ret_why, -EINVAL, "missing ']' after IPv6 address");
 		host = s + 1;
 		host_len = (size_t)(end - host);
 		if (host_len == 0)
-			return fail(ret_why, "empty IPv6 address in brackets (write :PORT for all addresses)");
+			return fail_why(ret_why, -EINVAL,
+					"empty IPv6 address in brackets (write :PORT for all addresses)");
 		if (end[1] == '\0')
-			return fail(ret_why, "missing port (write [IPv6]:PORT)");
+			return fail_why(ret_why, -EINVAL, "missing port (write [IPv6]:PORT)");
 		if (end[1] != ':')
-			return fail(ret_why, "expected ':PORT' after ']'");
+			return fail_why(ret_why, -EINVAL, "expected ':PORT' after ']'");
 		port = end + 2;
 
 		char buf[INET6_ADDRSTRLEN + 1 + IFNAMSIZ];
 		if (host_len >= sizeof(buf))
-			return fail(ret_why, "invalid IPv6 address");
+			return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
 		memcpy(buf, host, host_len);
 		buf[host_len] = '\0';
 		char *scope = strchr(buf, '%');
 		if (scope) {
 			*scope++ = '\0';
 			if (!scope_valid(scope))
-				return fail(ret_why, "invalid IPv6 scope (write [fe80::1%IFNAME])");
+				return fail_why(ret_why, -EINVAL, "invalid IPv6 scope (write [fe80::1%IFNAME])");
 		}
 		struct in6_addr in6;
 		if (inet_pton(AF_INET6, buf, &in6) != 1)
-			return fail(ret_why, "invalid IPv6 address");
+			return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
 		if (a->family == AF_INET)
-			return fail(ret_why,
-				    "an IPv6 address needs tcp://, tcp6://, udp:// or udp6://, not tcp4:// or udp4://");
+			return fail_why(
+				ret_why, -EINVAL,
+				"an IPv6 address needs tcp://, tcp6://, udp:// or udp6://, not tcp4:// or udp4://");
 		/* Normalize ("0:0::1" → "::1") so that equal addresses compare equal as strings. */
 		if (!inet_ntop(AF_INET6, &in6, a->host, sizeof(a->host)))
-			return fail(ret_why, "invalid IPv6 address");
+			return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
 		if (scope) {
 			size_t n = strlen(a->host);
 			snprintf(a->host + n, sizeof(a->host) - n, "%%%s", scope);
@@ -160,9 +157,10 @@ static int parse_ip(const char *s, struct address *a, const char **ret_why) {
 
 	const char *colon = strchr(s, ':');
 	if (!colon)
-		return fail(ret_why, "missing port (write HOST:PORT)");
+		return fail_why(ret_why, -EINVAL, "missing port (write HOST:PORT)");
 	if (strchr(colon + 1, ':'))
-		return fail(ret_why, "too many ':' (an IPv6 address must be written in brackets: [::1]:PORT)");
+		return fail_why(ret_why, -EINVAL,
+				"too many ':' (an IPv6 address must be written in brackets: [::1]:PORT)");
 	host = s;
 	host_len = (size_t)(colon - s);
 	port = colon + 1;
@@ -180,13 +178,14 @@ static int parse_ip(const char *s, struct address *a, const char **ret_why) {
 		}
 		if (numeric) {
 			if (a->family == AF_INET6)
-				return fail(ret_why, "an IPv4 address needs tcp://, tcp4://, udp:// or udp4://, not "
-						     "tcp6:// or udp6://");
+				return fail_why(ret_why, -EINVAL,
+						"an IPv4 address needs tcp://, tcp4://, udp:// or udp4://, not "
+						"tcp6:// or udp6://");
 			a->host_numeric = true;
 		} else {
 			const char *why = host_name_check(host, host_len);
 			if (why)
-				return fail(ret_why, why);
+				return fail_why(ret_why, -EINVAL, why);
 		}
 		memcpy(a->host, host, host_len);
 		a->host[host_len] = '\0';
@@ -203,27 +202,27 @@ static int parse_unix(const char *s, struct address *a, const char **ret_why) {
 	size_t n;
 
 	if (!*s)
-		return fail(ret_why, "empty unix socket path (write unix:/path or unix:@name)");
+		return fail_why(ret_why, -EINVAL, "empty unix socket path (write unix:/path or unix:@name)");
 	if (*s == '@') {
 		n = strlen(s + 1);
 		if (n == 0)
-			return fail(ret_why, "empty abstract socket name (write unix:@name)");
+			return fail_why(ret_why, -EINVAL, "empty abstract socket name (write unix:@name)");
 		/* sun_path holds the leading NUL and the name; the name needs no terminating NUL. */
 		if (n > ADDR_UNIX_PATH_MAX - 1)
-			return fail(ret_why, "abstract socket name too long (max 107 bytes)");
+			return fail_why(ret_why, -EINVAL, "abstract socket name too long (max 107 bytes)");
 		memcpy(a->path, s + 1, n + 1);
 		a->abstract = true;
 		return 0;
 	}
 	if (*s != '/')
-		return fail(ret_why, "unix socket path must be absolute (write unix:/path or unix:@name)");
+		return fail_why(ret_why, -EINVAL, "unix socket path must be absolute (write unix:/path or unix:@name)");
 	if (s[1] == '/')
-		return fail(ret_why, "write unix:/path, not unix://path");
+		return fail_why(ret_why, -EINVAL, "write unix:/path, not unix://path");
 	n = strlen(s);
 	if (n > ADDR_UNIX_PATH_MAX - 1)
-		return fail(ret_why, "unix socket path too long (max 107 bytes)");
+		return fail_why(ret_why, -EINVAL, "unix socket path too long (max 107 bytes)");
 	if (s[n - 1] == '/')
-		return fail(ret_why, "unix socket path must not end in '/'");
+		return fail_why(ret_why, -EINVAL, "unix socket path must not end in '/'");
 	memcpy(a->path, s, n + 1);
 	return 0;
 }
@@ -232,14 +231,15 @@ int addr_parse(const char *text, struct address *ret, const char **ret_why) {
 	struct address a = {.family = AF_UNSPEC};
 
 	if (!text || !*text)
-		return fail(ret_why, "empty address");
+		return fail_why(ret_why, -EINVAL, "empty address");
 	for (const char *p = text; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return fail(ret_why, "control character in address");
+			return fail_why(ret_why, -EINVAL, "control character in address");
 
 	const char *colon = strchr(text, ':');
 	if (!colon || colon == text)
-		return fail(ret_why, "missing scheme (write tcp://HOST:PORT, udp://HOST:PORT or unix:/path)");
+		return fail_why(ret_why, -EINVAL,
+				"missing scheme (write tcp://HOST:PORT, udp://HOST:PORT or unix:/path)");
 	size_t scheme_len = (size_t)(colon - text);
 	bool slashes = strncmp(colon, "://", 3) == 0;
 
@@ -247,7 +247,7 @@ int addr_parse(const char *text, struct address *ret, const char **ret_why) {
 		if (strlen(ip_schemes[i].scheme) != scheme_len || strncmp(text, ip_schemes[i].scheme, scheme_len) != 0)
 			continue;
 		if (!slashes)
-			return fail(ret_why, "expected '://' after the scheme (write tcp://HOST:PORT)");
+			return fail_why(ret_why, -EINVAL, "expected '://' after the scheme (write tcp://HOST:PORT)");
 		a.kind = ip_schemes[i].kind;
 		a.family = ip_schemes[i].family;
 		int r = parse_ip(colon + 3, &a, ret_why);
@@ -268,8 +268,9 @@ int addr_parse(const char *text, struct address *ret, const char **ret_why) {
 		*ret = a;
 		return 0;
 	}
-	return fail(ret_why, "unknown scheme (expected tcp://, tcp4://, tcp6://, udp://, udp4://, udp6://, unix:, "
-			     "unix-dgram: or unix-seqpacket:)");
+	return fail_why(ret_why, -EINVAL,
+			"unknown scheme (expected tcp://, tcp4://, tcp6://, udp://, udp4://, udp6://, unix:, "
+			"unix-dgram: or unix-seqpacket:)");
 }
 
 static const char *scheme_of(const struct address *a) {
@@ -364,7 +365,7 @@ static int numeric_to_sockaddr(const struct address *a, struct sockaddr_storage 
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(a->port);
 		if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1)
-			return fail(ret_why, "invalid IPv6 address");
+			return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
 		if (scope) {
 			uint64_t idx;
 			if (parse_uint_max(scope, UINT32_MAX, &idx) == 0)
@@ -381,7 +382,7 @@ static int numeric_to_sockaddr(const struct address *a, struct sockaddr_storage 
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(a->port);
 		if (inet_pton(AF_INET, buf, &sin->sin_addr) != 1)
-			return fail(ret_why, "invalid IPv4 address");
+			return fail_why(ret_why, -EINVAL, "invalid IPv4 address");
 		*ret_len = sizeof(*sin);
 	}
 	*ret = ss;
@@ -395,7 +396,7 @@ int addr_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, sock
 		struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
 		size_t n = strnlen(a->path, sizeof(a->path));
 		if (n == 0 || n >= sizeof(sun->sun_path))
-			return fail(ret_why, "invalid unix socket path");
+			return fail_why(ret_why, -EINVAL, "invalid unix socket path");
 		sun->sun_family = AF_UNIX;
 		if (a->abstract) {
 			/* Abstract names are byte strings of exactly the given length: a trailing NUL would be part of

@@ -1,5 +1,5 @@
-/* Listener addresses: parsing the contract's address syntax (pure), resolving it at bind time, and comparing it with
- * a live socket's address. */
+/* Listener addresses (baton.yaml(5) ADDRESSES): parsing the address syntax (pure), resolving it at bind time, and
+ * comparing it with a live socket's address. Does not log. */
 #pragma once
 
 #include <stdbool.h>

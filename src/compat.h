@@ -1,5 +1,5 @@
 /* The variables baton computes for programs that do not read LISTEN_FDS: Server::Starter's SERVER_STARTER_PORT,
- * einhorn's EINHORN_FD_*, and the preload shim's LD_PRELOAD and BATON_DRAIN_SIGNAL. Pure. */
+ * einhorn's EINHORN_FD_*, and the preload shim's LD_PRELOAD and BATON_DRAIN_SIGNAL. Pure; does not log. */
 #pragma once
 
 #include <signal.h>

@@ -1,5 +1,5 @@
-/* The normalized print of `baton check`, and the control socket path derived from a config. Both only read a loaded
- * struct config. */
+/* The normalized print of `baton check` (baton(1) COMMANDS): every key of a loaded struct config, defaults included,
+ * as YAML that config_load() accepts again. Does not log. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -183,78 +183,4 @@ void config_print(const struct config *c, FILE *f) {
 	else
 		fputs("# control.socket: none (no config file)\n", f);
 	fputs("control: {}\n", f);
-}
-
-/* ---- The control socket's path ---- */
-
-/* FNV-1a, 32 bits: a stable, dependency-free hash, so that every baton version derives the same path. */
-static uint32_t fnv1a(const char *s) {
-	uint32_t h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		h ^= *p;
-		h *= 16777619u;
-	}
-	return h;
-}
-
-int config_control_socket(const struct config *c, char **ret) {
-	char *p = NULL;
-
-	if (c->control_socket) {
-		if (c->control_socket[0] && !(p = strdup(c->control_socket)))
-			return -ENOMEM;
-		*ret = p;
-		return 0;
-	}
-	if (!c->path) {
-		*ret = NULL;
-		return 0;
-	}
-
-	/* The real path, so that "baton reload -c ./app.yaml" from another directory or through a symlink finds the
-	 * socket that "baton run -c /etc/app.yaml" created. A file that vanished falls back to its absolute name. */
-	_cleanup_free_ char *real = realpath(c->path, NULL);
-	if (!real) {
-		if (errno == ENOMEM)
-			return -ENOMEM;
-		_cleanup_free_ char *cwd = c->path[0] == '/' ? NULL : getcwd(NULL, 0);
-		if (asprintf(&real, "%s%s%s", strempty(cwd), cwd ? "/" : "", c->path) < 0) {
-			real = NULL;
-			return -ENOMEM;
-		}
-	}
-
-	const char *base = strrchr(real, '/');
-	base = base ? base + 1 : real;
-	size_t base_len = strlen(base);
-	for (const char *const *ext = (const char *const[]){".yaml", ".yml", NULL}; *ext; ext++) {
-		size_t n = strlen(*ext);
-		if (base_len > n && !strcmp(base + base_len - n, *ext)) {
-			base_len -= n;
-			break;
-		}
-	}
-
-	_cleanup_free_ char *dir = NULL;
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int r;
-	if (geteuid() == 0)
-		r = asprintf(&dir, "/run/baton");
-	else if (xdg && xdg[0] == '/')
-		r = asprintf(&dir, "%s/baton", xdg);
-	else
-		r = asprintf(&dir, "/tmp/baton-%u", (unsigned)geteuid());
-	if (r < 0) {
-		dir = NULL;
-		return -ENOMEM;
-	}
-
-	/* A long file name is cut to fit sun_path: the hash alone keeps the path unique. */
-	size_t fixed = strlen(dir) + 1 + 1 + 8 + strlen(".sock");
-	if (fixed + base_len > ADDR_UNIX_PATH_MAX - 1)
-		base_len = fixed < ADDR_UNIX_PATH_MAX - 1 ? ADDR_UNIX_PATH_MAX - 1 - fixed : 0;
-	if (asprintf(&p, "%s/%.*s-%08x.sock", dir, (int)base_len, base, fnv1a(real)) < 0)
-		return -ENOMEM;
-	*ret = p;
-	return 0;
 }

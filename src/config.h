@@ -1,6 +1,7 @@
-/* The configuration: the YAML schema (libcyaml), strict validation, defaults, the command-line form (--listen,
- * -- COMMAND) and the normalized print of `baton check`. Loading is pure: it reads the file and builds a struct,
- * touching no global state, so reload can load into a fresh struct and swap only on success. */
+/* The configuration (baton.yaml(5)): the YAML schema and loading (config-yaml.c), strict validation and defaults
+ * (config.c), the command-line form --listen, -- COMMAND (config-cli.c) and the normalized print of `baton check`
+ * (config-print.c). Loading is pure: it reads the file and builds a struct, touching no global state, so reload can
+ * load into a fresh struct and swap only on success. Does not log: errors are messages for the caller. */
 #pragma once
 
 #include <stdbool.h>
@@ -107,13 +108,19 @@ int config_new_default(struct config **ret);
 int config_apply_cli(struct config *c, char *const *listens, char *const *command, char **ret_error);
 
 void config_free(struct config *c);
+static inline void config_freep(struct config **c) {
+	config_free(*c);
+}
 
 /* Writes the normalized config as YAML (every key, defaults included) that config_load accepts again. */
 void config_print(const struct config *c, FILE *f);
 
-/* The control socket path for c: control.socket when set; otherwise, with a config file, a path derived from the
- * file's absolute path under /run/baton/ (root) or $XDG_RUNTIME_DIR/baton/; NULL when disabled or when there is no
- * file and no control.socket. Returns a malloc'd string in *ret (or NULL) and 0, or -ENOMEM. */
+/* The control socket path for a config file at path (NULL: no file) whose control.socket is control_socket (NULL:
+ * absent, "": disabled): control_socket when set; otherwise, with a file, a path derived from the file's absolute
+ * path under /run/baton/ (root) or $XDG_RUNTIME_DIR/baton/ (baton.yaml(5) CONTROL); NULL when disabled or when there
+ * is no file and no control.socket. Returns a malloc'd string in *ret (or NULL) and 0, or -ENOMEM. */
+int config_control_socket_of(const char *path, const char *control_socket, char **ret);
+/* config_control_socket_of(c->path, c->control_socket, ret). */
 int config_control_socket(const struct config *c, char **ret);
 
 /* control.socket as written in path, read leniently: the file may be an invalid config (being fixed while baton runs

@@ -55,19 +55,7 @@ int control_parse_request(const char *line, enum control_request *ret, const cha
 	return -EINVAL;
 }
 
-/* Sets *ret_error (if wanted) and returns r, so failure paths read `return fail(r, ret_error, "...", ...)`. */
-static int fail(int r, char **ret_error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(int r, char **ret_error, const char *fmt, ...) {
-	if (ret_error) {
-		va_list ap;
-		char *s;
-		va_start(ap, fmt);
-		int n = vasprintf(&s, fmt, ap);
-		va_end(ap);
-		*ret_error = n < 0 ? NULL : s;
-	}
-	return r;
-}
+/* Sets *ret_error (if wanted) and returns r, so failure paths read `return fail_error(ret_error, r, "...", ...)`. */
 
 /* ---- server side ---- */
 
@@ -137,39 +125,41 @@ int control_open(struct control *c, const char *path, char **ret_error) {
 	*c = (struct control){.fd = -1};
 
 	if (!path || !*path)
-		return fail(-EINVAL, ret_error, "control socket path is empty");
+		return fail_error(ret_error, -EINVAL, "control socket path is empty");
 	r = make_sockaddr(path, &sa, &salen);
 	if (r < 0)
-		return fail(r, ret_error, "control socket path %s is too long (%zu bytes, at most %zu)", path,
-			    strlen(path), sizeof(sa.sun_path) - 1);
+		return fail_error(ret_error, r, "control socket path %s is too long (%zu bytes, at most %zu)", path,
+				  strlen(path), sizeof(sa.sun_path) - 1);
 
 	_cleanup_free_ char *dir = NULL;
 	r = mkdir_parents(path, &dir);
 	if (r == -ENOMEM)
-		return fail(r, ret_error, "out of memory");
+		return fail_error(ret_error, r, "out of memory");
 	if (r < 0)
-		return fail(r, ret_error, "cannot create directory %s for the control socket: %s", dir, strerror(-r));
+		return fail_error(ret_error, r, "cannot create directory %s for the control socket: %s", dir,
+				  strerror(-r));
 
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return fail(-EEXIST, ret_error, "control socket %s: exists and is not a socket", path);
+			return fail_error(ret_error, -EEXIST, "control socket %s: exists and is not a socket", path);
 		r = socket_is_listening(&sa, salen);
 		if (r > 0)
-			return fail(-EADDRINUSE, ret_error, "control socket %s: another process is listening on it",
-				    path);
+			return fail_error(ret_error, -EADDRINUSE,
+					  "control socket %s: another process is listening on it", path);
 		if (r < 0)
-			return fail(r, ret_error, "control socket %s: cannot check whether it is in use: %s", path,
-				    strerror(-r));
+			return fail_error(ret_error, r, "control socket %s: cannot check whether it is in use: %s",
+					  path, strerror(-r));
 		/* Left behind by a baton that was killed: nobody can be using it. */
 		if (unlink(path) < 0 && errno != ENOENT)
-			return fail(-errno, ret_error, "control socket %s: cannot remove the stale socket: %s", path,
-				    strerror(errno));
+			return fail_error(ret_error, -errno, "control socket %s: cannot remove the stale socket: %s",
+					  path, strerror(errno));
 	} else if (errno != ENOENT)
-		return fail(-errno, ret_error, "control socket %s: %s", path, strerror(errno));
+		return fail_error(ret_error, -errno, "control socket %s: %s", path, strerror(errno));
 
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return fail(-errno, ret_error, "control socket %s: cannot create socket: %s", path, strerror(errno));
+		return fail_error(ret_error, -errno, "control socket %s: cannot create socket: %s", path,
+				  strerror(errno));
 
 	/* bind() creates the file with 0777 & ~umask; with umask 0177 it is 0600 from the first moment, so there is no
 	 * window in which another user could connect. */
@@ -177,25 +167,25 @@ int control_open(struct control *c, const char *path, char **ret_error) {
 	r = bind(fd, (const struct sockaddr *)&sa, salen) < 0 ? -errno : 0;
 	umask(old_umask);
 	if (r < 0)
-		return fail(r, ret_error, "cannot bind control socket %s: %s", path, strerror(-r));
+		return fail_error(ret_error, r, "cannot bind control socket %s: %s", path, strerror(-r));
 
 	/* fchmod() on a socket fd changes the sockfs inode, not the file, so chmod the path. Belt and braces for
 	 * filesystems that ignore the umask (default ACLs). */
 	if (chmod(path, 0600) < 0 || stat(path, &st) < 0) {
 		r = -errno;
 		unlink(path);
-		return fail(r, ret_error, "control socket %s: cannot set its mode: %s", path, strerror(-r));
+		return fail_error(ret_error, r, "control socket %s: cannot set its mode: %s", path, strerror(-r));
 	}
 	if (listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
 		unlink(path);
-		return fail(r, ret_error, "cannot listen on control socket %s: %s", path, strerror(-r));
+		return fail_error(ret_error, r, "cannot listen on control socket %s: %s", path, strerror(-r));
 	}
 
 	char *p = strdup(path);
 	if (!p) {
 		unlink(path);
-		return fail(-ENOMEM, ret_error, "out of memory");
+		return fail_error(ret_error, -ENOMEM, "out of memory");
 	}
 	c->fd = TAKE_FD(fd);
 	c->path = p;
@@ -442,11 +432,11 @@ static int call_connect(const char *path, uint64_t timeout_usec, int *ret_fd, ch
 	struct sockaddr_un sa;
 	socklen_t salen;
 	if (make_sockaddr(path, &sa, &salen) < 0)
-		return fail(-ENAMETOOLONG, ret_error, "cannot connect to %s: path too long", path);
+		return fail_error(ret_error, -ENAMETOOLONG, "cannot connect to %s: path too long", path);
 
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return fail(-errno, ret_error, "cannot create socket: %s", strerror(errno));
+		return fail_error(ret_error, -errno, "cannot create socket: %s", strerror(errno));
 
 	/* A unix connect() waits while the listener's backlog is full, for as long as SO_SNDTIMEO allows; so the
 	 * timeout covers a wedged baton that stopped accepting too. */
@@ -460,18 +450,19 @@ static int call_connect(const char *path, uint64_t timeout_usec, int *ret_fd, ch
 	if (connect(fd, (const struct sockaddr *)&sa, salen) < 0) {
 		int r = -errno;
 		if (r == -EAGAIN || r == -EINPROGRESS)
-			return fail(-ETIMEDOUT, ret_error,
-				    "no reply from baton within %s (its connection queue is full)",
-				    format_duration(timeout_usec, dur));
+			return fail_error(ret_error, -ETIMEDOUT,
+					  "no reply from baton within %s (its connection queue is full)",
+					  format_duration(timeout_usec, dur));
 		if (r == -ECONNREFUSED)
-			return fail(r, ret_error, "cannot connect to %s: %s (is baton running?)", path, strerror(-r));
+			return fail_error(ret_error, r, "cannot connect to %s: %s (is baton running?)", path,
+					  strerror(-r));
 		if (r == -EACCES || r == -EPERM)
-			return fail(r, ret_error, "cannot connect to %s: permission denied", path);
-		return fail(r, ret_error, "cannot connect to %s: %s", path, strerror(-r));
+			return fail_error(ret_error, r, "cannot connect to %s: permission denied", path);
+		return fail_error(ret_error, r, "cannot connect to %s: %s", path, strerror(-r));
 	}
 	int r = fd_nonblock(fd, true);
 	if (r < 0)
-		return fail(r, ret_error, "cannot set up the connection: %s", strerror(-r));
+		return fail_error(ret_error, r, "cannot set up the connection: %s", strerror(-r));
 	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
@@ -482,7 +473,7 @@ static int call_send(int fd, const char *request, uint64_t deadline, uint64_t ti
 	char dur[32];
 	_cleanup_free_ char *line = strdup_printf("%s\n", request);
 	if (!line)
-		return fail(-ENOMEM, ret_error, "out of memory");
+		return fail_error(ret_error, -ENOMEM, "out of memory");
 	size_t off = 0, len = strlen(line);
 	while (off < len) {
 		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
@@ -496,14 +487,14 @@ static int call_send(int fd, const char *request, uint64_t deadline, uint64_t ti
 			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 			int t = poll_timeout(deadline);
 			if (t == 0)
-				return fail(-ETIMEDOUT, ret_error, "no reply from baton within %s",
-					    format_duration(timeout_usec, dur));
+				return fail_error(ret_error, -ETIMEDOUT, "no reply from baton within %s",
+						  format_duration(timeout_usec, dur));
 			(void)poll(&pfd, 1, t);
 			continue;
 		}
 		if (errno == EPIPE || errno == ECONNRESET)
 			return 0;
-		return fail(-errno, ret_error, "cannot send the request to baton: %s", strerror(errno));
+		return fail_error(ret_error, -errno, "cannot send the request to baton: %s", strerror(errno));
 	}
 	return 0;
 }
@@ -512,12 +503,12 @@ static int call_send(int fd, const char *request, uint64_t deadline, uint64_t ti
 static int call_read_line(int fd, char **buf, size_t *blen, size_t *bcap, char **ret_error) {
 	if (*bcap - *blen < 4096 + 1) {
 		if (*bcap >= CONTROL_REPLY_MAX + 4096)
-			return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
-				    CONTROL_REPLY_MAX);
+			return fail_error(ret_error, -EMSGSIZE, "reply from baton is too long (over %d bytes)",
+					  CONTROL_REPLY_MAX);
 		size_t ncap = *bcap ? *bcap * 2 : 4096 + 1;
 		char *nb = realloc(*buf, ncap);
 		if (!nb)
-			return fail(-ENOMEM, ret_error, "out of memory");
+			return fail_error(ret_error, -ENOMEM, "out of memory");
 		*buf = nb;
 		*bcap = ncap;
 	}
@@ -525,22 +516,23 @@ static int call_read_line(int fd, char **buf, size_t *blen, size_t *bcap, char *
 	if (k < 0) {
 		if (errno == EINTR || errno == EWOULDBLOCK)
 			return 0;
-		return fail(-errno, ret_error, "cannot read baton's reply: %s", strerror(errno));
+		return fail_error(ret_error, -errno, "cannot read baton's reply: %s", strerror(errno));
 	}
 	if (k == 0)
-		return fail(-ECONNRESET, ret_error, "baton closed the connection without a reply");
+		return fail_error(ret_error, -ECONNRESET, "baton closed the connection without a reply");
 	char *nl = memchr(*buf + *blen, '\n', (size_t)k);
 	*blen += (size_t)k;
 	if (!nl) {
 		if (*blen > CONTROL_REPLY_MAX)
-			return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)",
-				    CONTROL_REPLY_MAX);
+			return fail_error(ret_error, -EMSGSIZE, "reply from baton is too long (over %d bytes)",
+					  CONTROL_REPLY_MAX);
 		return 0;
 	}
 	*nl = '\0';
 	*blen = (size_t)(nl - *buf);
 	if (*blen > CONTROL_REPLY_MAX)
-		return fail(-EMSGSIZE, ret_error, "reply from baton is too long (over %d bytes)", CONTROL_REPLY_MAX);
+		return fail_error(ret_error, -EMSGSIZE, "reply from baton is too long (over %d bytes)",
+				  CONTROL_REPLY_MAX);
 	return 1;
 }
 
@@ -556,7 +548,7 @@ static int call_read_close(int fd, char **ret_error) {
 	/* EOF, or ECONNRESET: the server went away with our bytes unread; it is gone either way. */
 	if (k == 0 || errno == ECONNRESET)
 		return 1;
-	return fail(-errno, ret_error, "cannot read from baton: %s", strerror(errno));
+	return fail_error(ret_error, -errno, "cannot read from baton: %s", strerror(errno));
 }
 
 int control_call(const char *path, const char *request, uint64_t timeout_usec, bool wait_for_close, char **ret_reply,
@@ -566,7 +558,7 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 	_cleanup_close_ int fd = -1;
 
 	if (strchr(request, '\n'))
-		return fail(-EINVAL, ret_error, "invalid request: contains a newline");
+		return fail_error(ret_error, -EINVAL, "invalid request: contains a newline");
 	int r = call_connect(path, timeout_usec, &fd, ret_error);
 	if (r < 0)
 		return r;
@@ -583,13 +575,14 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return fail(-errno, ret_error, "cannot wait for baton's reply: %s", strerror(errno));
+			return fail_error(ret_error, -errno, "cannot wait for baton's reply: %s", strerror(errno));
 		}
 		if (n == 0) {
 			format_duration(timeout_usec, dur);
 			if (have_line)
-				return fail(-ETIMEDOUT, ret_error, "baton replied but did not exit within %s", dur);
-			return fail(-ETIMEDOUT, ret_error, "no reply from baton within %s", dur);
+				return fail_error(ret_error, -ETIMEDOUT, "baton replied but did not exit within %s",
+						  dur);
+			return fail_error(ret_error, -ETIMEDOUT, "no reply from baton within %s", dur);
 		}
 		r = have_line ? call_read_close(fd, ret_error) : call_read_line(fd, &buf, &blen, &bcap, ret_error);
 		if (r < 0)

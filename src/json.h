@@ -1,4 +1,5 @@
-/* Just enough JSON for the control protocol: building replies, and reading the few fields the clients need. */
+/* Just enough JSON for the control protocol: building replies, and reading the few fields the clients need. Does not
+ * log. */
 #pragma once
 
 #include <stdbool.h>

@@ -34,12 +34,6 @@ int log_level_from_string(const char *s) {
 	return -EINVAL;
 }
 
-const char *log_level_to_string(int level) {
-	if (level >= 0 && level <= LOG_DEBUG)
-		return level_names[level];
-	return "?";
-}
-
 int log_internal(int level, int error, const char *fmt, ...) {
 	int saved = errno;
 	int e = error < 0 ? -error : error;

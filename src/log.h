@@ -1,5 +1,6 @@
-/* Logging to stderr. When stderr is the journal (JOURNAL_STREAM matches it), lines carry a <N> priority prefix so
- * journald keeps the level; otherwise they read "baton: level: message". */
+/* Logging to stderr, for the tops of the call chains (main.c, the event loop, the supervisor) and the few warnings
+ * a module's header names (sockets.h). When stderr is the journal (JOURNAL_STREAM matches it), lines carry a <N>
+ * priority prefix so journald keeps the level; otherwise they read "baton: level: message". */
 #pragma once
 
 #include <errno.h>
@@ -10,7 +11,6 @@ extern int log_max_level; /* LOG_INFO by default */
 void log_open(void);
 /* "error", "warning", "notice", "info", "debug" → LOG_*; -EINVAL otherwise. */
 int log_level_from_string(const char *s);
-const char *log_level_to_string(int level);
 
 /* Logs and returns -abs(error), so a caller can write `return log_error_errno(r, "Failed to bind %s", a);`.
  * With a non-zero error the line ends in ": " and strerror(abs(error)) (C11 printf has no %m). */

@@ -255,19 +255,16 @@ static int control_path_of(const struct options *o, char **ret, char **ret_load_
 		*ret = strdup(o->control_path);
 		return *ret ? 0 : -ENOMEM;
 	}
-	struct config *c = NULL;
+	_cleanup_(config_freep) struct config *c = NULL;
 	int r = config_load(o->config_path, &c, ret_load_error);
 	if (r < 0) {
 		_cleanup_free_ char *written = NULL;
 		r = config_peek_control_socket(o->config_path, &written);
 		if (r < 0 && r != -ENOENT)
 			return r;
-		struct config bare = {.path = (char *)o->config_path, .control_socket = written};
-		return config_control_socket(&bare, ret);
+		return config_control_socket_of(o->config_path, written, ret);
 	}
-	r = config_control_socket(c, ret);
-	config_free(c);
-	return r;
+	return config_control_socket(c, ret);
 }
 
 static int cmd_control(int argc, char **argv, enum control_request request) {

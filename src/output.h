@@ -1,5 +1,6 @@
 /* A program's stdout or stderr read through a pipe (readiness.type log): every byte is passed on to baton's own
- * stdout or stderr at once and unchanged, and the lines are matched against readiness.pattern on the side. */
+ * stdout or stderr at once and unchanged, and the lines are matched against readiness.pattern on the side. Does not
+ * log. */
 #pragma once
 
 #include <regex.h>

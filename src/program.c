@@ -40,7 +40,6 @@ static int prepare_generation(const struct program_spec *spec, struct program *p
 	const struct config *c = spec->config;
 	size_t n = spec->n_listeners;
 	_cleanup_free_ char **names = calloc(n + 1, sizeof(char *));
-	_cleanup_free_ char *bad_name = NULL;
 	_cleanup_strv_free_ char **extra = NULL;
 	if (!names)
 		return -ENOMEM;
@@ -51,13 +50,10 @@ static int prepare_generation(const struct program_spec *spec, struct program *p
 		p->fds[i] = spec->listeners[i].fd;
 	}
 
-	int r = spawn_substitute_argv(c->command, names, n, &p->argv, &bad_name);
-	if (r == -ENOENT) {
-		*ret_error = strdup_printf("program.command: {fd:%s} names no listener", bad_name);
-		return r;
-	}
+	_cleanup_free_ char *why = NULL;
+	int r = spawn_expand_argv(c->command, names, n, &p->argv, &why);
 	if (r < 0) {
-		*ret_error = strdup_printf("program.command: a {fd:NAME} placeholder is not closed");
+		*ret_error = why ? strdup_printf("program.command: %s", why) : NULL;
 		return r;
 	}
 

@@ -352,8 +352,9 @@ static void handle_control_accept(struct run *r) {
 		if (k == -EAGAIN)
 			return;
 		if (k == -EPERM)
-			log_warning("Refusing control connection from pid %ld uid %lu: only root and uid %lu may use it",
-				    (long)peer.pid, (unsigned long)peer.uid, (unsigned long)geteuid());
+			log_warning(
+				"Refusing control connection from pid %ld uid %lu: only root and uid %lu may use it",
+				(long)peer.pid, (unsigned long)peer.uid, (unsigned long)geteuid());
 		if (k == -EBUSY)
 			log_warning("Refusing control connection from pid %ld: %d connections are open already",
 				    (long)peer.pid, CONTROL_CLIENTS_MAX);

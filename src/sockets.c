@@ -4,11 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "creds.h"
 #include "log.h"
 #include "util.h"
 
@@ -146,32 +145,6 @@ static int unix_path_prepare(const struct address *a, const struct sockaddr_stor
 	return 0;
 }
 
-static int resolve_user(const char *s, uid_t *ret) {
-	uint64_t v;
-	if (parse_uint_max(s, UINT32_MAX - 1, &v) == 0) {
-		*ret = (uid_t)v;
-		return 0;
-	}
-	struct passwd *pw = getpwnam(s);
-	if (!pw)
-		return -ESRCH;
-	*ret = pw->pw_uid;
-	return 0;
-}
-
-static int resolve_group(const char *s, gid_t *ret) {
-	uint64_t v;
-	if (parse_uint_max(s, UINT32_MAX - 1, &v) == 0) {
-		*ret = (gid_t)v;
-		return 0;
-	}
-	struct group *gr = getgrnam(s);
-	if (!gr)
-		return -ESRCH;
-	*ret = gr->gr_gid;
-	return 0;
-}
-
 /* chown/chmod the path just bound. lchown and AT_SYMLINK_NOFOLLOW: should the directory be writable by others,
  * a symlink swapped in after bind() must not redirect the change. */
 static int unix_path_set_access(const struct listener_config *l, struct bind_error *e) {
@@ -179,10 +152,14 @@ static int unix_path_set_access(const struct listener_config *l, struct bind_err
 	uid_t uid = (uid_t)-1;
 	gid_t gid = (gid_t)-1;
 
-	if (l->owner && resolve_user(l->owner, &uid) < 0)
-		return bind_fail(e, -ESRCH, "chown", "unknown user");
-	if (l->group && resolve_group(l->group, &gid) < 0)
-		return bind_fail(e, -ESRCH, "chown", "unknown group");
+	int r;
+
+	if (l->owner && (r = creds_resolve_uid(l->owner, &uid)) < 0)
+		return bind_fail(e, r, r == -ESRCH ? "chown" : "look up the owner",
+				 r == -ESRCH ? "unknown user" : NULL);
+	if (l->group && (r = creds_resolve_gid(l->group, &gid)) < 0)
+		return bind_fail(e, r, r == -ESRCH ? "chown" : "look up the group",
+				 r == -ESRCH ? "unknown group" : NULL);
 	if ((l->owner || l->group) && lchown(path, uid, gid) < 0)
 		return bind_fail(e, -errno, "chown", NULL);
 

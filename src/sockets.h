@@ -1,5 +1,7 @@
-/* Listening sockets: binding with every listener option, and taking sockets over from the supervisor's own
- * LISTEN_FDS (a systemd socket unit, or an outer baton). */
+/* Listening sockets (baton.yaml(5) LISTENERS; baton(1) INHERITED SOCKETS): binding with every listener option, and
+ * taking sockets over from the supervisor's own LISTEN_FDS (a systemd socket unit, or an outer baton). Logs only
+ * what the caller cannot act on: an inherited socket that is used in spite of a mismatch or closed as unclaimed
+ * (warnings), and a socket file it could not remove (debug). */
 #pragma once
 
 #include <stdbool.h>

@@ -1,5 +1,7 @@
-/* Starting a child: its argv ({fd:NAME} substituted), its environment, its fd layout (listeners at 3.., nothing
- * else), a clean signal state and process group, credentials, and exec failure reported back to the parent. */
+/* Starting a child (baton(1) WHAT THE PROGRAM GETS): its argv ({fd:NAME} substituted) and environment (spawn-env.c,
+ * pure), its fd layout (listeners at 3.., nothing else), a clean signal state and process group, credentials (creds.h)
+ * and exec failure reported back to the parent (spawn.c), and whether LD_PRELOAD can work for it (spawn-preload.c).
+ * Does not log: failures are messages for the caller. */
 #pragma once
 
 #include <stdbool.h>
@@ -34,12 +36,14 @@ int spawn_build_env(const struct spawn_env_params *p, char ***ret);
  * overrun. */
 void spawn_set_listen_pid(char **envp, pid_t pid);
 
-/* Substitutes "{fd:NAME}" in each argument by that listener's fd number (3 + its index). An unknown name gives
- * -ENOENT with *ret_bad_name pointing at a malloc'd copy of the name; a "{fd:" with no closing brace is -EINVAL.
- * Pure. */
-int spawn_substitute_argv(char *const *command, char *const *names, size_t n_names, char ***ret_argv,
-			  char **ret_bad_name);
+/* The first "{fd:NAME}" placeholder in s: returns its '{', with NAME at *ret_name (*ret_len bytes, not
+ * NUL-terminated), or NULL when s has none. A "{fd:" without a closing '}' is returned with *ret_name NULL. Pure. */
+const char *spawn_placeholder_find(const char *s, const char **ret_name, size_t *ret_len);
 
+/* Substitutes "{fd:NAME}" in each argument by that listener's fd number (3 + its index). An unknown name gives
+ * -ENOENT with *ret_error "{fd:NAME} names no listener"; a "{fd:" with no closing brace is -EINVAL with *ret_error
+ * "a {fd:NAME} placeholder is not closed" (malloc'd). Pure but for the allocation. */
+int spawn_expand_argv(char *const *command, char *const *names, size_t n_names, char ***ret_argv, char **ret_error);
 struct spawn_params {
 	char *const *argv;
 	char **envp; /* from spawn_build_env: its LISTEN_PID slot is filled in by the child */

@@ -181,6 +181,18 @@ char *strdup_printf(const char *fmt, ...) {
 	return n < 0 ? NULL : s;
 }
 
+int fail_error(char **ret_error, int r, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vasprintf(ret_error, fmt, ap);
+	va_end(ap);
+	if (k < 0) {
+		*ret_error = NULL;
+		return -ENOMEM;
+	}
+	return r;
+}
+
 uint64_t now_usec(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -229,16 +241,6 @@ char **strv_copy(char *const *v) {
 		}
 	}
 	return c;
-}
-
-int fd_cloexec(int fd, bool on) {
-	int flags = fcntl(fd, F_GETFD);
-	if (flags < 0)
-		return -errno;
-	int nflags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
-	if (nflags != flags && fcntl(fd, F_SETFD, nflags) < 0)
-		return -errno;
-	return 0;
 }
 
 int fd_nonblock(int fd, bool on) {

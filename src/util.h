@@ -1,4 +1,13 @@
-/* Small helpers shared by every module: cleanup attributes, strict number/duration parsing, string vectors. */
+/* Small helpers shared by every module: cleanup attributes, strict number/duration parsing, string vectors. Does
+ * not log.
+ *
+ * The error contract of every module: a function that can fail returns 0 (or a count) or a negative errno, and sets
+ * its ret_* out-parameters only on success. Where the caller needs more than the errno to say what went wrong:
+ *  - a pure parser (no allocation, no system call) points `const char **ret_why` at a static English reason
+ *    ("port out of range 1-65535"), which the caller quotes with the input (fail_why());
+ *  - everything else sets `char **ret_error` to a malloc'd message that names what failed (fail_error()), for the
+ *    caller to print or pass on; the caller frees it.
+ * Only the top of a call chain logs and decides; each header's first comment says whether its module logs. */
 #pragma once
 
 #include <errno.h>
@@ -73,6 +82,16 @@ bool utf8_is_valid(const char *s);
 /* vasprintf into a new string; NULL when out of memory. */
 char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The two halves of the error contract above: set the reason or the message and return r, so that a caller writes
+ * `return fail_error(ret_error, -EINVAL, "--listen '%s': expected NAME=ADDRESS", arg);`. fail_why() accepts a NULL
+ * ret_why; fail_error() returns -ENOMEM (and leaves *ret_error NULL) when the message cannot be made. */
+static inline int fail_why(const char **ret_why, int r, const char *why) {
+	if (ret_why)
+		*ret_why = why;
+	return r;
+}
+int fail_error(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t now_usec(void);
 
@@ -85,8 +104,7 @@ char **strv_copy(char *const *v);
 /* The value of NAME in a "KEY=value" vector (the last one, as later entries override earlier ones), or NULL. */
 const char *strv_env_get(char *const *env, const char *name);
 
-/* Sets or clears FD_CLOEXEC / O_NONBLOCK; return 0 or -errno. */
-int fd_cloexec(int fd, bool on);
+/* Sets or clears O_NONBLOCK; returns 0 or -errno. */
 int fd_nonblock(int fd, bool on);
 
 static inline bool streq(const char *a, const char *b) {

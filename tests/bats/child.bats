@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# What the program gets (baton(1), WHAT THE PROGRAM GETS; issue 2 item 5): LISTEN_* for its own pid, no stray fds, a
-# clean signal state, its own process group, a cleaned environment with baton's NOTIFY_SOCKET, {fd:NAME}, the
+# What the program gets (baton(1) WHAT THE PROGRAM GETS; baton.yaml(5) PROGRAM): LISTEN_* for its own pid, no stray
+# fds, a clean signal state, its own process group, a cleaned environment with baton's NOTIFY_SOCKET, {fd:NAME}, the
 # program section's environment, directory and user, stdin from /dev/null; and exec failures reported as such.
 
 bats_require_minimum_version 1.5.0

@@ -151,7 +151,7 @@ EOF
     assert_success
     assert_equal "$output" "$first"
   done
-  # minimal.yaml, web.yaml and every-listener.yaml at least (issue 2 item 1), and one per program of programs.bats.
+  # minimal.yaml, web.yaml and every-listener.yaml at least (baton.yaml(5) EXAMPLES), and one per program of programs.bats.
   ((n >= 9))
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# Invalid configurations (baton.yaml(5), PARSING RULES; issue 2 item 3): each one makes `baton run -c` exit 101 with
-# an error that names the file, the key and the line, and starts no child; `baton check` prints the same error and
-# exits 101. The program of every file here is the probe with PROBE_OUT: had it been started, the report would exist.
+# Invalid configurations (baton.yaml(5) PARSING RULES; baton(1) EXIT STATUS): each one makes `baton run -c` exit 101
+# with an error that names the file, the key and the line, and starts no child; `baton check` prints the same error
+# and exits 101. The program of every file here is the probe with PROBE_OUT: had it been started, the report would exist.
 
 bats_require_minimum_version 1.5.0
 load 'helpers'

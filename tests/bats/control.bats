@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# The control socket and the reload/status/stop clients (baton(1), CONTROL SOCKET and the exit status of the
-# clients; issue 3 item 6): status as text and JSON, a stop that returns once baton is gone, the socket's mode and
+# The control socket and the reload/status/stop clients (baton(1) CONTROL SOCKET, COMMANDS and EXIT STATUS;
+# baton.yaml(5) CONTROL): status as text and JSON, a stop that returns once baton is gone, the socket's mode and
 # directory, SO_PEERCRED refusal, malformed, oversized, idle and abusive clients that never block the event loop,
 # --timeout, and the clients' exit codes (0 done, 1 failed, 100 usage, 111 unreachable).
 

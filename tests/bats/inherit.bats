@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Inherited sockets (baton(1), INHERITED SOCKETS; issue 2 item 4): baton started with LISTEN_FDS (here by
+# Inherited sockets (baton(1) INHERITED SOCKETS; baton.yaml(5) LISTENERS): baton started with LISTEN_FDS (here by
 # systemd-socket-activate, which binds the sockets and execs baton in its place on the first connection) takes them
 # over: by name first, then by address; inherit: required / never; leftovers closed with a warning; an inherited
 # unix socket file is never removed; the child sees only its own LISTEN_* variables.

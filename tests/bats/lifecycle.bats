@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The lifecycle (baton(1), SIGNALS and EXIT STATUS; issue 2 item 7): SIGTERM/SIGINT stop gracefully (stop.signal,
+# The lifecycle (baton(1) SIGNALS and EXIT STATUS; baton.yaml(5) STOP): SIGTERM/SIGINT stop gracefully (stop.signal,
 # stop.timeout, then SIGKILL), baton exits with the contract's status, reaps every process as a child subreaper,
 # forwards SIGUSR1/SIGUSR2/SIGWINCH, gives its child a parent-death signal, and keeps one pid for its whole life.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Listeners (baton.yaml(5), LISTENERS and ADDRESSES; issue 2 item 4): every kind reaches the child at its fd with its
+# Listeners (baton.yaml(5) LISTENERS and ADDRESSES): every kind reaches the child at its fd with its
 # name, the empty host is dual-stack, unix socket files get their mode/owner/group and are replaced only when stale,
 # options are applied, and a bind failure exits 111 naming the listener.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The notify relay (baton(1), NOTIFY RELAY; issue 2 item 6): baton's children notify baton's own socket, and baton
+# The notify relay (baton(1) NOTIFY RELAY): baton's children notify baton's own socket, and baton
 # speaks to its own NOTIFY_SOCKET (here tests/programs/notify-recv.py standing in for systemd): READY=1 only once the
 # child is ready, STATUS= relayed, STOPPING=1 on shutdown, EXTEND_TIMEOUT_USEC= moving the readiness deadline.
 # Messages from strangers, oversized and malformed ones are dropped; systemd-notify's BARRIER=1 does not hang.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Reloads (baton(1), RELOAD; issue 3 items 1-3): zero-downtime replace under load, each way a reload fails (the old
+# Reloads (baton(1) RELOAD; baton.yaml(5) RELOAD): zero-downtime replace under load, each way a reload fails (the old
 # generation keeps serving), the hard cases (an old generation that will not stop, HUP bursts, concurrent reloads,
 # SIGTERM during a reload), the restart and signal strategies, and listener changes. baton keeps its PID throughout.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Restarts (baton(1), RESTARTS; issue 3 item 4): a crashed child is restarted with exponential backoff while the
+# Restarts (baton(1) RESTARTS; baton.yaml(5) RESTART): a crashed child is restarted with exponential backoff while the
 # sockets stay open (a client that connects during the gap is answered by the next generation), restart.policy
 # decides whether to restart and otherwise baton exits with the program's status, and a first start that fails is
 # not retried.

@@ -5,35 +5,37 @@
 #
 # The layers, bottom up (a module may include any module of a lower layer):
 #   0  util exit-status           helpers every module may use
-#   1  log address json output evloop proc spawn creds
-#   2  config notify control      the config, the notify protocol, the control protocol
-#   3  compat sockets             what the config asks of a program's environment; listening sockets
-#   4  program                    the exec of a program for a config
-#   5  generation                 started programs, their processes and pipes
-#   6  readiness upstream         mechanisms the state machine drives
-#   7  supervisor                 the state machine
-#   8  status                     the state machine's state as the control socket shows it
-#   9  run                        the event sources that feed the state machine
-#   10 main                       the command line
+#   1  log address json output evloop proc creds
+#   2  spawn notify control       starting a child; the notify and control protocols
+#   3  config                     the configuration
+#   4  compat sockets             what the config asks of a program's environment; listening sockets
+#   5  program                    the exec of a program for a config
+#   6  generation                 started programs, their processes and pipes
+#   7  readiness upstream         mechanisms the state machine drives
+#   8  supervisor                 the state machine
+#   9  status                     the state machine's state as the control socket shows it
+#   10 run                        the event sources that feed the state machine
+#   11 main                       the command line
 set -eu
 src=${1:-$(dirname "$0")/../../src}
 rank() {
   case "$1" in
     util | exit-status) echo 0 ;;
-    log | address | json | output | evloop | proc | spawn | creds) echo 1 ;;
-    config | notify | control) echo 2 ;;
-    compat | sockets) echo 3 ;;
-    program) echo 4 ;;
-    generation) echo 5 ;;
-    readiness | upstream) echo 6 ;;
-    supervisor) echo 7 ;;
-    status) echo 8 ;;
-    run) echo 9 ;;
-    main) echo 10 ;;
+    log | address | json | output | evloop | proc | creds) echo 1 ;;
+    spawn | notify | control) echo 2 ;;
+    config) echo 3 ;;
+    compat | sockets) echo 4 ;;
+    program) echo 5 ;;
+    generation) echo 6 ;;
+    readiness | upstream) echo 7 ;;
+    supervisor) echo 8 ;;
+    status) echo 9 ;;
+    run) echo 10 ;;
+    main) echo 11 ;;
     *) echo "" ;;
   esac
 }
-# config-yaml.c, config-print.c ... belong to the module "config"; spawn-env.c to "spawn".
+# config-yaml.c, config-print.c, config-internal.h ... belong to the module "config"; spawn-env.c to "spawn".
 module() {
   m=$(basename "$1")
   m=${m%.[ch]}

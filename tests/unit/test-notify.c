@@ -1,3 +1,6 @@
+/* The notify protocol baton reads from its children (baton(1) NOTIFY RELAY; sd_notify(3)): notify_parse() with every
+ * key, bad values, unknown keys, CRLF, duplicates, messages to drop, UTF-8 and long STATUS=; and the socket itself
+ * with real datagrams. */
 #include "test.h"
 
 #include <dirent.h>

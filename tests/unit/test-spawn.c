@@ -147,7 +147,7 @@ static void test_argv(void) {
 	char **argv = NULL, *bad = NULL;
 
 	char *cmd1[] = {"/usr/bin/app", "--fd", "{fd:http}", "--admin={fd:admin}", NULL};
-	CHECK(spawn_substitute_argv(cmd1, names, 3, &argv, &bad) == 0, "single placeholders substitute");
+	CHECK(spawn_expand_argv(cmd1, names, 3, &argv, &bad) == 0, "single placeholders substitute");
 	CHECK(strv_length(argv) == 4, "argc kept");
 	CHECK_STREQ(argv[0], "/usr/bin/app", "program untouched");
 	CHECK_STREQ(argv[2], "3", "{fd:http} is 3");
@@ -156,44 +156,49 @@ static void test_argv(void) {
 
 	char *cmd2[] = {"app", "--fds={fd:metrics},{fd:http},{fd:metrics}", "{fd:admin}{fd:admin}", NULL};
 	argv = NULL;
-	CHECK(spawn_substitute_argv(cmd2, names, 3, &argv, &bad) == 0, "several placeholders in one argument");
+	CHECK(spawn_expand_argv(cmd2, names, 3, &argv, &bad) == 0, "several placeholders in one argument");
 	CHECK_STREQ(argv[1], "--fds=5,3,5", "all occurrences replaced");
 	CHECK_STREQ(argv[2], "44", "adjacent placeholders");
 	strv_free(argv);
 
 	char *cmd3[] = {"sh", "-c", "echo {} {fd} {fdx:http} {FD:http} ${x} {fd :http}", NULL};
 	argv = NULL;
-	CHECK(spawn_substitute_argv(cmd3, names, 3, &argv, &bad) == 0, "braces that are not placeholders are fine");
+	CHECK(spawn_expand_argv(cmd3, names, 3, &argv, &bad) == 0, "braces that are not placeholders are fine");
 	CHECK_STREQ(argv[2], "echo {} {fd} {fdx:http} {FD:http} ${x} {fd :http}", "and left untouched");
 	strv_free(argv);
 
 	char *cmd4[] = {"app", "plain", "", NULL};
 	argv = NULL;
-	CHECK(spawn_substitute_argv(cmd4, NULL, 0, &argv, &bad) == 0, "no placeholders and no names");
+	CHECK(spawn_expand_argv(cmd4, NULL, 0, &argv, &bad) == 0, "no placeholders and no names");
 	CHECK(strv_length(argv) == 3 && streq(argv[1], "plain") && streq(argv[2], ""), "copied as is");
 	strv_free(argv);
 
 	char *cmd5[] = {"app", "--fd={fd:https}", NULL};
 	argv = NULL;
 	bad = NULL;
-	CHECK(spawn_substitute_argv(cmd5, names, 3, &argv, &bad) == -ENOENT && !argv, "unknown name is -ENOENT");
-	CHECK_STREQ(bad, "https", "and names the unknown name");
+	CHECK(spawn_expand_argv(cmd5, names, 3, &argv, &bad) == -ENOENT && !argv, "unknown name is -ENOENT");
+	CHECK_STREQ(bad, "{fd:https} names no listener", "and names the unknown name");
 	free(bad);
 
 	char *cmd6[] = {"app", "{fd:}", NULL};
 	bad = NULL;
-	CHECK(spawn_substitute_argv(cmd6, names, 3, &argv, &bad) == -ENOENT, "empty name is unknown");
-	CHECK_STREQ(bad, "", "and reported as empty");
+	CHECK(spawn_expand_argv(cmd6, names, 3, &argv, &bad) == -ENOENT, "empty name is unknown");
+	CHECK_STREQ(bad, "{fd:} names no listener", "and reported as empty");
 	free(bad);
 
 	char *cmd7[] = {"app", "{fd:http", NULL};
 	bad = NULL;
-	CHECK(spawn_substitute_argv(cmd7, names, 3, &argv, &bad) == -EINVAL && !bad && !argv,
+	CHECK(spawn_expand_argv(cmd7, names, 3, &argv, &bad) == -EINVAL && !argv,
 	      "unterminated placeholder is -EINVAL");
+	CHECK_STREQ(bad, "a {fd:NAME} placeholder is not closed", "and says so");
+	free(bad);
+	bad = NULL;
 	char *cmd8[] = {"app", "{fd:http}{fd:admin", NULL};
-	CHECK(spawn_substitute_argv(cmd8, names, 3, &argv, &bad) == -EINVAL, "unterminated after a good one too");
+	CHECK(spawn_expand_argv(cmd8, names, 3, &argv, &bad) == -EINVAL, "unterminated after a good one too");
+	free(bad);
+	bad = NULL;
 	char *cmd9[] = {"app", "{fd:http}", NULL};
-	CHECK(spawn_substitute_argv(cmd9, NULL, 0, &argv, &bad) == -ENOENT, "placeholder with no listeners");
+	CHECK(spawn_expand_argv(cmd9, NULL, 0, &argv, &bad) == -ENOENT, "placeholder with no listeners");
 	free(bad);
 }
 

@@ -1,0 +1,609 @@
+/* The configuration file: its YAML document, the libcyaml schema, and error messages that name the key and its line
+ * (config.c validates and converts, config-cli.c merges the command line in).
+ *
+ * Loading runs in four steps over one in-memory copy of the file (so every step sees the same bytes):
+ *  1. libyaml loads the document: YAML syntax errors, an empty file, several documents. The document is kept to
+ *     find the line of any key path later: libcyaml's own line numbers often point at the enclosing mapping.
+ *  2. A walk of that document along the libcyaml schema: unknown keys, duplicate keys, wrong types (a list where a
+ *     scalar belongs...), missing required keys and YAML nulls, each with the exact key path and line.
+ *  3. libcyaml loads the document into raw structs in which every scalar is a string: libcyaml 1.3.1 reads "80abc"
+ *     as 80, "010" as octal and "flase" as true, so numbers, booleans and durations are parsed by util.h's strict
+ *     parsers instead. Should libcyaml still reject something step 2 let through, its own log lines make the message.
+ *  4. Validation and conversion into struct config, with defaults (config.c); program.environment (a free-form
+ *     mapping that libcyaml cannot describe, so the schema ignores it) is read from the libyaml document. */
+#include <cyaml/cyaml.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "config-internal.h"
+#include "util.h"
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+/* ---- The schema: every scalar is read as a string, see step 3 above. ---- */
+
+#define STR(key, s, m) CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_OPTIONAL, s, m, 0, CYAML_UNLIMITED)
+#define STR_REQUIRED(key, s, m) CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_DEFAULT, s, m, 0, CYAML_UNLIMITED)
+#define SECTION(key, m, fields) CYAML_FIELD_MAPPING_PTR(key, CYAML_FLAG_OPTIONAL, struct raw_config, m, fields)
+
+static const cyaml_schema_field_t listener_fields[] = {
+	STR_REQUIRED("name", struct raw_listener, name),
+	STR_REQUIRED("address", struct raw_listener, address),
+	STR("backlog", struct raw_listener, backlog),
+	STR("reuse-port", struct raw_listener, reuse_port),
+	STR("reuse-address", struct raw_listener, reuse_address),
+	STR("ipv6-only", struct raw_listener, ipv6_only),
+	STR("freebind", struct raw_listener, freebind),
+	STR("transparent", struct raw_listener, transparent),
+	STR("keepalive", struct raw_listener, keepalive),
+	STR("nodelay", struct raw_listener, nodelay),
+	STR("defer-accept", struct raw_listener, defer_accept),
+	STR("fastopen", struct raw_listener, fastopen),
+	STR("receive-buffer", struct raw_listener, receive_buffer),
+	STR("send-buffer", struct raw_listener, send_buffer),
+	STR("mode", struct raw_listener, mode),
+	STR("owner", struct raw_listener, owner),
+	STR("group", struct raw_listener, group),
+	STR("inherit", struct raw_listener, inherit),
+	CYAML_FIELD_END,
+};
+static const cyaml_schema_value_t listener_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, listener_fields),
+};
+static const cyaml_schema_value_t string_schema = {
+	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+static const cyaml_schema_field_t program_fields[] = {
+	CYAML_FIELD_SEQUENCE_COUNT("command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_program, command,
+				   n_command, &string_schema, 0, CYAML_UNLIMITED),
+	/* A free-form mapping: read from the libyaml document by read_environment(). */
+	CYAML_FIELD_IGNORE("environment", CYAML_FLAG_OPTIONAL),
+	STR("working-directory", struct raw_program, working_directory),
+	STR("user", struct raw_program, user),
+	STR("group", struct raw_program, group),
+	STR("watchdog", struct raw_program, watchdog),
+	STR("fd-store", struct raw_program, fd_store),
+	STR("stdin", struct raw_program, stdin_),
+	STR("preload", struct raw_program, preload),
+	CYAML_FIELD_SEQUENCE_COUNT("compat", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_program, compat,
+				   n_compat, &string_schema, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_END,
+};
+static const cyaml_schema_field_t readiness_fields[] = {
+	STR("type", struct raw_readiness, type),
+	STR("timeout", struct raw_readiness, timeout),
+	CYAML_FIELD_SEQUENCE_COUNT("command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_readiness, command,
+				   n_command, &string_schema, 0, CYAML_UNLIMITED),
+	STR("interval", struct raw_readiness, interval),
+	STR("pattern", struct raw_readiness, pattern),
+	STR("stream", struct raw_readiness, stream),
+	STR("pid-file", struct raw_readiness, pid_file),
+	STR("delay", struct raw_readiness, delay),
+	CYAML_FIELD_END,
+};
+static const cyaml_schema_field_t reload_fields[] = {
+	STR("strategy", struct raw_reload, strategy),
+	STR("signal", struct raw_reload, signal),
+	CYAML_FIELD_END,
+};
+static const cyaml_schema_field_t stop_fields[] = {
+	STR("signal", struct raw_stop, signal),
+	STR("timeout", struct raw_stop, timeout),
+	STR("drain", struct raw_stop, drain),
+	CYAML_FIELD_END,
+};
+static const cyaml_schema_field_t restart_fields[] = {
+	STR("policy", struct raw_restart, policy),
+	STR("delay", struct raw_restart, delay),
+	STR("max-delay", struct raw_restart, max_delay),
+	CYAML_FIELD_END,
+};
+static const cyaml_schema_field_t control_fields[] = {
+	STR("socket", struct raw_control, socket),
+	CYAML_FIELD_END,
+};
+static const cyaml_schema_field_t systemd_fields[] = {
+	STR("fd-store", struct raw_systemd, fd_store),
+	CYAML_FIELD_END,
+};
+static const cyaml_schema_field_t config_fields[] = {
+	CYAML_FIELD_SEQUENCE_COUNT("listeners", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_config, listeners,
+				   n_listeners, &listener_schema, 0, CYAML_UNLIMITED),
+	SECTION("program", program, program_fields),
+	SECTION("readiness", readiness, readiness_fields),
+	SECTION("reload", reload, reload_fields),
+	SECTION("stop", stop, stop_fields),
+	SECTION("restart", restart, restart_fields),
+	SECTION("control", control, control_fields),
+	SECTION("systemd", systemd, systemd_fields),
+	CYAML_FIELD_END,
+};
+static const cyaml_schema_value_t config_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, config_fields),
+};
+
+/* ---- Error messages ---- */
+
+/* A value quoted in a message: control characters escaped, long values cut. */
+static const char *escape(const char *s, size_t len, char buf[static 128]) {
+	size_t j = 0;
+	for (size_t i = 0; i < len && j < 100; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '\n')
+			j += (size_t)snprintf(buf + j, 128 - j, "\\n");
+		else if (ch == '\t')
+			j += (size_t)snprintf(buf + j, 128 - j, "\\t");
+		else if (ch < 0x20 || ch == 0x7f)
+			j += (size_t)snprintf(buf + j, 128 - j, "\\x%02x", ch);
+		else
+			buf[j++] = (char)ch;
+		if (j < 100 && i + 1 < len)
+			continue;
+		if (i + 1 < len)
+			j += (size_t)snprintf(buf + j, 128 - j, "...");
+		break;
+	}
+	buf[j] = '\0';
+	return buf;
+}
+
+int loader_fail(struct loader *l, const char *key, const yaml_node_t *node, const char *fmt, ...) {
+	char why[1024];
+	va_list ap;
+
+	if (l->error)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+
+	char line[32] = "";
+	if (node)
+		snprintf(line, sizeof(line), " (line %zu)", node->start_mark.line + 1);
+	int r;
+	if (key && *key)
+		r = asprintf(&l->error, "%s: key '%s': %s%s", l->path, key, why, line);
+	else
+		r = asprintf(&l->error, "%s: %s%s", l->path, why, line);
+	if (r < 0) {
+		l->error = NULL;
+		return -ENOMEM;
+	}
+	return -EINVAL;
+}
+
+static yaml_node_t *node_get(struct loader *l, int index) {
+	return yaml_document_get_node(&l->doc, index);
+}
+
+static bool scalar_is(const yaml_node_t *n, const char *s, size_t len) {
+	return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length == len &&
+	       memcmp(n->data.scalar.value, s, len) == 0;
+}
+
+yaml_node_t *loader_find(struct loader *l, const char *path) {
+	if (!l->have_doc)
+		return NULL;
+	yaml_node_t *n = yaml_document_get_root_node(&l->doc);
+	const char *p = path;
+	while (n && *p) {
+		if (*p == '[') {
+			char *end;
+			unsigned long idx = strtoul(p + 1, &end, 10);
+			if (*end != ']' || n->type != YAML_SEQUENCE_NODE)
+				return NULL;
+			if (idx >= (unsigned long)(n->data.sequence.items.top - n->data.sequence.items.start))
+				return NULL;
+			n = node_get(l, n->data.sequence.items.start[idx]);
+			p = end + 1;
+			continue;
+		}
+		if (*p == '.')
+			p++;
+		size_t len = strcspn(p, ".[");
+		if (n->type != YAML_MAPPING_NODE)
+			return NULL;
+		yaml_node_t *found = NULL;
+		for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++)
+			if (scalar_is(node_get(l, pair->key), p, len)) {
+				found = node_get(l, pair->value);
+				break;
+			}
+		n = found;
+		p += len;
+	}
+	return n;
+}
+
+int loader_fail_value(struct loader *l, const char *key, const char *why, const char *value) {
+	char buf[128];
+	return loader_fail(l, key, loader_find(l, key), "%s: '%s'", why, escape(value, strlen(value), buf));
+}
+
+/* ---- Step 1: the libyaml document ---- */
+
+static int syntax_error(struct loader *l, const yaml_parser_t *p) {
+	if (p->error == YAML_MEMORY_ERROR)
+		return -ENOMEM;
+	if (p->context)
+		return loader_fail(l, NULL, NULL, "YAML syntax error: %s (line %zu): %s (line %zu)", p->context,
+				   p->context_mark.line + 1, strempty(p->problem), p->problem_mark.line + 1);
+	return loader_fail(l, NULL, NULL, "YAML syntax error: %s (line %zu)", strempty(p->problem),
+			   p->problem_mark.line + 1);
+}
+
+/* A plain ~, null or nothing: YAML's null, which libcyaml would silently read as the string "~" or "". */
+static bool node_is_null(const yaml_node_t *n) {
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	const char *v = (const char *)n->data.scalar.value;
+	return streq(v, "") || streq(v, "~") || streq(v, "null") || streq(v, "Null") || streq(v, "NULL");
+}
+
+static void yaml_parser_deletep(yaml_parser_t **p) {
+	if (*p)
+		yaml_parser_delete(*p);
+}
+
+static int load_document(struct loader *l, const char *text, size_t len) {
+	yaml_parser_t parser;
+	int r = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	_cleanup_(yaml_parser_deletep) yaml_parser_t *p = &parser;
+	yaml_parser_set_input_string(p, (const unsigned char *)text, len);
+	if (!yaml_parser_load(p, &l->doc))
+		return syntax_error(l, p);
+	l->have_doc = true;
+
+	yaml_node_t *root = yaml_document_get_root_node(&l->doc);
+	if (!root || node_is_null(root))
+		return loader_fail(l, NULL, NULL, "empty config");
+
+	/* libcyaml reads only the first document: a second one would be ignored without a word. */
+	yaml_document_t next;
+	if (!yaml_parser_load(p, &next))
+		return syntax_error(l, p);
+	if (yaml_document_get_root_node(&next))
+		r = loader_fail(l, NULL, NULL, "more than one YAML document (line %zu)", next.start_mark.line + 1);
+	yaml_document_delete(&next);
+	return r;
+}
+
+/* ---- Step 2: the document walked along the schema ---- */
+
+static const char *node_kind(const yaml_node_t *n) {
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	return node_is_null(n) ? "an empty value" : "a scalar";
+}
+
+static int wrong_type(struct loader *l, const char *key, const yaml_node_t *n, const char *want) {
+	char buf[128];
+	if (n->type == YAML_SCALAR_NODE && !node_is_null(n))
+		return loader_fail(l, key, n, "expected %s, got a scalar: '%s'", want,
+				   escape((const char *)n->data.scalar.value, n->data.scalar.length, buf));
+	if (node_is_null(n) && !strcmp(want, "a scalar value"))
+		return loader_fail(l, key, n, "empty value (write \"\" for an empty string)");
+	return loader_fail(l, key, n, "expected %s, got %s", want, node_kind(n));
+}
+
+/* path is a buffer of PATH_BUF bytes holding the key path of n; each level appends to it and cuts it back. */
+
+static int walk(struct loader *l, yaml_node_t *n, const cyaml_schema_value_t *schema, char *path);
+
+static int walk_mapping(struct loader *l, yaml_node_t *n, const cyaml_schema_field_t *fields, char *path) {
+	size_t base = strlen(path);
+	uint64_t seen = 0;
+	int r;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return wrong_type(l, base ? path : "(top level)", n, "a mapping");
+
+	for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = node_get(l, pair->key), *v = node_get(l, pair->value);
+		if (k->type != YAML_SCALAR_NODE)
+			return loader_fail(l, base ? path : NULL, k, "a key must be a scalar, not %s", node_kind(k));
+
+		char buf[128];
+		snprintf(path + base, PATH_BUF - base, "%s%s", base ? "." : "",
+			 escape((const char *)k->data.scalar.value, k->data.scalar.length, buf));
+		size_t i;
+		for (i = 0; fields[i].key; i++)
+			if (scalar_is(k, fields[i].key, strlen(fields[i].key)))
+				break;
+		if (!fields[i].key) {
+			char known[512] = "";
+			for (size_t j = 0, m = 0; fields[j].key && m < sizeof(known); j++)
+				m += (size_t)snprintf(known + m, sizeof(known) - m, "%s%s", j ? ", " : "",
+						      fields[j].key);
+			return loader_fail(l, path, k, "unknown key (expected one of: %s)", known);
+		}
+		if (seen & (UINT64_C(1) << i)) {
+			/* The first occurrence, for the message: the same key earlier in this mapping. */
+			size_t first = 0;
+			for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pair; q++)
+				if (scalar_is(node_get(l, q->key), fields[i].key, strlen(fields[i].key))) {
+					first = node_get(l, q->key)->start_mark.line + 1;
+					break;
+				}
+			return loader_fail(l, path, k, "duplicate key (first at line %zu)", first);
+		}
+		seen |= UINT64_C(1) << i;
+		if (fields[i].value.type != CYAML_IGNORE) {
+			r = walk(l, v, &fields[i].value, path);
+			if (r < 0)
+				return r;
+		}
+		path[base] = '\0';
+	}
+
+	for (size_t i = 0; fields[i].key; i++)
+		if (!(fields[i].value.flags & CYAML_FLAG_OPTIONAL) && !(seen & (UINT64_C(1) << i))) {
+			snprintf(path + base, PATH_BUF - base, "%s%s", base ? "." : "", fields[i].key);
+			return loader_fail(l, path, n, "missing (this key is required)");
+		}
+	return 0;
+}
+
+static int walk(struct loader *l, yaml_node_t *n, const cyaml_schema_value_t *schema, char *path) {
+	switch (schema->type) {
+	case CYAML_MAPPING:
+		return walk_mapping(l, n, schema->mapping.fields, path);
+	case CYAML_SEQUENCE: {
+		if (n->type != YAML_SEQUENCE_NODE)
+			return wrong_type(l, path, n, "a list");
+		size_t base = strlen(path);
+		for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+			snprintf(path + base, PATH_BUF - base, "[%zu]", (size_t)(it - n->data.sequence.items.start));
+			int r = walk(l, node_get(l, *it), schema->sequence.entry, path);
+			if (r < 0)
+				return r;
+		}
+		path[base] = '\0';
+		return 0;
+	}
+	case CYAML_STRING:
+		if (n->type != YAML_SCALAR_NODE || node_is_null(n))
+			return wrong_type(l, path, n, "a scalar value");
+		if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+			return loader_fail(l, path, n, "value contains a NUL character");
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* ---- Step 3: libcyaml ---- */
+
+/* libcyaml's log lines (the reason, then "Backtrace:" and "  in mapping field 'x' ..." lines) are collected for
+ * the rare error that step 2 did not catch first. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static void cyaml_log_collect(cyaml_log_t level, void *ctx, const char *fmt, va_list ap) {
+	struct loader *l = ctx;
+	size_t room = sizeof(l->cyaml_log) - l->cyaml_log_len;
+	if (room <= 1)
+		return;
+	int n = vsnprintf(l->cyaml_log + l->cyaml_log_len, room, fmt, ap);
+	if (n > 0)
+		l->cyaml_log_len += (size_t)n < room ? (size_t)n : room - 1;
+}
+#pragma GCC diagnostic pop
+
+static int cyaml_error(struct loader *l, cyaml_err_t e) {
+	char reason[256] = "", key[PATH_BUF] = "", *line, *save = NULL;
+	char entries[16][130];
+	size_t n_entries = 0;
+
+	if (e == CYAML_ERR_OOM)
+		return -ENOMEM;
+	for (line = strtok_r(l->cyaml_log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *s = line;
+		if (!strncmp(s, "Load: ", 6))
+			s += 6;
+		char name[128];
+		unsigned idx;
+		if (sscanf(s, " in mapping field '%127[^']'", name) == 1 && n_entries < ARRAY_SIZE(entries))
+			snprintf(entries[n_entries++], sizeof(entries[0]), ".%s", name);
+		/* libcyaml counts sequence entries from 1. */
+		else if (sscanf(s, " in sequence entry '%u'", &idx) == 1 && idx > 0 && n_entries < ARRAY_SIZE(entries))
+			snprintf(entries[n_entries++], sizeof(entries[0]), "[%u]", idx - 1);
+		else if (!reason[0] && strncmp(s, "Backtrace:", 10) != 0 && strncmp(s, "  in ", 5) != 0)
+			snprintf(reason, sizeof(reason), "%s", s);
+	}
+	/* On a missing field the innermost entry is the mapping's last field read, not the missing one. */
+	char missing[128];
+	bool is_missing = sscanf(reason, "Missing required mapping field: %127s", missing) == 1;
+	if (is_missing && n_entries > 0 && entries[0][0] == '.')
+		memmove(entries, entries + 1, --n_entries * sizeof(entries[0]));
+	/* The backtrace lists the innermost first. */
+	size_t m = 0;
+	for (size_t i = n_entries; i-- > 0 && m < sizeof(key);)
+		m += (size_t)snprintf(key + m, sizeof(key) - m, "%s", entries[i] + (m == 0 && entries[i][0] == '.'));
+	/* libcyaml's own line numbers are often those of an enclosing mapping: give a line only where the key path
+	 * leads to the node at fault (a wrong type), or to the mapping that lacks a key. */
+	const yaml_node_t *node = NULL;
+	if (is_missing || !strncmp(reason, "Expecting ", 10))
+		node = loader_find(l, key);
+	if (is_missing && m < sizeof(key))
+		snprintf(key + m, sizeof(key) - m, "%s%s", m ? "." : "", missing);
+	return loader_fail(l, key, node, "%s", reason[0] ? reason : cyaml_strerror(e));
+}
+
+/* ---- Step 4: program.environment (the rest is config.c's) ---- */
+
+/* An environment variable name: no '=' (it ends the name) and nothing the shell or env(1) could not pass on. */
+static bool env_name_valid(const char *s, size_t len) {
+	if (len == 0 || strlen(s) != len || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '=' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+int config_yaml_environment(struct loader *l, char ***ret) {
+	yaml_node_t *n = loader_find(l, "program.environment");
+	_cleanup_strv_free_ char **env = NULL;
+	char buf[128], key[PATH_BUF];
+	int r;
+
+	if (!n)
+		return 0;
+	if (n->type != YAML_MAPPING_NODE)
+		return wrong_type(l, "program.environment", n, "a mapping of NAME: value");
+	for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = node_get(l, pair->key), *v = node_get(l, pair->value);
+		if (k->type != YAML_SCALAR_NODE)
+			return loader_fail(l, "program.environment", k, "a key must be a scalar, not %s", node_kind(k));
+		const char *name = (const char *)k->data.scalar.value;
+		snprintf(key, sizeof(key), "program.environment.%s", escape(name, k->data.scalar.length, buf));
+		if (!env_name_valid(name, k->data.scalar.length))
+			return loader_fail(l, key, k,
+					   "invalid variable name (no '=', spaces or control characters; not starting "
+					   "with a digit): '%s'",
+					   buf);
+		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pair; q++)
+			if (scalar_is(node_get(l, q->key), name, k->data.scalar.length))
+				return loader_fail(l, key, k, "duplicate key (first at line %zu)",
+						   node_get(l, q->key)->start_mark.line + 1);
+		if (v->type != YAML_SCALAR_NODE || node_is_null(v))
+			return wrong_type(l, key, v, "a scalar value");
+		if (strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
+			return loader_fail(l, key, v, "value contains a NUL character");
+		_cleanup_free_ char *kv = strdup_printf("%s=%s", name, (const char *)v->data.scalar.value);
+		if (!kv)
+			return -ENOMEM;
+		r = strv_extend(&env, kv);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(env); /* NULL for an empty mapping */
+	return 0;
+}
+
+/* ---- Loading ---- */
+
+static int read_file(const char *path, char **ret, size_t *ret_len) {
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, size = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (len == size) {
+			if (size >= CONFIG_FILE_MAX)
+				return -EFBIG;
+			size = size ? size * 2 : 4096;
+			char *nbuf = realloc(buf, size + 1);
+			if (!nbuf)
+				return -ENOMEM;
+			buf = nbuf;
+		}
+		ssize_t n = read(fd, buf + len, size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+static int load(struct loader *l, const char *text, size_t len, struct config *c) {
+	cyaml_config_t cy = {
+		.log_fn = cyaml_log_collect,
+		.log_ctx = l,
+		.mem_fn = cyaml_mem,
+		.log_level = CYAML_LOG_ERROR,
+		.flags = CYAML_CFG_DEFAULT,
+	};
+	struct raw_config *raw = NULL;
+	char path[PATH_BUF] = "";
+	int r;
+
+	r = load_document(l, text, len);
+	if (r < 0)
+		return r;
+	r = walk(l, yaml_document_get_root_node(&l->doc), &config_schema, path);
+	if (r < 0)
+		return r;
+	cyaml_err_t e = cyaml_load_data((const uint8_t *)text, len, &cy, &config_schema, (cyaml_data_t **)&raw, NULL);
+	if (e != CYAML_OK)
+		return cyaml_error(l, e);
+	r = config_from_raw(l, raw, c);
+	cyaml_free(&cy, &config_schema, raw, 0);
+	return r;
+}
+
+static void loader_done(struct loader *l) {
+	if (l->have_doc)
+		yaml_document_delete(&l->doc);
+	free(l->error);
+}
+
+static int load_file(struct loader *l, struct config **ret) {
+	_cleanup_free_ char *text = NULL;
+	_cleanup_(config_freep) struct config *c = NULL;
+	size_t len = 0;
+	int r;
+
+	r = read_file(l->path, &text, &len);
+	if (r == -EFBIG)
+		return loader_fail(l, NULL, NULL, "file too large (max %d bytes)", CONFIG_FILE_MAX);
+	if (r < 0)
+		return r;
+	r = config_new_default(&c);
+	if (r < 0)
+		return r;
+	if (!(c->path = strdup(l->path)))
+		return -ENOMEM;
+	r = load(l, text, len, c);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+int config_load(const char *path, struct config **ret, char **ret_error) {
+	_cleanup_(loader_done) struct loader l = {.path = path};
+	int r = load_file(&l, ret);
+	if (r < 0) {
+		/* A file that cannot be read, or no memory: the errno is the message. */
+		if (!l.error)
+			l.error = strdup_printf("%s: %s", path, strerror(-r));
+		*ret_error = TAKE_PTR(l.error);
+	}
+	return r;
+}
+
+int config_yaml_peek(const char *path, const char *key, char **ret) {
+	_cleanup_(loader_done) struct loader l = {.path = path};
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = read_file(path, &text, &len);
+	if (r < 0)
+		return r;
+	/* libyaml loads all or nothing, so a YAML syntax error anywhere gives -ENOENT here. */
+	if (load_document(&l, text, len) < 0)
+		return -ENOENT;
+	yaml_node_t *n = loader_find(&l, key);
+	if (!n || n->type != YAML_SCALAR_NODE)
+		return -ENOENT;
+	*ret = strndup((const char *)n->data.scalar.value, n->data.scalar.length);
+	return *ret ? 0 : -ENOMEM;
+}
