@@ -117,7 +117,7 @@ demo_setup() {
 
 # Writes $CFG for any program: write_config COMMAND [ARG]... The listener "http" on $PORT (CFG_LISTENERS replaces
 # it: YAML list items), CFG_PROGRAM (more lines under "program:", indented two spaces), readiness CFG_READINESS
-# (default "{timeout: 5s}"), stop CFG_STOP ("{timeout: 2s}"), the control socket CFG_CONTROL (default $CTL; "" for
+# (default "{timeout: 10s}"), stop CFG_STOP ("{timeout: 2s}"), the control socket CFG_CONTROL (default $CTL; "" for
 # none), and CFG_EXTRA (more top-level YAML, e.g. "reload: {strategy: restart}") when set.
 write_config() {
   local arg cmd=""
@@ -132,17 +132,17 @@ write_config() {
     echo "program:"
     echo "  command: [$cmd]"
     [[ -z "${CFG_PROGRAM:-}" ]] || echo "$CFG_PROGRAM"
-    echo "readiness: ${CFG_READINESS:-"{timeout: 5s}"}"
+    echo "readiness: ${CFG_READINESS:-"{timeout: 10s}"}"
     echo "stop: ${CFG_STOP:-"{timeout: 2s}"}"
     echo "control: {socket: \"${CFG_CONTROL-$CTL}\"}"
     [[ -z "${CFG_EXTRA:-}" ]] || echo "$CFG_EXTRA"
   } >"$CFG"
 }
 
-# Writes $CFG for the demo program: demo_config [DEMO_ARG]... As write_config, with readiness "{timeout: 2s}" and
+# Writes $CFG for the demo program: demo_config [DEMO_ARG]... As write_config, with readiness "{timeout: 10s}" and
 # stop "{timeout: 1s}" unless CFG_READINESS / CFG_STOP say otherwise.
 demo_config() {
-  CFG_READINESS="${CFG_READINESS:-"{timeout: 2s}"}" CFG_STOP="${CFG_STOP:-"{timeout: 1s}"}" \
+  CFG_READINESS="${CFG_READINESS:-"{timeout: 10s}"}" CFG_STOP="${CFG_STOP:-"{timeout: 1s}"}" \
     write_config "$BATON_DEMO" "$@"
 }
 

@@ -15,9 +15,24 @@ static struct generation gen(unsigned id, pid_t pid, enum gen_state st, uint64_t
 }
 
 static void contains(const char *text, const char *want, const char *what) {
-	CHECK(text && strstr(text, want), "%s has '%s'", what, want);
+	/* The test point's name on one line: newlines of want shown as \n. */
+	char name[256];
+	size_t n = 0;
+	for (const char *p = want; *p && n + 3 < sizeof(name); p++) {
+		if (*p == '\n') {
+			name[n++] = '\\';
+			name[n++] = 'n';
+		} else
+			name[n++] = *p;
+	}
+	name[n] = '\0';
+	CHECK(text && strstr(text, want), "%s has '%s'", what, name);
 	if (!text || !strstr(text, want))
-		printf("#   got: %s\n", text ? text : "(null)");
+		for (const char *line = text ? text : "(null)"; line && *line;) {
+			const char *nl = strchr(line, '\n');
+			printf("#   got: %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+			line = nl ? nl + 1 : NULL;
+		}
 }
 
 static void test_status(void) {
