@@ -165,6 +165,7 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 		.n_listeners = spec->n_listeners,
 		.notify_socket = spec->notify_socket,
 		.nofile = spec->nofile,
+		.take_terminal = spec->take_terminal,
 	};
 	int r = program_prepare(&ps, &p, ret_error);
 	if (r < 0)
@@ -403,5 +404,75 @@ void generation_kill_strays(struct generation *list, struct generation *g) {
 		if (pgid > 0 && pgid != getpgrp())
 			(void)kill(-pgid, SIGKILL);
 		(void)kill(pid, SIGKILL);
+	}
+}
+
+/* ---- remnants: a process group that outlives its generation's main process ---- */
+
+/* Whether pgid still has processes (zombies count until they are reaped). */
+static bool group_alive(pid_t pgid) {
+	return kill(-pgid, 0) == 0 || errno == EPERM;
+}
+
+void remnant_track(struct remnant **list, const struct generation *g, const struct config *c, uint64_t now) {
+	/* A daemon's launcher may have left nothing; baton's own group is never a generation's. */
+	if (g->pgid <= 1 || g->pgid == getpgrp() || !group_alive(g->pgid))
+		return;
+	struct remnant *rm = calloc(1, sizeof(*rm));
+	if (!rm) {
+		/* Cannot wait for it: at least do not leave it running. */
+		kill_group(g->pgid);
+		return;
+	}
+	char buf[32];
+	log_info("generation %u ended, but its process group %d still has processes: sending %s, SIGKILL in %s", g->id,
+		 (int)g->pgid, strempty(signal_name(c->stop_signal)), format_duration(c->stop_timeout_usec, buf));
+	(void)kill(-g->pgid, c->stop_signal);
+	/* A stopped process acts on the stop signal only once it runs again. */
+	(void)kill(-g->pgid, SIGCONT);
+	*rm = (struct remnant){.id = g->id, .pgid = g->pgid, .kill_usec = now + c->stop_timeout_usec, .next = *list};
+	*list = rm;
+}
+
+void remnants_reaped(struct remnant **list) {
+	for (struct remnant **p = list; *p;) {
+		struct remnant *rm = *p;
+		if (group_alive(rm->pgid)) {
+			p = &rm->next;
+			continue;
+		}
+		log_info("generation %u: nothing is left of process group %d", rm->id, (int)rm->pgid);
+		*p = rm->next;
+		free(rm);
+	}
+}
+
+void remnants_due(struct remnant **list, uint64_t now) {
+	for (struct remnant *rm = *list; rm; rm = rm->next) {
+		if (rm->kill_usec > now)
+			continue;
+		rm->kill_usec = USEC_INFINITY;
+		log_warning("generation %u: process group %d outlived stop.timeout, sending SIGKILL", rm->id,
+			    (int)rm->pgid);
+		kill_group(rm->pgid);
+	}
+	/* Killed, but only reaped ones are gone: those whose parent is still alive outside the group are not baton's
+	 * to reap. */
+	remnants_reaped(list);
+}
+
+uint64_t remnants_next_deadline(const struct remnant *list) {
+	uint64_t next = USEC_INFINITY;
+	for (const struct remnant *rm = list; rm; rm = rm->next)
+		if (rm->kill_usec < next)
+			next = rm->kill_usec;
+	return next;
+}
+
+void remnants_free(struct remnant *list) {
+	while (list) {
+		struct remnant *next = list->next;
+		free(list);
+		list = next;
 	}
 }

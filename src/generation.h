@@ -74,6 +74,7 @@ struct generation_spec {
 	const char *notify_socket;
 	const struct rlimit *nofile;
 	struct evloop *loop; /* where its pidfd and pipes are watched */
+	bool take_terminal; /* its process group takes the foreground of baton's terminal at once */
 };
 /* Starts generation spec->id and puts it at the head of *list, GEN_STARTING with its readiness deadline; the caller
  * schedules its readiness checks (readiness_begin). Listening sockets a program shut down listen again first. On
@@ -104,6 +105,24 @@ void generation_kill_strays(struct generation *list, struct generation *g);
 /* Keeps the live generations under GENERATIONS_MAX before another one starts: the oldest draining or stopping one is
  * killed. */
 void generations_make_room(struct generation *list);
+
+/* What is left of a generation's process group once its main process has ended (workers it forked, a shell's
+ * background jobs): told to stop, then killed, and waited for. baton exits only when none is left. */
+struct remnant {
+	unsigned id; /* the generation's number */
+	pid_t pgid;
+	uint64_t kill_usec; /* SIGKILL then; USEC_INFINITY once sent */
+	struct remnant *next;
+};
+/* g's main process ended: if its process group still has processes, they get c's stop.signal (and SIGCONT, for
+ * stopped ones) now and SIGKILL after stop.timeout, and the group is tracked in *list until it is empty. */
+void remnant_track(struct remnant **list, const struct generation *g, const struct config *c, uint64_t now);
+/* Children were reaped: groups that are empty now are dropped from *list. */
+void remnants_reaped(struct remnant **list);
+/* SIGKILL to the groups whose stop.timeout is over. */
+void remnants_due(struct remnant **list, uint64_t now);
+uint64_t remnants_next_deadline(const struct remnant *list);
+void remnants_free(struct remnant *list);
 
 /* An event on one of g's output pipes (GEN_TAG_OUTPUT): the pipe is readable, or (writable) its target takes bytes
  * again. Passes the bytes on; with re, matches the lines. Returns true when a line matched re. */

@@ -120,6 +120,7 @@ int program_prepare(const struct program_spec *spec, struct program *ret, char *
 				.stdout_fd = -1,
 				.stderr_fd = -1,
 				.nofile = spec->nofile,
+				.take_terminal = spec->take_terminal,
 			},
 	};
 	int r = spec->probe_of_pid > 0 ? prepare_probe(spec, &p) : prepare_generation(spec, &p, ret_error);

@@ -23,6 +23,7 @@ struct program_spec {
 	const char *notify_socket;
 	pid_t probe_of_pid;
 	const struct rlimit *nofile; /* what baton was given: what the program gets */
+	bool take_terminal; /* the program's process group takes the terminal's foreground (spawn_params) */
 };
 
 struct program {

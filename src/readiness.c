@@ -137,7 +137,6 @@ void readiness_begin(struct generation *g) {
 	switch (g->readiness) {
 	case READINESS_EXEC:
 	case READINESS_PIDFILE:
-	case READINESS_NONE:
 		g->check_usec = g->started_usec;
 		break;
 	case READINESS_DELAY:
@@ -156,9 +155,6 @@ bool readiness_check(struct evloop *loop, struct generation *list, struct genera
 	if (g->state != GEN_STARTING)
 		return false;
 	switch (g->readiness) {
-	case READINESS_NONE:
-		snprintf(how, READINESS_HOW_MAX, "readiness.type is none");
-		return true;
 	case READINESS_DELAY:
 		snprintf(how, READINESS_HOW_MAX, "readiness.delay has passed");
 		return true;

@@ -20,7 +20,8 @@
 /* How a generation became ready, for the log: "readiness.command exited 0". */
 #define READINESS_HOW_MAX 4200
 
-/* Right after the start: schedules the first check for g's readiness type. */
+/* Right after the start: schedules the first check for g's readiness type (readiness.type none needs none: the
+ * state machine takes such a generation as ready at once). */
 void readiness_begin(struct generation *g);
 
 /* g's check_usec has come. Returns true when g is ready, with how[] saying why; otherwise the next check is

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -29,8 +30,6 @@
 enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT };
 #define TAG(kind, id) (((uint64_t)(id) << 8) | (kind))
 
-static const int handled_signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH};
-
 struct run {
 	struct supervisor sup;
 	struct evloop loop;
@@ -38,13 +37,18 @@ struct run {
 	char *notify_path; /* NOTIFY_SOCKET for children */
 	struct control control;
 	uint64_t control_resume_usec; /* accepting is paused until then (out of fds); USEC_INFINITY normally */
+	struct remnant *remnants; /* process groups that outlived their generation's main process */
+	pid_t own_pgrp; /* baton's process group */
+	pid_t foreground; /* with sup.terminal: the process group baton last gave the terminal's foreground */
 };
 
+/* Every signal is baton's to read from its signalfd (baton(1) SIGNALS says what each one does): blocked, none of
+ * them can kill or stop baton by its default action, and as PID 1 none is dropped by the kernel (a blocked signal is
+ * never discarded as ignored). SIGKILL and SIGSTOP cannot be blocked; glibc keeps 32 and 33 for itself. A fault
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL) in baton itself still kills it: the kernel forces those through. */
 int run_block_signals(void) {
 	sigset_t mask;
-	sigemptyset(&mask);
-	for (size_t i = 0; i < ARRAY_SIZE(handled_signals); i++)
-		sigaddset(&mask, handled_signals[i]);
+	sigfillset(&mask);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return -errno;
 	return 0;
@@ -76,16 +80,39 @@ static void deliver_replies(struct run *r) {
 	reload_replies_free(replies);
 }
 
-/* Every event reaches the state machine through here: what it queued runs too, and its outbox is delivered. */
+/* With the terminal: its foreground belongs to the current generation's process group, or to baton's own while
+ * there is none (restarting, stopping), so that Ctrl-C reaches whoever runs. tcsetpgrp() from a background group is
+ * allowed because baton blocks SIGTTOU. */
+static void sync_terminal(struct run *r) {
+	if (!r->sup.terminal)
+		return;
+	struct generation *g = r->sup.current;
+	pid_t want = g && g->pid > 0 && r->sup.state != SUP_DONE ? g->pgid : r->own_pgrp;
+	if (want == r->foreground)
+		return;
+	if (tcsetpgrp(STDIN_FILENO, want) < 0) {
+		/* The terminal went away (hung up), or the group is gone already: nothing to hand over. */
+		log_debug_errno(errno, "Failed to give the terminal's foreground to process group %d", (int)want);
+		return;
+	}
+	r->foreground = want;
+}
+
+/* Every event reaches the state machine through here: what it queued runs too, its outbox is delivered, and the
+ * terminal follows the current generation. */
 static void dispatch(struct run *r, const struct event *ev) {
 	supervisor_dispatch(&r->sup, ev, now_usec());
 	deliver_replies(r);
+	sync_terminal(r);
 }
 
-/* g ended: EV_EXITED, and the replies it leads to. */
-static void generation_ended(struct run *r, struct generation *g, int wait_status) {
-	supervisor_generation_ended(&r->sup, g, wait_status, now_usec());
+/* g ended: what is left of its process group is stopped and waited for; the state machine hears EV_EXITED. */
+static void generation_ended(struct run *r, struct generation *g, int wait_status, bool interrupted) {
+	uint64_t now = now_usec();
+	remnant_track(&r->remnants, g, r->sup.config, now);
+	supervisor_generation_ended(&r->sup, g, wait_status, interrupted, now);
 	deliver_replies(r);
+	sync_terminal(r);
 }
 
 static void ready(struct run *r, struct generation *g, const char *how) {
@@ -97,6 +124,9 @@ static void ready(struct run *r, struct generation *g, const char *how) {
 
 static uint64_t next_deadline(const struct run *r) {
 	uint64_t next = supervisor_next_deadline(&r->sup);
+	uint64_t remnants = remnants_next_deadline(r->remnants);
+	if (remnants < next)
+		next = remnants;
 	for (struct control_client *cl = r->control.clients; cl; cl = cl->next)
 		if (cl->deadline_usec < next)
 			next = cl->deadline_usec;
@@ -125,7 +155,7 @@ static void handle_timer(struct run *r) {
 		if (g->state == GEN_KILLED && g->pid <= 0)
 			/* A generation without a process (its daemon never appeared) ends here, as a reaped one would.
 			 */
-			generation_ended(r, g, g->launcher_status);
+			generation_ended(r, g, g->launcher_status, false);
 		else if (g->state == GEN_STARTING || g->state == GEN_READY)
 			dispatch(r, &(struct event){.type = EV_READY_TIMEOUT, .gen = g});
 		else if (g->state == GEN_STOPPING || g->state == GEN_DRAINING)
@@ -146,6 +176,7 @@ static void handle_timer(struct run *r) {
 		s->restart_usec = USEC_INFINITY;
 		dispatch(r, &(struct event){.type = EV_RESTART_DUE});
 	}
+	remnants_due(&r->remnants, now);
 	if (r->control_resume_usec <= now) {
 		r->control_resume_usec = USEC_INFINITY;
 		if (evloop_modify(&r->loop, r->control.fd, EPOLLIN, TAG_CONTROL) < 0)
@@ -162,6 +193,36 @@ static void handle_timer(struct run *r) {
 
 /* ---- children and signals ---- */
 
+/* A child stopped. When it is the current generation's program, stopped by job control (Ctrl-Z, or reading or
+ * writing the terminal from the background) while baton holds the terminal, baton stops too, so that the shell sees
+ * its job stopped; once continued (fg), the program gets the terminal back and continues. As PID 1 there is no shell
+ * to take over (and PID 1 cannot stop itself): the program is continued at once, as PID 1 ignores SIGTSTP itself. */
+static void child_stopped(struct run *r, pid_t pid, int sig) {
+	struct generation *g = r->sup.current;
+	bool job_control = sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+	if (!g || g->pid != pid || !job_control || !r->sup.terminal) {
+		log_debug("process %d was stopped by %s", (int)pid, strempty(signal_name(sig)));
+		return;
+	}
+	if (getpid() == 1) {
+		log_info("generation %u (pid %d) was stopped by %s; as PID 1 baton continues it", g->id, (int)pid,
+			 strempty(signal_name(sig)));
+		(void)kill(-g->pgid, SIGCONT);
+		return;
+	}
+	log_info("generation %u (pid %d) was stopped by %s: stopping baton too", g->id, (int)pid,
+		 strempty(signal_name(sig)));
+	if (tcsetpgrp(STDIN_FILENO, r->own_pgrp) == 0)
+		r->foreground = r->own_pgrp;
+	(void)kill(getpid(), SIGSTOP);
+	/* Continued: by fg (the shell gave baton's group the terminal), or by bg (it did not). */
+	log_info("continued: continuing generation %u (pid %d)", g->id, (int)pid);
+	if (tcgetpgrp(STDIN_FILENO) == r->own_pgrp)
+		r->foreground = 0; /* sync_terminal hands it to the program */
+	sync_terminal(r);
+	(void)kill(-g->pgid, SIGCONT);
+}
+
 /* Reaps every child that has exited: generations end (EV_EXITED); a readiness probe counts for its generation;
  * anything else is an orphan that was reparented to baton (the child subreaper) and is only reaped, so that no zombie
  * stays behind. Several SIGCHLDs can arrive as one, so this loops until nothing is left. */
@@ -169,11 +230,17 @@ static void reap_children(struct run *r) {
 	struct supervisor *s = &r->sup;
 	for (;;) {
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
+		pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED);
 		if (pid < 0 && errno == EINTR)
 			continue;
 		if (pid <= 0)
-			return;
+			break;
+		if (WIFSTOPPED(status)) {
+			child_stopped(r, pid, WSTOPSIG(status));
+			continue;
+		}
+		if (WIFCONTINUED(status))
+			continue;
 
 		uint64_t now = now_usec();
 		struct generation *g;
@@ -190,8 +257,12 @@ static void reap_children(struct run *r) {
 		}
 		if (readiness_launcher_exited(g, status, now))
 			continue;
-		generation_ended(r, g, status);
+		/* Ctrl-C or Ctrl-\ at the terminal the program held ends it, and baton with it. */
+		bool interrupted = s->terminal && g == s->current && r->foreground == g->pgid && WIFSIGNALED(status) &&
+				   (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT);
+		generation_ended(r, g, status, interrupted);
 	}
+	remnants_reaped(&r->remnants);
 }
 
 static void forward_signal(struct run *r, int sig) {
@@ -201,7 +272,10 @@ static void forward_signal(struct run *r, int sig) {
 		return;
 	}
 	log_debug("forwarding %s to generation %u (pid %d)", strempty(signal_name(sig)), g->id, (int)g->pid);
-	int k = generation_signal(g, sig);
+	/* To the main process: the program decides what its workers get (nginx's master passes signals on; a shell's
+	 * children would get them twice). SIGCONT alone goes to the whole group: whatever was stopped must run again.
+	 */
+	int k = sig == SIGCONT ? (kill(-g->pgid, sig) < 0 ? -errno : 0) : generation_signal(g, sig);
 	if (k < 0 && k != -ESRCH)
 		log_warning_errno(k, "Failed to forward %s, ignoring", strempty(signal_name(sig)));
 }
@@ -223,8 +297,15 @@ static void handle_signals(struct run *r) {
 		case SIGHUP:
 			dispatch(r, &(struct event){.type = EV_RELOAD_REQUEST, .why = why});
 			break;
+		case SIGPIPE:
+			/* baton's own writes to a closed pipe or socket fail with EPIPE, which is handled where they
+			 * are made; only a SIGPIPE that someone sent is the program's. */
+			if ((pid_t)si.ssi_pid != getpid())
+				forward_signal(r, sig);
+			break;
 		default:
-			/* SIGUSR1, SIGUSR2, SIGWINCH: programs use them to reopen logs and the like. */
+			/* SIGUSR1, SIGUSR2, SIGWINCH, SIGQUIT, SIGTSTP, SIGCONT, real-time signals... (baton(1)
+			 * SIGNALS): the program's. */
 			forward_signal(r, sig);
 			break;
 		}
@@ -398,8 +479,12 @@ static int setup(struct run *r, char **ret_error) {
 	sigset_t mask;
 	sigprocmask(SIG_BLOCK, NULL, &mask);
 
-	/* Writes to a vanished peer must fail with EPIPE, not kill baton. Children get default dispositions back. */
-	signal(SIGPIPE, SIG_IGN);
+	/* The terminal: with baton in its foreground, the current generation gets it (sync_terminal). */
+	r->own_pgrp = getpgrp();
+	r->sup.terminal = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == r->own_pgrp;
+	r->foreground = r->sup.terminal ? r->own_pgrp : 0;
+	if (r->sup.terminal)
+		log_debug("baton holds the terminal's foreground: each current generation gets it");
 
 	/* Orphaned descendants are reparented to baton, which reaps them: no zombies, also as PID 1. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
@@ -447,6 +532,9 @@ static void teardown(struct run *r) {
 		}
 	}
 	control_close(&r->control);
+	if (r->sup.terminal && r->foreground != r->own_pgrp)
+		(void)tcsetpgrp(STDIN_FILENO, r->own_pgrp);
+	remnants_free(r->remnants);
 	supervisor_free(&r->sup);
 	free(r->notify_path);
 	if (r->notify_fd >= 0)
@@ -514,7 +602,9 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 	/* Config parsing and socket setup left freed memory in the heap; hand it back so an idle baton stays small. */
 	malloc_trim(0);
 
-	while (r.sup.state != SUP_DONE) {
+	sync_terminal(&r);
+	/* Done once the state machine is, and nothing of any generation is left. */
+	while (r.sup.state != SUP_DONE || r.remnants) {
 		k = evloop_arm(&r.loop, next_deadline(&r));
 		if (k < 0)
 			log_error_errno(k, "Failed to arm the timer");
@@ -529,7 +619,7 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 			r.sup.exit_code = EXIT_SYSTEM;
 			break;
 		}
-		for (int i = 0; i < n && r.sup.state != SUP_DONE; i++)
+		for (int i = 0; i < n && (r.sup.state != SUP_DONE || r.remnants); i++)
 			handle_event(&r, events[i].data.u64);
 	}
 

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "creds.h"
@@ -223,6 +224,10 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 
 	if (setpgid(0, 0) < 0)
 		child_fail(err_fd, STEP_SETPGID);
+	/* While the supervisor's mask still blocks SIGTTOU: a background group may take the foreground then
+	 * (tcsetpgrp(3)), and fd 0 is still baton's terminal here. */
+	if (p->take_terminal)
+		(void)tcsetpgrp(0, getpid());
 
 	/* Dispositions first, while the supervisor's mask still blocks everything: an unblocked signal must never
 	 * reach one of the supervisor's handlers in here. SIG_IGN survives exec, so this is not only tidiness. */

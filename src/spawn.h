@@ -59,6 +59,10 @@ struct spawn_params {
 	int stdin_fd; /* -1: /dev/null */
 	int stdout_fd, stderr_fd; /* -1: inherit baton's */
 	int parent_death_signal; /* PR_SET_PDEATHSIG in the child; 0 for none */
+	/* The child's process group takes the foreground of the terminal on fd 0 (tcsetpgrp) before exec, so that a
+	 * program that touches the terminal at once is not stopped by SIGTTOU/SIGTTIN. Failure is ignored: the parent
+	 * hands the foreground over too. */
+	bool take_terminal;
 	/* RLIMIT_NOFILE for the child, or NULL to keep the parent's. baton raises its own soft limit to hold many
 	 * sockets, but a program that uses select() breaks with fds above 1024: it gets the limit baton was given. */
 	const struct rlimit *nofile;

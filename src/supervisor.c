@@ -75,9 +75,11 @@ static void reply_reload(struct supervisor *s, uint64_t seq, bool ok, const char
 	*p = r;
 }
 
-/* Starts the next generation of config c on the listeners ls, and its readiness checks. */
+/* Starts the next generation of config c on the listeners ls, and its readiness checks. current: it is the
+ * current generation from the start (the first start, a restart), so it takes the terminal's foreground at once;
+ * a reload's new generation takes it when it becomes current (run.c). */
 static int start_generation(struct supervisor *s, const struct config *c, const struct listener *ls, size_t n,
-			    struct generation **ret, char **ret_error) {
+			    bool current, struct generation **ret, char **ret_error) {
 	struct generation_spec spec = {
 		.config = c,
 		.listeners = ls,
@@ -86,12 +88,19 @@ static int start_generation(struct supervisor *s, const struct config *c, const 
 		.notify_socket = s->notify_path,
 		.nofile = &s->options.nofile,
 		.loop = s->loop,
+		.take_terminal = current && s->terminal,
 	};
 	int r = generation_start(&s->generations, &spec, ret, ret_error);
 	if (r < 0)
 		return r;
 	s->last_generation = spec.id;
 	readiness_begin(*ret);
+	if (c->readiness_type == READINESS_NONE) {
+		/* Ready now, before anything else can happen to it (a program that is done at once exits right away).
+		 */
+		log_info("generation %u (pid %d): readiness.type is none", (*ret)->id, (int)(*ret)->pid);
+		post(s, &(struct event){.type = EV_READY, .gen = *ret});
+	}
 	return 0;
 }
 
@@ -171,7 +180,7 @@ static void schedule_restart(struct supervisor *s, const char *why) {
 }
 
 /* The current generation ended on its own (a crash, or a clean exit). restart.policy decides. */
-static void current_ended(struct supervisor *s, struct generation *g, int wait_status) {
+static void current_ended(struct supervisor *s, struct generation *g, int wait_status, bool interrupted) {
 	char buf[64], why[128];
 	const char *what = wait_status_describe(wait_status, buf);
 	int code = wait_status_exit_code(wait_status);
@@ -179,6 +188,13 @@ static void current_ended(struct supervisor *s, struct generation *g, int wait_s
 	enum restart_policy policy = s->config->restart_policy;
 
 	snprintf(why, sizeof(why), "generation %u (pid %d) %s", g->id, (int)g->pid, what);
+	if (interrupted) {
+		/* Ctrl-C or Ctrl-\ at the terminal the program held: the user ended it, as they would without baton. */
+		log_notice("%s from the terminal, exiting", why);
+		notify_upstreamf("STATUS=program %s", what);
+		begin_stop(s, code);
+		return;
+	}
 	if (policy == RESTART_NEVER || (policy == RESTART_ON_FAILURE && clean)) {
 		log_notice("%s; restart.policy is %s, exiting", why, restart_policy_to_string(policy));
 		notify_upstreamf("STATUS=program %s", what);
@@ -217,7 +233,7 @@ static void on_started_exited(struct supervisor *s, const struct event *ev) {
 		log_info("generation %u (pid %d) %s", g->id, (int)g->pid, wait_status_describe(ev->wait_status, buf));
 		return;
 	}
-	if (s->ever_ready) {
+	if (s->ever_ready && !ev->interrupted) {
 		/* It had been serving before: this is a crash loop, not a failed start. */
 		char why[128];
 		snprintf(why, sizeof(why), "generation %u (pid %d) %s before it was ready", g->id, (int)g->pid,
@@ -225,9 +241,11 @@ static void on_started_exited(struct supervisor *s, const struct event *ev) {
 		schedule_restart(s, why);
 		return;
 	}
-	/* The first start failed: baton ends with the program's status, so systemd sees the start fail. */
-	log_error("generation %u (pid %d) %s before it was ready", g->id, (int)g->pid,
-		  wait_status_describe(ev->wait_status, buf));
+	/* The first start failed: baton ends with the program's status, so systemd sees the start fail. A program
+	 * that was done and exited 0 (or that the user interrupted) did not fail. */
+	bool failed = ev->wait_status != 0 && !ev->interrupted;
+	log_internal(failed ? LOG_ERR : LOG_INFO, 0, "generation %u (pid %d) %s before it was ready", g->id,
+		     (int)g->pid, wait_status_describe(ev->wait_status, buf));
 	notify_upstreamf("STATUS=program %s before it was ready", wait_status_describe(ev->wait_status, buf));
 	s->current = NULL;
 	begin_stop(s, wait_status_exit_code(ev->wait_status));
@@ -279,7 +297,7 @@ static void on_other_exited(struct supervisor *s, const struct event *ev) {
 
 static void on_running_exited(struct supervisor *s, const struct event *ev) {
 	if (ev->gen == s->current)
-		current_ended(s, ev->gen, ev->wait_status);
+		current_ended(s, ev->gen, ev->wait_status, ev->interrupted);
 	else
 		on_other_exited(s, ev);
 }
@@ -288,7 +306,7 @@ static void on_restart_due(struct supervisor *s, const struct event *ev) {
 	_cleanup_free_ char *error = NULL;
 	struct generation *g;
 	s->restarts++;
-	int r = start_generation(s, s->config, s->listeners, s->n_listeners, &g, &error);
+	int r = start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, &error);
 	if (r < 0) {
 		char why[256];
 		snprintf(why, sizeof(why), "failed to start the program: %s", error ? error : strerror(-r));
@@ -411,7 +429,7 @@ static void reload_commit(struct supervisor *s) {
 static void reload_start_generation(struct supervisor *s) {
 	struct reload *rl = &s->reload;
 	_cleanup_free_ char *error = NULL;
-	int r = start_generation(s, rl->config, rl->listeners, rl->n_listeners, &rl->gen, &error);
+	int r = start_generation(s, rl->config, rl->listeners, rl->n_listeners, false, &rl->gen, &error);
 	if (r < 0) {
 		char why[512];
 		snprintf(why, sizeof(why), "could not start the program: %s", error ? error : strerror(-r));
@@ -621,10 +639,9 @@ static void run_one(struct supervisor *s, const struct event *ev) {
 		fn(s, ev);
 }
 
-void supervisor_dispatch(struct supervisor *s, const struct event *ev, uint64_t now) {
-	s->now = now;
-	run_one(s, ev);
-	/* Follow-ups in the order they were queued; one may queue another. */
+/* Runs the follow-up events in the order they were queued (one may queue another), then frees the generations
+ * that ended. */
+static void drain(struct supervisor *s) {
 	for (size_t i = 0; i < s->n_queued && s->state != SUP_DONE; i++)
 		run_one(s, &s->queue[i]);
 	s->n_queued = 0;
@@ -635,12 +652,21 @@ void supervisor_dispatch(struct supervisor *s, const struct event *ev, uint64_t 
 	}
 }
 
-void supervisor_generation_ended(struct supervisor *s, struct generation *g, int wait_status, uint64_t now) {
+void supervisor_dispatch(struct supervisor *s, const struct event *ev, uint64_t now) {
+	s->now = now;
+	run_one(s, ev);
+	drain(s);
+}
+
+void supervisor_generation_ended(struct supervisor *s, struct generation *g, int wait_status, bool interrupted,
+				 uint64_t now) {
 	generation_unlink(&s->generations, g);
 	/* Freed only after the dispatch: the transition (and what it queues) may still look at it. */
 	g->next = s->ended;
 	s->ended = g;
-	supervisor_dispatch(s, &(struct event){.type = EV_EXITED, .gen = g, .wait_status = wait_status}, now);
+	supervisor_dispatch(
+		s, &(struct event){.type = EV_EXITED, .gen = g, .wait_status = wait_status, .interrupted = interrupted},
+		now);
 }
 
 struct reload_reply *supervisor_take_replies(struct supervisor *s) {
@@ -694,12 +720,13 @@ int supervisor_start(struct supervisor *s, uint64_t now, char **ret_error) {
 	s->now = now;
 	/* Before the program runs: from now on a crash of baton (kill -9) leaves the sockets open in systemd. */
 	upstream_fd_store_add(&s->upstream, s->listeners, s->n_listeners);
-	int r = start_generation(s, s->config, s->listeners, s->n_listeners, &g, ret_error);
+	int r = start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, ret_error);
 	if (r < 0)
 		return r;
 	s->current = g;
 	s->state = SUP_STARTING;
 	notify_upstreamf("STATUS=starting generation %u (pid %d)", g->id, (int)g->pid);
+	drain(s);
 	return 0;
 }
 

@@ -45,6 +45,8 @@ struct event {
 	enum sup_event type;
 	struct generation *gen; /* the generation it is about, if any */
 	int wait_status; /* EV_EXITED */
+	bool interrupted; /* EV_EXITED: killed by the terminal's SIGINT or SIGQUIT (Ctrl-C, Ctrl-\) while it held the
+			   * terminal's foreground: the user's stop, never restarted */
 	const char *why; /* requests: who asked ("received SIGTERM", "control: reload"); a static string or one that
 			  * outlives the dispatch */
 };
@@ -115,6 +117,7 @@ struct supervisor {
 	/* Where generations are started: the event loop that watches them, and their NOTIFY_SOCKET. */
 	struct evloop *loop;
 	const char *notify_path;
+	bool terminal; /* baton holds the foreground of the terminal on its stdin: the current generation gets it */
 	struct upstream upstream;
 
 	uint64_t now; /* CLOCK_MONOTONIC µs of the event being dispatched: the one clock of every transition */
@@ -136,9 +139,10 @@ void supervisor_init(struct supervisor *s, const struct supervisor_options *o, s
 int supervisor_start(struct supervisor *s, uint64_t now, char **ret_error);
 /* Runs the transition for ev at now, then every follow-up event it queued. Never nested. */
 void supervisor_dispatch(struct supervisor *s, const struct event *ev, uint64_t now);
-/* g ended (its main process was reaped with wait_status, or it never had one): it leaves the generation list, the
- * state machine hears EV_EXITED, and g is freed. */
-void supervisor_generation_ended(struct supervisor *s, struct generation *g, int wait_status, uint64_t now);
+/* g ended (its main process was reaped with wait_status, or it never had one; interrupted: see struct event): it
+ * leaves the generation list, the state machine hears EV_EXITED, and g is freed. */
+void supervisor_generation_ended(struct supervisor *s, struct generation *g, int wait_status, bool interrupted,
+				 uint64_t now);
 /* Takes the outbox (oldest first); the caller frees it with reload_replies_free(). */
 struct reload_reply *supervisor_take_replies(struct supervisor *s);
 void reload_replies_free(struct reload_reply *r);

@@ -3,6 +3,7 @@
  * reload success and each way a reload fails, queued reloads, the restart backoff, stop during a reload, and the
  * restart strategy. Each test checks the states, which generations run, and the replies a `baton reload` client
  * gets. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -23,7 +24,6 @@ static const char base_config[] = "listeners:\n"
 				  "  - {name: http, address: \"tcp://127.0.0.1:1\"}\n"
 				  "program:\n"
 				  "  command: [/bin/true]\n"
-				  "readiness: {timeout: 5s}\n"
 				  "stop: {timeout: 2s}\n"
 				  "control: {socket: \"\"}\n";
 
@@ -36,6 +36,8 @@ static void write_config(const char *extra) {
 	fputs(base_config, f);
 	if (!strstr(extra, "restart:"))
 		fputs("restart: {delay: 100ms, max-delay: 1s}\n", f);
+	if (!strstr(extra, "readiness:"))
+		fputs("readiness: {timeout: 5s}\n", f);
 	fputs(extra, f);
 	fclose(f);
 }
@@ -54,8 +56,8 @@ static void start(struct supervisor *s, const char *extra) {
 	}
 	supervisor_init(s, &o, c, ls, c->n_listeners, NULL, "@test/notify");
 	int r = supervisor_start(s, fake.now, &error);
-	CHECK(r == 0 && s->state == SUP_STARTING && s->current && s->current->id == 1, "generation 1 starts (%s)",
-	      strempty(error));
+	CHECK(r == 0 && (s->state == SUP_STARTING || s->state == SUP_RUNNING) && s->current && s->current->id == 1,
+	      "generation 1 starts (%s)", strempty(error));
 }
 
 static void at(uint64_t usec) {
@@ -67,7 +69,7 @@ static void event(struct supervisor *s, enum sup_event type, struct generation *
 }
 
 static void exited(struct supervisor *s, struct generation *g, int code) {
-	supervisor_generation_ended(s, g, W_EXITCODE(code, 0), fake.now);
+	supervisor_generation_ended(s, g, W_EXITCODE(code, 0), false, fake.now);
 }
 
 static struct generation *gen(struct supervisor *s, unsigned id) {
@@ -286,6 +288,33 @@ static void test_restart_strategy(void) {
 	supervisor_free(&s);
 }
 
+static void test_readiness_none(void) {
+	struct supervisor s;
+	start(&s, "readiness: {type: none, timeout: 5s}\n");
+	CHECK(s.state == SUP_RUNNING && fake.upstream_ready == 1,
+	      "readiness.type none: ready at once, before anything else can happen to it");
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	check_reply(&s, 1, true, "generation 2");
+	CHECK(s.state == SUP_RUNNING && s.current && s.current->id == 2, "a reload commits at once too");
+	supervisor_free(&s);
+}
+
+static void test_interrupted(void) {
+	struct supervisor s;
+	start(&s, "restart: {policy: always}\n");
+	event(&s, EV_READY, s.current);
+	supervisor_generation_ended(&s, s.current, SIGINT, true, fake.now);
+	CHECK(s.state == SUP_DONE && s.exit_code == 128 + SIGINT && fake.started == 1,
+	      "Ctrl-C at the terminal ends the program: no restart (even with policy always), exit status 130");
+	supervisor_free(&s);
+
+	start(&s, "restart: {policy: always}\n");
+	event(&s, EV_READY, s.current);
+	supervisor_generation_ended(&s, s.current, SIGINT, false, fake.now);
+	CHECK(s.state == SUP_BACKOFF, "the same SIGINT from elsewhere is a crash: restarted");
+	supervisor_free(&s);
+}
+
 int main(void) {
 	log_max_level = LOG_CRIT;
 	snprintf(cfg_path, sizeof(cfg_path), "/tmp/test-supervisor-%d.yaml", (int)getpid());
@@ -297,6 +326,8 @@ int main(void) {
 	test_backoff();
 	test_stop_during_reload();
 	test_restart_strategy();
+	test_readiness_none();
+	test_interrupted();
 	unlink(cfg_path);
 	return test_done();
 }
