@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
-# baton under a real systemd: systemd 252 as PID 1 of a systemd-nspawn container (booted once for this file), the
-# units and configs of contrib/systemd/ as written, baton and baton-demo from the build tree at /usr/local/bin.
+# baton under a real systemd: PID 1 of a systemd-nspawn container (booted once for this file) that boots the host's
+# own root (systemd 252 on Debian 12: meson test 'systemd') or CT_ROOT (Debian 13's root with systemd 257, built by
+# trixie-root.sh: meson test 'systemd-257'); the units and configs of contrib/systemd/ as written, baton and
+# baton-demo from the build tree at /usr/local/bin. The first line of the TAP output names the systemd.
 # Needs root and systemd-container. A machine that cannot boot the container fails every test here, with the
 # reason in the output (setup_file fails): these tests never pass or skip silently.
 
@@ -30,6 +32,7 @@ teardown() {
   fi
   ((${#UNITS[@]} == 0)) || ct_stop_all "${UNITS[@]}"
   ct_config_restore demo
+  ct_config_restore notify-reload
 }
 
 # Asserts the unit runs with baton as its main PID; prints that PID.
@@ -285,6 +288,93 @@ assert_stopped_cleanly() {
   assert_stopped_cleanly baton-hardened.service "$inv"
   run ct test -e /run/baton-hardened
   assert_failure
+}
+
+# ---- Type=notify-reload (systemd 253 and later): systemd sends SIGHUP to baton and waits for its RELOADING=1 (with
+# MONOTONIC_USEC= later than the signal), then READY=1.
+
+# On a systemd older than 253 these tests cannot apply: they check that this systemd indeed does not know the type,
+# then skip, with the reason in the TAP output.
+notify_reload_or_skip() {
+  [[ "$CT_SYSTEMD_VERSION" =~ ^[0-9]+$ ]] || { echo "unknown systemd version '$CT_SYSTEMD_VERSION'" >&2; return 1; }
+  if ((CT_SYSTEMD_VERSION < 253)); then
+    refute [ "$(prop baton-notify-reload.service Type)" = notify-reload ]
+    skip "Type=notify-reload needs systemd 253 or later; this container runs systemd $CT_SYSTEMD_VERSION (meson test systemd-257 runs these)"
+  fi
+}
+
+@test "baton-notify-reload.service (Type=notify-reload): systemctl reload under a client loop, zero failed requests, MainPID kept, a new generation each time" {
+  UNITS=(baton-notify-reload.service)
+  notify_reload_or_skip
+  assert_equal "$(prop baton-notify-reload.service Type)" notify-reload
+  assert_equal "$(prop baton-notify-reload.service ReloadSignal)" 1
+  run sctl start baton-notify-reload.service
+  assert_success
+  assert_running baton-notify-reload.service
+  main=$(main_pid_is_baton baton-notify-reload.service)
+  assert_equal "$(ct_answer_generation 8082)" 1
+  inv=$(invocation baton-notify-reload.service)
+  client_loop_start loop 8082
+  wait_for client_loop_saw loop 1
+  for i in 2 3 4 5 6; do
+    run sctl reload baton-notify-reload.service
+    assert_success
+    # systemd waited for baton's READY=1, sent once generation i was ready: it serves as soon as reload returns.
+    assert_equal "$(ct_answer_generation 8082)" "$i"
+    assert_equal "$(prop baton-notify-reload.service MainPID)" "$main"
+    assert_running baton-notify-reload.service
+  done
+  wait_for client_loop_saw loop 6
+  client_loop_stop loop
+  fails=$(client_loop_count loop fail)
+  oks=$(client_loop_count loop ok)
+  echo "# client loop: $oks ok, $fails failed" >&3
+  grep '^fail' "$BATS_TEST_TMPDIR/loop.log" | head -n 5 >&2 || true
+  assert_equal "$fails" 0
+  ((oks > 10))
+  assert_equal "$(prop baton-notify-reload.service NRestarts)" 0
+  assert_equal "$(prop baton-notify-reload.service StatusText)" "serving on 1 sockets"
+  # The reloads came by systemd's signal, not by a control command, and systemd saw each one through.
+  run journal_invocation "$inv"
+  assert_output --partial "received SIGHUP from pid 1"
+  refute_output --partial "control: reload"
+  [[ "$(grep -c 'Reloaded baton-notify-reload.service' <<<"$output")" == 5 ]]
+  ct_answer_pid 8082 >/dev/null
+  assert_equal "$(ct_ppid "$(ct_answer_pid 8082)")" "$main"
+}
+
+@test "baton-notify-reload.service: a failed reload is rolled back, and systemctl reload still SUCCEEDS (what systemd does with READY=1)" {
+  UNITS=(baton-notify-reload.service)
+  notify_reload_or_skip
+  run sctl start baton-notify-reload.service
+  assert_success
+  main=$(main_pid_is_baton baton-notify-reload.service)
+  child=$(ct_answer_pid 8082)
+  # The new generation exits with status 3 instead of becoming ready.
+  sed 's|^\(  command: \)\[/usr/local/bin/baton-demo\]|\1[/usr/local/bin/baton-demo, --fail-start, "3"]|' \
+    "$CONTRIB_SYSTEMD/notify-reload.yaml" | ct_config notify-reload
+  grep -q -- '--fail-start' "$CT_DIR/etc-baton/notify-reload.yaml"
+  run sctl reload baton-notify-reload.service
+  # systemd (257: service_notify_message() in src/core/service.c) leaves the reload state on READY=1 with
+  # service_enter_running(s, SERVICE_SUCCESS); reload_result stays SERVICE_SUCCESS, and ERRNO=/STATUS= change nothing
+  # in it. baton sends READY=1 once the failed generation is gone (the old one serving): the reload job succeeds.
+  # Only ExecReload=baton reload makes systemctl reload fail (the baton@demo test above).
+  assert_success
+  run prop baton-notify-reload.service StatusText
+  assert_output --regexp '^reload failed: generation 2 \(pid [0-9]+\) exited with status 3.*; generation 1 keeps serving$'
+  # The unit stays up, with the same baton and the same program.
+  assert_running baton-notify-reload.service
+  assert_equal "$(prop baton-notify-reload.service MainPID)" "$main"
+  assert_equal "$(ct_answer_pid 8082)" "$child"
+  assert_equal "$(ct_answer_generation 8082)" 1
+  assert_equal "$(prop baton-notify-reload.service NRestarts)" 0
+  # With the config fixed, the next reload brings generation 3.
+  ct_config_restore notify-reload
+  run sctl reload baton-notify-reload.service
+  assert_success
+  assert_equal "$(ct_answer_generation 8082)" 3
+  assert_equal "$(prop baton-notify-reload.service MainPID)" "$main"
+  assert_equal "$(prop baton-notify-reload.service StatusText)" "serving on 1 sockets"
 }
 
 # ---- The fd store and the watchdogs. These need baton's fd store (systemd.fd-store) and watchdog support
