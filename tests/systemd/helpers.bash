@@ -143,6 +143,14 @@ ct_boot() {
 #   seccomp filter the units are under (systemd-nspawn's own, and that of a container the tests themselves run in).
 #   pidfd_getfd is refused in every nspawn container (its filter allows no @debug call): reported, not required.
 ct_preflight() {
+  # baton and baton-demo are the build tree's, linked on the host: another root must have their libraries (a
+  # sanitizer build needs libasan/libubsan of the host's compiler, which Debian 13's minimal root lacks).
+  local missing
+  missing=$(ct ldd /usr/local/bin/baton /usr/local/bin/baton-demo 2>&1 | grep -e 'not found' -e '^ldd:')
+  if [[ -n "$missing" ]]; then
+    ct_cannot "the build's baton cannot run in the container's root ($CT_ROOT): $(tr '\n' ';' <<<"$missing")"
+    return 1
+  fi
   local lo
   lo=$(ct ip -o link show lo 2>&1) || { ct_cannot "'ip -o link show lo' failed in the container: $lo"; return 1; }
   if [[ "$lo" != *"<LOOPBACK,"*"UP"*">"* ]]; then

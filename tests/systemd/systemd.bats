@@ -370,6 +370,10 @@ notify_reload_or_skip() {
   wait_for journal_invocation_has "$inv" "Reloaded baton-notify-reload.service"
   run journal_invocation "$inv"
   refute_output --regexp "baton-notify-reload.service: (Reload|Job .*reload).* failed"
+  # baton status, the other place that tells.
+  run ct /usr/local/bin/baton status -c /etc/baton/notify-reload.yaml
+  assert_success
+  assert_output --partial "failed: the new generation 2 exited with status 3"
   # The unit stays up, with the same baton and the same program.
   assert_running baton-notify-reload.service
   assert_equal "$(prop baton-notify-reload.service MainPID)" "$main"
