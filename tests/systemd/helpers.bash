@@ -85,11 +85,13 @@ ct_boot() {
   # Another root boots with the pure cgroup v2 layout of a Debian 13 machine (systemd 256 and later deprecate v1;
   # on a host with v1 controllers, nspawn would otherwise give the container the hybrid layout). The host's own root
   # keeps nspawn's choice.
-  local unified=${SYSTEMD_NSPAWN_UNIFIED_HIERARCHY:-}
-  [[ -n "$unified" || "$(realpath "$CT_ROOT")" == / ]] || unified=1
+  local nspawn_env=()
+  [[ -n "${SYSTEMD_NSPAWN_UNIFIED_HIERARCHY:-}" || "$(realpath "$CT_ROOT")" == / ]] ||
+    nspawn_env=(SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1)
   # stdin from /dev/null: systemd-nspawn then does not take over a terminal; fd 3 closed so that bats does not
   # wait for the container.
-  SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=$unified systemd-nspawn -D "$CT_ROOT" --volatile=yes --register=no --keep-unit --private-network --machine="$name" \
+  env "${nspawn_env[@]}" systemd-nspawn -D "$CT_ROOT" --volatile=yes --register=no --keep-unit \
+    --private-network --machine="$name" \
     --bind-ro="$CT_DIR/bin:/usr/local/bin" --bind="$CT_DIR/etc-baton:/etc/baton" \
     --bind-ro="$CT_DIR/units:/baton-units" \
     -b -- "${boot_args[@]}" </dev/null >"$CT_DIR/console.log" 2>&1 3>&- &
