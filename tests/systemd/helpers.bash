@@ -1,6 +1,6 @@
 # Helpers for the tests under a real systemd: one container per bats file, booted by systemd-nspawn with systemd as
-# its PID 1, reached with nsenter. The container's / is a tmpfs with the host's /usr read-only (--volatile=yes), its
-# own network namespace (only its own loopback), and these binds:
+# its PID 1, reached with nsenter. The container's / is a tmpfs with the /usr of CT_ROOT read-only (--volatile=yes),
+# its own network namespace (only its own loopback), and these binds:
 #   $CT_DIR/bin        -> /usr/local/bin (read-only): baton and baton-demo from the build tree ($BATON, $BATON_DEMO),
 #                         at the paths the shipped units use
 #   $CT_DIR/etc-baton  -> /etc/baton (read-write): the shipped configs; a test rewrites them from the host side
@@ -12,9 +12,15 @@ bats_load_library bats-assert
 
 : "${BATON:?BATON must point at the built baton binary (meson test sets it)}"
 : "${BATON_DEMO:?BATON_DEMO must point at the built baton-demo binary (meson test sets it)}"
-: "${WAIT_SECONDS:=10}"
-# How long the container may take to boot before the file fails (it takes about 1.3 s here).
-: "${CT_BOOT_SECONDS:=20}"
+# Deadlines with room for a loaded 2-core machine (other test runs, builds, debootstraps at the same time): a wait
+# ends as soon as its event comes, so a passing run is no slower for them.
+: "${WAIT_SECONDS:=30}"
+# How long the container may take to boot before the file fails (about 1.3 s for the host's root here, 2 s for
+# Debian 13's; more while the machine is busy).
+: "${CT_BOOT_SECONDS:=60}"
+# The OS tree the container boots: the host's own / (its systemd, 252 on Debian 12) by default, or another root,
+# e.g. Debian 13's with systemd 257: CT_ROOT=$(tests/systemd/trixie-root.sh) (meson test 'systemd-257').
+: "${CT_ROOT:=/}"
 
 CONTRIB_SYSTEMD="$(cd "$BATS_TEST_DIRNAME/../../contrib/systemd" && pwd)"
 
@@ -50,8 +56,10 @@ ct_boot() {
   [[ "$(id -u)" == 0 ]] || { ct_cannot "they need root (systemd-nspawn, nsenter)"; return 1; }
   command -v systemd-nspawn >/dev/null || { ct_cannot "systemd-nspawn not found (apt-get install systemd-container)"; return 1; }
   command -v nsenter >/dev/null || { ct_cannot "nsenter not found (apt-get install util-linux)"; return 1; }
-  [[ -x /usr/lib/systemd/systemd || -x /lib/systemd/systemd ]] ||
-    { ct_cannot "no /usr/lib/systemd/systemd to boot (apt-get install systemd)"; return 1; }
+  [[ -z "${CT_ROOT_ERROR:-}" ]] || { ct_cannot "$CT_ROOT_ERROR"; return 1; }
+  [[ -d "$CT_ROOT" ]] || { ct_cannot "CT_ROOT=$CT_ROOT is not a directory"; return 1; }
+  [[ -x "$CT_ROOT/usr/lib/systemd/systemd" || -x "$CT_ROOT/lib/systemd/systemd" ]] ||
+    { ct_cannot "no $CT_ROOT/usr/lib/systemd/systemd to boot (apt-get install systemd)"; return 1; }
 
   export CT_DIR="$BATS_FILE_TMPDIR/ct"
   mkdir -p "$CT_DIR/bin" "$CT_DIR/etc-baton" "$CT_DIR/units"
@@ -61,21 +69,29 @@ ct_boot() {
   install -m 755 "$BATON_DEMO" "$CT_DIR/bin/baton-demo"
   install -m 644 "$CONTRIB_SYSTEMD"/*.service "$CONTRIB_SYSTEMD"/*.socket "$CT_DIR/units/"
   install -m 644 "$CONTRIB_SYSTEMD"/*.yaml "$CT_DIR/etc-baton/"
+  install -m 644 "$BATS_TEST_DIRNAME/syscall-probe.py" "$CT_DIR/bin/syscall-probe.py"
 
   local name="baton-test-$$"
   # A sanitizer build (tests/run.sh --sanitize) gets its options inside too: systemd.setenv= on systemd's command
   # line goes into every unit's environment. Leak detection is off in there: LeakSanitizer needs ptrace(2), which
   # baton-hardened.service's system call filter refuses; the integration suite checks baton for leaks.
-  # basic.target, not multi-user.target: the container boots the host's own /, and daemons installed there (the
+  # basic.target, not multi-user.target: the container may boot the host's own /, and daemons installed there (the
   # unmodified-program tests install nginx, redis, memcached, lighttpd) must not start and hold up the boot.
   local boot_args=(systemd.firstboot=off systemd.unit=basic.target)
   if [[ -n "${ASAN_OPTIONS:-}" ]] || ldd "$BATON" 2>/dev/null | grep -q libasan; then
     boot_args+=("systemd.setenv=ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
   fi
   [[ -z "${UBSAN_OPTIONS:-}" ]] || boot_args+=("systemd.setenv=UBSAN_OPTIONS=$UBSAN_OPTIONS")
+  # Another root boots with the pure cgroup v2 layout of a Debian 13 machine (systemd 256 and later deprecate v1;
+  # on a host with v1 controllers, nspawn would otherwise give the container the hybrid layout). The host's own root
+  # keeps nspawn's choice.
+  local nspawn_env=()
+  [[ -n "${SYSTEMD_NSPAWN_UNIFIED_HIERARCHY:-}" || "$(realpath "$CT_ROOT")" == / ]] ||
+    nspawn_env=(SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1)
   # stdin from /dev/null: systemd-nspawn then does not take over a terminal; fd 3 closed so that bats does not
   # wait for the container.
-  systemd-nspawn -D / --volatile=yes --register=no --keep-unit --private-network --machine="$name" \
+  env "${nspawn_env[@]}" systemd-nspawn -D "$CT_ROOT" --volatile=yes --register=no --keep-unit \
+    --private-network --machine="$name" \
     --bind-ro="$CT_DIR/bin:/usr/local/bin" --bind="$CT_DIR/etc-baton:/etc/baton" \
     --bind-ro="$CT_DIR/units:/baton-units" \
     -b -- "${boot_args[@]}" </dev/null >"$CT_DIR/console.log" 2>&1 3>&- &
@@ -96,7 +112,8 @@ ct_boot() {
       [[ -n "$CT_LEADER" ]] && echo "$CT_LEADER" >"$CT_DIR/leader.pid"
     fi
     if [[ -n "$CT_LEADER" ]]; then
-      state=$(timeout 2 nsenter -t "$CT_LEADER" -a systemctl is-system-running 2>/dev/null) || true
+      # nsenter's own complaint (no CAP_SYS_ADMIN, setns refused) is kept for the message below.
+      state=$(timeout 2 nsenter -t "$CT_LEADER" -a systemctl is-system-running 2>"$CT_DIR/nsenter.err") || true
       [[ "$state" == running || "$state" == degraded ]] && break
     fi
     sleep 0.1
@@ -104,12 +121,64 @@ ct_boot() {
   export CT_LEADER
   if [[ "$state" != running && "$state" != degraded ]]; then
     ct_cannot "the container did not boot within ${CT_BOOT_SECONDS}s (leader pid '${CT_LEADER}'," \
-      "system state '${state}'); systemd-nspawn's output:$(printf '\n'; tail -n 20 "$CT_DIR/console.log")"
+      "system state '${state}'; nsenter said: '$(tail -n 3 "$CT_DIR/nsenter.err" 2>/dev/null)');" \
+      "systemd-nspawn's output:$(printf '\n'; tail -n 20 "$CT_DIR/console.log")"
     return 1
   fi
+  ct_preflight || return 1
 
   ct cp -r /baton-units/. /etc/systemd/system/
   sctl daemon-reload
+  CT_SYSTEMD_VERSION=$(ct systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')
+  export CT_SYSTEMD_VERSION
+  # Which systemd the file ran against, in the TAP output.
+  echo "# container: $(ct systemctl --version | head -n1), root $CT_ROOT" >&3
+}
+
+# What the tests need from the booted container beyond booting, checked once so that a machine that cannot run them
+# fails with the reason instead of a bare curl error or EPERM in some test:
+# - its loopback is up: systemd-nspawn --private-network gives the container its own lo, which the container's
+#   systemd brings up; a nested systemd-nspawn without CAP_NET_ADMIN (inside another container, e.g.
+#   /work/shared/tools/fresh-debian without --vm) leaves it down, and every connection to 127.0.0.1 fails;
+# - the system calls baton uses (pidfd_open, pidfd_send_signal, close_range, signalfd, timerfd, the child
+#   subreaper, SO_PASSCRED) are allowed where units run: the probe runs as a transient unit in there, under every
+#   seccomp filter the units are under (systemd-nspawn's own, and that of a container the tests themselves run in).
+#   pidfd_getfd is refused in every nspawn container (its filter allows no @debug call): reported, not required.
+ct_preflight() {
+  # baton and baton-demo are the build tree's, linked on the host: another root must have their libraries (a
+  # sanitizer build needs libasan/libubsan of the host's compiler, which Debian 13's minimal root lacks).
+  local missing
+  missing=$(ct ldd /usr/local/bin/baton /usr/local/bin/baton-demo 2>&1 | grep -e 'not found' -e '^ldd:')
+  if [[ -n "$missing" ]]; then
+    ct_cannot "the build's baton cannot run in the container's root ($CT_ROOT): $(tr '\n' ';' <<<"$missing")"
+    return 1
+  fi
+  local lo
+  lo=$(ct ip -o link show lo 2>&1) || { ct_cannot "'ip -o link show lo' failed in the container: $lo"; return 1; }
+  if [[ "$lo" != *"<LOOPBACK,"*"UP"*">"* ]]; then
+    ct_cannot "the container's loopback is down ($lo): systemd-nspawn --private-network needs CAP_NET_ADMIN to" \
+      "bring it up, which a nested container lacks (run on a machine or VM, e.g. fresh-debian --vm)"
+    return 1
+  fi
+  if ! ct_net "$PYTHON" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+socket.create_connection(s.getsockname(), timeout=2).close()' 2>"$CT_DIR/loopback.err"; then
+    ct_cannot "no TCP connection on 127.0.0.1 in the container's network namespace:" \
+      "$(tail -n 1 "$CT_DIR/loopback.err")"
+    return 1
+  fi
+  # Not --quiet: when a filter kills the probe (SIGSYS) instead of failing the call, systemd-run's summary says so.
+  local out rc=0
+  out=$(ct timeout 30 systemd-run --wait --pipe --collect --service-type=exec --unit=baton-syscall-probe \
+    /usr/bin/python3 /usr/local/bin/syscall-probe.py 2>&1) || rc=$?
+  if ((rc != 0)); then
+    ct_cannot "system calls or sockets the tests need are refused in the container (a seccomp filter?); the probe" \
+      "(tests/systemd/syscall-probe.py, run as a unit in there) exited with $rc:" \
+      "$(grep -v -e '^ok ' -e '^Running as unit' <<<"$out" | tr '\n' ';')"
+    return 1
+  fi
+  local note
+  while read -r note; do echo "# container: $note" >&3; done < <(grep '^note: ' <<<"$out")
 }
 
 # Ends the container (teardown_file): SIGKILL to its PID 1 ends every process in it; then systemd-nspawn exits.
