@@ -232,7 +232,9 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 uint64_t generation_ready(struct generation *g, uint64_t now) {
 	generation_end_readiness(g);
 	g->state = GEN_READY;
-	g->ready_usec = now;
+	/* now is the clock of the event being dispatched, which may predate the fork of a generation that the same
+	 * event started (readiness.type none is ready at once). */
+	g->ready_usec = now > g->started_usec ? now : g->started_usec;
 	g->deadline_usec = USEC_INFINITY;
 	/* The program watchdog runs from the moment it serves: the first WATCHDOG=1 is due one interval later. */
 	if (g->watchdog_usec > 0)

@@ -333,6 +333,10 @@ static int cmd_control(int argc, char **argv, enum control_request request) {
 }
 
 int main(int argc, char **argv) {
+	/* Before anything is opened: a closed 0, 1 or 2 would be taken by a socket, and reach a program as its stdin.
+	 */
+	if (std_fds_ensure() < 0)
+		return EXIT_SYSTEM;
 	if (argc < 2)
 		return usage_error("%s", "missing command (run, check, reload, status, stop)");
 

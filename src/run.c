@@ -282,7 +282,8 @@ static void forward_signal(struct run *r, int sig) {
 
 static void handle_signals(struct run *r) {
 	struct signalfd_siginfo si;
-	while (r->sup.state != SUP_DONE && evloop_next_signal(&r->loop, &si) > 0) {
+	/* Also once the state machine is done: while what is left of a generation is waited for, SIGCHLD says so. */
+	while (evloop_next_signal(&r->loop, &si) > 0) {
 		int sig = (int)si.ssi_signo;
 		char why[64];
 		snprintf(why, sizeof(why), "received %s from pid %u", strempty(signal_name(sig)), si.ssi_pid);

@@ -261,3 +261,19 @@ const char *strv_env_get(char *const *env, const char *name) {
 			found = env[i] + len + 1;
 	return found;
 }
+
+int std_fds_ensure(void) {
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* open() takes the lowest free number: this very fd. */
+		int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+		if (null < 0)
+			return -errno;
+		if (null != fd) {
+			close(null);
+			return -EBADF;
+		}
+	}
+	return 0;
+}

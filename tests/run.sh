@@ -60,7 +60,9 @@ if [ "$busy" = 1 ]; then
   echo "tests/run.sh: stress-ng --cpu 4 (pid $hog) runs beside the suite" >&2
 fi
 status=0
-meson test -C "$dir" --print-errorlogs --num-processes 2 || status=$?
+# The systemd tests boot the host's own root; on Debian 13 that is systemd 257 already. The same file on a Debian 13
+# root from a Debian 12 host (meson test --suite systemd-257) is .ci/run's: it debootstraps that root once.
+meson test -C "$dir" --print-errorlogs --num-processes 2 --no-suite systemd-257 || status=$?
 [ -z "$hog" ] || kill "$hog" 2>/dev/null || true
 # One closing line with the count of test points (TAP "ok" / "not ok" lines of every test program and bats file).
 python3 tests/tap-count.py "$dir/meson-logs/testlog.json"

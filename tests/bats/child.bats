@@ -169,18 +169,24 @@ os.execv(sys.argv[1], sys.argv[1:])'
   assert_equal "$(rep env.LISTEN_FDS)" 2
 }
 
-@test "the child's stdin is /dev/null" {
+@test "the child's stdin is baton's own by default (a file, a pipe)" {
   probe_config "$TWO_LISTENERS"
-  echo "not for the child" >"$BATS_TEST_TMPDIR/input"
+  echo "for the child" >"$BATS_TEST_TMPDIR/input"
   # Started here rather than by baton_start: bash gives a background command /dev/null as stdin unless the command
-  # itself redirects it, and baton must get a real file to show that the child does not inherit it.
+  # itself redirects it, and baton must get a real file to show that the child inherits it.
   BATON_LOG="$BATS_TEST_TMPDIR/baton.log"
   "$BATON" run -c "$CFG" <"$BATS_TEST_TMPDIR/input" >"$BATON_LOG" 2>&1 &
   BATON_PID=$!
   track_pid "$BATON_PID"
   wait_report
   assert_equal "$(readlink "/proc/$BATON_PID/fd/0")" "$BATS_TEST_TMPDIR/input"
-  assert_equal "$(rep stdin)" /dev/null
+  assert_equal "$(rep stdin)" "$BATS_TEST_TMPDIR/input"
+}
+
+@test "a pipe into baton reaches the program: echo hi | baton run -- cat" {
+  run --separate-stderr bash -c 'echo hi | timeout 20 "$0" run -- cat' "$BATON"
+  assert_equal "$status" 0
+  assert_equal "$output" hi
 }
 
 @test "exec of a missing binary exits 102 with the exec error, not status 127" {

@@ -51,7 +51,7 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 
 uint64_t generation_ready(struct generation *g, uint64_t now) {
 	g->state = GEN_READY;
-	g->ready_usec = now;
+	g->ready_usec = now > g->started_usec ? now : g->started_usec;
 	g->deadline_usec = USEC_INFINITY;
 	return now - g->started_usec;
 }
