@@ -277,7 +277,7 @@ not_a_program() {
   echo "status $status, stderr: $stderr"
   [[ ! -e "$BATS_TEST_TMPDIR/ran-as-a-shell-script" ]] || echo "the file was run by /bin/sh" >&2
   assert_equal "$status" 102
-  stderr_has "Failed to start the program: exec $prog: Exec format error"
+  stderr_has "Failed to start the program: exec $prog: Exec format error (a script needs a \"#!\" line naming its interpreter, such as #!/bin/sh)"
   [[ ! -e "$BATS_TEST_TMPDIR/ran-as-a-shell-script" ]]
 }
 
@@ -291,7 +291,7 @@ not_a_program() {
   assert_failure 1
   assert_equal "$(answer_pid "$PORT")" "$pid1"
   wait_fds_baseline
-  assert_output --partial "could not start the program: exec $prog: Exec format error; generation 1 keeps serving"
+  assert_output --partial "could not start the program: exec $prog: Exec format error (a script needs a \"#!\" line naming its interpreter, such as #!/bin/sh); generation 1 keeps serving"
   [[ ! -e "$BATS_TEST_TMPDIR/ran-as-a-shell-script" ]]
 }
 
@@ -684,7 +684,8 @@ wait_rss_baseline() {
   CFG_PROGRAM="  environment: {FAULT_FLOOD_OUT: \"$BATS_TEST_TMPDIR/flood\"}" server_config
   start_baton
   curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$PORT/flood/100000"
-  wait_for test -e "$BATS_TEST_TMPDIR/flood.started"
+  # 100,000 sent, and the flood goes on (until flood.stop, or until its generation ends).
+  WAIT_SECONDS=120 wait_for test -e "$BATS_TEST_TMPDIR/flood.counted"
 
   # The new generation takes a second to get ready; its READY=1 must get through the flood.
   CFG_PROGRAM="  environment: {FAULT_READY_DELAY_MS: \"1000\"}" server_config
@@ -699,12 +700,13 @@ wait_rss_baseline() {
   assert_equal "$(bg_rc reload)" 0
   wait_for generation_answers "$PORT" 2
   status_ok
-  [[ ! -e "$BATS_TEST_TMPDIR/flood.done" ]]
 
-  touch "$BATS_TEST_TMPDIR/flood.stop"
-  WAIT_SECONDS=120 wait_for test -e "$BATS_TEST_TMPDIR/flood.done"
+  # The flood is a process of generation 1: it ends with it (baton(1) SIGNALS: what a generation leaves in its
+  # process group gets stop.signal).
+  WAIT_SECONDS=60 wait_for test -e "$BATS_TEST_TMPDIR/flood.done"
   run cat "$BATS_TEST_TMPDIR/flood.done"
   assert_output --regexp '^sent [0-9]{6,}$'
+  log_has "generation 1 ended, but its process group [0-9]+ still has processes: sending SIGTERM"
   wait_for status_is "[d['state'], d['last_reload']['ok'], $GENS]" '["running", true, [[2, "current", "ready"]]]'
   # The junk was seen and dropped; baton's memory and fds are back where they were.
   log_has "dropped a malformed notify message from pid [0-9]+ \(generation 1\)"

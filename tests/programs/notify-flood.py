@@ -5,9 +5,11 @@ do what it must while the flood is still going on. Mostly valid messages (STATUS
 and junk that baton must take in its stride (unknown keys, lines without '=', values that do not parse, invalid UTF-8,
 a 3000-byte STATUS=), with now and then one that baton drops with a warning (empty, a NUL byte, over 4096 bytes,
 FDSTORE=1 without fds).
-It creates OUT.started after the first 1000, and OUT.done (holding "sent N") at the end.
+It creates OUT.started after the first 1000, OUT.counted after COUNT, and OUT.done (holding "sent N") at the end,
+also when SIGTERM ends it (as it ends what is left of a generation).
 Usage: notify-flood.py COUNT OUT"""
 import os
+import signal
 import socket
 import sys
 import time
@@ -37,6 +39,16 @@ def more(i, deadline=time.monotonic() + 60):
 
 
 sent = 0
+
+
+def done(*_):
+    with open(out + ".tmp", "w") as f:
+        f.write("sent %d\n" % sent)
+    os.rename(out + ".tmp", out + ".done")
+    os._exit(0)
+
+
+signal.signal(signal.SIGTERM, done)
 with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
     s.connect(addr)
     i = 0
@@ -51,7 +63,7 @@ with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         sent += 1
         if sent == 1000:
             open(out + ".started", "w").close()
+        if sent == count:
+            open(out + ".counted", "w").close()
         i += 1
-with open(out + ".tmp", "w") as f:
-    f.write("sent %d\n" % sent)
-os.rename(out + ".tmp", out + ".done")
+done()
