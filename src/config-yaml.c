@@ -175,8 +175,9 @@ int loader_fail(struct loader *l, const char *key, const yaml_node_t *node, cons
 	if (node && !option)
 		snprintf(line, sizeof(line), " (line %zu)", node->start_mark.line + 1);
 	int r;
+	char buf[128];
 	if (option)
-		r = asprintf(&l->error, "--set %s: %s", option, why);
+		r = asprintf(&l->error, "--set %s: %s", escape(option, strlen(option), buf), why);
 	else if (!l->path)
 		r = key && *key ? asprintf(&l->error, "key '%s': %s", key, why) : asprintf(&l->error, "%s", why);
 	else if (key && *key)
@@ -572,7 +573,8 @@ static int set_fail(struct loader *l, const char *arg, const char *fmt, ...) {
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	if (asprintf(&l->error, "--set %s: %s", arg, why) < 0) {
+	char buf[128];
+	if (asprintf(&l->error, "--set %s: %s", escape(arg, strlen(arg), buf), why) < 0) {
 		l->error = NULL;
 		return -ENOMEM;
 	}
