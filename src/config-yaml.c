@@ -594,11 +594,11 @@ static void *raw_alloc(const cyaml_config_t *cy, size_t size) {
 static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config *raw, const char *arg) {
 	const char *eq = strchr(arg, '='), *dot = memchr(arg, '.', (size_t)(eq - arg));
 	size_t klen = (size_t)(eq - arg), slen = dot ? (size_t)(dot - arg) : klen;
-	char names[256];
+	char names[256], kbuf[128];
 
 	const cyaml_schema_field_t *section = field_find(config_fields, arg, slen);
 	if (!section)
-		return set_fail(l, arg, "unknown key '%.*s' (the sections: %s)", (int)klen, arg,
+		return set_fail(l, arg, "unknown key '%s' (the sections: %s)", escape(arg, klen, kbuf),
 				field_names(config_fields, names));
 	if (section->value.type == CYAML_SEQUENCE)
 		return set_fail(l, arg,
@@ -615,7 +615,7 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 	const cyaml_schema_field_t *f =
 		env ? field_find(fields, "environment", strlen("environment")) : field_find(fields, rest, rlen);
 	if (!f)
-		return set_fail(l, arg, "unknown key '%.*s' (the keys of %s: %s)", (int)klen, arg, section->key,
+		return set_fail(l, arg, "unknown key '%s' (the keys of %s: %s)", escape(arg, klen, kbuf), section->key,
 				field_names(fields, names));
 	if (f->value.type == CYAML_SEQUENCE)
 		return set_fail(l, arg, "%.*s is a list: write it in the file%s", (int)klen, arg,
