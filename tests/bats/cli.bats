@@ -27,6 +27,7 @@ assert_usage_error() {
     assert_output --partial "Usage:"
     assert_output --partial "baton run"
     assert_output --partial "baton check"
+    assert_output --partial "--set KEY=VALUE"
     assert_equal "$stderr" ""
   done
   # After a subcommand, too.
