@@ -68,10 +68,22 @@ static int check_placeholders(const char *path, char *const *command, const stru
 	return 0;
 }
 
+/* Where key was given, for a message: a --set option, the file, or (a default) nowhere but its name. */
+static const char *where_of(const struct config *c, const char *key, char *buf, size_t size) {
+	const char *option = config_set_of(c->sets, key);
+	if (option)
+		snprintf(buf, size, "--set %s", option);
+	else if (c->path)
+		snprintf(buf, size, "%s: key '%s'", c->path, key);
+	else
+		return key;
+	return buf;
+}
+
 /* The program keys that refer to the listener set, checked once the command line's listeners are merged in. */
 static int check_listener_refs(const struct config *c, const struct listener_config *ls, size_t n, char **ret_error) {
 	char where[PATH_MAX + 64], abuf[ADDR_FORMAT_MAX];
-#define WHERE(key) (c->path ? (snprintf(where, sizeof(where), "%s: key '%s'", c->path, key), where) : key)
+#define WHERE(key) where_of(c, key, where, sizeof(where))
 	if (c->stdin_listener) {
 		bool found = false;
 		for (size_t i = 0; i < n && !found; i++)
@@ -109,7 +121,8 @@ static void merged_listeners_done(struct merged_listeners *m) {
 	free(m->ls);
 }
 
-int config_apply_cli(struct config *c, char *const *listens, char *const *command, char **ret_error) {
+static int apply_cli(struct config *c, char *const *listens, char *const *command, bool need_command,
+		     char **ret_error) {
 	_cleanup_(merged_listeners_done) struct merged_listeners m = {.n_old = c->n_listeners, .n = c->n_listeners};
 	_cleanup_strv_free_ char **cmd = NULL;
 	size_t n_new = strv_length(listens);
@@ -138,7 +151,7 @@ int config_apply_cli(struct config *c, char *const *listens, char *const *comman
 	}
 	if (have_command && !command[0][0])
 		return fail_error(ret_error, -EINVAL, "empty command after --");
-	if (!have_command && (!c->command || !c->command[0])) {
+	if (need_command && !have_command && (!c->command || !c->command[0])) {
 		if (c->path)
 			return fail_error(ret_error, -EINVAL,
 					  "no program: give program.command in %s or a command after --", c->path);
@@ -165,6 +178,14 @@ int config_apply_cli(struct config *c, char *const *listens, char *const *comman
 		c->command = TAKE_PTR(cmd);
 	}
 	return 0;
+}
+
+int config_apply_cli(struct config *c, char *const *listens, char *const *command, char **ret_error) {
+	return apply_cli(c, listens, command, true, ret_error);
+}
+
+int config_merge_cli(struct config *c, char *const *listens, char *const *command, char **ret_error) {
+	return apply_cli(c, listens, command, false, ret_error);
 }
 
 int config_peek_control_socket(const char *path, char **ret) {

@@ -56,7 +56,8 @@ struct raw_config {
 
 /* One load of one file: the libyaml document (kept to find the line of any key path) and the first error. */
 struct loader {
-	const char *path;
+	const char *path; /* NULL: no file (quick use) */
+	char *const *sets; /* --set KEY=VALUE, applied over the file (may be NULL) */
 	yaml_document_t doc;
 	bool have_doc;
 	char *error; /* the first error wins */
@@ -68,10 +69,12 @@ struct loader {
 #define PATH_BUF 512
 
 /* Sets l's error to "FILE: key 'KEY': WHY (line N)" unless it has one already; key may be NULL (a file-level error),
- * node may be NULL (no line known). Returns -EINVAL, or -ENOMEM when the message cannot be made. */
+ * node may be NULL (no line known). A key that a --set option gave makes "--set KEY=VALUE: WHY" instead: the user
+ * wrote the option, not a line of the file. Returns -EINVAL, or -ENOMEM when the message cannot be made. */
 int loader_fail(struct loader *l, const char *key, const yaml_node_t *node, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* "FILE: key 'KEY': WHY: 'VALUE' (line N)", the line being that of KEY's value in the file. */
+/* "FILE: key 'KEY': WHY: 'VALUE' (line N)", the line being that of KEY's value in the file; "--set KEY=VALUE: WHY"
+ * when an option gave it. */
 int loader_fail_value(struct loader *l, const char *key, const char *why, const char *value);
 /* The node at a key path such as "listeners[1].address"; NULL when it is not in the file. */
 yaml_node_t *loader_find(struct loader *l, const char *path);
@@ -79,6 +82,12 @@ yaml_node_t *loader_find(struct loader *l, const char *path);
 /* program.environment, read from the document (a free-form mapping that the schema cannot describe): NULL-terminated
  * "NAME=value" in file order into *ret (NULL when absent or empty). */
 int config_yaml_environment(struct loader *l, char ***ret);
+/* The --set option (its whole KEY=VALUE) that gives key in the end (the last one of that key), or NULL. */
+const char *config_set_of(char *const *sets, const char *key);
+/* Adds the variables of the --set program.environment.NAME=VALUE options of l to *env (replacing one of the same
+ * name), validated as the file's. */
+int config_yaml_set_environment(struct loader *l, char ***env);
+
 /* The scalar at key path in the YAML file at path, read leniently: the file need not be a valid config. Returns 0
  * and a malloc'd copy, -ENOENT when the key is absent or not a scalar or the file is not YAML, or negative errno. */
 int config_yaml_peek(const char *path, const char *key, char **ret);
@@ -86,5 +95,7 @@ int config_yaml_peek(const char *path, const char *key, char **ret);
 /* Step 4 of a load (config-yaml.c): validates the raw strings and converts them into c, which has its defaults. */
 int config_from_raw(struct loader *l, const struct raw_config *raw, struct config *c);
 
+/* The defaults of a config file; those of quick use (no file), which differ in readiness.type (none). */
 void config_defaults(struct config *c);
+void config_quick_use_defaults(struct config *c);
 void config_listener_defaults(struct listener_config *lc);

@@ -138,7 +138,10 @@ void config_print(const struct config *c, FILE *f) {
 	print_key_string(f, "group", c->group);
 	fprintf(f, "  watchdog: %s\n", format_duration(c->program_watchdog_usec, buf));
 	fprintf(f, "  fd-store: %s\n", c->program_fd_store ? "true" : "false");
-	print_key_string(f, "stdin", c->stdin_listener);
+	if (c->stdin_mode == STDIN_LISTENER)
+		print_key_string(f, "stdin", c->stdin_listener);
+	else
+		fprintf(f, "  stdin: %s\n", c->stdin_mode == STDIN_NULL ? "\"/dev/null\"" : "inherit");
 	fprintf(f, "  preload: %s\n", c->preload ? "true" : "false");
 	fprintf(f, "  compat: [%s%s%s]\n", c->compat_server_starter ? "server-starter" : "",
 		c->compat_server_starter && c->compat_einhorn ? ", " : "", c->compat_einhorn ? "einhorn" : "");

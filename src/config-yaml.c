@@ -151,6 +151,15 @@ static const char *escape(const char *s, size_t len, char buf[static 128]) {
 	return buf;
 }
 
+const char *config_set_of(char *const *sets, const char *key) {
+	const char *found = NULL;
+	size_t len = strlen(key);
+	for (size_t i = 0; sets && sets[i]; i++)
+		if (strncmp(sets[i], key, len) == 0 && sets[i][len] == '=')
+			found = sets[i];
+	return found;
+}
+
 int loader_fail(struct loader *l, const char *key, const yaml_node_t *node, const char *fmt, ...) {
 	char why[1024];
 	va_list ap;
@@ -161,11 +170,17 @@ int loader_fail(struct loader *l, const char *key, const yaml_node_t *node, cons
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 
+	const char *option = key ? config_set_of(l->sets, key) : NULL;
 	char line[32] = "";
-	if (node)
+	if (node && !option)
 		snprintf(line, sizeof(line), " (line %zu)", node->start_mark.line + 1);
 	int r;
-	if (key && *key)
+	char buf[128];
+	if (option)
+		r = asprintf(&l->error, "--set %s: %s", escape(option, strlen(option), buf), why);
+	else if (!l->path)
+		r = key && *key ? asprintf(&l->error, "key '%s': %s", key, why) : asprintf(&l->error, "%s", why);
+	else if (key && *key)
 		r = asprintf(&l->error, "%s: key '%s': %s%s", l->path, key, why, line);
 	else
 		r = asprintf(&l->error, "%s: %s%s", l->path, why, line);
@@ -221,6 +236,9 @@ yaml_node_t *loader_find(struct loader *l, const char *path) {
 
 int loader_fail_value(struct loader *l, const char *key, const char *why, const char *value) {
 	char buf[128];
+	/* The option as written shows the value already. */
+	if (config_set_of(l->sets, key))
+		return loader_fail(l, key, NULL, "%s", why);
 	return loader_fail(l, key, loader_find(l, key), "%s: '%s'", why, escape(value, strlen(value), buf));
 }
 
@@ -490,6 +508,139 @@ int config_yaml_environment(struct loader *l, char ***ret) {
 	return 0;
 }
 
+int config_yaml_set_environment(struct loader *l, char ***env) {
+	static const char prefix[] = "program.environment.";
+
+	for (size_t i = 0; l->sets && l->sets[i]; i++) {
+		const char *arg = l->sets[i], *eq = strchr(arg, '=');
+		if (strncmp(arg, prefix, strlen(prefix)) != 0 || !eq || eq < arg + strlen(prefix))
+			continue;
+		const char *name = arg + strlen(prefix);
+		size_t len = (size_t)(eq - name);
+		/* A later option of the same name replaces this one: only the last is applied (and checked). */
+		_cleanup_free_ char *key = strndup(arg, (size_t)(eq - arg));
+		if (!key)
+			return -ENOMEM;
+		if (config_set_of(l->sets, key) != arg)
+			continue;
+		if (!env_name_valid(key + strlen(prefix), len))
+			return loader_fail(l, key, NULL,
+					   "invalid variable name (no '=', spaces or control characters; not starting "
+					   "with a digit): '%.*s'",
+					   (int)len, name);
+		/* Replaces the file's variable in place, or comes after the file's. */
+		size_t j = 0;
+		for (; *env && (*env)[j]; j++)
+			if (strncmp((*env)[j], name, len + 1) == 0)
+				break;
+		if (*env && (*env)[j]) {
+			char *kv = strdup(name);
+			if (!kv)
+				return -ENOMEM;
+			free((*env)[j]);
+			(*env)[j] = kv;
+		} else if (strv_extend(env, name) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- Step 3b: the --set options over the raw strings, before they are validated with the file's ---- */
+
+static const cyaml_schema_field_t *field_find(const cyaml_schema_field_t *fields, const char *key, size_t len) {
+	for (; fields->key; fields++)
+		if (strlen(fields->key) == len && memcmp(fields->key, key, len) == 0)
+			return fields;
+	return NULL;
+}
+
+/* "a, b, c": the keys of a section, for a message. */
+static const char *field_names(const cyaml_schema_field_t *fields, char buf[static 256]) {
+	size_t m = 0;
+	buf[0] = '\0';
+	for (size_t j = 0; fields[j].key && m < 256; j++)
+		m += (size_t)snprintf(buf + m, 256 - m, "%s%s", j ? ", " : "", fields[j].key);
+	return buf;
+}
+
+static int set_fail(struct loader *l, const char *arg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int set_fail(struct loader *l, const char *arg, const char *fmt, ...) {
+	char why[1024];
+	va_list ap;
+
+	if (l->error)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	char buf[128];
+	if (asprintf(&l->error, "--set %s: %s", escape(arg, strlen(arg), buf), why) < 0) {
+		l->error = NULL;
+		return -ENOMEM;
+	}
+	return -EINVAL;
+}
+
+/* Memory that cyaml_free() frees with the rest of the raw config. */
+static void *raw_alloc(const cyaml_config_t *cy, size_t size) {
+	void *p = cy->mem_fn(cy->mem_ctx, NULL, size);
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+/* Puts one KEY=VALUE into raw, where the file's value of KEY would be: a section's string, the section made when the
+ * file has none. The schema is the table of what can be set: every scalar of it. */
+static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config *raw, const char *arg) {
+	const char *eq = strchr(arg, '='), *dot = memchr(arg, '.', (size_t)(eq - arg));
+	size_t klen = (size_t)(eq - arg), slen = dot ? (size_t)(dot - arg) : klen;
+	char names[256], kbuf[128];
+
+	const cyaml_schema_field_t *section = field_find(config_fields, arg, slen);
+	if (!section)
+		return set_fail(l, arg, "unknown key '%s' (the sections: %s)", escape(arg, klen, kbuf),
+				field_names(config_fields, names));
+	if (section->value.type == CYAML_SEQUENCE)
+		return set_fail(l, arg,
+				"%s is a list, whose keys cannot be set: --listen NAME=ADDRESS adds a listener, the "
+				"file gives its options",
+				section->key);
+	const cyaml_schema_field_t *fields = section->value.mapping.fields;
+	if (!dot)
+		return set_fail(l, arg, "%s is a section: set one of its keys (%s)", section->key,
+				field_names(fields, names));
+	const char *rest = dot + 1;
+	size_t rlen = (size_t)(eq - rest);
+	bool env = streq(section->key, "program") && strncmp(rest, "environment.", strlen("environment.")) == 0;
+	const cyaml_schema_field_t *f =
+		env ? field_find(fields, "environment", strlen("environment")) : field_find(fields, rest, rlen);
+	if (!f)
+		return set_fail(l, arg, "unknown key '%s' (the keys of %s: %s)", escape(arg, klen, kbuf), section->key,
+				field_names(fields, names));
+	if (f->value.type == CYAML_SEQUENCE)
+		return set_fail(l, arg, "%.*s is a list: write it in the file%s", (int)klen, arg,
+				streq(section->key, "program") && streq(f->key, "command") ? ", or the command after --"
+											   : "");
+	if (f->value.type == CYAML_IGNORE && !env)
+		return set_fail(l, arg, "%.*s is a mapping: set one variable with --set %.*s.NAME=VALUE", (int)klen,
+				arg, (int)klen, arg);
+
+	void **slot = (void **)((char *)raw + section->data_offset);
+	if (!*slot && !(*slot = raw_alloc(cy, section->value.data_size)))
+		return -ENOMEM;
+	if (env)
+		return 0; /* the variable itself: config_yaml_set_environment(), once the file's are read */
+	char **value = (char **)((char *)*slot + f->data_offset);
+	size_t vlen = strlen(eq + 1);
+	char *copy = raw_alloc(cy, vlen + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, eq + 1, vlen);
+	cy->mem_fn(cy->mem_ctx, *value, 0);
+	*value = copy;
+	return 0;
+}
+
 /* ---- Loading ---- */
 
 static int read_file(const char *path, char **ret, size_t *ret_len) {
@@ -524,6 +675,7 @@ static int read_file(const char *path, char **ret, size_t *ret_len) {
 	return 0;
 }
 
+/* text NULL: no file, the raw config is empty but for the --set options. */
 static int load(struct loader *l, const char *text, size_t len, struct config *c) {
 	cyaml_config_t cy = {
 		.log_fn = cyaml_log_collect,
@@ -536,16 +688,27 @@ static int load(struct loader *l, const char *text, size_t len, struct config *c
 	char path[PATH_BUF] = "";
 	int r;
 
-	r = load_document(l, text, len);
-	if (r < 0)
-		return r;
-	r = walk(l, yaml_document_get_root_node(&l->doc), &config_schema, path);
-	if (r < 0)
-		return r;
-	cyaml_err_t e = cyaml_load_data((const uint8_t *)text, len, &cy, &config_schema, (cyaml_data_t **)&raw, NULL);
-	if (e != CYAML_OK)
-		return cyaml_error(l, e);
-	r = config_from_raw(l, raw, c);
+	if (text) {
+		r = load_document(l, text, len);
+		if (r < 0)
+			return r;
+		r = walk(l, yaml_document_get_root_node(&l->doc), &config_schema, path);
+		if (r < 0)
+			return r;
+		cyaml_err_t e =
+			cyaml_load_data((const uint8_t *)text, len, &cy, &config_schema, (cyaml_data_t **)&raw, NULL);
+		if (e != CYAML_OK)
+			return cyaml_error(l, e);
+	} else if (!(raw = raw_alloc(&cy, sizeof(*raw))))
+		return -ENOMEM;
+	r = 0;
+	for (size_t i = 0; l->sets && l->sets[i] && r >= 0; i++) {
+		const char *why = NULL;
+		r = config_set_check(l->sets[i], &why) < 0 ? set_fail(l, l->sets[i], "%s", why)
+							   : set_one(l, &cy, raw, l->sets[i]);
+	}
+	if (r >= 0)
+		r = config_from_raw(l, raw, c);
 	cyaml_free(&cy, &config_schema, raw, 0);
 	return r;
 }
@@ -556,39 +719,61 @@ static void loader_done(struct loader *l) {
 	free(l->error);
 }
 
-static int load_file(struct loader *l, struct config **ret) {
+static int load_config(struct loader *l, struct config **ret) {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_(config_freep) struct config *c = NULL;
 	size_t len = 0;
 	int r;
 
-	r = read_file(l->path, &text, &len);
-	if (r == -EFBIG)
-		return loader_fail(l, NULL, NULL, "file too large (max %d bytes)", CONFIG_FILE_MAX);
-	if (r < 0)
-		return r;
-	r = config_new_default(&c);
-	if (r < 0)
-		return r;
-	if (!(c->path = strdup(l->path)))
+	if (l->path) {
+		r = read_file(l->path, &text, &len);
+		if (r == -EFBIG)
+			return loader_fail(l, NULL, NULL, "file too large (max %d bytes)", CONFIG_FILE_MAX);
+		if (r < 0)
+			return r;
+	}
+	if (!(c = malloc(sizeof(*c))))
 		return -ENOMEM;
-	r = load(l, text, len, c);
+	/* A file's defaults, or those of quick use. */
+	if (l->path)
+		config_defaults(c);
+	else
+		config_quick_use_defaults(c);
+	if (l->path && !(c->path = strdup(l->path)))
+		return -ENOMEM;
+	if (l->sets && l->sets[0] && !(c->sets = strv_copy(l->sets)))
+		return -ENOMEM;
+	/* An empty file is an error of its own, but with no file at all there is nothing to parse. */
+	r = load(l, l->path ? text : NULL, len, c);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(c);
 	return 0;
 }
 
-int config_load(const char *path, struct config **ret, char **ret_error) {
-	_cleanup_(loader_done) struct loader l = {.path = path};
-	int r = load_file(&l, ret);
+int config_set_check(const char *arg, const char **ret_why) {
+	const char *eq = strchr(arg, '=');
+	if (!eq)
+		return fail_why(ret_why, -EINVAL, "expected KEY=VALUE");
+	if (eq == arg)
+		return fail_why(ret_why, -EINVAL, "empty key (expected KEY=VALUE, such as stop.timeout=5s)");
+	return 0;
+}
+
+int config_load_set(const char *path, char *const *sets, struct config **ret, char **ret_error) {
+	_cleanup_(loader_done) struct loader l = {.path = path, .sets = sets};
+	int r = load_config(&l, ret);
 	if (r < 0) {
 		/* A file that cannot be read, or no memory: the errno is the message. */
 		if (!l.error)
-			l.error = strdup_printf("%s: %s", path, strerror(-r));
+			l.error = path ? strdup_printf("%s: %s", path, strerror(-r)) : strdup(strerror(-r));
 		*ret_error = TAKE_PTR(l.error);
 	}
 	return r;
+}
+
+int config_load(const char *path, struct config **ret, char **ret_error) {
+	return config_load_set(path, NULL, ret, ret_error);
 }
 
 int config_yaml_peek(const char *path, const char *key, char **ret) {

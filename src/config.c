@@ -22,6 +22,7 @@ static const char *const stream_names[_STREAM_MAX] = {"both", "stdout", "stderr"
 static const char *const reload_names[_RELOAD_STRATEGY_MAX] = {"replace", "restart", "signal"};
 static const char *const restart_names[_RESTART_POLICY_MAX] = {"on-failure", "always", "never"};
 static const char *const fd_store_names[_FD_STORE_MAX] = {"auto", "true", "false"};
+static const char *const stdin_names[_STDIN_MAX] = {"inherit", "/dev/null", "listener"};
 
 const char *inherit_mode_to_string(enum inherit_mode m) {
 	return m >= 0 && m < _INHERIT_MAX ? inherit_names[m] : NULL;
@@ -41,6 +42,9 @@ const char *fd_store_mode_to_string(enum fd_store_mode m) {
 }
 const char *restart_policy_to_string(enum restart_policy p) {
 	return p >= 0 && p < _RESTART_POLICY_MAX ? restart_names[p] : NULL;
+}
+const char *stdin_mode_to_string(enum stdin_mode m) {
+	return m >= 0 && m < _STDIN_MAX ? stdin_names[m] : NULL;
 }
 
 bool config_name_valid(const char *name) {
@@ -68,11 +72,18 @@ void config_defaults(struct config *c) {
 	};
 }
 
+/* Quick use must work for any program, and most never send READY=1: without a file, "started" is ready, as with
+ * systemd's default Type=simple. A file keeps notify, the exact signal, as its default. */
+void config_quick_use_defaults(struct config *c) {
+	config_defaults(c);
+	c->readiness_type = READINESS_NONE;
+}
+
 int config_new_default(struct config **ret) {
 	struct config *c = malloc(sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	config_defaults(c);
+	config_quick_use_defaults(c);
 	*ret = c;
 	return 0;
 }
@@ -344,6 +355,9 @@ static int load_program(struct loader *l, const struct raw_program *p, struct co
 	r = config_yaml_environment(l, &c->environment);
 	if (r < 0)
 		return r;
+	r = config_yaml_set_environment(l, &c->environment);
+	if (r < 0)
+		return r;
 	if (p->working_directory && p->working_directory[0] != '/')
 		return loader_fail_value(l, "program.working-directory", "must be an absolute path",
 					 p->working_directory);
@@ -354,10 +368,20 @@ static int load_program(struct loader *l, const struct raw_program *p, struct co
 	    (r = get_bool(l, "program.fd-store", p->fd_store, &c->program_fd_store)) < 0 ||
 	    (r = get_bool(l, "program.preload", p->preload, &c->preload)) < 0)
 		return r;
-	if (p->stdin_ && !config_name_valid(p->stdin_))
-		return loader_fail_value(l, "program.stdin", "expected a listener name", p->stdin_);
-	if ((r = get_string(l, "program.stdin", p->stdin_, &c->stdin_listener)) < 0)
-		return r;
+	/* "inherit" and "/dev/null" are words of their own: "/" is no character of a listener name, and a listener
+	 * named inherit cannot be the standard input (baton.yaml(5) says so). */
+	if (p->stdin_ && streq(p->stdin_, "inherit"))
+		c->stdin_mode = STDIN_INHERIT;
+	else if (p->stdin_ && streq(p->stdin_, "/dev/null"))
+		c->stdin_mode = STDIN_NULL;
+	else if (p->stdin_) {
+		if (!config_name_valid(p->stdin_))
+			return loader_fail_value(l, "program.stdin", "expected inherit, /dev/null or a listener name",
+						 p->stdin_);
+		if ((r = get_string(l, "program.stdin", p->stdin_, &c->stdin_listener)) < 0)
+			return r;
+		c->stdin_mode = STDIN_LISTENER;
+	}
 	for (unsigned i = 0; i < p->n_compat; i++) {
 		char key[64];
 		snprintf(key, sizeof(key), "program.compat[%u]", i);
@@ -619,6 +643,7 @@ void config_free(struct config *c) {
 	}
 	free(c->listeners);
 	free(c->path);
+	strv_free(c->sets);
 	strv_free(c->command);
 	strv_free(c->environment);
 	free(c->working_directory);

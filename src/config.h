@@ -31,6 +31,8 @@ enum reload_strategy { RELOAD_REPLACE, RELOAD_RESTART, RELOAD_SIGNAL, _RELOAD_ST
 enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER, _RESTART_POLICY_MAX };
 /* systemd.fd-store: auto (when systemd announces a store in $FDSTORE), true, false. */
 enum fd_store_mode { FD_STORE_AUTO, FD_STORE_YES, FD_STORE_NO, _FD_STORE_MAX };
+/* program.stdin: baton's own standard input (the default, as under tini or dumb-init), /dev/null, or a listener. */
+enum stdin_mode { STDIN_INHERIT, STDIN_NULL, STDIN_LISTENER, _STDIN_MAX };
 
 struct listener_config {
 	char *name;
@@ -50,6 +52,7 @@ struct listener_config {
 
 struct config {
 	char *path; /* the file it came from; NULL for a command-line-only config */
+	char **sets; /* the --set KEY=VALUE options applied over the file or the defaults, for messages; may be NULL */
 
 	struct listener_config *listeners;
 	size_t n_listeners;
@@ -60,7 +63,8 @@ struct config {
 	char *user, *group;
 	uint64_t program_watchdog_usec; /* program.watchdog: WATCHDOG=1 needed at least this often; 0 = off */
 	bool program_fd_store; /* program.fd-store: relay the program's FDSTORE=1 with its fds */
-	char *stdin_listener; /* program.stdin: the listener also placed at fd 0 (inetd "wait"); NULL: /dev/null */
+	enum stdin_mode stdin_mode; /* program.stdin: default inherit */
+	char *stdin_listener; /* STDIN_LISTENER: the listener also placed at fd 0 (inetd "wait"); NULL otherwise */
 	bool preload; /* program.preload: LD_PRELOAD libbaton-preload.so, which maps the program's bind() */
 	bool compat_server_starter; /* program.compat has server-starter: SERVER_STARTER_PORT, _GENERATION */
 	bool compat_einhorn; /* program.compat has einhorn: EINHORN_FD_COUNT, EINHORN_FD_<n> */
@@ -99,13 +103,26 @@ struct config {
  * it can come from the command line). On failure returns negative errno and *ret_error is a malloc'd message. */
 int config_load(const char *path, struct config **ret, char **ret_error);
 
-/* An empty config with every default, for `baton run --listen ... -- COMMAND`. */
+/* As config_load(), with the --set KEY=VALUE options sets (NULL-terminated, may be NULL) applied over the file, in
+ * order (the last of one key wins), and validated with it exactly as if the file said so; an error about a value
+ * that an option set names the option ("--set stop.timeout=5: ..."), not the file. path NULL: no file, the
+ * defaults of quick use (config_new_default()) instead. The sets must have passed config_set_check(). */
+int config_load_set(const char *path, char *const *sets, struct config **ret, char **ret_error);
+
+/* The form of a --set option, KEY=VALUE with a non-empty KEY (the key and the value are checked when loaded: they
+ * depend on the file). Pure: returns 0, or -EINVAL with *ret_why a static reason. */
+int config_set_check(const char *arg, const char **ret_why);
+
+/* An empty config with every default of quick use (no file): as a file's, but readiness.type none, so that any
+ * program works without sending READY=1 (as systemd's Type=simple); for `baton run --listen ... -- COMMAND`. */
 int config_new_default(struct config **ret);
 
 /* Merges the command-line listeners ("NAME=ADDRESS") and command into c, and checks the result is runnable
  * (a non-empty command; no duplicate listener names or addresses). With a file config, listens/command are an error
  * when the file has listeners/a command already. On failure *ret_error is a malloc'd message and c is unchanged. */
 int config_apply_cli(struct config *c, char *const *listens, char *const *command, char **ret_error);
+/* As config_apply_cli(), but a config that still has no command is accepted: `baton check` prints it with a note. */
+int config_merge_cli(struct config *c, char *const *listens, char *const *command, char **ret_error);
 
 void config_free(struct config *c);
 static inline void config_freep(struct config **c) {
@@ -137,3 +154,4 @@ const char *reload_strategy_to_string(enum reload_strategy s);
 const char *restart_policy_to_string(enum restart_policy p);
 const char *fd_store_mode_to_string(enum fd_store_mode m);
 const char *output_stream_to_string(enum output_stream s);
+const char *stdin_mode_to_string(enum stdin_mode m); /* "inherit", "/dev/null", "listener" */

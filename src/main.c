@@ -13,8 +13,9 @@
 
 static const char usage_text[] =
 	"Usage:\n"
-	"  baton run    [-c FILE] [--listen NAME=ADDRESS]... [--log-level LEVEL] [-- COMMAND [ARG]...]\n"
-	"  baton check  -c FILE\n"
+	"  baton run    [-c FILE] [--listen NAME=ADDRESS]... [--set KEY=VALUE]... [--log-level LEVEL]\n"
+	"               [-- COMMAND [ARG]...]\n"
+	"  baton check  [-c FILE] [--listen NAME=ADDRESS]... [--set KEY=VALUE]... [-- COMMAND [ARG]...]\n"
 	"  baton reload (-c FILE | --control PATH) [--timeout DURATION]\n"
 	"  baton status (-c FILE | --control PATH) [--json]\n"
 	"  baton stop   (-c FILE | --control PATH) [--timeout DURATION]\n"
@@ -23,7 +24,7 @@ static const char usage_text[] =
 	"Keeps a service's sockets open while the program behind them is started, stopped or crashes.\n"
 	"\n"
 	"  run     bind the listeners (or inherit them from systemd) and supervise the program\n"
-	"  check   validate FILE and print the normalized configuration\n"
+	"  check   validate the configuration run would use and print it normalized\n"
 	"  reload  start a new generation and wait until it serves (or failed)\n"
 	"  status  show generations, listeners and the last reload\n"
 	"  stop    stop gracefully and wait until baton has exited\n"
@@ -31,6 +32,8 @@ static const char usage_text[] =
 	"Options:\n"
 	"  -c, --config FILE        the YAML configuration (see baton.yaml(5))\n"
 	"  -l, --listen NAME=ADDR   add a listener (without a config file, or when it has none)\n"
+	"      --set KEY=VALUE      set a config key over the file or the defaults (stop.timeout=5s,\n"
+	"                           readiness.type=none, program.environment.NAME=VALUE)\n"
 	"      --log-level LEVEL    error, warning, notice, info (default) or debug\n"
 	"      --control PATH       the control socket of a running baton (instead of -c)\n"
 	"      --timeout DURATION   give up waiting after DURATION (250ms, 30s, 5m; default: no limit)\n"
@@ -57,17 +60,19 @@ static int usage_error(const char *fmt, const char *arg) {
 struct options {
 	const char *config_path;
 	char **listens; /* NULL-terminated */
+	char **sets; /* --set KEY=VALUE, NULL-terminated */
 	char **command; /* points into argv; NULL when no "--" */
 	const char *control_path;
 	uint64_t timeout_usec;
 	bool json;
 };
 
-enum { OPT_LOG_LEVEL = 0x100, OPT_CONTROL, OPT_TIMEOUT, OPT_JSON };
+enum { OPT_LOG_LEVEL = 0x100, OPT_CONTROL, OPT_TIMEOUT, OPT_JSON, OPT_SET };
 
 static const struct option long_options[] = {
 	{"config", required_argument, NULL, 'c'},
 	{"listen", required_argument, NULL, 'l'},
+	{"set", required_argument, NULL, OPT_SET},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -79,15 +84,16 @@ static const struct option long_options[] = {
 
 /* Which options a subcommand takes. */
 enum {
-	ALLOW_RUN = 1 << 0, /* --listen, --log-level, -- COMMAND */
+	ALLOW_CONFIG = 1 << 0, /* --listen, --set, -- COMMAND: run and check */
 	ALLOW_CONTROL = 1 << 1, /* --control */
 	ALLOW_TIMEOUT = 1 << 2, /* --timeout */
 	ALLOW_JSON = 1 << 3, /* --json */
+	ALLOW_LOG_LEVEL = 1 << 4, /* --log-level */
 };
 
 /* Parses the options of a subcommand. Returns 0, 1 when --help/--version was handled, or EXIT_USAGE (positive). */
 static int parse_options(int argc, char **argv, unsigned allowed, struct options *o) {
-	bool allow_run_options = allowed & ALLOW_RUN;
+	bool allow_config_options = allowed & ALLOW_CONFIG;
 	o->timeout_usec = USEC_INFINITY;
 	int c;
 	/* "+": stop at the first non-option, so that nothing after "--" is taken for baton's own option. */
@@ -101,11 +107,24 @@ static int parse_options(int argc, char **argv, unsigned allowed, struct options
 			o->config_path = optarg;
 			break;
 		case 'l':
-			if (!allow_run_options)
-				return usage_error("--listen is an option of 'run' only ('%s')", optarg);
+			if (!allow_config_options)
+				return usage_error("--listen is an option of run and check ('%s')", optarg);
 			if (strv_extend(&o->listens, optarg) < 0)
 				return usage_error("%s", "out of memory");
 			break;
+		case OPT_SET: {
+			const char *why = NULL;
+			if (!allow_config_options)
+				return usage_error("--set is an option of run and check ('%s')", optarg);
+			/* Only the form here: the key and the value are the configuration's, checked with the file. */
+			if (config_set_check(optarg, &why) < 0) {
+				fprintf(stderr, "baton: --set %s: %s\nTry 'baton --help'.\n", optarg, why);
+				return EXIT_USAGE;
+			}
+			if (strv_extend(&o->sets, optarg) < 0)
+				return usage_error("%s", "out of memory");
+			break;
+		}
 		case OPT_CONTROL:
 			if (!(allowed & ALLOW_CONTROL))
 				return usage_error("--control is an option of reload, status and stop ('%s')", optarg);
@@ -124,7 +143,7 @@ static int parse_options(int argc, char **argv, unsigned allowed, struct options
 			o->json = true;
 			break;
 		case OPT_LOG_LEVEL: {
-			if (!allow_run_options)
+			if (!(allowed & ALLOW_LOG_LEVEL))
 				return usage_error("--log-level is an option of 'run' only ('%s')", optarg);
 			int level = log_level_from_string(optarg);
 			if (level < 0)
@@ -150,28 +169,29 @@ static int parse_options(int argc, char **argv, unsigned allowed, struct options
 		/* Only a command after "--" is accepted: a stray word is more likely a typo than a program. */
 		if (!streq(argv[optind - 1], "--"))
 			return usage_error("unexpected argument '%s' (put the program after --)", argv[optind]);
-		if (!allow_run_options)
+		if (!allow_config_options)
 			return usage_error("unexpected command after -- ('%s')", argv[optind]);
 		o->command = argv + optind;
-	} else if (optind > 1 && streq(argv[optind - 1], "--") && allow_run_options)
+	} else if (optind > 1 && streq(argv[optind - 1], "--") && allow_config_options)
 		return usage_error("%s", "-- must be followed by a command");
 	return 0;
 }
 
 static int cmd_check(int argc, char **argv) {
 	struct options o = {0};
-	int r = parse_options(argc, argv, 0, &o);
+	_cleanup_strv_free_ char **listens = NULL, **sets = NULL;
+	int r = parse_options(argc, argv, ALLOW_CONFIG, &o);
+	listens = o.listens;
+	sets = o.sets;
 	if (r != 0)
 		return r == 1 ? 0 : r;
-	if (!o.config_path)
-		return usage_error("%s", "check needs -c FILE");
 
+	/* What `run` would load, with the same options; only a missing command is fine here (a note says so). */
 	struct config *c = NULL;
 	_cleanup_free_ char *error = NULL;
-	r = config_load(o.config_path, &c, &error);
-	/* A file meant for `run -c FILE -- COMMAND` is valid without a command; with one, its {fd:NAME} are checked. */
-	if (r >= 0 && c->command)
-		r = config_apply_cli(c, NULL, NULL, &error);
+	r = config_load_set(o.config_path, sets, &c, &error);
+	if (r >= 0)
+		r = config_merge_cli(c, listens, o.command, &error);
 	if (r < 0) {
 		fprintf(stderr, "baton: %s\n", error ? error : strerror(-r));
 		config_free(c);
@@ -186,9 +206,10 @@ static int cmd_check(int argc, char **argv) {
 
 static int cmd_run(int argc, char **argv) {
 	struct options o = {0};
-	_cleanup_strv_free_ char **listens = NULL;
-	int r = parse_options(argc, argv, ALLOW_RUN, &o);
+	_cleanup_strv_free_ char **listens = NULL, **sets = NULL;
+	int r = parse_options(argc, argv, ALLOW_CONFIG | ALLOW_LOG_LEVEL, &o);
 	listens = o.listens;
+	sets = o.sets;
 	if (r != 0)
 		return r == 1 ? 0 : r;
 
@@ -199,6 +220,7 @@ static int cmd_run(int argc, char **argv) {
 	struct supervisor_options so = {
 		.config_path = o.config_path,
 		.listens = listens,
+		.sets = sets,
 		.command = o.command,
 	};
 	/* Every listener costs an fd, twice during a reload: lift the soft limit to the hard one for baton itself. The
@@ -272,6 +294,7 @@ static int cmd_control(int argc, char **argv, enum control_request request) {
 	unsigned allowed = ALLOW_CONTROL | (request == CONTROL_STATUS ? ALLOW_JSON : ALLOW_TIMEOUT);
 	int r = parse_options(argc, argv, allowed, &o);
 	strv_free(o.listens);
+	strv_free(o.sets);
 	if (r != 0)
 		return r == 1 ? 0 : r;
 	const char *name = control_request_to_string(request);

@@ -82,10 +82,10 @@ static int prepare_generation(const struct program_spec *spec, struct program *p
 	/* Outside systemd nothing else would stop a child whose supervisor was SIGKILLed (under systemd the cgroup is
 	 * killed anyway); the stop signal lets it finish its requests. */
 	p->params.parent_death_signal = c->stop_signal;
-	/* program.stdin: a listener (inetd "wait"), or baton's own stdin (a pipe or a terminal reaches the program, as
-	 * under tini or dumb-init; under systemd it is /dev/null anyway). */
-	p->params.stdin_fd = STDIN_FILENO;
-	for (size_t i = 0; c->stdin_listener && i < n; i++)
+	/* program.stdin: baton's own (a pipe or a terminal reaches the program, as under tini or dumb-init; under
+	 * systemd it is /dev/null anyway), /dev/null (-1 to spawn), or a listener (inetd "wait"). */
+	p->params.stdin_fd = c->stdin_mode == STDIN_INHERIT ? STDIN_FILENO : -1;
+	for (size_t i = 0; c->stdin_mode == STDIN_LISTENER && i < n; i++)
 		if (streq(spec->listeners[i].name, c->stdin_listener))
 			p->params.stdin_fd = spec->listeners[i].fd;
 	return 0;

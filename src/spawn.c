@@ -323,9 +323,10 @@ static char *format_failure(const struct spawn_params *p, const struct spawn_fai
 		/* ENOEXEC: a shell would run a script without "#!" through /bin/sh; baton runs what the kernel runs,
 		 * and says what is missing. */
 		if (f->err == ENOEXEC)
-			return strdup_printf("exec %s: %s (a script needs a \"#!\" line naming its interpreter, such as "
-					     "#!/bin/sh)",
-					     p->argv[0], why);
+			return strdup_printf(
+				"exec %s: %s (a script needs a \"#!\" line naming its interpreter, such as "
+				"#!/bin/sh)",
+				p->argv[0], why);
 		return strdup_printf("exec %s: %s", p->argv[0], why);
 	}
 	default:

@@ -752,10 +752,7 @@ void supervisor_free(struct supervisor *s) {
 int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error) {
 	struct config *c = NULL;
 	int r;
-	if (o->config_path)
-		r = config_load(o->config_path, &c, ret_error);
-	else
-		r = config_new_default(&c);
+	r = config_load_set(o->config_path, o->sets, &c, ret_error);
 	if (r >= 0)
 		r = config_apply_cli(c, o->listens, o->command, ret_error);
 	if (r < 0) {

@@ -56,6 +56,7 @@ struct supervisor_options {
 	const char *config_path; /* NULL: command line only */
 	struct rlimit nofile; /* RLIMIT_NOFILE as baton was given it: what children get */
 	char *const *listens; /* --listen NAME=ADDRESS */
+	char *const *sets; /* --set KEY=VALUE: applied over the file (or the defaults) on every load, a reload's too */
 	char *const *command; /* after -- */
 };
 

@@ -183,6 +183,21 @@ os.execv(sys.argv[1], sys.argv[1:])'
   assert_equal "$(rep stdin)" "$BATS_TEST_TMPDIR/input"
 }
 
+@test "program.stdin: /dev/null gives the child /dev/null instead of baton's stdin" {
+  PROGRAM_EXTRA='  stdin: /dev/null' probe_config "$TWO_LISTENERS"
+  echo "not for the child" >"$BATS_TEST_TMPDIR/input"
+  BATON_LOG="$BATS_TEST_TMPDIR/baton.log"
+  "$BATON" run -c "$CFG" <"$BATS_TEST_TMPDIR/input" >"$BATON_LOG" 2>&1 &
+  BATON_PID=$!
+  track_pid "$BATON_PID"
+  wait_report
+  assert_equal "$(rep stdin)" /dev/null
+  # The same through --set, without a file.
+  run --separate-stderr bash -c 'echo hi | timeout 20 "$0" run --set program.stdin=/dev/null -- cat' "$BATON"
+  assert_success
+  assert_output ""
+}
+
 @test "a pipe into baton reaches the program: echo hi | baton run -- cat" {
   run --separate-stderr bash -c 'echo hi | timeout 20 "$0" run -- cat' "$BATON"
   assert_equal "$status" 0

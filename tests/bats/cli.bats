@@ -27,6 +27,7 @@ assert_usage_error() {
     assert_output --partial "Usage:"
     assert_output --partial "baton run"
     assert_output --partial "baton check"
+    assert_output --partial "--set KEY=VALUE"
     assert_equal "$stderr" ""
   done
   # After a subcommand, too.
@@ -86,9 +87,33 @@ assert_usage_error() {
   assert_no_child
 }
 
-@test "check without -c is a usage error (100)" {
+@test "check without -c prints the defaults of quick use: readiness.type none, stdin inherit" {
   run --separate-stderr "$BATON" check
-  assert_usage_error "-c FILE"
+  assert_success
+  assert_equal "$stderr" ""
+  assert_output --partial $'readiness:\n  type: none\n'
+  assert_output --partial $'\n  stdin: inherit\n'
+  assert_output --partial "program.command is not set"
+  # With a file, notify stays the default.
+  printf 'stop: {timeout: 2s}\n' >"$CFG"
+  run --separate-stderr "$BATON" check -c "$CFG"
+  assert_success
+  assert_output --partial $'readiness:\n  type: notify\n'
+}
+
+@test "check takes --listen and -- COMMAND like run, and prints what run would use" {
+  run --separate-stderr "$BATON" check --listen "web=tcp://127.0.0.1:$PORT" -- "$PROBE" --fd "{fd:web}"
+  assert_success
+  assert_output --partial "name: \"web\""
+  assert_output --partial "command: [\"$PROBE\", \"--fd\", \"{fd:web}\"]"
+  refute_output --partial "program.command is not set"
+  # The same errors as run: a placeholder naming no listener.
+  run --separate-stderr "$BATON" check --listen "web=tcp://127.0.0.1:$PORT" -- "$PROBE" "{fd:wbe}"
+  assert_equal "$status" 101
+  stderr_has "{fd:wbe} names no listener"
+  # --log-level stays run's.
+  run --separate-stderr "$BATON" check --log-level debug
+  assert_usage_error "--log-level is an option of 'run' only"
 }
 
 @test "check prints the normalized config, which check accepts again unchanged" {

@@ -5,6 +5,7 @@
 # foreground follows the program (stty, Ctrl-C, Ctrl-Z and fg, a shell prompt), driven through a real pseudo-terminal.
 
 load 'helpers'
+bats_require_minimum_version 1.5.0
 
 setup() {
   PORT=$(free_port)
@@ -243,7 +244,7 @@ SCRIPT
 }
 
 @test "a shell under baton gets a prompt and its commands; its exit status is baton's" {
-  run pty "$BATON" run -- bash --norc --noprofile -i <<'SCRIPT'
+  run pty "$BATON" run --set restart.policy=never -- bash --norc --noprofile -i <<'SCRIPT'
 expect [#$] $
 send echo "hi from $((40 + 2))"\r
 expect hi from 42

@@ -376,8 +376,10 @@ static void test_section_errors(void) {
 	           "relative control socket");
 }
 
-static void check_defaults(const struct config *c) {
-	CHECK(c->readiness_type == READINESS_NOTIFY, "default readiness.type notify");
+/* The defaults of a file; quick use (no file) differs in readiness.type only. */
+static void check_defaults(const struct config *c, enum readiness_type type) {
+	CHECK(c->readiness_type == type, "default readiness.type %s", readiness_type_to_string(type));
+	CHECK(c->stdin_mode == STDIN_INHERIT && !c->stdin_listener, "default program.stdin inherit");
 	CHECK(c->readiness_timeout_usec == 60 * USEC_PER_SEC, "default readiness.timeout 60s");
 	CHECK(c->reload_strategy == RELOAD_REPLACE, "default reload.strategy replace");
 	CHECK(c->reload_signal == SIGHUP, "default reload.signal SIGHUP");
@@ -403,7 +405,7 @@ static void test_defaults(void) {
 	struct config *c = load_ok(TCP_LISTENER, "one listener");
 	if (!c)
 		return;
-	check_defaults(c);
+	check_defaults(c, READINESS_NOTIFY);
 	CHECK(c->command == NULL, "no command");
 	CHECK(c->n_listeners == 1, "one listener");
 	const struct listener_config *lc = &c->listeners[0];
@@ -431,7 +433,7 @@ static void test_defaults(void) {
 	}
 
 	CHECK(config_new_default(&c) == 0, "config_new_default");
-	check_defaults(c);
+	check_defaults(c, READINESS_NONE);
 	CHECK(c->path == NULL && c->n_listeners == 0 && c->command == NULL, "config_new_default: empty");
 	config_free(c);
 }
@@ -585,6 +587,7 @@ static bool config_equal(const struct config *a, const struct config *b) {
 	       str_equal(a->control_socket, b->control_socket) &&
 	       a->program_watchdog_usec == b->program_watchdog_usec && a->program_fd_store == b->program_fd_store &&
 	       a->fd_store == b->fd_store && str_equal(a->stdin_listener, b->stdin_listener) &&
+	       a->stdin_mode == b->stdin_mode &&
 	       a->preload == b->preload && a->compat_server_starter == b->compat_server_starter &&
 	       a->compat_einhorn == b->compat_einhorn && strv_equal(a->readiness_command, b->readiness_command) &&
 	       a->readiness_interval_usec == b->readiness_interval_usec &&
@@ -1048,6 +1051,7 @@ static void test_program_new_keys(void) {
 				      "every new program key");
 	if (c) {
 		CHECK_STREQ(c->stdin_listener, "web", "program.stdin");
+		CHECK(c->stdin_mode == STDIN_LISTENER, "program.stdin: a listener");
 		CHECK(c->preload && c->compat_server_starter && c->compat_einhorn, "preload, both compat entries");
 		CHECK(c->stop_drain_usec == 5 * USEC_PER_SEC, "stop.drain 5s");
 		char *error = NULL;
@@ -1076,10 +1080,32 @@ static void test_program_new_keys(void) {
 		CHECK(!c->compat_server_starter && !c->compat_einhorn && !c->preload, "empty compat, preload false");
 		char *text = round_trip(c, "no drain without preload");
 		CHECK(text && !strstr(text, "drain"), "print: no stop.drain without preload");
-		CHECK(text && !strstr(text, "stdin"), "print: no program.stdin when unset");
+		CHECK(text && strstr(text, "\n  stdin: inherit\n"), "print: program.stdin inherit when unset");
 		free(text);
 		config_free(c);
 	}
+	/* program.stdin: inherit and /dev/null are words of their own, and print back as themselves. */
+	c = load_print("program:\n  stdin: inherit\n", "  stdin: inherit\n", "stdin inherit");
+	if (c) {
+		CHECK(c->stdin_mode == STDIN_INHERIT && !c->stdin_listener, "stdin inherit");
+		free(round_trip(c, "stdin inherit"));
+		config_free(c);
+	}
+	c = load_print("program:\n  stdin: /dev/null\n", "  stdin: \"/dev/null\"\n", "stdin /dev/null");
+	if (c) {
+		CHECK(c->stdin_mode == STDIN_NULL && !c->stdin_listener, "stdin /dev/null");
+		free(round_trip(c, "stdin /dev/null"));
+		config_free(c);
+	}
+	/* A listener named inherit cannot be the standard input: the word means inherit. */
+	c = load_ok("listeners:\n  - {name: inherit, address: \"tcp://:8080\"}\nprogram:\n  stdin: \"inherit\"\n",
+		    "stdin inherit beside a listener named inherit");
+	if (c) {
+		CHECK(c->stdin_mode == STDIN_INHERIT && !c->stdin_listener, "stdin \"inherit\" is inherit");
+		config_free(c);
+	}
+	CHECK(streq(stdin_mode_to_string(STDIN_NULL), "/dev/null") && !stdin_mode_to_string(_STDIN_MAX),
+	      "stdin_mode_to_string");
 	/* stop: before program: in the file; drain 0s needs no preload. */
 	c = load_ok("stop:\n  drain: 1s\nprogram:\n  preload: true\n", "drain before preload in the file");
 	config_free(c);
@@ -1099,10 +1125,14 @@ static void test_program_new_keys(void) {
 		   "key 'program.compat[0]': expected server-starter or einhorn: '' (line 2)", "empty compat entry");
 	load_fails("program:\n  compat: einhorn\n",
 		   "key 'program.compat': expected a list, got a scalar: 'einhorn' (line 2)", "compat not a list");
-	load_fails("program:\n  stdin: \"a b\"\n", "key 'program.stdin': expected a listener name: 'a b' (line 2)",
+	load_fails("program:\n  stdin: \"a b\"\n",
+		   "key 'program.stdin': expected inherit, /dev/null or a listener name: 'a b' (line 2)",
 		   "stdin not a name");
-	load_fails("program:\n  stdin: \"\"\n", "key 'program.stdin': expected a listener name: '' (line 2)",
-		   "empty stdin");
+	load_fails("program:\n  stdin: \"\"\n",
+		   "key 'program.stdin': expected inherit, /dev/null or a listener name: '' (line 2)", "empty stdin");
+	load_fails("program:\n  stdin: /dev/zero\n",
+		   "key 'program.stdin': expected inherit, /dev/null or a listener name: '/dev/zero' (line 2)",
+		   "stdin another file");
 	load_fails("program:\n  preload: yes\n", "key 'program.preload': expected true or false: 'yes' (line 2)",
 		   "preload not a boolean");
 	load_fails("stop:\n  drain: 5s\n",
@@ -1201,6 +1231,256 @@ static void test_listener_refs(void) {
 	config_free(c);
 }
 
+/* ---- --set KEY=VALUE (baton(1) OPTIONS) ---- */
+
+/* config_load_set() of text (NULL: no file, quick use) with sets: succeeds. */
+static struct config *set_ok(const char *text, char *const *sets, const char *what) {
+	const char *path = text ? write_tmp(text) : NULL;
+	struct config *c = NULL;
+	char *error = NULL;
+	int r = config_load_set(path, sets, &c, &error);
+	CHECK(r == 0 && c, "--set loads: %s", what);
+	if (r < 0)
+		printf("#   error: %s\n", error);
+	free(error);
+	return r == 0 ? c : NULL;
+}
+
+/* Fails with exactly want ("PATH: " before it when it is about the file, not an option). */
+static void set_fails(const char *text, char *const *sets, const char *want, const char *what) {
+	const char *path = text ? write_tmp(text) : NULL;
+	struct config *c = NULL;
+	char *error = NULL, *full = NULL;
+	int r = config_load_set(path, sets, &c, &error);
+	CHECK(r == -EINVAL && !c, "--set rejected: %s", what);
+	if (asprintf(&full, "%s%s%s", path && strncmp(want, "--set ", 6) ? path : "",
+		     path && strncmp(want, "--set ", 6) ? ": " : "", want) < 0)
+		exit(EXIT_FAILURE);
+	CHECK_STREQ(error, full, "--set message: %s", what);
+	if (r == 0)
+		config_free(c);
+	free(error);
+	free(full);
+}
+
+#define SETS(...) ((char *const[]){__VA_ARGS__, NULL})
+
+static void test_set_check(void) {
+	const char *why = NULL;
+	CHECK(config_set_check("stop.timeout=5s", &why) == 0, "set_check: KEY=VALUE");
+	CHECK(config_set_check("control.socket=", &why) == 0, "set_check: an empty value");
+	CHECK(config_set_check("program.environment.A=b=c", &why) == 0, "set_check: '=' in the value");
+	CHECK(config_set_check("x=y", NULL) == 0, "set_check: NULL ret_why");
+	why = NULL;
+	CHECK(config_set_check("stop.timeout", &why) == -EINVAL && why && streq(why, "expected KEY=VALUE"),
+	      "set_check: no '='");
+	why = NULL;
+	CHECK(config_set_check("", &why) == -EINVAL && why && streq(why, "expected KEY=VALUE"), "set_check: empty");
+	why = NULL;
+	CHECK(config_set_check("=5s", &why) == -EINVAL && why && strstr(why, "empty key"), "set_check: empty key");
+	why = NULL;
+	CHECK(config_set_check("=", &why) == -EINVAL && why && strstr(why, "empty key"), "set_check: '=' alone");
+}
+
+static void test_set_types(void) {
+	/* Without a file: the defaults of quick use, then the options. */
+	struct config *c = set_ok(NULL, NULL, "no file, no option");
+	if (c) {
+		check_defaults(c, READINESS_NONE);
+		CHECK(!c->path && !c->sets && !c->command && c->n_listeners == 0, "no file: empty");
+		config_free(c);
+	}
+	c = set_ok(NULL,
+		   SETS("stop.timeout=5s", "readiness.timeout=250ms", "restart.policy=never", "reload.strategy=signal",
+			"systemd.fd-store=false", "program.fd-store=true", "stop.signal=KILL", "reload.signal=10",
+			"program.user=nobody", "program.group=0", "program.working-directory=/srv",
+			"program.watchdog=1m", "control.socket=", "program.environment.GREETING=hello world",
+			"program.environment.X.Y=a=b", "program.stdin=/dev/null", "readiness.type=notify",
+			"restart.delay=1s", "restart.max-delay=1h"),
+		   "every kind of scalar");
+	if (c) {
+		CHECK(c->stop_timeout_usec == 5 * USEC_PER_SEC, "duration: stop.timeout 5s");
+		CHECK(c->readiness_timeout_usec == 250 * USEC_PER_MSEC, "duration: readiness.timeout 250ms");
+		CHECK(c->program_watchdog_usec == 60 * USEC_PER_SEC, "duration: program.watchdog 1m");
+		CHECK(c->restart_delay_usec == USEC_PER_SEC && c->restart_max_delay_usec == 3600 * USEC_PER_SEC,
+		      "durations: restart.delay, restart.max-delay");
+		CHECK(c->restart_policy == RESTART_NEVER, "enum: restart.policy never");
+		CHECK(c->reload_strategy == RELOAD_SIGNAL, "enum: reload.strategy signal");
+		CHECK(c->fd_store == FD_STORE_NO, "enum: systemd.fd-store false");
+		CHECK(c->readiness_type == READINESS_NOTIFY, "enum: readiness.type notify over quick use's none");
+		CHECK(c->program_fd_store, "boolean: program.fd-store true");
+		CHECK(c->stop_signal == SIGKILL && c->reload_signal == SIGUSR1, "signals: KILL, 10");
+		CHECK_STREQ(c->user, "nobody", "string: program.user");
+		CHECK_STREQ(c->group, "0", "string: program.group");
+		CHECK_STREQ(c->working_directory, "/srv", "string: program.working-directory");
+		CHECK_STREQ(c->control_socket, "", "string: control.socket \"\" (disabled)");
+		CHECK(c->environment && streq(c->environment[0], "GREETING=hello world") &&
+			      streq(c->environment[1], "X.Y=a=b") && !c->environment[2],
+		      "environment: two variables, a '.' in a name and a '=' in a value");
+		CHECK(c->stdin_mode == STDIN_NULL && !c->stdin_listener, "program.stdin /dev/null");
+		CHECK(c->sets && streq(c->sets[0], "stop.timeout=5s") && strv_length(c->sets) == 19,
+		      "the options are kept for messages");
+		config_free(c);
+	}
+	c = set_ok(NULL, SETS("readiness.type=log", "readiness.pattern=^up$", "readiness.stream=stderr"),
+		   "a readiness type with its keys");
+	if (c) {
+		CHECK(c->readiness_type == READINESS_LOG && c->readiness_stream == STREAM_STDERR &&
+			      streq(c->readiness_pattern, "^up$"),
+		      "readiness log, pattern, stream");
+		config_free(c);
+	}
+	/* The last of one key wins, an invalid earlier one included. */
+	c = set_ok(NULL,
+		   SETS("stop.timeout=5", "stop.timeout=7s", "program.environment.A=1", "program.environment.A=2"),
+		   "the last one wins");
+	if (c) {
+		CHECK(c->stop_timeout_usec == 7 * USEC_PER_SEC, "last wins: stop.timeout 7s");
+		CHECK(c->environment && streq(c->environment[0], "A=2") && !c->environment[1], "last wins: one A=2");
+		config_free(c);
+	}
+}
+
+static void test_set_over_file(void) {
+	const char *file = "program:\n  command: [/bin/app]\n  environment: {A: \"1\", B: \"2\"}\n  stdin: web\n"
+			   "listeners:\n  - {name: web, address: \"tcp://:8080\"}\n"
+			   "stop: {timeout: 5}\nrestart: {policy: always}\n";
+	/* The file's invalid stop.timeout is replaced before it is validated. */
+	struct config *c = set_ok(file,
+				  SETS("stop.timeout=5s", "program.environment.A=one", "program.environment.C=3",
+				       "program.stdin=inherit"),
+				  "over a file");
+	if (c) {
+		CHECK(c->path && c->stop_timeout_usec == 5 * USEC_PER_SEC, "over a file: stop.timeout replaced");
+		CHECK(c->restart_policy == RESTART_ALWAYS, "over a file: the rest is the file's");
+		CHECK(c->readiness_type == READINESS_NOTIFY, "over a file: a file's default readiness.type notify");
+		CHECK(c->environment && streq(c->environment[0], "A=one") && streq(c->environment[1], "B=2") &&
+			      streq(c->environment[2], "C=3") && !c->environment[3],
+		      "over a file: a variable replaced in place, a new one after the file's");
+		CHECK(c->stdin_mode == STDIN_INHERIT && !c->stdin_listener, "over a file: program.stdin inherit");
+		config_free(c);
+	}
+	/* Without the option, the file's error, with its line. */
+	set_fails(file, NULL,
+		  "key 'stop.timeout': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '5' (line 7)",
+		  "the file's own error");
+	set_fails(file, SETS("restart.policy=never"),
+		  "key 'stop.timeout': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '5' (line 7)",
+		  "an unrelated option leaves the file's error");
+	set_fails("readiness: {type: exec, command: [/bin/true]}\n", SETS("readiness.interval=0s"),
+		  "--set readiness.interval=0s: must be longer than 0s", "a value the file's rules refuse");
+	set_fails("readiness: {type: log, pattern: x}\n", SETS("readiness.type=none"),
+		  "key 'readiness.pattern': not used with readiness.type none (line 1)",
+		  "the file's key that the option's type does not use");
+
+	/* program.stdin set to a listener that the command line then must give. */
+	char *error = NULL;
+	c = set_ok(NULL, SETS("program.stdin=x"), "stdin names a listener to come");
+	if (c) {
+		CHECK(config_apply_cli(c, SETS("web=tcp://:8080"), SETS("/bin/true"), &error) == -EINVAL,
+		      "cli: stdin names no listener");
+		CHECK_STREQ(error, "--set program.stdin=x: names no listener: 'x'", "cli: the option is named");
+		free(error);
+		error = NULL;
+		CHECK(config_apply_cli(c, SETS("x=tcp://:8080"), SETS("/bin/true"), &error) == 0 &&
+			      c->stdin_mode == STDIN_LISTENER && streq(c->stdin_listener, "x"),
+		      "cli: stdin names a --listen listener");
+		free(error);
+		config_free(c);
+	}
+	/* config_merge_cli() (baton check): no command is fine, --listen is merged. */
+	c = set_ok(NULL, NULL, "merge");
+	if (c) {
+		error = NULL;
+		CHECK(config_merge_cli(c, SETS("web=tcp://:8080"), NULL, &error) == 0 && c->n_listeners == 1 &&
+			      !c->command,
+		      "merge: a listener, no command");
+		free(error);
+		error = NULL;
+		CHECK(config_apply_cli(c, NULL, NULL, &error) == -EINVAL, "apply: still no command");
+		free(error);
+		config_free(c);
+	}
+}
+
+static void test_set_errors(void) {
+	set_fails(NULL, SETS("readiness.tpye=none"),
+		  "--set readiness.tpye=none: unknown key 'readiness.tpye' (the keys of readiness: type, timeout, "
+		  "command, interval, pattern, stream, pid-file, delay)",
+		  "unknown key");
+	set_fails(NULL, SETS("stpo.timeout=5s"),
+		  "--set stpo.timeout=5s: unknown key 'stpo.timeout' (the sections: listeners, program, readiness, "
+		  "reload, stop, restart, control, systemd)",
+		  "unknown section");
+	set_fails(NULL, SETS("stop.timeout.x=5s"),
+		  "--set stop.timeout.x=5s: unknown key 'stop.timeout.x' (the keys of stop: signal, timeout, drain)",
+		  "a key below a scalar");
+	set_fails(NULL, SETS("stop=5s"),
+		  "--set stop=5s: stop is a section: set one of its keys (signal, timeout, drain)", "a section");
+	set_fails(NULL, SETS("listeners.0.backlog=1"),
+		  "--set listeners.0.backlog=1: listeners is a list, whose keys cannot be set: --listen NAME=ADDRESS "
+		  "adds a listener, the file gives its options",
+		  "a listener key");
+	set_fails(NULL, SETS("program.command=/bin/app"),
+		  "--set program.command=/bin/app: program.command is a list: write it in the file, or the command "
+		  "after --",
+		  "program.command");
+	set_fails(NULL, SETS("readiness.command=true"),
+		  "--set readiness.command=true: readiness.command is a list: write it in the file",
+		  "readiness.command");
+	set_fails(NULL, SETS("program.compat=einhorn"),
+		  "--set program.compat=einhorn: program.compat is a list: write it in the file", "program.compat");
+	set_fails(NULL, SETS("program.environment=A"),
+		  "--set program.environment=A: program.environment is a mapping: set one variable with --set "
+		  "program.environment.NAME=VALUE",
+		  "program.environment itself");
+	set_fails(NULL, SETS("stop.timeout"), "--set stop.timeout: expected KEY=VALUE", "no '=' (unchecked caller)");
+
+	/* A bad value of each type: the file's reason, the option instead of a line. */
+	set_fails(NULL, SETS("stop.timeout=5"),
+		  "--set stop.timeout=5: expected a duration with its unit, such as 250ms, 30s, 5m or 1h", "duration");
+	set_fails(NULL, SETS("stop.timeout="),
+		  "--set stop.timeout=: expected a duration with its unit, such as 250ms, 30s, 5m or 1h",
+		  "empty duration");
+	set_fails(NULL, SETS("stop.timeout=0s"), "--set stop.timeout=0s: must be longer than 0s", "zero duration");
+	set_fails(NULL, SETS("program.fd-store=yes"), "--set program.fd-store=yes: expected true or false", "boolean");
+	set_fails(NULL, SETS("restart.policy=sometimes"),
+		  "--set restart.policy=sometimes: expected on-failure, always or never", "enum");
+	set_fails(NULL, SETS("readiness.type=ready"),
+		  "--set readiness.type=ready: expected notify, exec, log, pidfile, delay or none", "readiness.type");
+	set_fails(NULL, SETS("stop.signal=SIGFOO"),
+		  "--set stop.signal=SIGFOO: expected a signal such as SIGTERM, TERM or 15", "signal");
+	set_fails(NULL, SETS("program.user="), "--set program.user=: must not be empty", "empty string");
+	set_fails(NULL, SETS("program.working-directory=srv"),
+		  "--set program.working-directory=srv: must be an absolute path", "relative path");
+	set_fails(NULL, SETS("control.socket=run/x.sock"),
+		  "--set control.socket=run/x.sock: must be an absolute path, or \"\" to disable the socket",
+		  "relative control socket");
+	set_fails(NULL, SETS("program.stdin=a b"),
+		  "--set program.stdin=a b: expected inherit, /dev/null or a listener name", "stdin");
+	set_fails(NULL, SETS("program.environment.1X=a"),
+		  "--set program.environment.1X=a: invalid variable name (no '=', spaces or control characters; not "
+		  "starting with a digit): '1X'",
+		  "environment name");
+	set_fails(NULL, SETS("program.environment.=a"),
+		  "--set program.environment.=a: invalid variable name (no '=', spaces or control characters; not "
+		  "starting with a digit): ''",
+		  "empty environment name");
+	set_fails(NULL, SETS("stop.timeout=5s", "stop.timeout=5"),
+		  "--set stop.timeout=5: expected a duration with its unit, such as 250ms, 30s, 5m or 1h",
+		  "the last one is the one checked");
+	/* Rules across keys name the option that broke them. */
+	set_fails(NULL, SETS("readiness.type=exec"),
+		  "--set readiness.type=exec: readiness.type exec needs readiness.command", "a type without its key");
+	set_fails(NULL, SETS("readiness.pattern=x"), "--set readiness.pattern=x: not used with readiness.type none",
+		  "a key of another type");
+	set_fails(NULL, SETS("restart.delay=1m"), "--set restart.delay=1m: longer than restart.max-delay (30s)",
+		  "delay over max-delay");
+	set_fails(NULL, SETS("stop.drain=1s"),
+		  "--set stop.drain=1s: needs program.preload: true (the shim stops the old generation accepting)",
+		  "drain without preload");
+}
+
 int main(void) {
 	CHECK(config_name_valid("http") && config_name_valid("a.b-c_D9") && !config_name_valid("") &&
 	          !config_name_valid("a:b") && !config_name_valid("a/b"),
@@ -1225,6 +1505,10 @@ int main(void) {
 	test_readiness_errors();
 	test_program_new_keys();
 	test_listener_refs();
+	test_set_check();
+	test_set_types();
+	test_set_over_file();
+	test_set_errors();
 
 	for (size_t i = 0; i < n_tmp_paths; i++) {
 		unlink(tmp_paths[i]);
