@@ -71,10 +71,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- Build: this tree (tracked and untracked files, not the ignored build directories), then a copy one version up.
+# --- Build: this tree (tracked and untracked files, not the ignored build directories; without git, all but .git and
+# build*), then a copy one version up.
 mkdir -p "$work/v1" "$work/v2" "$work/debs/v1" "$work/debs/v2"
-(cd "$src" && git ls-files -z --cached --others --exclude-standard | tar --null -T - --ignore-failed-read -cf -) |
-  tar -C "$work/v1" --one-top-level=baton -xf - || die "cannot copy the tree"
+tree() {
+  if command -v git >/dev/null && git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+    (cd "$src" && git ls-files -z --cached --others --exclude-standard | tar --null -T - --ignore-failed-read -cf -)
+  else
+    tar -C "$src" --exclude=./.git --exclude='./build*' -cf - .
+  fi
+}
+tree | tar -C "$work/v1" --one-top-level=baton -xf - || die "cannot copy the tree"
 cp -a "$work/v1/baton" "$work/v2/baton"
 version=$(cd "$work/v1/baton" && dpkg-parsechangelog -S Version)
 version2="$version+pkgtest1"
