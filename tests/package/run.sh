@@ -57,8 +57,17 @@ fi
 
 work=$(mktemp -d /var/tmp/baton-package.XXXXXX)
 nspawn_pid="" leader=""
+# The container's PID 1, as a host PID: the child of systemd-nspawn that runs systemd.
+nspawn_leader() {
+  local pid
+  for pid in $(cat /proc/"$nspawn_pid"/task/*/children 2>/dev/null); do
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == systemd ]] && { echo "$pid"; return 0; }
+  done
+  return 1
+}
 cleanup() {
   if [[ -n $nspawn_pid ]]; then
+    [[ -n $leader ]] || leader=$(nspawn_leader)
     # SIGKILL to the container's PID 1 ends every process in it; then systemd-nspawn exits.
     [[ -z $leader ]] || kill -KILL "$leader" 2>/dev/null
     local deadline=$((SECONDS + 15))
@@ -143,7 +152,7 @@ deadline=$((SECONDS + BOOT_SECONDS)) state=""
 while ((SECONDS < deadline)); do
   kill -0 "$nspawn_pid" 2>/dev/null || break
   if [[ -z $leader ]]; then
-    while read -r pid comm; do [[ $comm == systemd ]] && leader=$pid; done < <(ps -o pid=,comm= --ppid "$nspawn_pid")
+    leader=$(nspawn_leader)
   fi
   if [[ -n $leader ]]; then
     state=$(timeout 5 nsenter -t "$leader" -a systemctl is-system-running 2>/dev/null)
