@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/package/run.sh: the Debian package, as a Debian user gets it, under a real systemd.
-#   1. builds it from this tree (apt-get build-dep, dpkg-buildpackage -us -uc -b), and a rebuild one version up;
+#   1. builds it from this tree (apt-get build-dep, dpkg-buildpackage -us -uc -b), checks it with lintian (no error,
+#      no warning), and builds it again one version up;
 #   2. boots a pristine Debian root (debootstrap minbase + systemd, cached as a tarball under /var/tmp) with
 #      systemd-nspawn, systemd as its PID 1, and installs the package there with `apt-get install ./baton_*.deb`;
 #   3. checks that installing started and enabled nothing, starts baton@demo from /etc/baton/demo.yaml (the demo
@@ -40,7 +41,7 @@ suite=${VERSION_CODENAME:-}
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for pair in dpkg-buildpackage:dpkg-dev dh:debhelper debootstrap:debootstrap systemd-nspawn:systemd-container \
-  nsenter:util-linux curl:curl; do
+  nsenter:util-linux curl:curl lintian:lintian; do
   command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 apt_updated=0
@@ -115,6 +116,12 @@ if DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" build "$work/v2"; then
   ok "the rebuild as $version2 ($((SECONDS - t))s)"
 else
   not_ok "the rebuild as $version2"; tail -n 30 "$work/v2/build.log" | sed 's/^/# /'; summary; exit 1
+fi
+lint=$(lintian --fail-on error,warning "$work"/v1/baton_*.changes 2>&1)
+lint_rc=$?
+lint=$(grep -v '^running with root privileges' <<<"$lint")
+if [[ $lint_rc == 0 ]]; then ok "lintian: no error, no warning${lint:+ ($lint)}"; else
+  not_ok "lintian: no error, no warning"; echo "$lint" | sed 's/^/# /'
 fi
 built1=("$work"/v1/baton_*.deb) built2=("$work"/v2/baton_*.deb)
 [[ ${#built1[@]} == 1 && ${#built2[@]} == 1 ]] || die "expected one baton_*.deb a build: ${built1[*]} ${built2[*]}"
