@@ -3,6 +3,7 @@
  * has its own test-sockets.c. */
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -59,6 +60,22 @@ static void check_bad(const char *input, const char *why_part) {
 	CHECK(addr_parse(input, &a, NULL) == -EINVAL, "reject '%s' with ret_why NULL", printable(input));
 }
 
+
+/* "localhost" resolves through /etc/hosts (or nss-myhostname). A minimal root, such as a pristine debootstrap where
+ * the Debian package is built, may have neither: there the checks that resolve it are skipped, saying so. */
+static bool localhost_resolves(void) {
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (getaddrinfo("localhost", NULL, &hints, &res) != 0)
+		return false;
+	freeaddrinfo(res);
+	return true;
+}
+
+#define SKIP_LOCALHOST(what)                                                                                           \
+	do {                                                                                                           \
+		test_count++;                                                                                          \
+		printf("ok %d - %s # SKIP localhost does not resolve here (no /etc/hosts)\n", test_count, what);      \
+	} while (0)
 
 static char *repeat(char c, size_t n, const char *prefix) {
 	size_t p = strlen(prefix);
@@ -286,11 +303,14 @@ static void test_sockaddr(void) {
 	      "interface scope id");
 	a = parse("tcp://[fe80::1%nosuchif0]:80");
 	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == -EADDRNOTAVAIL && why, "unknown interface scope");
-	a = parse("tcp4://localhost:80");
-	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_INET &&
-	          ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
-	          ntohs(((struct sockaddr_in *)&ss)->sin_port) == 80,
-	      "tcp4://localhost resolves to 127.0.0.1");
+	if (localhost_resolves()) {
+		a = parse("tcp4://localhost:80");
+		CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_INET &&
+		          ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+		          ntohs(((struct sockaddr_in *)&ss)->sin_port) == 80,
+		      "tcp4://localhost resolves to 127.0.0.1");
+	} else
+		SKIP_LOCALHOST("tcp4://localhost resolves to 127.0.0.1");
 
 	a = parse("unix:/run/x.sock");
 	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_UNIX &&
@@ -323,7 +343,10 @@ static void test_matches_ip(void) {
 	CHECK(fd >= 0, "listen on 127.0.0.1:%u", port);
 	CHECK(matches(fd, "tcp://127.0.0.1:%u", port) == 1, "tcp://127.0.0.1 matches");
 	CHECK(matches(fd, "tcp4://127.0.0.1:%u", port) == 1, "tcp4://127.0.0.1 matches");
-	CHECK(matches(fd, "tcp4://localhost:%u", port) == 1, "tcp4://localhost matches (resolved)");
+	if (localhost_resolves())
+		CHECK(matches(fd, "tcp4://localhost:%u", port) == 1, "tcp4://localhost matches (resolved)");
+	else
+		SKIP_LOCALHOST("tcp4://localhost matches (resolved)");
 	CHECK(matches(fd, "tcp://127.0.0.1:%u", port == 65535 ? 1 : port + 1) == 0, "another port does not match");
 	CHECK(matches(fd, "tcp://127.0.0.2:%u", port) == 0, "another host does not match");
 	CHECK(matches(fd, "tcp://:%u", port) == 0, "the wildcard does not match a loopback socket");
