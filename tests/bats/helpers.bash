@@ -1,26 +1,10 @@
 # Shared helpers for baton's integration tests. Every wait has a deadline (WAIT_SECONDS, default 30) and waits for
 # an event (a file, a log line, a port answering, a process ending); nothing sleeps for a fixed time and hopes.
 
-bats_load_library bats-support
-bats_load_library bats-assert
+# wait_for, WAIT_SECONDS and PYTHON come from tests/lib/common.bash, shared with tests/systemd.
+load "${BATS_TEST_DIRNAME}/../lib/common.bash"
 
 : "${BATON:?BATON must point at the built baton binary (meson test sets it)}"
-# Generous: a wait ends as soon as its event comes, so only a failing test pays for it, and a loaded 2-core machine
-# (CI, stress-ng beside the suite) needs the room.
-: "${WAIT_SECONDS:=30}"
-
-# Polls "$@" until it succeeds or the deadline passes (returns 1 then, naming what it waited for).
-wait_for() {
-  local deadline=$((SECONDS + WAIT_SECONDS)) i=0
-  until "$@" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      echo "timed out after ${WAIT_SECONDS}s waiting for: $*" >&2
-      return 1
-    fi
-    # 10 ms steps for the first second, then 50 ms: quick when things are quick, cheap when they are not.
-    if ((i++ < 100)); then sleep 0.01; else sleep 0.05; fi
-  done
-}
 
 # A TCP port on 127.0.0.1 that is free right now (the kernel picks it).
 free_port() {
@@ -102,11 +86,6 @@ public_bins() {
 }
 
 # ---- Generations, reloads and the control socket (reload.bats, restart.bats, control.bats) ----
-
-# The python3 the helpers run: the system one when there is one (a pyenv shim costs half a second per start).
-if [[ -z "${PYTHON:-}" ]]; then
-  if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
-fi
 
 # Per-test names: PORT (free), CFG (the config file), CTL (the control socket), all in $BATS_TEST_TMPDIR.
 demo_setup() {

@@ -7,14 +7,11 @@
 #   $CT_DIR/units      -> /baton-units (read-only): the shipped units, copied to /etc/systemd/system inside
 # The units and configs are contrib/systemd/ as written.
 
-bats_load_library bats-support
-bats_load_library bats-assert
+# wait_for, WAIT_SECONDS (30 s) and PYTHON come from tests/lib/common.bash, shared with tests/bats.
+load "${BATS_TEST_DIRNAME}/../lib/common.bash"
 
 : "${BATON:?BATON must point at the built baton binary (meson test sets it)}"
 : "${BATON_DEMO:?BATON_DEMO must point at the built baton-demo binary (meson test sets it)}"
-# Deadlines with room for a loaded 2-core machine (other test runs, builds, debootstraps at the same time): a wait
-# ends as soon as its event comes, so a passing run is no slower for them.
-: "${WAIT_SECONDS:=30}"
 # How long the container may take to boot before the file fails (about 1.3 s for the host's root here, 2 s for
 # Debian 13's; more while the machine is busy).
 : "${CT_BOOT_SECONDS:=60}"
@@ -24,21 +21,6 @@ bats_load_library bats-assert
 
 CONTRIB_SYSTEMD="$(cd "$BATS_TEST_DIRNAME/../../contrib/systemd" && pwd)"
 
-if [[ -z "${PYTHON:-}" ]]; then
-  if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
-fi
-
-# Polls "$@" until it succeeds or the deadline passes (returns 1 then, naming what it waited for).
-wait_for() {
-  local deadline=$((SECONDS + WAIT_SECONDS)) i=0
-  until "$@" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      echo "timed out after ${WAIT_SECONDS}s waiting for: $*" >&2
-      return 1
-    fi
-    if ((i++ < 100)); then sleep 0.01; else sleep 0.05; fi
-  done
-}
 
 # Says why this machine cannot run the tests, on stderr and on fd 3 (bats' own output, so that it shows even
 # without --print-errorlogs), and fails. Never a skip: a machine that cannot boot the container fails these tests.
