@@ -648,6 +648,14 @@ static void drain(struct supervisor *s) {
 	while (s->ended) {
 		struct generation *g = s->ended;
 		s->ended = g->next;
+		/* No pointer to it stays behind: a transition that kept it (the current generation of a stopping
+		 * baton, say) no longer needs it. */
+		if (s->current == g)
+			s->current = NULL;
+		if (s->reload.gen == g)
+			s->reload.gen = NULL;
+		if (s->reload.old == g)
+			s->reload.old = NULL;
 		generation_free(g);
 	}
 }

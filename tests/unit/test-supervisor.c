@@ -102,6 +102,7 @@ static void test_first_start(void) {
 	exited(&s, g1, 0);
 	CHECK(s.state == SUP_DONE && s.exit_code == 0 && !s.generations && fake.freed == 1,
 	      "it exits: done with status 0, generation freed");
+	CHECK(!s.current, "no pointer to the freed generation stays (the current one of a stopping baton)");
 	supervisor_free(&s);
 }
 
