@@ -10,14 +10,6 @@ teardown() { teardown_processes; }
 
 EXAMPLES="$TESTS_DIR/../config-examples"
 
-# A usage error: exit 100, a message naming WHAT, a pointer to --help, and nothing on stdout.
-assert_usage_error() {
-  echo "status $status, stdout: $output, stderr: $stderr"
-  assert_equal "$status" 100
-  assert_equal "$output" ""
-  stderr_has "$1"
-  stderr_has "baton --help"
-}
 
 @test "--help and -h print the usage and exit 0" {
   local opt

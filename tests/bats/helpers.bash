@@ -68,6 +68,16 @@ teardown_processes() {
   done <"$BATS_TEST_TMPDIR/pids"
 }
 
+# A usage error: exit 100, a message naming WHAT, a pointer to --help, and nothing on stdout (after run
+# --separate-stderr).
+assert_usage_error() {
+  echo "status $status, stdout: $output, stderr: $stderr"
+  assert_equal "$status" 100
+  assert_equal "$output" ""
+  stderr_has "$1"
+  stderr_has "baton --help"
+}
+
 # Remembers a pid for teardown.
 track_pid() { echo "$1" >>"$BATS_TEST_TMPDIR/pids"; }
 

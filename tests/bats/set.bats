@@ -13,14 +13,6 @@ setup() {
 }
 teardown() { teardown_processes; }
 
-# A usage error (100) naming WHAT, nothing on stdout.
-assert_usage_error() {
-  echo "status $status, stdout: $output, stderr: $stderr"
-  assert_equal "$status" 100
-  assert_equal "$output" ""
-  stderr_has "$1"
-  stderr_has "baton --help"
-}
 
 # expect_set_error MESSAGE BATON_ARG...: `baton check ARGS` and `baton run ARGS -- probe` both exit 101 with
 # "baton: MESSAGE" (no file named, no line), and no child ran.
