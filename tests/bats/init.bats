@@ -5,7 +5,6 @@
 # foreground follows the program (stty, Ctrl-C, Ctrl-Z and fg, a shell prompt), driven through a real pseudo-terminal.
 
 load 'helpers'
-bats_require_minimum_version 1.5.0
 
 setup() {
   PORT=$(free_port)

@@ -3,6 +3,8 @@
 
 bats_load_library bats-support
 bats_load_library bats-assert
+# run --separate-stderr and run's exit-status flags: bats 1.5 and later (Debian 12 has 1.8, 13 has 1.11).
+bats_require_minimum_version 1.5.0
 
 # Deadlines with room for a loaded 2-core machine (CI, stress-ng beside the suite, builds and debootstraps at the
 # same time): a wait ends as soon as its event comes, so only a failing test pays for it.
