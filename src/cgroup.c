@@ -129,6 +129,44 @@ static void enable_controllers(struct cgroup_tree *t) {
 		snprintf(t->controllers, sizeof(t->controllers), "%s", buf);
 }
 
+/* Removes what a baton that was killed (SIGKILL: no clean-up) left in the shared cgroup origin: "baton-PID" whose
+ * PID is no process here. Only empty cgroups can be removed at all, and the leaf "supervisor" goes first: where a
+ * baton still lives in it (one in another pid namespace), its rmdir fails and nothing of that directory is touched. */
+static void sweep_stale(int origin) {
+	int dfd = dup(origin);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	for (struct dirent *de; (de = readdir(d));) {
+		char *end;
+		if (de->d_type != DT_DIR || strncmp(de->d_name, "baton-", 6) != 0)
+			continue;
+		long pid = strtol(de->d_name + 6, &end, 10);
+		if (end == de->d_name + 6 || (*end && *end != '.') || pid <= 0 || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		int sub = openat(origin, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		if (unlinkat(sub, SUPERVISOR_LEAF, AT_REMOVEDIR) == 0 || errno == ENOENT) {
+			DIR *sd = fdopendir(sub);
+			for (struct dirent *se; sd && (se = readdir(sd));)
+				if (se->d_type == DT_DIR && se->d_name[0] != '.')
+					(void)unlinkat(sub, se->d_name, AT_REMOVEDIR);
+			if (sd)
+				closedir(sd);
+			else
+				close(sub);
+			(void)unlinkat(origin, de->d_name, AT_REMOVEDIR);
+		} else
+			close(sub);
+	}
+	closedir(d);
+}
+
 int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 	const char *root = getenv("BATON_CGROUP_ROOT"); /* tests only: another hierarchy, or none at all */
 	if (root && *root) {
@@ -156,6 +194,8 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 
 	/* A cgroup others share (a login session's, a shell's) is not baton's to fill: a child of its own is. */
 	bool created = shared(origin);
+	if (created)
+		sweep_stale(origin);
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
 	if (created) {

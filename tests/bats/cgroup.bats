@@ -279,6 +279,24 @@ status_figures() {
   [[ ! -e "$dir" ]] || fail "$dir is left: $(ls "$dir")"
 }
 
+@test "what a baton killed with SIGKILL left of its cgroups is removed by the next baton started beside it" {
+  CFG_PROGRAM="  cgroup: required" CFG_READINESS="{type: none}" write_config /bin/sleep 1000
+  baton_start run -c "$CFG"
+  wait_log "generation 1 is ready"
+  old=$BATON_PID
+  child=$(logged_pid 1)
+  dir="$(cg_dir)/baton-$old"
+  [[ -d "$dir/gen-1" ]]
+  kill -KILL "$old"
+  baton_wait_exit
+  # The program got its parent-death signal (stop.signal) and is gone; the empty cgroups stay behind.
+  wait_gone "$child"
+  [[ -d "$dir/supervisor" ]] || fail "$dir/supervisor is gone already"
+  run "$BATON" run --set program.cgroup=required --set restart.policy=never -- /bin/true
+  assert_success
+  [[ ! -e "$dir" ]] || fail "$dir is left: $(ls "$dir")"
+}
+
 @test "program.cgroup required where none can be had: exit 111, naming the reason; auto falls back with one line" {
   # BATON_CGROUP_ROOT (for tests only) points baton at a hierarchy that is not there.
   CFG_PROGRAM="  cgroup: required" CFG_READINESS="{type: none}" CFG_EXTRA="restart: {policy: never}" write_config /bin/true
