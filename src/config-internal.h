@@ -18,7 +18,7 @@ struct raw_listener {
 struct raw_program {
 	char **command;
 	unsigned n_command;
-	char *working_directory, *user, *group, *watchdog, *fd_store, *stdin_, *preload;
+	char *working_directory, *user, *group, *watchdog, *fd_store, *stdin_, *preload, *cgroup;
 	char **compat;
 	unsigned n_compat;
 };

@@ -145,6 +145,7 @@ void config_print(const struct config *c, FILE *f) {
 	fprintf(f, "  preload: %s\n", c->preload ? "true" : "false");
 	fprintf(f, "  compat: [%s%s%s]\n", c->compat_server_starter ? "server-starter" : "",
 		c->compat_server_starter && c->compat_einhorn ? ", " : "", c->compat_einhorn ? "einhorn" : "");
+	fprintf(f, "  cgroup: %s\n", cgroup_mode_to_string(c->cgroup_mode));
 
 	enum readiness_type t = c->readiness_type;
 	fprintf(f, "readiness:\n  type: %s\n", readiness_type_to_string(t));

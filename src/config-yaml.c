@@ -71,6 +71,7 @@ static const cyaml_schema_field_t program_fields[] = {
 	STR("preload", struct raw_program, preload),
 	CYAML_FIELD_SEQUENCE_COUNT("compat", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_program, compat,
 				   n_compat, &string_schema, 0, CYAML_UNLIMITED),
+	STR("cgroup", struct raw_program, cgroup),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t readiness_fields[] = {

@@ -23,6 +23,7 @@ static const char *const reload_names[_RELOAD_STRATEGY_MAX] = {"replace", "resta
 static const char *const restart_names[_RESTART_POLICY_MAX] = {"on-failure", "always", "never"};
 static const char *const fd_store_names[_FD_STORE_MAX] = {"auto", "true", "false"};
 static const char *const stdin_names[_STDIN_MAX] = {"inherit", "/dev/null", "listener"};
+static const char *const cgroup_names[_CGROUP_MODE_MAX] = {"auto", "required", "never"};
 
 const char *inherit_mode_to_string(enum inherit_mode m) {
 	return m >= 0 && m < _INHERIT_MAX ? inherit_names[m] : NULL;
@@ -45,6 +46,10 @@ const char *restart_policy_to_string(enum restart_policy p) {
 }
 const char *stdin_mode_to_string(enum stdin_mode m) {
 	return m >= 0 && m < _STDIN_MAX ? stdin_names[m] : NULL;
+}
+
+const char *cgroup_mode_to_string(enum cgroup_mode m) {
+	return m >= 0 && m < _CGROUP_MODE_MAX ? cgroup_names[m] : NULL;
 }
 
 bool config_name_valid(const char *name) {
@@ -368,6 +373,10 @@ static int load_program(struct loader *l, const struct raw_program *p, struct co
 	    (r = get_bool(l, "program.fd-store", p->fd_store, &c->program_fd_store)) < 0 ||
 	    (r = get_bool(l, "program.preload", p->preload, &c->preload)) < 0)
 		return r;
+	int e = (int)c->cgroup_mode;
+	if ((r = get_enum(l, "program.cgroup", p->cgroup, cgroup_names, _CGROUP_MODE_MAX, &e)) < 0)
+		return r;
+	c->cgroup_mode = (enum cgroup_mode)e;
 	/* "inherit" and "/dev/null" are words of their own: "/" is no character of a listener name, and a listener
 	 * named inherit cannot be the standard input (baton.yaml(5) says so). */
 	if (p->stdin_ && streq(p->stdin_, "inherit"))

@@ -33,6 +33,9 @@ enum restart_policy { RESTART_ON_FAILURE, RESTART_ALWAYS, RESTART_NEVER, _RESTAR
 enum fd_store_mode { FD_STORE_AUTO, FD_STORE_YES, FD_STORE_NO, _FD_STORE_MAX };
 /* program.stdin: baton's own standard input (the default, as under tini or dumb-init), /dev/null, or a listener. */
 enum stdin_mode { STDIN_INHERIT, STDIN_NULL, STDIN_LISTENER, _STDIN_MAX };
+/* program.cgroup: a cgroup per generation where baton can create them (auto), or else a start error (required), or
+ * never (the process-group and descendant tracking of the fallback). */
+enum cgroup_mode { CGROUP_AUTO, CGROUP_REQUIRED, CGROUP_NEVER, _CGROUP_MODE_MAX };
 
 struct listener_config {
 	char *name;
@@ -64,6 +67,7 @@ struct config {
 	uint64_t program_watchdog_usec; /* program.watchdog: WATCHDOG=1 needed at least this often; 0 = off */
 	bool program_fd_store; /* program.fd-store: relay the program's FDSTORE=1 with its fds */
 	enum stdin_mode stdin_mode; /* program.stdin: default inherit */
+	enum cgroup_mode cgroup_mode; /* program.cgroup: default auto */
 	char *stdin_listener; /* STDIN_LISTENER: the listener also placed at fd 0 (inetd "wait"); NULL otherwise */
 	bool preload; /* program.preload: LD_PRELOAD libbaton-preload.so, which maps the program's bind() */
 	bool compat_server_starter; /* program.compat has server-starter: SERVER_STARTER_PORT, _GENERATION */
@@ -155,3 +159,4 @@ const char *restart_policy_to_string(enum restart_policy p);
 const char *fd_store_mode_to_string(enum fd_store_mode m);
 const char *output_stream_to_string(enum output_stream s);
 const char *stdin_mode_to_string(enum stdin_mode m); /* "inherit", "/dev/null", "listener" */
+const char *cgroup_mode_to_string(enum cgroup_mode m); /* "auto", "required", "never" */

@@ -1,7 +1,6 @@
 /* Generations (generation.h). */
 #include "generation.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "generation-internal.h"
 #include "log.h"
 #include "proc.h"
 #include "program.h"
@@ -119,6 +119,32 @@ bool generation_output(struct evloop *loop, struct generation *g, unsigned strea
 	return r > 0;
 }
 
+/* ---- cgroups ---- */
+
+#define CGROUP_TAG(gid) (((uint64_t)(gid) << 8) | GEN_TAG_CGROUP)
+
+/* "gen-N", or "gen-N-probe" for its readiness probes. */
+const char *generation_cgroup_name(char buf[static 32], unsigned id, bool probe) {
+	snprintf(buf, 32, "gen-%u%s", id, probe ? "-probe" : "");
+	return buf;
+}
+
+/* Removes a cgroup that baton is done with; one still populated (a process that would not die) stays, and
+ * cgroup_tree_close() tries again at the end. */
+void generation_cgroup_drop(const struct cgroup_tree *t, bool *in, int *events_fd, unsigned id, bool probe) {
+	if (events_fd && *events_fd >= 0)
+		close(*events_fd); /* also leaves the epoll set */
+	if (events_fd)
+		*events_fd = -1;
+	if (!*in)
+		return;
+	*in = false;
+	char name[32];
+	int r = cgroup_remove(t, generation_cgroup_name(name, id, probe));
+	if (r < 0 && r != -ENOENT)
+		log_debug_errno(r, "Failed to remove cgroup %s, ignoring", name);
+}
+
 /* ---- start, ready, follow ---- */
 
 /* shutdown(2) on a listening socket (servers do it to wake their accepting threads) ends its listening for every
@@ -171,6 +197,25 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 	if (r < 0)
 		return r;
 
+	/* Its cgroup, which the child joins before it execs (spawn.c). */
+	_cleanup_close_ int events_fd = -1;
+	bool in_cgroup = false;
+	char name[32], procs[64];
+	if (spec->cgroups) {
+		generation_cgroup_name(name, spec->id, false);
+		if ((r = cgroup_create(spec->cgroups, name)) < 0 ||
+		    (in_cgroup = true, r = cgroup_events_open(spec->cgroups, name)) < 0) {
+			*ret_error = strdup_printf("cgroup %s/%s: %s", spec->cgroups->path, name, strerror(-r));
+			generation_cgroup_drop(spec->cgroups, &in_cgroup, NULL, spec->id, false);
+			program_free(&p);
+			return r;
+		}
+		events_fd = r;
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", name);
+		p.params.cgroup_dir_fd = spec->cgroups->fd;
+		p.params.cgroup_procs = procs;
+	}
+
 	int write_fds[2], read_fds[2];
 	r = outputs_pipes(c, write_fds, read_fds);
 	if (r < 0) {
@@ -204,6 +249,10 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 		for (int i = 0; i < 2; i++)
 			if (read_fds[i] >= 0)
 				close(read_fds[i]);
+		if (in_cgroup) {
+			(void)cgroup_kill(spec->cgroups, name); /* empty, unless the fork succeeded */
+			generation_cgroup_drop(spec->cgroups, &in_cgroup, NULL, spec->id, false);
+		}
 		return r;
 	}
 	*g = (struct generation){
@@ -219,12 +268,25 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 		.config = c,
 		.pgid = pid,
 		.check_usec = USEC_INFINITY,
+		.cgroups = spec->cgroups,
+		.in_cgroup = in_cgroup,
+		.cgroup_events_fd = TAKE_FD(events_fd),
+		.processes = -1,
+		.memory_bytes = UINT64_MAX,
+		.cpu_usec = UINT64_MAX,
 		.next = *list,
 	};
 	watch_pidfd(spec->loop, g);
+	/* Its end (the cgroup empty) is an event, not something to poll for. */
+	if (g->cgroup_events_fd >= 0 &&
+	    (r = evloop_add(spec->loop, g->cgroup_events_fd, EPOLLPRI, CGROUP_TAG(g->id))) < 0)
+		log_warning_errno(r, "Failed to watch generation %u's cgroup.events, ignoring", g->id);
 	outputs_watch(spec->loop, g, read_fds);
 	*list = g;
-	log_info("generation %u started (pid %d)", g->id, (int)pid);
+	if (g->cgroups)
+		log_info("generation %u started (pid %d) in cgroup %s/%s", g->id, (int)pid, g->cgroups->path, name);
+	else
+		log_info("generation %u started (pid %d)", g->id, (int)pid);
 	*ret = g;
 	return 0;
 }
@@ -264,6 +326,10 @@ void generation_end_readiness(struct generation *g) {
 		(void)kill(-g->probe_pid, SIGKILL);
 		(void)kill(g->probe_pid, SIGKILL);
 	}
+	/* And its cgroup: what a probe daemonized goes too. */
+	char name[32];
+	if (g->probe_cgroup)
+		(void)cgroup_kill(g->cgroups, generation_cgroup_name(name, g->id, true));
 	g->check_usec = USEC_INFINITY;
 }
 
@@ -273,6 +339,11 @@ void generation_free(struct generation *g) {
 	generation_end_readiness(g);
 	if (g->pidfd >= 0)
 		close(g->pidfd);
+	if (g->cgroups) {
+		generation_cgroup_drop(g->cgroups, &g->in_cgroup, &g->cgroup_events_fd, g->id, false);
+		generation_cgroup_drop(g->cgroups, &g->probe_cgroup, NULL, g->id, true);
+	}
+	free(g->adopted);
 	for (unsigned i = 0; i < 2; i++) {
 		struct output *o = g->outputs[i];
 		if (!o)
@@ -298,7 +369,9 @@ int generation_signal(const struct generation *g, int sig) {
 	return r < 0 ? -errno : 0;
 }
 
-static void kill_group(pid_t pgid) {
+void generation_kill_group(pid_t pgid) {
+	if (pgid <= 1 || pgid == getpgrp())
+		return;
 	if (kill(-pgid, SIGKILL) < 0 && errno != ESRCH)
 		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)pgid);
 }
@@ -313,12 +386,12 @@ void generation_kill(struct generation *list, struct generation *g, const char *
 		log_warning("generation %u %s; it has no process left", g->id, why);
 		g->deadline_usec = 0;
 		/* What its launcher left in its process group (a daemon that did not call setsid()). */
-		kill_group(g->pgid);
+		generation_kill_group(g->pgid);
 		generation_kill_strays(list, g);
 		return;
 	}
 	log_warning("generation %u (pid %d) %s, sending SIGKILL", g->id, (int)g->pid, why);
-	kill_group(g->pgid);
+	generation_kill_group(g->pgid);
 	int r = generation_signal(g, SIGKILL);
 	if (r < 0 && r != -ESRCH)
 		log_warning_errno(r, "Failed to kill generation %u, ignoring", g->id);
@@ -375,106 +448,5 @@ void generations_make_room(struct generation *list) {
 		if (!oldest)
 			return;
 		generation_kill(list, oldest, "is still draining and the generation limit is reached");
-	}
-}
-
-static void closedirp(DIR **d) {
-	if (*d)
-		closedir(*d);
-}
-
-void generation_kill_strays(struct generation *list, struct generation *g) {
-	_cleanup_(closedirp) DIR *d = opendir("/proc");
-	if (!d)
-		return;
-	pid_t self = getpid();
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		uint64_t v;
-		if (parse_uint64(de->d_name, &v) < 0 || v > INT32_MAX)
-			continue;
-		pid_t pid = (pid_t)v;
-		if (proc_parent_of(pid) != self || proc_generation_of(pid) != g->id)
-			continue;
-		bool claimed = false;
-		for (struct generation *o = list; o && !claimed; o = o->next)
-			claimed = (o != g && o->pid == pid) || o->probe_pid == pid;
-		if (claimed)
-			continue;
-		log_warning("generation %u: killing pid %d, which it left behind", g->id, (int)pid);
-		pid_t pgid = getpgid(pid);
-		if (pgid > 0 && pgid != getpgrp())
-			(void)kill(-pgid, SIGKILL);
-		(void)kill(pid, SIGKILL);
-	}
-}
-
-/* ---- remnants: a process group that outlives its generation's main process ---- */
-
-/* Whether pgid still has processes (zombies count until they are reaped). */
-static bool group_alive(pid_t pgid) {
-	return kill(-pgid, 0) == 0 || errno == EPERM;
-}
-
-void remnant_track(struct remnant **list, const struct generation *g, const struct config *c, uint64_t now) {
-	/* A daemon's launcher may have left nothing; baton's own group is never a generation's. */
-	if (g->pgid <= 1 || g->pgid == getpgrp() || !group_alive(g->pgid))
-		return;
-	struct remnant *rm = calloc(1, sizeof(*rm));
-	if (!rm) {
-		/* Cannot wait for it: at least do not leave it running. */
-		kill_group(g->pgid);
-		return;
-	}
-	char buf[32];
-	log_info("generation %u ended, but its process group %d still has processes: sending %s, SIGKILL in %s", g->id,
-		 (int)g->pgid, strempty(signal_name(c->stop_signal)), format_duration(c->stop_timeout_usec, buf));
-	(void)kill(-g->pgid, c->stop_signal);
-	/* A stopped process acts on the stop signal only once it runs again. */
-	(void)kill(-g->pgid, SIGCONT);
-	*rm = (struct remnant){.id = g->id, .pgid = g->pgid, .kill_usec = now + c->stop_timeout_usec, .next = *list};
-	*list = rm;
-}
-
-void remnants_reaped(struct remnant **list) {
-	for (struct remnant **p = list; *p;) {
-		struct remnant *rm = *p;
-		if (group_alive(rm->pgid)) {
-			p = &rm->next;
-			continue;
-		}
-		log_info("generation %u: nothing is left of process group %d", rm->id, (int)rm->pgid);
-		*p = rm->next;
-		free(rm);
-	}
-}
-
-void remnants_due(struct remnant **list, uint64_t now) {
-	for (struct remnant *rm = *list; rm; rm = rm->next) {
-		if (rm->kill_usec > now)
-			continue;
-		rm->kill_usec = USEC_INFINITY;
-		log_warning("generation %u: process group %d outlived stop.timeout, sending SIGKILL", rm->id,
-			    (int)rm->pgid);
-		kill_group(rm->pgid);
-	}
-	/* Killed, but only reaped ones are gone: those whose parent is still alive outside the group are not baton's
-	 * to reap. */
-	remnants_reaped(list);
-}
-
-uint64_t remnants_next_deadline(const struct remnant *list) {
-	uint64_t next = USEC_INFINITY;
-	for (const struct remnant *rm = list; rm; rm = rm->next)
-		if (rm->kill_usec < next)
-			next = rm->kill_usec;
-	return next;
-}
-
-void remnants_free(struct remnant *list) {
-	while (list) {
-		struct remnant *next = list->next;
-		free(list);
-		list = next;
 	}
 }

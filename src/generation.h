@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "evloop.h"
 #include "output.h"
@@ -26,6 +27,8 @@ enum gen_state {
 	GEN_KILLED, /* sent SIGKILL; waiting to reap */
 	_GEN_STATE_MAX,
 };
+
+struct remnant;
 
 struct generation {
 	unsigned id; /* BATON_GENERATION: 1, 2, ... */
@@ -46,6 +49,17 @@ struct generation {
 	pid_t probe_pid; /* exec: the probe running now; 0 for none */
 	int launcher_status; /* pidfile: the wait status of its first process, which exited to leave a daemon */
 	struct output *outputs[2]; /* log: the program's stdout and stderr pipes (NULL when not piped) */
+	/* Membership. With cgroups: the cgroup "gen-N" in cgroups (its directory and cgroup.events fds, watched with
+	 * EPOLLPRI), and "gen-N-probe" for the probes of readiness.type exec. Without: its process group, and the
+	 * orphans baton adopted from it (generations_adopt). */
+	const struct cgroup_tree *cgroups; /* NULL: no cgroups for this generation */
+	bool in_cgroup, probe_cgroup; /* gen-N, gen-N-probe exist */
+	int cgroup_events_fd;
+	pid_t *adopted;
+	size_t n_adopted;
+	/* What `baton status` shows (generation_figures); processes -1, the others UINT64_MAX when unknown. */
+	int processes;
+	uint64_t memory_bytes, cpu_usec;
 	struct generation *next;
 };
 
@@ -54,6 +68,7 @@ struct generation {
 enum {
 	GEN_TAG_PIDFD = 16, /* tag >> 8: the generation's id */
 	GEN_TAG_OUTPUT = 17, /* tag >> 8: id << 2 | writable << 1 | stream (0 stdout, 1 stderr) */
+	GEN_TAG_CGROUP = 18, /* tag >> 8: the generation's id: its cgroup.events changed (also once it is a remnant) */
 };
 
 const char *gen_state_to_string(enum gen_state st);
@@ -75,6 +90,7 @@ struct generation_spec {
 	const struct rlimit *nofile;
 	struct evloop *loop; /* where its pidfd and pipes are watched */
 	bool take_terminal; /* its process group takes the foreground of baton's terminal at once */
+	const struct cgroup_tree *cgroups; /* where its cgroup is created; NULL: none (program.cgroup never, or none) */
 };
 /* Starts generation spec->id and puts it at the head of *list, GEN_STARTING with its readiness deadline; the caller
  * schedules its readiness checks (readiness_begin). Listening sockets a program shut down listen again first. On
@@ -102,6 +118,21 @@ void generation_kill(struct generation *list, struct generation *g, const char *
  * generation's main process or probe), with their process groups: a daemon that never made it into its pid file,
  * workers whose parent died. */
 void generation_kill_strays(struct generation *list, struct generation *g);
+/* Without cgroups: baton just reaped pid (a generation's main process, launcher, probe, or an orphan it adopted).
+ * Orphans that the end of pid left to baton (the child subreaper), and others nobody has claimed yet, are adopted
+ * by the generation or remnant that pid belonged to (by their BATON_GENERATION where that is still readable), so
+ * that they are stopped and killed with it; a reaped adopted pid leaves its list. */
+void generations_adopt(struct generation *list, struct remnant *remnants, pid_t reaped);
+/* Whether pid is one of g's processes: in its cgroup; or, without, its main process or an orphan it adopted. */
+bool generation_has(const struct generation *g, pid_t pid);
+/* The generation whose cgroup pid is in (NULL when none, or without cgroups). */
+struct generation *generation_by_cgroup(struct generation *list, pid_t pid);
+/* Updates g's figures for `baton status`: the processes of its cgroup (without: of its process group and adopted
+ * orphans), and its cgroup's memory.current and cpu usage_usec where the controllers give them. */
+void generation_figures(struct generation *g);
+/* g's cgroup.events changed (GEN_TAG_CGROUP): whether its cgroup is empty now (false without a cgroup). */
+bool generation_cgroup_empty(struct generation *g);
+
 /* Keeps the live generations under GENERATIONS_MAX before another one starts: the oldest draining or stopping one is
  * killed. */
 void generations_make_room(struct generation *list);
@@ -111,12 +142,21 @@ void generations_make_room(struct generation *list);
 struct remnant {
 	unsigned id; /* the generation's number */
 	pid_t pgid;
+	const struct cgroup_tree
+		*cgroups; /* with cgroups: its cgroup "gen-N" (fd and cgroup.events fd) is what is left */
+	bool in_cgroup;
+	int cgroup_events_fd;
+	pid_t *adopted; /* without: the orphans it adopted */
+	size_t n_adopted;
 	uint64_t kill_usec; /* SIGKILL then; USEC_INFINITY once sent */
 	struct remnant *next;
 };
-/* g's main process ended: if its process group still has processes, they get c's stop.signal (and SIGCONT, for
- * stopped ones) now and SIGKILL after stop.timeout, and the group is tracked in *list until it is empty. */
-void remnant_track(struct remnant **list, const struct generation *g, const struct config *c, uint64_t now);
+/* g's main process ended: if its cgroup, or its process group or adopted orphans, still has processes, they get c's
+ * stop.signal (and SIGCONT, for stopped ones) now and SIGKILL after stop.timeout, and the group is tracked in *list
+ * until it is empty. */
+void remnant_track(struct remnant **list, struct generation *g, const struct config *c, uint64_t now);
+/* A remnant's cgroup.events changed (GEN_TAG_CGROUP for id): when the cgroup is empty, it is dropped and removed. */
+void remnants_cgroup_event(struct remnant **list, unsigned id);
 /* Children were reaped: groups that are empty now are dropped from *list. */
 void remnants_reaped(struct remnant **list);
 /* SIGKILL to the groups whose stop.timeout is over. */

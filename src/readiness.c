@@ -27,6 +27,22 @@ static int probe_start(struct generation *g, const struct rlimit *nofile, char *
 	int r = program_prepare(&ps, &p, ret_error);
 	if (r < 0)
 		return r;
+	/* Its own cgroup beside the generation's: whatever it leaves behind is killed with it, and it never counts
+	 * as one of the program's processes. */
+	char procs[64];
+	if (g->cgroups) {
+		char name[32];
+		snprintf(name, sizeof(name), "gen-%u-probe", g->id);
+		if (!g->probe_cgroup && (r = cgroup_create(g->cgroups, name)) < 0) {
+			*ret_error = strdup_printf("cgroup %s/%s: %s", g->cgroups->path, name, strerror(-r));
+			program_free(&p);
+			return r;
+		}
+		g->probe_cgroup = true;
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", name);
+		p.params.cgroup_dir_fd = g->cgroups->fd;
+		p.params.cgroup_procs = procs;
+	}
 	pid_t pid;
 	int pidfd;
 	r = spawn_child(&p.params, &pid, &pidfd, ret_error);
@@ -89,8 +105,12 @@ static bool pid_belongs(struct generation *list, struct generation *g, pid_t pid
 		return true;
 	if (proc_parent_of(pid) != getpid())
 		return false;
+	/* With cgroups, membership is the cgroup: whatever the daemon calls itself, and whatever it did to its
+	 * environment. Without, an orphan it adopted is its own. */
+	if (g->in_cgroup || generation_has(g, pid))
+		return generation_has(g, pid);
 	for (struct generation *o = list; o; o = o->next)
-		if (o->pid == pid || o->probe_pid == pid)
+		if (o->pid == pid || o->probe_pid == pid || (o != g && generation_has(o, pid)))
 			return false;
 	/* An orphan left by another generation (one discarded while its daemon was still starting) carries that
 	 * generation's number; a process that rewrote its environment shows none, and is taken. */

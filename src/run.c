@@ -37,7 +37,9 @@ struct run {
 	char *notify_path; /* NOTIFY_SOCKET for children */
 	struct control control;
 	uint64_t control_resume_usec; /* accepting is paused until then (out of fds); USEC_INFINITY normally */
-	struct remnant *remnants; /* process groups that outlived their generation's main process */
+	struct remnant
+		*remnants; /* what outlived a generation's main process: its cgroup, or process group and orphans */
+	struct cgroup_tree cgroups; /* baton's cgroup subtree; fd -1 without */
 	pid_t own_pgrp; /* baton's process group */
 	pid_t foreground; /* with sup.terminal: the process group baton last gave the terminal's foreground */
 };
@@ -193,6 +195,16 @@ static void handle_timer(struct run *r) {
 
 /* ---- children and signals ---- */
 
+/* A generation waiting for its daemon (its launcher exited) whose cgroup is empty has no daemon left: it fails now,
+ * as at its readiness timeout, instead of waiting for that. */
+static void daemon_gone(struct generation *g) {
+	/* Read first, whatever the state: reading is what re-arms EPOLLPRI, which would otherwise fire forever. */
+	if (!generation_cgroup_empty(g) || g->state != GEN_STARTING || g->pid > 0)
+		return;
+	log_info("generation %u: its cgroup is empty: no daemon is left to become ready", g->id);
+	g->deadline_usec = now_usec();
+}
+
 /* A child stopped. When it is the current generation's program, stopped by job control (Ctrl-Z, or reading or
  * writing the terminal from the background) while baton holds the terminal, baton stops too, so that the shell sees
  * its job stopped; once continued (fg), the program gets the terminal back and continues. As PID 1 there is no shell
@@ -242,6 +254,9 @@ static void reap_children(struct run *r) {
 		if (WIFCONTINUED(status))
 			continue;
 
+		/* Without cgroups, what its end left to baton belongs to its generation: adopted before anything is
+		 * freed. */
+		generations_adopt(s->generations, r->remnants, pid);
 		uint64_t now = now_usec();
 		struct generation *g;
 		if (readiness_probe_reaped(s->generations, pid, status, now, &g)) {
@@ -255,8 +270,11 @@ static void reap_children(struct run *r) {
 			log_debug("reaped process %d, which %s", (int)pid, wait_status_describe(status, buf));
 			continue;
 		}
-		if (readiness_launcher_exited(g, status, now))
+		if (readiness_launcher_exited(g, status, now)) {
+			/* Its cgroup emptied before the launcher was reaped: no daemon is left to wait for. */
+			daemon_gone(g);
 			continue;
+		}
 		/* Ctrl-C or Ctrl-\ at the terminal the program held ends it, and baton with it. */
 		bool interrupted = s->terminal && g == s->current && r->foreground == g->pgid && WIFSIGNALED(status) &&
 				   (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT);
@@ -325,24 +343,62 @@ static void handle_output(struct run *r, uint64_t id) {
 		ready(r, g, stream ? "its stderr matched readiness.pattern" : "its stdout matched readiness.pattern");
 }
 
+/* ---- cgroups ---- */
+
+/* A cgroup.events changed: a generation whose daemon is not known (its launcher exited) ends when its cgroup is
+ * empty, and so does what is left of an ended one. */
+static void handle_cgroup(struct run *r, unsigned id) {
+	struct generation *g = generation_by_id(r->sup.generations, id);
+	if (g)
+		daemon_gone(g);
+	remnants_cgroup_event(&r->remnants, id);
+}
+
+/* baton's cgroup subtree (program.cgroup): auto falls back, with one line, to process groups and adoption; required
+ * cannot run without. */
+static int setup_cgroups(struct run *r) {
+	enum cgroup_mode mode = r->sup.config->cgroup_mode;
+	if (mode == CGROUP_NEVER)
+		return 0;
+	_cleanup_free_ char *why = NULL;
+	int k = cgroup_tree_open(&r->cgroups, &why);
+	if (k < 0 && mode == CGROUP_REQUIRED) {
+		log_error("program.cgroup is required, but %s", why ? why : strerror(-k));
+		return k;
+	}
+	if (k < 0) {
+		log_info("no cgroup per generation (%s): tracking process groups and the orphans they leave",
+			 why ? why : strerror(-k));
+		return 0;
+	}
+	log_debug("cgroups for generations in %s%s", r->cgroups.path,
+		  *r->cgroups.controllers ? ", controllers enabled" : "");
+	r->sup.cgroups = &r->cgroups;
+	return 0;
+}
+
 /* ---- notify ---- */
 
-/* Which generation a notify sender belongs to: the generation's main process itself, a process in its process
- * group, or a descendant of its main process (a shell script's systemd-notify). Anyone else is not heard. */
+/* Which generation a notify sender belongs to: the generation's main process itself; a process of its cgroup; or,
+ * for a generation without one, an orphan it adopted, a process in its process group, or a descendant of its main
+ * process (a shell script's systemd-notify). Anyone else is not heard. */
 static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) {
 	if (pid <= 0)
 		return NULL;
 	struct generation *g = generation_by_pid(s->generations, pid);
-	if (g)
+	if (g || (g = generation_by_cgroup(s->generations, pid)))
 		return g;
+	for (g = s->generations; g; g = g->next)
+		if (!g->in_cgroup && generation_has(g, pid))
+			return g;
 	pid_t pgid = getpgid(pid);
-	if (pgid > 0 && (g = generation_by_pid(s->generations, pgid)))
+	if (pgid > 0 && (g = generation_by_pid(s->generations, pgid)) && !g->in_cgroup)
 		return g;
 	pid_t self = getpid();
 	for (int depth = 0; depth < 32 && pid > 1 && pid != self; depth++) {
 		pid = proc_parent_of(pid);
 		if ((g = generation_by_pid(s->generations, pid)))
-			return g;
+			return !g->in_cgroup ? g : NULL;
 	}
 	return NULL;
 }
@@ -408,6 +464,8 @@ static void handle_request(struct run *r, struct control_client *cl) {
 
 	switch (cl->request) {
 	case CONTROL_STATUS: {
+		for (struct generation *g = r->sup.generations; g; g = g->next)
+			generation_figures(g);
 		_cleanup_free_ char *json = status_render(&r->sup, getpid(), now_usec());
 		client_reply(r, cl, json);
 		break;
@@ -504,6 +562,10 @@ static int setup(struct run *r, char **ret_error) {
 
 	upstream_setup(&r->sup.upstream, r->sup.config, now_usec());
 
+	k = setup_cgroups(r);
+	if (k < 0)
+		return k;
+
 	_cleanup_free_ char *path = NULL;
 	k = config_control_socket(r->sup.config, &path);
 	if (k < 0)
@@ -537,6 +599,7 @@ static void teardown(struct run *r) {
 		(void)tcsetpgrp(STDIN_FILENO, r->own_pgrp);
 	remnants_free(r->remnants);
 	supervisor_free(&r->sup);
+	cgroup_tree_close(&r->cgroups);
 	free(r->notify_path);
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);
@@ -561,6 +624,9 @@ static void handle_event(struct run *r, uint64_t tag) {
 	case GEN_TAG_OUTPUT:
 		handle_output(r, tag >> 8);
 		break;
+	case GEN_TAG_CGROUP:
+		handle_cgroup(r, (unsigned)(tag >> 8));
+		break;
 	case TAG_CONTROL:
 		handle_control_accept(r);
 		break;
@@ -577,6 +643,7 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 		.notify_fd = -1,
 		.control = {.fd = -1},
 		.control_resume_usec = USEC_INFINITY,
+		.cgroups = CGROUP_TREE_INIT,
 	};
 	supervisor_init(&r.sup, o, config, listeners, n_listeners, &r.loop, NULL);
 	_cleanup_free_ char *error = NULL;

@@ -64,6 +64,7 @@ enum spawn_step {
 	STEP_SETUID,
 	STEP_PDEATHSIG,
 	STEP_EXEC,
+	STEP_CGROUP,
 	_STEP_MAX,
 };
 
@@ -224,6 +225,14 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 
 	if (setpgid(0, 0) < 0)
 		child_fail(err_fd, STEP_SETPGID);
+	/* Into its cgroup first, before it runs anything of the program: whatever it forks from now on is born
+	 * there. "0" is the writer itself (cgroup v2). */
+	if (p->cgroup_procs) {
+		int fd = openat(p->cgroup_dir_fd, p->cgroup_procs, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) < 0)
+			child_fail(err_fd, STEP_CGROUP);
+		close(fd);
+	}
 	/* While the supervisor's mask still blocks SIGTTOU: a background group may take the foreground then
 	 * (tcsetpgrp(3)), and fd 0 is still baton's terminal here. */
 	if (p->take_terminal)
@@ -284,6 +293,8 @@ static char *format_failure(const struct spawn_params *p, const struct spawn_fai
 	switch (f->step) {
 	case STEP_SETPGID:
 		return strdup_printf("setpgid: %s", why);
+	case STEP_CGROUP:
+		return strdup_printf("join its cgroup: %s", why);
 	case STEP_SIGNALS:
 		return strdup_printf("reset signal mask: %s", why);
 	case STEP_STDIN:

@@ -58,6 +58,10 @@ struct spawn_params {
 	size_t n_groups;
 	int stdin_fd; /* -1: /dev/null */
 	int stdout_fd, stderr_fd; /* -1: inherit baton's */
+	/* Non-NULL: the cgroup.procs file (relative to cgroup_dir_fd) that the child writes itself into, first thing
+	 * after fork (NULL: it stays in baton's cgroup). */
+	int cgroup_dir_fd;
+	const char *cgroup_procs;
 	int parent_death_signal; /* PR_SET_PDEATHSIG in the child; 0 for none */
 	/* The child's process group takes the foreground of the terminal on fd 0 (tcsetpgrp) before exec, so that a
 	 * program that touches the terminal at once is not stopped by SIGTTOU/SIGTTIN. Failure is ignored: the parent

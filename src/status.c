@@ -15,10 +15,19 @@ static char *status_text(const struct supervisor *s, pid_t pid, uint64_t now) {
 	if (s->options.config_path)
 		json_append(&t, " (%s)", s->options.config_path);
 	json_append(&t, "\n");
-	for (const struct generation *g = s->generations; g; g = g->next)
-		json_append(&t, "  generation %u: pid %d, %s%s, up %" PRIu64 "s%s%s\n", g->id, (int)g->pid,
+	for (const struct generation *g = s->generations; g; g = g->next) {
+		json_append(&t, "  generation %u: pid %d, %s%s, up %" PRIu64 "s", g->id, (int)g->pid,
 			    gen_state_to_string(g->state), g == s->current ? " (current)" : "",
-			    (now - g->started_usec) / USEC_PER_SEC, g->status ? ", status: " : "", strempty(g->status));
+			    (now - g->started_usec) / USEC_PER_SEC);
+		if (g->processes >= 0)
+			json_append(&t, ", %d process%s", g->processes, g->processes == 1 ? "" : "es");
+		if (g->memory_bytes != UINT64_MAX)
+			json_append(&t, ", memory %" PRIu64 " KiB", g->memory_bytes / 1024);
+		if (g->cpu_usec != UINT64_MAX)
+			json_append(&t, ", cpu %" PRIu64 ".%03" PRIu64 "s", g->cpu_usec / USEC_PER_SEC,
+				    g->cpu_usec % USEC_PER_SEC / USEC_PER_MSEC);
+		json_append(&t, "%s%s\n", g->status ? ", status: " : "", strempty(g->status));
+	}
 	if (!s->generations)
 		json_append(&t, "  no generation running\n");
 	for (size_t i = 0; i < s->n_listeners; i++)
@@ -51,6 +60,13 @@ char *status_render(const struct supervisor *s, pid_t pid, uint64_t now) {
 		json_append(&b, ",\"role\":\"%s\",\"uptime_ms\":%" PRIu64 ",\"status\":", role,
 			    (now - g->started_usec) / USEC_PER_MSEC);
 		json_append_string(&b, g->status);
+		/* Figures: null where they are not known (no cgroup, or its controller is not enabled for it). */
+		json_append(&b, ",\"cgroup\":%s,\"processes\":", g->in_cgroup ? "true" : "false");
+		json_append(&b, g->processes >= 0 ? "%d" : "null", g->processes);
+		json_append(&b, ",\"memory_bytes\":");
+		json_append(&b, g->memory_bytes != UINT64_MAX ? "%" PRIu64 : "null", g->memory_bytes);
+		json_append(&b, ",\"cpu_usec\":");
+		json_append(&b, g->cpu_usec != UINT64_MAX ? "%" PRIu64 : "null", g->cpu_usec);
 		json_append(&b, "}");
 	}
 	json_append(&b, "],\"listeners\":[");

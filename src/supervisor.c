@@ -89,6 +89,8 @@ static int start_generation(struct supervisor *s, const struct config *c, const 
 		.nofile = &s->options.nofile,
 		.loop = s->loop,
 		.take_terminal = current && s->terminal,
+		/* program.cgroup: never, on a reload too, means none for this generation. */
+		.cgroups = c->cgroup_mode != CGROUP_NEVER ? s->cgroups : NULL,
 	};
 	int r = generation_start(&s->generations, &spec, ret, ret_error);
 	if (r < 0)
@@ -578,6 +580,9 @@ static void on_reloading_stop(struct supervisor *s, const struct event *ev) {
 }
 
 static void on_stopping_exited(struct supervisor *s, const struct event *ev) {
+	/* It is freed after this event: a signal forwarded while what it left is still waited for finds none. */
+	if (ev->gen == s->current)
+		s->current = NULL;
 	on_other_exited(s, ev);
 	if (!s->generations)
 		done(s, s->exit_code);

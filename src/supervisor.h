@@ -120,6 +120,8 @@ struct supervisor {
 	const char *notify_path;
 	bool terminal; /* baton holds the foreground of the terminal on its stdin: the current generation gets it */
 	struct upstream upstream;
+	/* baton's cgroup subtree, where each generation gets its cgroup; NULL without (program.cgroup). */
+	const struct cgroup_tree *cgroups;
 
 	uint64_t now; /* CLOCK_MONOTONIC µs of the event being dispatched: the one clock of every transition */
 	struct event queue[SUP_QUEUE_MAX]; /* follow-up events, run after the transition that queued them */

@@ -171,7 +171,7 @@ PY
   baton_wait_exit
   assert_equal "$BATON_STATUS" 0
   pid_gone "$worker"
-  log_has "generation 1 ended, but its process group [0-9]+ still has processes: sending SIGTERM"
+  log_has "generation 1 ended, but its (process group [0-9]+|cgroup [^ ]+) still has processes: sending SIGTERM"
 
   # A worker that ignores SIGTERM gets SIGKILL after stop.timeout; baton waits for it.
   CFG_READINESS="{type: none}" CFG_STOP="{timeout: 1s}" \
@@ -183,7 +183,7 @@ PY
   baton_wait_exit
   assert_equal "$BATON_STATUS" 0
   pid_gone "$stubborn"
-  log_has "process group [0-9]+ outlived stop.timeout, sending SIGKILL"
+  log_has "(process group [0-9]+ or its orphans|its cgroup) outlived stop.timeout, sending SIGKILL"
 }
 
 # ---- the terminal ----

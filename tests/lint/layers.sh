@@ -7,6 +7,7 @@
 #   0  util exit-status           helpers every module may use
 #   1  log address json output evloop proc creds
 #   2  spawn notify control       starting a child; the notify and control protocols
+#      cgroup                     baton's cgroup v2 subtree: a cgroup per generation
 #   3  config                     the configuration
 #   4  compat sockets             what the config asks of a program's environment; listening sockets
 #   5  program                    the exec of a program for a config
@@ -22,7 +23,7 @@ rank() {
   case "$1" in
     util | exit-status) echo 0 ;;
     log | address | json | output | evloop | proc | creds) echo 1 ;;
-    spawn | notify | control) echo 2 ;;
+    spawn | notify | control | cgroup) echo 2 ;;
     config) echo 3 ;;
     compat | sockets) echo 4 ;;
     program) echo 5 ;;

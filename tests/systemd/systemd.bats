@@ -87,6 +87,11 @@ assert_stopped_cleanly() {
   child=$(ct_answer_pid 8080)
   assert_equal "$(ct_ppid "$child")" "$main"
   assert_equal "$(ct ps -o user= -p "$child" | tr -d ' ')" nobody
+  # Delegate=yes: baton lives in the leaf "supervisor" of the unit's cgroup, the generation in "gen-1" beside it.
+  run ct grep '^0::' "/proc/$main/cgroup"
+  assert_output "0::/system.slice/baton-demo.service/supervisor"
+  run ct grep '^0::' "/proc/$child/cgroup"
+  assert_output "0::/system.slice/baton-demo.service/gen-1"
   inv=$(invocation baton-demo.service)
   run sctl stop baton-demo.service
   assert_success

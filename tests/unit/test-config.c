@@ -99,7 +99,7 @@ static void test_schema_errors(void) {
 	           "unknown listener key");
 	load_fails("program:\n  commands: [a]\n",
 	           "key 'program.commands': unknown key (expected one of: command, environment, working-directory, "
-	           "user, group, watchdog, fd-store, stdin, preload, compat) (line 2)",
+	           "user, group, watchdog, fd-store, stdin, preload, compat, cgroup) (line 2)",
 	           "unknown program key");
 	load_fails("listeners: tcp://:80\n", "key 'listeners': expected a list, got a scalar: 'tcp://:80' (line 1)",
 	           "listeners is a scalar");
@@ -1064,7 +1064,8 @@ static void test_program_new_keys(void) {
 		config_free(c);
 	}
 	c = load_print("program:\n  compat: [server-starter]\n",
-		       "  preload: false\n  compat: [server-starter]\nreadiness:\n", "compat server-starter alone");
+		       "  preload: false\n  compat: [server-starter]\n  cgroup: auto\nreadiness:\n",
+		       "compat server-starter alone");
 	if (c) {
 		CHECK(c->compat_server_starter && !c->compat_einhorn, "server-starter only");
 		config_free(c);
@@ -1115,6 +1116,20 @@ static void test_program_new_keys(void) {
 		config_free(c);
 	}
 
+	/* program.cgroup: an enum like the others. */
+	for (int i = 0; i < 3; i++) {
+		const char *names[] = {"auto", "required", "never"};
+		char in[64], out[64];
+		snprintf(in, sizeof(in), "program:\n  cgroup: %s\n", names[i]);
+		snprintf(out, sizeof(out), "  cgroup: %s\n", names[i]);
+		c = load_print(in, out, "program.cgroup");
+		if (c) {
+			CHECK(c->cgroup_mode == (enum cgroup_mode)i, "program.cgroup %s", names[i]);
+			config_free(c);
+		}
+	}
+	load_fails("program:\n  cgroup: always\n",
+		   "key 'program.cgroup': expected auto, required or never: 'always' (line 2)", "unknown cgroup mode");
 	load_fails("program:\n  compat: [einhorn, einhorn]\n",
 		   "key 'program.compat[1]': duplicate entry: 'einhorn' (line 2)", "duplicate einhorn");
 	load_fails("program:\n  compat:\n    - server-starter\n    - einhorn\n    - server-starter\n",

@@ -11,7 +11,17 @@
 
 static struct generation gen(unsigned id, pid_t pid, enum gen_state st, uint64_t started, const char *status) {
 	return (struct generation){
-		.id = id, .pid = pid, .state = st, .started_usec = started, .status = (char *)status, .pidfd = -1};
+		.id = id,
+		.pid = pid,
+		.state = st,
+		.started_usec = started,
+		.status = (char *)status,
+		.pidfd = -1,
+		.cgroup_events_fd = -1,
+		.processes = -1,
+		.memory_bytes = UINT64_MAX,
+		.cpu_usec = UINT64_MAX,
+	};
 }
 
 static void contains(const char *text, const char *want, const char *what) {
@@ -43,6 +53,13 @@ static void test_status(void) {
 	struct generation g1 = gen(1, 101, GEN_STOPPING, 1000000, NULL);
 	struct generation g2 = gen(2, 102, GEN_STARTING, 9000000, "warming \"up\"");
 	g2.next = &g1;
+	/* Generation 2 in a cgroup with the controllers (3 processes, 2 MiB, 1.5 s of cpu); generation 1 without a
+	 * cgroup: a process count only. */
+	g2.in_cgroup = true;
+	g2.processes = 3;
+	g2.memory_bytes = 2 * 1024 * 1024;
+	g2.cpu_usec = 1500000;
+	g1.processes = 1;
 	struct supervisor s = {
 		.options = {.config_path = "/etc/baton/app.yaml"},
 		.listeners = ls,
@@ -60,11 +77,11 @@ static void test_status(void) {
 	contains(json, "{\"ok\":true,\"pid\":42,\"state\":\"reloading\",\"config\":\"/etc/baton/app.yaml\"", "JSON");
 	contains(json,
 		 "{\"generation\":2,\"pid\":102,\"state\":\"starting\",\"role\":\"new\",\"uptime_ms\":2000,\"status\":"
-		 "\"warming \\\"up\\\"\"}",
+		 "\"warming \\\"up\\\"\",\"cgroup\":true,\"processes\":3,\"memory_bytes\":2097152,\"cpu_usec\":1500000}",
 		 "JSON");
 	contains(json,
 		 "{\"generation\":1,\"pid\":101,\"state\":\"stopping\",\"role\":\"current\",\"uptime_ms\":10000,"
-		 "\"status\":null}",
+		 "\"status\":null,\"cgroup\":false,\"processes\":1,\"memory_bytes\":null,\"cpu_usec\":null}",
 		 "JSON");
 	contains(json, "{\"name\":\"http\",\"fd\":3,\"address\":\"tcp://127.0.0.1:8080\",\"inherited\":false}", "JSON");
 	contains(json, "{\"name\":\"admin\",\"fd\":4,\"address\":\"unix:/run/app.sock\",\"inherited\":true}", "JSON");
@@ -77,8 +94,11 @@ static void test_status(void) {
 	_cleanup_free_ char *text = NULL;
 	CHECK(json_get_string(json, "text", &text) == 0, "the reply has the text form");
 	contains(text, "baton pid 42: reloading (/etc/baton/app.yaml)\n", "text");
-	contains(text, "  generation 2: pid 102, starting, up 2s, status: warming \"up\"\n", "text");
-	contains(text, "  generation 1: pid 101, stopping (current), up 10s\n", "text");
+	contains(text,
+		 "  generation 2: pid 102, starting, up 2s, 3 processes, memory 2048 KiB, cpu 1.500s, status: warming "
+		 "\"up\"\n",
+		 "text");
+	contains(text, "  generation 1: pid 101, stopping (current), up 10s, 1 process\n", "text");
 	contains(text, "  listener admin: fd 4, unix:/run/app.sock (inherited)\n", "text");
 	contains(text, "  last reload (#3): failed: invalid configuration\n", "text");
 	contains(text, "  restarts: 2", "text");
