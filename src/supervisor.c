@@ -580,9 +580,6 @@ static void on_reloading_stop(struct supervisor *s, const struct event *ev) {
 }
 
 static void on_stopping_exited(struct supervisor *s, const struct event *ev) {
-	/* It is freed after this event: a signal forwarded while what it left is still waited for finds none. */
-	if (ev->gen == s->current)
-		s->current = NULL;
 	on_other_exited(s, ev);
 	if (!s->generations)
 		done(s, s->exit_code);
