@@ -167,8 +167,10 @@ static void sweep_stale(int origin) {
 	closedir(d);
 }
 
-int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
-	const char *root = getenv("BATON_CGROUP_ROOT"); /* tests only: another hierarchy, or none at all */
+/* The cgroup2 mount: BATON_CGROUP_ROOT (tests only: another hierarchy, or none at all), /sys/fs/cgroup, or the
+ * hybrid layout's /sys/fs/cgroup/unified. */
+static int find_root(const char **ret, char **ret_error) {
+	const char *root = getenv("BATON_CGROUP_ROOT");
 	if (root && *root) {
 		if (!is_cgroup2(root))
 			return fail_error(ret_error, -ENOENT, "BATON_CGROUP_ROOT=%s is not a cgroup2 mount", root);
@@ -179,9 +181,42 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 	else
 		return fail_error(ret_error, -ENOENT,
 				  "no cgroup2 hierarchy is mounted (at /sys/fs/cgroup or /sys/fs/cgroup/unified)");
+	*ret = root;
+	return 0;
+}
+
+/* A child cgroup of baton's own under origin (the shared cgroup dir, at own in the hierarchy): *ret_path its path in
+ * the hierarchy, *ret_fd open on it. A name of its own, never one that exists: batons that are PID 1 of pid
+ * namespaces sharing a cgroup all have pid 1, and a cgroup another baton left (killed) is not this one's. */
+static int create_own(int origin, const char *dir, const char *own, char **ret_path, int *ret_fd, char **ret_error) {
+	char name[48];
+	int k = -1;
+	for (unsigned i = 1; i <= 64 && k < 0; i++) {
+		snprintf(name, sizeof(name), i == 1 ? "baton-%d" : "baton-%d.%u", (int)getpid(), i);
+		k = mkdirat(origin, name, 0755);
+		if (k < 0 && errno != EEXIST)
+			return fail_error(ret_error, -errno, "cannot create cgroups in %s: %s", dir, strerror(errno));
+	}
+	if (k < 0)
+		return fail_error(ret_error, -EEXIST, "cannot create cgroups in %s: %s", dir, strerror(EEXIST));
+	char *path = strdup_printf("%s/%s", streq(own, "/") ? "" : own, name);
+	if (!path) {
+		(void)unlinkat(origin, name, AT_REMOVEDIR);
+		return -ENOMEM;
+	}
+	*ret_path = path;
+	*ret_fd = openat(origin, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return 0;
+}
+
+int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
+	const char *root = NULL;
+	int r = find_root(&root, ret_error);
+	if (r < 0)
+		return r;
 
 	_cleanup_free_ char *own = NULL;
-	int r = own_path(&own);
+	r = own_path(&own);
 	if (r < 0)
 		return fail_error(ret_error, r, "cannot read baton's cgroup v2 path from /proc/self/cgroup: %s",
 				  strerror(-r));
@@ -199,25 +234,9 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
 	if (created) {
-		/* A name of its own, never one that exists: batons that are PID 1 of pid namespaces sharing a cgroup
-		 * all have pid 1, and a cgroup another baton left (killed) is not this one's. */
-		char name[48];
-		int k = -1;
-		for (unsigned i = 1; i <= 64 && k < 0; i++) {
-			snprintf(name, sizeof(name), i == 1 ? "baton-%d" : "baton-%d.%u", (int)getpid(), i);
-			k = mkdirat(origin, name, 0755);
-			if (k < 0 && errno != EEXIST)
-				return fail_error(ret_error, -errno, "cannot create cgroups in %s: %s", dir,
-						  strerror(errno));
-		}
-		if (k < 0)
-			return fail_error(ret_error, -EEXIST, "cannot create cgroups in %s: %s", dir, strerror(EEXIST));
-		path = strdup_printf("%s/%s", streq(own, "/") ? "" : own, name);
-		if (!path) {
-			(void)unlinkat(origin, name, AT_REMOVEDIR);
-			return -ENOMEM;
-		}
-		fd = openat(origin, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = create_own(origin, dir, own, &path, &fd, ret_error);
+		if (r < 0)
+			return r;
 	} else {
 		path = strdup(streq(own, "/") ? "" : own);
 		if (!path)

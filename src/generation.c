@@ -176,6 +176,71 @@ static void watch_pidfd(struct evloop *loop, struct generation *g) {
 		log_warning_errno(r, "Failed to watch generation %u's pidfd, ignoring", g->id);
 }
 
+/* The generation's cgroup, which its child joins before it execs (spawn.c): created, its cgroup.events opened into
+ * *ret_events_fd, and p's spawn parameters pointed at its cgroup.procs (procs: room for the path, kept by the
+ * caller until the spawn). Nothing to do without cgroups. */
+static int cgroup_prepare(const struct generation_spec *spec, struct program *p, char name[static 32],
+			  char procs[static 64], bool *in_cgroup, int *ret_events_fd, char **ret_error) {
+	if (!spec->cgroups)
+		return 0;
+	generation_cgroup_name(name, spec->id, false);
+	int r = cgroup_create(spec->cgroups, name);
+	if (r >= 0) {
+		*in_cgroup = true;
+		r = cgroup_events_open(spec->cgroups, name);
+	}
+	if (r < 0) {
+		*ret_error = strdup_printf("cgroup %s/%s: %s", spec->cgroups->path, name, strerror(-r));
+		generation_cgroup_drop(spec->cgroups, in_cgroup, NULL, spec->id, false);
+		return r;
+	}
+	*ret_events_fd = r;
+	snprintf(procs, 64, "%s/cgroup.procs", name);
+	p->params.cgroup_dir_fd = spec->cgroups->fd;
+	p->params.cgroup_procs = procs;
+	return 0;
+}
+
+/* The started child becomes generation spec->id: tracked, its pidfd, cgroup.events and output pipes watched. */
+static struct generation *generation_track(struct generation **list, const struct generation_spec *spec, pid_t pid,
+					   int pidfd, uint64_t forked_usec, bool in_cgroup, int events_fd,
+					   int read_fds[2]) {
+	const struct config *c = spec->config;
+	struct generation *g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	*g = (struct generation){
+		.id = spec->id,
+		.pid = pid,
+		.pidfd = pidfd,
+		.state = GEN_STARTING,
+		.started_usec = forked_usec,
+		.deadline_usec = forked_usec + c->readiness_timeout_usec,
+		.watchdog_usec = c->program_watchdog_usec,
+		.watchdog_deadline_usec = USEC_INFINITY,
+		.readiness = c->readiness_type,
+		.config = c,
+		.pgid = pid,
+		.check_usec = USEC_INFINITY,
+		.cgroups = spec->cgroups,
+		.in_cgroup = in_cgroup,
+		.cgroup_events_fd = events_fd,
+		.processes = -1,
+		.memory_bytes = UINT64_MAX,
+		.cpu_usec = UINT64_MAX,
+		.next = *list,
+	};
+	watch_pidfd(spec->loop, g);
+	/* Its end (the cgroup empty) is an event, not something to poll for. */
+	int r;
+	if (g->cgroup_events_fd >= 0 &&
+	    (r = evloop_add(spec->loop, g->cgroup_events_fd, EPOLLPRI, CGROUP_TAG(g->id))) < 0)
+		log_warning_errno(r, "Failed to watch generation %u's cgroup.events, ignoring", g->id);
+	outputs_watch(spec->loop, g, read_fds);
+	*list = g;
+	return g;
+}
+
 int generation_start(struct generation **list, const struct generation_spec *spec, struct generation **ret,
 		     char **ret_error) {
 	const struct config *c = spec->config;
@@ -197,23 +262,13 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 	if (r < 0)
 		return r;
 
-	/* Its cgroup, which the child joins before it execs (spawn.c). */
 	_cleanup_close_ int events_fd = -1;
 	bool in_cgroup = false;
 	char name[32], procs[64];
-	if (spec->cgroups) {
-		generation_cgroup_name(name, spec->id, false);
-		if ((r = cgroup_create(spec->cgroups, name)) < 0 ||
-		    (in_cgroup = true, r = cgroup_events_open(spec->cgroups, name)) < 0) {
-			*ret_error = strdup_printf("cgroup %s/%s: %s", spec->cgroups->path, name, strerror(-r));
-			generation_cgroup_drop(spec->cgroups, &in_cgroup, NULL, spec->id, false);
-			program_free(&p);
-			return r;
-		}
-		events_fd = r;
-		snprintf(procs, sizeof(procs), "%s/cgroup.procs", name);
-		p.params.cgroup_dir_fd = spec->cgroups->fd;
-		p.params.cgroup_procs = procs;
+	r = cgroup_prepare(spec, &p, name, procs, &in_cgroup, &events_fd, ret_error);
+	if (r < 0) {
+		program_free(&p);
+		return r;
 	}
 
 	int write_fds[2], read_fds[2];
@@ -221,6 +276,7 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 	if (r < 0) {
 		*ret_error = strdup_printf("pipe for the program's output: %s", strerror(-r));
 		program_free(&p);
+		generation_cgroup_drop(spec->cgroups, &in_cgroup, NULL, spec->id, false);
 		return r;
 	}
 	p.params.stdout_fd = write_fds[0];
@@ -237,7 +293,8 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 		if (write_fds[i] >= 0)
 			close(write_fds[i]);
 
-	struct generation *g = r < 0 ? NULL : calloc(1, sizeof(*g));
+	struct generation *g =
+		r < 0 ? NULL : generation_track(list, spec, pid, pidfd, forked_usec, in_cgroup, events_fd, read_fds);
 	if (!g) {
 		if (r >= 0) {
 			/* Cannot track it: do not leave it running unsupervised (SIGCHLD reaps it). */
@@ -255,34 +312,7 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 		}
 		return r;
 	}
-	*g = (struct generation){
-		.id = spec->id,
-		.pid = pid,
-		.pidfd = pidfd,
-		.state = GEN_STARTING,
-		.started_usec = forked_usec,
-		.deadline_usec = forked_usec + c->readiness_timeout_usec,
-		.watchdog_usec = c->program_watchdog_usec,
-		.watchdog_deadline_usec = USEC_INFINITY,
-		.readiness = c->readiness_type,
-		.config = c,
-		.pgid = pid,
-		.check_usec = USEC_INFINITY,
-		.cgroups = spec->cgroups,
-		.in_cgroup = in_cgroup,
-		.cgroup_events_fd = TAKE_FD(events_fd),
-		.processes = -1,
-		.memory_bytes = UINT64_MAX,
-		.cpu_usec = UINT64_MAX,
-		.next = *list,
-	};
-	watch_pidfd(spec->loop, g);
-	/* Its end (the cgroup empty) is an event, not something to poll for. */
-	if (g->cgroup_events_fd >= 0 &&
-	    (r = evloop_add(spec->loop, g->cgroup_events_fd, EPOLLPRI, CGROUP_TAG(g->id))) < 0)
-		log_warning_errno(r, "Failed to watch generation %u's cgroup.events, ignoring", g->id);
-	outputs_watch(spec->loop, g, read_fds);
-	*list = g;
+	events_fd = -1; /* the generation's now */
 	if (g->cgroups)
 		log_info("generation %u started (pid %d) in cgroup %s/%s", g->id, (int)pid, g->cgroups->path, name);
 	else
