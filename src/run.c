@@ -100,12 +100,16 @@ static void sync_terminal(struct run *r) {
 	r->foreground = want;
 }
 
-/* Every event reaches the state machine through here: what it queued runs too, its outbox is delivered, and the
- * terminal follows the current generation. */
-static void dispatch(struct run *r, const struct event *ev) {
-	supervisor_dispatch(&r->sup, ev, now_usec());
+/* After each turn of the state machine: its outbox is delivered, and the terminal follows the current generation. */
+static void after_dispatch(struct run *r) {
 	deliver_replies(r);
 	sync_terminal(r);
+}
+
+/* Every event reaches the state machine through here (what it queued runs too). */
+static void dispatch(struct run *r, const struct event *ev) {
+	supervisor_dispatch(&r->sup, ev, now_usec());
+	after_dispatch(r);
 }
 
 /* g ended: what is left of its process group is stopped and waited for; the state machine hears EV_EXITED. */
@@ -113,8 +117,7 @@ static void generation_ended(struct run *r, struct generation *g, int wait_statu
 	uint64_t now = now_usec();
 	remnant_track(&r->remnants, g, r->sup.config, now);
 	supervisor_generation_ended(&r->sup, g, wait_status, interrupted, now);
-	deliver_replies(r);
-	sync_terminal(r);
+	after_dispatch(r);
 }
 
 static void ready(struct run *r, struct generation *g, const char *how) {

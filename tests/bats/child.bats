@@ -169,15 +169,19 @@ os.execv(sys.argv[1], sys.argv[1:])'
   assert_equal "$(rep env.LISTEN_FDS)" 2
 }
 
-@test "the child's stdin is baton's own by default (a file, a pipe)" {
-  probe_config "$TWO_LISTENERS"
-  echo "for the child" >"$BATS_TEST_TMPDIR/input"
-  # Started here rather than by baton_start: bash gives a background command /dev/null as stdin unless the command
-  # itself redirects it, and baton must get a real file to show that the child inherits it.
+# Starts baton -c $CFG with $BATS_TEST_TMPDIR/input as its stdin. Not baton_start: bash gives a background command
+# /dev/null as stdin unless the command itself redirects it, and baton must get a real file here.
+start_with_input() {
   BATON_LOG="$BATS_TEST_TMPDIR/baton.log"
   "$BATON" run -c "$CFG" <"$BATS_TEST_TMPDIR/input" >"$BATON_LOG" 2>&1 &
   BATON_PID=$!
   track_pid "$BATON_PID"
+}
+
+@test "the child's stdin is baton's own by default (a file, a pipe)" {
+  probe_config "$TWO_LISTENERS"
+  echo "for the child" >"$BATS_TEST_TMPDIR/input"
+  start_with_input
   wait_report
   assert_equal "$(readlink "/proc/$BATON_PID/fd/0")" "$BATS_TEST_TMPDIR/input"
   assert_equal "$(rep stdin)" "$BATS_TEST_TMPDIR/input"
@@ -186,10 +190,7 @@ os.execv(sys.argv[1], sys.argv[1:])'
 @test "program.stdin: /dev/null gives the child /dev/null instead of baton's stdin" {
   PROGRAM_EXTRA='  stdin: /dev/null' probe_config "$TWO_LISTENERS"
   echo "not for the child" >"$BATS_TEST_TMPDIR/input"
-  BATON_LOG="$BATS_TEST_TMPDIR/baton.log"
-  "$BATON" run -c "$CFG" <"$BATS_TEST_TMPDIR/input" >"$BATON_LOG" 2>&1 &
-  BATON_PID=$!
-  track_pid "$BATON_PID"
+  start_with_input
   wait_report
   assert_equal "$(rep stdin)" /dev/null
   # The same through --set, without a file.

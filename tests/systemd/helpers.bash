@@ -238,6 +238,18 @@ client_loop_stop() {
   return "$rc"
 }
 client_loop_count() { grep -c "^$2" "$BATS_TEST_TMPDIR/$1.log" || true; }
+# Stops loop NAME and asserts that none of its requests failed and that it made more than 10: the count goes to the
+# TAP output, the first failures (if any) to stderr.
+client_loop_no_failure() {
+  local fails oks
+  client_loop_stop "$1"
+  fails=$(client_loop_count "$1" fail)
+  oks=$(client_loop_count "$1" ok)
+  echo "# client loop: $oks ok, $fails failed" >&3
+  grep '^fail' "$BATS_TEST_TMPDIR/$1.log" | head -n 5 >&2 || true
+  assert_equal "$fails" 0
+  ((oks > 10))
+}
 client_loop_saw() { grep -qx "ok $2" "$BATS_TEST_TMPDIR/$1.log"; }
 client_loop_lines() { wc -l <"$BATS_TEST_TMPDIR/$1.log"; }
 
