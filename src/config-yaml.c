@@ -777,6 +777,25 @@ int config_load(const char *path, struct config **ret, char **ret_error) {
 	return config_load_set(path, NULL, ret, ret_error);
 }
 
+int config_load_text(const char *text, size_t len, const char *path, char *const *sets, struct config **ret,
+		     char **ret_error) {
+	_cleanup_(loader_done) struct loader l = {.path = "the handed-over config"};
+	_cleanup_(config_freep) struct config *c = malloc(sizeof(*c));
+	if (!c)
+		return fail_error(ret_error, -ENOMEM, "out of memory");
+	/* Every key is in the text (config_print() writes them all): the defaults do not matter. */
+	config_defaults(c);
+	int r = load(&l, text, len, c);
+	if (r < 0) {
+		*ret_error = l.error ? TAKE_PTR(l.error) : strdup(strerror(-r));
+		return r;
+	}
+	if ((path && !(c->path = strdup(path))) || (sets && sets[0] && !(c->sets = strv_copy(sets))))
+		return fail_error(ret_error, -ENOMEM, "out of memory");
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
 int config_yaml_peek(const char *path, const char *key, char **ret) {
 	_cleanup_(loader_done) struct loader l = {.path = path};
 	_cleanup_free_ char *text = NULL;

@@ -113,6 +113,12 @@ int config_load(const char *path, struct config **ret, char **ret_error);
  * defaults of quick use (config_new_default()) instead. The sets must have passed config_set_check(). */
 int config_load_set(const char *path, char *const *sets, struct config **ret, char **ret_error);
 
+/* Loads the text of config_print() (len bytes) back into the config it was printed from: path and sets are what
+ * that config was loaded with (for messages and the control socket's default), applied already. For the state
+ * `baton upgrade` hands over. */
+int config_load_text(const char *text, size_t len, const char *path, char *const *sets, struct config **ret,
+		     char **ret_error);
+
 /* The form of a --set option, KEY=VALUE with a non-empty KEY (the key and the value are checked when loaded: they
  * depend on the file). Pure: returns 0, or -EINVAL with *ret_why a static reason. */
 int config_set_check(const char *arg, const char **ret_why);

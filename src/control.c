@@ -18,6 +18,7 @@ static const char *const request_names[_CONTROL_REQUEST_MAX] = {
 	[CONTROL_RELOAD] = "reload",
 	[CONTROL_STATUS] = "status",
 	[CONTROL_STOP] = "stop",
+	[CONTROL_UPGRADE] = "upgrade",
 };
 
 const char *control_request_to_string(enum control_request r) {
@@ -30,7 +31,8 @@ static bool is_blank(char c) {
 	return c == ' ' || c == '\t';
 }
 
-int control_parse_request(const char *line, enum control_request *ret, const char **ret_why) {
+int control_parse_request(const char *line, enum control_request *ret, const char **ret_arg, size_t *ret_arg_len,
+			  const char **ret_why) {
 	const char *start = line, *end;
 
 	while (is_blank(*start))
@@ -46,10 +48,17 @@ int control_parse_request(const char *line, enum control_request *ret, const cha
 	}
 	for (size_t i = 0; i < _CONTROL_REQUEST_MAX; i++) {
 		size_t n = strlen(request_names[i]);
-		if ((size_t)(end - start) == n && memcmp(start, request_names[i], n) == 0) {
-			*ret = (enum control_request)i;
-			return 0;
-		}
+		if ((size_t)(end - start) < n || memcmp(start, request_names[i], n) != 0)
+			continue;
+		const char *arg = start + n;
+		if (arg < end && !(i == CONTROL_UPGRADE && is_blank(*arg)))
+			continue;
+		while (arg < end && is_blank(*arg))
+			arg++;
+		*ret = (enum control_request)i;
+		*ret_arg = arg < end ? arg : NULL;
+		*ret_arg_len = (size_t)(end - arg);
+		return 0;
 	}
 	*ret_why = "unknown request";
 	return -EINVAL;
@@ -371,8 +380,9 @@ int control_client_read(struct control_client *cl) {
 		*nl = '\0';
 
 		enum control_request req;
-		const char *why;
-		if (control_parse_request(cl->buf, &req, &why) < 0) {
+		const char *why, *arg;
+		size_t arg_len;
+		if (control_parse_request(cl->buf, &req, &arg, &arg_len, &why) < 0) {
 			const char *word = cl->buf + strspn(cl->buf, " \t");
 			size_t wlen = strlen(word);
 			while (wlen > 0 && (is_blank(word[wlen - 1]) || word[wlen - 1] == '\r'))
@@ -383,6 +393,10 @@ int control_client_read(struct control_client *cl) {
 			return -EINVAL;
 		}
 
+		if (arg && !(cl->argument = strndup(arg, arg_len))) {
+			(void)control_client_reply_error(cl, "out of memory");
+			return -ENOMEM;
+		}
 		cl->has_request = true;
 		cl->request = req;
 		cl->deadline_usec = USEC_INFINITY;
@@ -410,6 +424,7 @@ void control_client_close(struct control *c, struct control_client *cl) {
 		discard_input(cl->fd);
 		close(cl->fd);
 	}
+	free(cl->argument);
 	free(cl);
 }
 

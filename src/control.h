@@ -12,8 +12,9 @@
 
 #include "json.h"
 
-/* A request line is at most this long (without its '\n'); a longer one is an error and the connection is closed. */
-#define CONTROL_LINE_MAX 256
+/* A request line is at most this long (without its '\n'): "upgrade" and a path of up to PATH_MAX bytes. A longer
+ * one is an error and the connection is closed. */
+#define CONTROL_LINE_MAX 4200
 /* Connections open at once; more are answered with an error and closed. */
 #define CONTROL_CLIENTS_MAX 32
 /* A client must send its request line within this time after connecting, or it is dropped. */
@@ -23,13 +24,17 @@ enum control_request {
 	CONTROL_RELOAD, /* "reload" */
 	CONTROL_STATUS, /* "status" */
 	CONTROL_STOP, /* "stop" */
+	CONTROL_UPGRADE, /* "upgrade", or "upgrade PATH": the new binary (an absolute path) */
 	_CONTROL_REQUEST_MAX,
 };
 
 /* Parses one request line (without '\n'; a trailing '\r' and surrounding blanks are tolerated; names are
- * case-sensitive). Returns 0 and sets *ret, or -EINVAL with *ret_why set to a static reason ("unknown request",
- * "empty request"); the reason never contains the line, so the caller adds the offending word itself. Pure. */
-int control_parse_request(const char *line, enum control_request *ret, const char **ret_why);
+ * case-sensitive). "upgrade" alone takes an argument after blanks (the rest of the line, without the blanks around
+ * it); the others take none. Returns 0 and sets *ret, *ret_arg (into line, *ret_arg_len bytes; NULL for none), or
+ * -EINVAL with *ret_why set to a static reason ("unknown request", "empty request"); the reason never contains the
+ * line, so the caller adds the offending word itself. Pure. */
+int control_parse_request(const char *line, enum control_request *ret, const char **ret_arg, size_t *ret_arg_len,
+			  const char **ret_why);
 const char *control_request_to_string(enum control_request r);
 
 struct control_client {
@@ -41,6 +46,7 @@ struct control_client {
 	bool has_request;
 	bool eof; /* the peer shut down its write side after its request (see control_client_read()) */
 	enum control_request request; /* valid when has_request */
+	char *argument; /* what followed the request's name (upgrade: the binary), or NULL */
 	uint64_t waiting_for; /* supervisor's business: e.g. the reload number it waits for; 0 = none */
 	struct control_client *next;
 };

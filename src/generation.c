@@ -241,6 +241,34 @@ static struct generation *generation_track(struct generation **list, const struc
 	return g;
 }
 
+int generation_watch(struct evloop *loop, struct generation *g) {
+	int r;
+	if (g->pidfd >= 0 && (r = evloop_add(loop, g->pidfd, EPOLLIN, ((uint64_t)g->id << 8) | GEN_TAG_PIDFD)) < 0)
+		return r;
+	if (g->cgroup_events_fd >= 0 && (r = evloop_add(loop, g->cgroup_events_fd, EPOLLPRI, CGROUP_TAG(g->id))) < 0)
+		return r;
+	for (unsigned i = 0; i < 2; i++) {
+		struct output *o = g->outputs[i];
+		if (!o)
+			continue;
+		output_open(o, o->target);
+		/* What it could not pass on yet goes first: as generation_output() does after a blocked write. */
+		if (o->pending_len > 0 && o->out_fd >= 0)
+			r = evloop_add(loop, o->out_fd, EPOLLOUT, OUTPUT_TAG(g->id, 1, i));
+		else
+			r = evloop_add(loop, o->fd, EPOLLIN, OUTPUT_TAG(g->id, 0, i));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int remnant_watch(struct evloop *loop, struct remnant *rm) {
+	if (rm->cgroup_events_fd < 0)
+		return 0;
+	return evloop_add(loop, rm->cgroup_events_fd, EPOLLPRI, CGROUP_TAG(rm->id));
+}
+
 int generation_start(struct generation **list, const struct generation_spec *spec, struct generation **ret,
 		     char **ret_error) {
 	const struct config *c = spec->config;

@@ -97,6 +97,11 @@ struct generation_spec {
  * failure nothing is left running and *ret_error says why. */
 int generation_start(struct generation **list, const struct generation_spec *spec, struct generation **ret,
 		     char **ret_error);
+/* A generation (or a remnant) handed over by `baton upgrade`, its fds open and its fields set: its pidfd,
+ * cgroup.events and output pipes are watched in loop, and its outputs write to baton's stdout and stderr again.
+ * Returns 0 or negative errno (what was added stays: the loop is thrown away on failure). */
+int generation_watch(struct evloop *loop, struct generation *g);
+int remnant_watch(struct evloop *loop, struct remnant *rm);
 /* Marks g ready at now (its program watchdog starts) and returns how long it took from its fork. */
 uint64_t generation_ready(struct generation *g, uint64_t now);
 /* g now follows pid (a daemon named by its pid file): its main process, pidfd and, when the daemon leads a process

@@ -1,7 +1,10 @@
 /* The command line: parses arguments and wires the modules together. Nothing here outlives the call it makes. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include "config.h"
@@ -10,6 +13,7 @@
 #include "sockets.h"
 #include "run.h"
 #include "util.h"
+#include "version.h"
 
 static const char usage_text[] =
 	"Usage:\n"
@@ -17,6 +21,7 @@ static const char usage_text[] =
 	"               [-- COMMAND [ARG]...]\n"
 	"  baton check  [-c FILE] [--listen NAME=ADDRESS]... [--set KEY=VALUE]... [-- COMMAND [ARG]...]\n"
 	"  baton reload (-c FILE | --control PATH) [--timeout DURATION]\n"
+	"  baton upgrade (-c FILE | --control PATH) [--binary PATH] [--timeout DURATION]\n"
 	"  baton status (-c FILE | --control PATH) [--json]\n"
 	"  baton stop   (-c FILE | --control PATH) [--timeout DURATION]\n"
 	"  baton --help | --version\n"
@@ -26,6 +31,7 @@ static const char usage_text[] =
 	"  run     bind the listeners (or inherit them from systemd) and supervise the program\n"
 	"  check   validate the configuration run would use and print it normalized\n"
 	"  reload  start a new generation and wait until it serves (or failed)\n"
+	"  upgrade replace the running baton by a new binary in place: same PID, sockets and programs\n"
 	"  status  show generations, listeners and the last reload\n"
 	"  stop    stop gracefully and wait until baton has exited\n"
 	"\n"
@@ -36,6 +42,7 @@ static const char usage_text[] =
 	"                           readiness.type=none, program.environment.NAME=VALUE)\n"
 	"      --log-level LEVEL    error, warning, notice, info (default) or debug\n"
 	"      --control PATH       the control socket of a running baton (instead of -c)\n"
+	"      --binary PATH        upgrade: the new baton (default: the path baton was started from)\n"
 	"      --timeout DURATION   give up waiting after DURATION (250ms, 30s, 5m; default: no limit)\n"
 	"      --json               print status as one JSON object\n"
 	"  -h, --help               show this help\n"
@@ -44,7 +51,8 @@ static const char usage_text[] =
 	"Exit status of run: 0 after a requested stop; the program's status when it exits on its own (128+N for\n"
 	"signal N); 100 usage error, 101 invalid configuration, 102 the program could not be started, 111 system "
 	"error.\n"
-	"reload/status/stop: 0 done, 1 the request failed (the reason is printed), 111 baton could not be reached.\n"
+	"reload/upgrade/status/stop: 0 done, 1 the request failed (the reason is printed), 111 baton could not be\n"
+	"reached.\n"
 	"See baton(1).\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -65,9 +73,10 @@ struct options {
 	const char *control_path;
 	uint64_t timeout_usec;
 	bool json;
+	const char *binary; /* upgrade --binary */
 };
 
-enum { OPT_LOG_LEVEL = 0x100, OPT_CONTROL, OPT_TIMEOUT, OPT_JSON, OPT_SET };
+enum { OPT_LOG_LEVEL = 0x100, OPT_CONTROL, OPT_TIMEOUT, OPT_JSON, OPT_SET, OPT_BINARY };
 
 static const struct option long_options[] = {
 	{"config", required_argument, NULL, 'c'},
@@ -77,6 +86,7 @@ static const struct option long_options[] = {
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"json", no_argument, NULL, OPT_JSON},
+	{"binary", required_argument, NULL, OPT_BINARY},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{0},
@@ -89,6 +99,7 @@ enum {
 	ALLOW_TIMEOUT = 1 << 2, /* --timeout */
 	ALLOW_JSON = 1 << 3, /* --json */
 	ALLOW_LOG_LEVEL = 1 << 4, /* --log-level */
+	ALLOW_BINARY = 1 << 5, /* --binary */
 };
 
 /* Parses the options of a subcommand. Returns 0, 1 when --help/--version was handled, or EXIT_USAGE (positive). */
@@ -127,15 +138,23 @@ static int parse_options(int argc, char **argv, unsigned allowed, struct options
 		}
 		case OPT_CONTROL:
 			if (!(allowed & ALLOW_CONTROL))
-				return usage_error("--control is an option of reload, status and stop ('%s')", optarg);
+				return usage_error("--control is an option of reload, upgrade, status and stop ('%s')",
+						   optarg);
 			o->control_path = optarg;
 			break;
 		case OPT_TIMEOUT:
 			if (!(allowed & ALLOW_TIMEOUT))
-				return usage_error("--timeout is an option of reload and stop ('%s')", optarg);
+				return usage_error("--timeout is an option of reload, upgrade and stop ('%s')", optarg);
 			if (parse_duration(optarg, &o->timeout_usec) < 0 || o->timeout_usec == 0)
 				return usage_error("invalid --timeout '%s' (a duration with its unit: 250ms, 30s, 5m)",
 						   optarg);
+			break;
+		case OPT_BINARY:
+			if (!(allowed & ALLOW_BINARY))
+				return usage_error("--binary is an option of upgrade ('%s')", optarg);
+			if (!*optarg)
+				return usage_error("%s", "--binary needs a path");
+			o->binary = optarg;
 			break;
 		case OPT_JSON:
 			if (!(allowed & ALLOW_JSON))
@@ -156,7 +175,7 @@ static int parse_options(int argc, char **argv, unsigned allowed, struct options
 			fputs(usage_text, stdout);
 			return 1;
 		case 'V':
-			printf("baton %s\n", BATON_VERSION);
+			printf("baton %s\n", baton_version);
 			return 1;
 		case ':':
 			return usage_error("option '%s' needs an argument", argv[optind - 1]);
@@ -203,6 +222,9 @@ static int cmd_check(int argc, char **argv) {
 	config_free(c);
 	return fflush(stdout) == 0 ? 0 : EXIT_SYSTEM;
 }
+
+/* baton's whole command line: `baton upgrade` execs the new binary with it. */
+static char **main_argv;
 
 static int cmd_run(int argc, char **argv) {
 	struct options o = {0};
@@ -266,7 +288,7 @@ static int cmd_run(int argc, char **argv) {
 		return EXIT_SYSTEM;
 	}
 
-	return run_supervisor(&so, c, ls, c->n_listeners);
+	return run_supervisor(&so, c, ls, c->n_listeners, main_argv);
 }
 
 /* The control socket of the baton that runs FILE: what `run -c FILE` chose. If FILE is broken now, the path comes
@@ -291,7 +313,8 @@ static int control_path_of(const struct options *o, char **ret, char **ret_load_
 
 static int cmd_control(int argc, char **argv, enum control_request request) {
 	struct options o = {0};
-	unsigned allowed = ALLOW_CONTROL | (request == CONTROL_STATUS ? ALLOW_JSON : ALLOW_TIMEOUT);
+	unsigned allowed = ALLOW_CONTROL | (request == CONTROL_STATUS ? ALLOW_JSON : ALLOW_TIMEOUT) |
+			   (request == CONTROL_UPGRADE ? ALLOW_BINARY : 0);
 	int r = parse_options(argc, argv, allowed, &o);
 	strv_free(o.listens);
 	strv_free(o.sets);
@@ -312,7 +335,25 @@ static int cmd_control(int argc, char **argv, enum control_request request) {
 		return EXIT_FAILED;
 	}
 
-	r = control_call(path, name, o.timeout_usec, request == CONTROL_STOP, &reply, &error);
+	/* upgrade names the new binary by its absolute path: baton resolves nothing against its own directory. */
+	_cleanup_free_ char *line = NULL;
+	if (o.binary) {
+		char cwd[PATH_MAX];
+		if (o.binary[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+			fprintf(stderr, "baton: cannot make --binary %s absolute: %s\n", o.binary, strerror(errno));
+			return EXIT_SYSTEM;
+		}
+		line = o.binary[0] == '/' ? strdup_printf("%s %s", name, o.binary)
+					  : strdup_printf("%s %s/%s", name, cwd, o.binary);
+		if (!line)
+			return EXIT_SYSTEM;
+		if (strlen(line) > CONTROL_LINE_MAX || strchr(line, '\n')) {
+			fprintf(stderr, "baton: --binary %s: path too long, or with a newline\n", o.binary);
+			return EXIT_USAGE;
+		}
+	}
+
+	r = control_call(path, line ? line : name, o.timeout_usec, request == CONTROL_STOP, &reply, &error);
 	if (r < 0) {
 		fprintf(stderr, "baton: %s\n", error ? error : strerror(-r));
 		if (load_error)
@@ -349,6 +390,10 @@ static int cmd_control(int argc, char **argv, enum control_request request) {
 	case CONTROL_STOP:
 		printf("stopped\n");
 		break;
+	case CONTROL_UPGRADE:
+		json_get_string(reply, "message", &text);
+		printf("upgraded: %s\n", text ? text : reply);
+		break;
 	default:
 		break;
 	}
@@ -360,8 +405,19 @@ int main(int argc, char **argv) {
 	 */
 	if (std_fds_ensure() < 0)
 		return EXIT_SYSTEM;
+	main_argv = argv;
+	/* A baton that was just upgraded to this binary (BATON_UPGRADE_STATE), or that is asked whether it could be
+	 * (--upgrade-check): run-upgrade.c. Neither is for users. */
+	if (getenv("BATON_UPGRADE_STATE"))
+		return run_takeover(argv);
+	if (argc == 2 && strncmp(argv[1], "--upgrade-check=", 16) == 0) {
+		uint64_t fd;
+		if (parse_uint_max(argv[1] + 16, INT_MAX, &fd) < 0)
+			return usage_error("invalid '%s'", argv[1]);
+		return run_upgrade_check((int)fd);
+	}
 	if (argc < 2)
-		return usage_error("%s", "missing command (run, check, reload, status, stop)");
+		return usage_error("%s", "missing command (run, check, reload, upgrade, status, stop)");
 
 	const char *cmd = argv[1];
 	if (streq(cmd, "--help") || streq(cmd, "-h")) {
@@ -369,7 +425,7 @@ int main(int argc, char **argv) {
 		return 0;
 	}
 	if (streq(cmd, "--version") || streq(cmd, "-V")) {
-		printf("baton %s\n", BATON_VERSION);
+		printf("baton %s\n", baton_version);
 		return 0;
 	}
 	if (streq(cmd, "run"))
@@ -379,5 +435,5 @@ int main(int argc, char **argv) {
 	for (enum control_request r = 0; r < _CONTROL_REQUEST_MAX; r++)
 		if (streq(cmd, control_request_to_string(r)))
 			return cmd_control(argc - 1, argv + 1, r);
-	return usage_error("unknown command '%s' (run, check, reload, status, stop)", cmd);
+	return usage_error("unknown command '%s' (run, check, reload, upgrade, status, stop)", cmd);
 }

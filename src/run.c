@@ -21,28 +21,10 @@
 #include "notify.h"
 #include "proc.h"
 #include "readiness.h"
+#include "run-internal.h"
 #include "status.h"
 #include "supervisor.h"
 #include "util.h"
-
-/* Event loop tags of run's own fds (the loop's and generation.h's kinds are distinct): the kind in the low byte, a
- * control client's id above it, so an event for a client that went away earlier in the same batch finds nothing. */
-enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT };
-#define TAG(kind, id) (((uint64_t)(id) << 8) | (kind))
-
-struct run {
-	struct supervisor sup;
-	struct evloop loop;
-	int notify_fd;
-	char *notify_path; /* NOTIFY_SOCKET for children */
-	struct control control;
-	uint64_t control_resume_usec; /* accepting is paused until then (out of fds); USEC_INFINITY normally */
-	struct remnant
-		*remnants; /* what outlived a generation's main process: its cgroup, or process group and orphans */
-	struct cgroup_tree cgroups; /* baton's cgroup subtree; fd -1 without */
-	pid_t own_pgrp; /* baton's process group */
-	pid_t foreground; /* with sup.terminal: the process group baton last gave the terminal's foreground */
-};
 
 /* Every signal is baton's to read from its signalfd (baton(1) SIGNALS says what each one does): blocked, none of
  * them can kill or stop baton by its default action, and as PID 1 none is dropped by the kernel (a blocked signal is
@@ -58,7 +40,7 @@ int run_block_signals(void) {
 
 /* ---- control clients ---- */
 
-static void client_reply(struct run *r, struct control_client *cl, const char *json) {
+void run_client_reply(struct run *r, struct control_client *cl, const char *json) {
 	int k = json ? control_client_reply(cl, json) : control_client_reply_error(cl, "out of memory");
 	if (k < 0)
 		log_debug_errno(k, "Failed to reply to control client %u, ignoring", cl->id);
@@ -76,7 +58,7 @@ static void deliver_replies(struct run *r) {
 				continue;
 			if (!json)
 				json = status_reload_reply(rr);
-			client_reply(r, cl, json);
+			run_client_reply(r, cl, json);
 		}
 	}
 	reload_replies_free(replies);
@@ -470,7 +452,7 @@ static void handle_request(struct run *r, struct control_client *cl) {
 		for (struct generation *g = r->sup.generations; g; g = g->next)
 			generation_figures(g);
 		_cleanup_free_ char *json = status_render(&r->sup, getpid(), now_usec());
-		client_reply(r, cl, json);
+		run_client_reply(r, cl, json);
 		break;
 	}
 	case CONTROL_RELOAD:
@@ -481,6 +463,11 @@ static void handle_request(struct run *r, struct control_client *cl) {
 	case CONTROL_STOP:
 		/* Answered when baton exits (teardown). */
 		dispatch(r, &(struct event){.type = EV_STOP_REQUEST, .why = why});
+		break;
+	case CONTROL_UPGRADE:
+		/* Carried out between two turns of the loop (run_upgrade_pending), never in the middle of a batch of
+		 * events. */
+		cl->waiting_for = 1;
 		break;
 	default:
 		break;
@@ -552,6 +539,9 @@ static int setup(struct run *r, char **ret_error) {
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_warning_errno(errno, "Failed to become a child subreaper, ignoring");
 
+	/* What `baton upgrade` needs: the path to exec by default, and this very binary to go back to. */
+	run_upgrade_setup(r);
+
 	k = evloop_open(&r->loop, &mask);
 	if (k < 0)
 		return log_error_errno(k, "Failed to set up the event loop");
@@ -585,7 +575,7 @@ static int setup(struct run *r, char **ret_error) {
 	return 0;
 }
 
-static void teardown(struct run *r) {
+void run_teardown(struct run *r) {
 	/* `baton stop` reads this line, then waits for the connection to close. That happens when the kernel closes
 	 * the fd as baton's process ends, not here: the rest of the teardown (and an ASan leak check) still runs, and
 	 * the client must not return while baton is alive. So the fd is left open on purpose. */
@@ -607,6 +597,14 @@ static void teardown(struct run *r) {
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);
 	evloop_close(&r->loop);
+	if (r->exe_fd >= 0)
+		close(r->exe_fd);
+	free(r->binary);
+	free(r->previous_version);
+	free(r->own_config_path);
+	strv_free(r->own_listens);
+	strv_free(r->own_sets);
+	strv_free(r->own_command);
 }
 
 static void handle_event(struct run *r, uint64_t tag) {
@@ -639,14 +637,45 @@ static void handle_event(struct run *r, uint64_t tag) {
 	}
 }
 
+int run_loop(struct run *r) {
+	/* Done once the state machine is, and nothing of any generation is left. */
+	while (r->sup.state != SUP_DONE || r->remnants) {
+		/* Between two turns: an upgrade that was asked for (which, when it succeeds, does not return). */
+		run_upgrade_pending(r);
+		int k = evloop_arm(&r->loop, next_deadline(r));
+		if (k < 0)
+			log_error_errno(k, "Failed to arm the timer");
+		struct epoll_event events[16];
+		int n = evloop_wait(&r->loop, events, (int)ARRAY_SIZE(events));
+		if (n < 0) {
+			/* Cannot happen short of a bug; without a loop nothing can be supervised, so take everything
+			 * down. */
+			log_error_errno(n, "epoll_wait failed");
+			for (struct generation *g = r->sup.generations; g; g = g->next)
+				kill(-g->pid, SIGKILL);
+			r->sup.exit_code = EXIT_SYSTEM;
+			break;
+		}
+		for (int i = 0; i < n && (r->sup.state != SUP_DONE || r->remnants); i++)
+			handle_event(r, events[i].data.u64);
+	}
+
+	log_info("exiting with status %d", r->sup.exit_code);
+	int code = r->sup.exit_code;
+	run_teardown(r);
+	return code;
+}
+
 int run_supervisor(const struct supervisor_options *o, struct config *config, struct listener *listeners,
-		   size_t n_listeners) {
+		   size_t n_listeners, char *const *argv) {
 	struct run r = {
 		.loop = EVLOOP_INIT,
 		.notify_fd = -1,
 		.control = {.fd = -1},
 		.control_resume_usec = USEC_INFINITY,
 		.cgroups = CGROUP_TREE_INIT,
+		.argv = argv,
+		.exe_fd = -1,
 	};
 	supervisor_init(&r.sup, o, config, listeners, n_listeners, &r.loop, NULL);
 	_cleanup_free_ char *error = NULL;
@@ -655,7 +684,7 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 	if (k < 0) {
 		if (error)
 			log_error("%s", error);
-		teardown(&r);
+		run_teardown(&r);
 		return EXIT_SYSTEM;
 	}
 
@@ -666,7 +695,7 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 		else
 			log_error_errno(k, "Failed to start the program");
 		notify_upstreamf("STATUS=failed to start: %s", error ? error : strerror(-k));
-		teardown(&r);
+		run_teardown(&r);
 		return EXIT_START;
 	}
 
@@ -674,28 +703,5 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 	malloc_trim(0);
 
 	sync_terminal(&r);
-	/* Done once the state machine is, and nothing of any generation is left. */
-	while (r.sup.state != SUP_DONE || r.remnants) {
-		k = evloop_arm(&r.loop, next_deadline(&r));
-		if (k < 0)
-			log_error_errno(k, "Failed to arm the timer");
-		struct epoll_event events[16];
-		int n = evloop_wait(&r.loop, events, (int)ARRAY_SIZE(events));
-		if (n < 0) {
-			/* Cannot happen short of a bug; without a loop nothing can be supervised, so take everything
-			 * down. */
-			log_error_errno(n, "epoll_wait failed");
-			for (struct generation *g = r.sup.generations; g; g = g->next)
-				kill(-g->pid, SIGKILL);
-			r.sup.exit_code = EXIT_SYSTEM;
-			break;
-		}
-		for (int i = 0; i < n && (r.sup.state != SUP_DONE || r.remnants); i++)
-			handle_event(&r, events[i].data.u64);
-	}
-
-	log_info("exiting with status %d", r.sup.exit_code);
-	int code = r.sup.exit_code;
-	teardown(&r);
-	return code;
+	return run_loop(&r);
 }

@@ -6,6 +6,7 @@
 
 #include "json.h"
 #include "util.h"
+#include "version.h"
 
 /* The same, as text for `baton status` without --json (so the client needs no JSON array reader). */
 static char *status_text(const struct supervisor *s, pid_t pid, uint64_t now) {
@@ -39,7 +40,8 @@ static char *status_text(const struct supervisor *s, pid_t pid, uint64_t now) {
 			    s->last_reload.ok ? "ok" : "failed", strempty(s->last_reload.message));
 	else
 		json_append(&t, "  no reload yet\n");
-	json_append(&t, "  restarts: %u", s->restarts);
+	json_append(&t, "  restarts: %u\n", s->restarts);
+	json_append(&t, "  baton %s, upgrades: %u", baton_version, s->upgrades);
 	return json_buf_take(&t);
 }
 
@@ -86,7 +88,9 @@ char *status_render(const struct supervisor *s, pid_t pid, uint64_t now) {
 		json_append(&b, ",\"duration_ms\":%" PRIu64 "}", s->last_reload.duration_usec / USEC_PER_MSEC);
 	} else
 		json_append(&b, "null");
-	json_append(&b, ",\"restarts\":%u,\"failures_in_a_row\":%u", s->restarts, s->failures);
+	json_append(&b, ",\"restarts\":%u,\"failures_in_a_row\":%u,\"version\":", s->restarts, s->failures);
+	json_append_string(&b, baton_version);
+	json_append(&b, ",\"upgrades\":%u", s->upgrades);
 
 	_cleanup_free_ char *text = status_text(s, pid, now);
 	json_append(&b, ",\"text\":");
@@ -104,6 +108,21 @@ char *status_reload_reply(const struct reload_reply *r) {
 		json_append(&b, ",\"generation\":%u,\"pid\":%d,\"duration_ms\":%.3f,\"ready_ms\":%.3f", r->generation,
 			    (int)r->pid, (double)r->duration_usec / 1000.0, (double)r->ready_usec / 1000.0);
 	json_append(&b, "}");
+	return json_buf_take(&b);
+}
+
+char *status_upgrade_reply(const char *from, unsigned upgrades, pid_t pid, uint64_t duration_usec) {
+	struct json_buf b = {0};
+	json_append(&b, "{\"ok\":true,\"message\":");
+	_cleanup_free_ char *message = strdup_printf("baton %s is now baton %s (pid %d, upgrade %u), in %.1f ms", from,
+						     baton_version, (int)pid, upgrades, (double)duration_usec / 1000.0);
+	json_append_string(&b, message);
+	json_append(&b, ",\"from\":");
+	json_append_string(&b, from);
+	json_append(&b, ",\"version\":");
+	json_append_string(&b, baton_version);
+	json_append(&b, ",\"upgrades\":%u,\"pid\":%d,\"duration_ms\":%.3f}", upgrades, (int)pid,
+		    (double)duration_usec / 1000.0);
 	return json_buf_take(&b);
 }
 

@@ -113,6 +113,7 @@ struct supervisor {
 
 	unsigned failures; /* consecutive crashes, for the backoff */
 	unsigned restarts; /* crash restarts so far */
+	unsigned upgrades; /* `baton upgrade`s so far: the binary was replaced in place this many times */
 	uint64_t restart_usec; /* SUP_BACKOFF: when the next generation starts */
 
 	/* Where generations are started: the event loop that watches them, and their NOTIFY_SOCKET. */

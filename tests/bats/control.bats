@@ -124,7 +124,7 @@ assert d["last_reload"] is None and d["restarts"] == 0 and d["reload_in_progress
 
   run raw_request 'bogus\n'
   assert_output '{"ok":false,"error":"unknown request '\''bogus'\''"}'
-  run raw_request "$(printf 'x%.0s' {1..300})\n"
+  run raw_request "$(printf 'x%.0s' {1..5000})\n"
   assert_output '{"ok":false,"error":"request too long"}'
   # baton drops what it did not read before it closes: the client sees its reply and a clean end, not a reset
   # (closing a unix socket with unread bytes resets it, and socat 1.8 reports that).
@@ -132,7 +132,7 @@ assert d["last_reload"] is None and d["restarts"] == 0 and d["reload_in_progress
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(10)
 s.connect(sys.argv[1])
-s.sendall(b"x" * 300 + b"\n")
+s.sendall(b"x" * 5000 + b"\n")
 got = b""
 try:
     while chunk := s.recv(4096):

@@ -38,9 +38,12 @@ static bool blank(char c) {
 }
 
 /* The protocol as control.h states it, written independently: blanks around the name, a '\r' among the trailing
- * ones, names case-sensitive. Returns the request or -1. */
-static int expected_request(const char *line) {
+ * ones, names case-sensitive; "upgrade" may be followed by blanks and an argument (the rest, trimmed). Returns the
+ * request or -1, and the argument's bounds in *ret_arg/*ret_arg_len (NULL for none). */
+static int expected_request(const char *line, const char **ret_arg, size_t *ret_arg_len) {
 	const char *start = line, *end = line + strlen(line);
+	*ret_arg = NULL;
+	*ret_arg_len = 0;
 	while (blank(*start))
 		start++;
 	while (end > start && (blank(end[-1]) || end[-1] == '\r'))
@@ -49,6 +52,16 @@ static int expected_request(const char *line) {
 		const char *name = control_request_to_string((enum control_request)i);
 		if (strlen(name) == (size_t)(end - start) && memcmp(start, name, (size_t)(end - start)) == 0)
 			return i;
+	}
+	const char *word = "upgrade";
+	size_t wn = strlen(word);
+	if ((size_t)(end - start) > wn && memcmp(start, word, wn) == 0 && blank(start[wn])) {
+		const char *a = start + wn;
+		while (blank(*a))
+			a++;
+		*ret_arg = a;
+		*ret_arg_len = (size_t)(end - a);
+		return CONTROL_UPGRADE;
 	}
 	return -1;
 }
@@ -91,10 +104,14 @@ static void fuzz_parse(const char *text) {
 
 	if (!line)
 		return;
-	int r = control_parse_request(line, &req, &why);
-	int want = expected_request(line);
+	const char *arg = NULL, *want_arg;
+	size_t arg_len = 0, want_arg_len;
+	int r = control_parse_request(line, &req, &arg, &arg_len, &why);
+	int want = expected_request(line, &want_arg, &want_arg_len);
 	if (r == 0 && (int)req != want)
 		fail("control_parse_request() accepted a line the protocol rejects, or returned another request", NULL);
+	if (r == 0 && (arg != want_arg || (arg && arg_len != want_arg_len)))
+		fail("control_parse_request() returned another argument than the protocol says", NULL);
 	if (r < 0 && (r != -EINVAL || !why || want >= 0))
 		fail("control_parse_request() rejected a valid line, or without -EINVAL and a reason", why);
 	free(line);
@@ -150,7 +167,9 @@ static int expected_read(const uint8_t *data, size_t size, enum control_request 
 	char *line = strndup((const char *)data, n);
 	if (!line)
 		abort();
-	int want = expected_request(line);
+	const char *arg;
+	size_t arg_len;
+	int want = expected_request(line, &arg, &arg_len);
 	free(line);
 	if (want < 0)
 		return -EINVAL;
@@ -197,6 +216,8 @@ static void fuzz_client(const uint8_t *data, size_t size) {
 	if (r == 1) {
 		if (!cl.has_request || cl.request != want_req)
 			fail("control_client_read() returned 1 with the wrong request", NULL);
+		if (cl.argument && (cl.request != CONTROL_UPGRADE || !*cl.argument))
+			fail("control_client_read() kept an argument of a request that takes none", NULL);
 		/* The rest is drained and EOF noted, with 0 from every call. */
 		for (unsigned i = 0; !cl.eof; i++) {
 			if (i == 100)
@@ -220,6 +241,7 @@ static void fuzz_client(const uint8_t *data, size_t size) {
 			fail("the error reply is not {\"ok\":false,\"error\":...}", reply);
 		free(error);
 	}
+	free(cl.argument);
 	close(s[0]);
 	close(s[1]);
 }

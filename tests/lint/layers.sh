@@ -4,7 +4,7 @@
 # sideways include, or on a module missing from the table below (a new module must be given its place).
 #
 # The layers, bottom up (a module may include any module of a lower layer):
-#   0  util exit-status           helpers every module may use
+#   0  util exit-status version   helpers every module may use; which baton this is
 #   1  log address json output evloop proc creds
 #   2  spawn notify control       starting a child; the notify and control protocols
 #      cgroup                     baton's cgroup v2 subtree: a cgroup per generation
@@ -21,7 +21,7 @@ set -eu
 src=${1:-$(dirname "$0")/../../src}
 rank() {
   case "$1" in
-    util | exit-status) echo 0 ;;
+    util | exit-status | version) echo 0 ;;
     log | address | json | output | evloop | proc | creds) echo 1 ;;
     spawn | notify | control | cgroup) echo 2 ;;
     config) echo 3 ;;

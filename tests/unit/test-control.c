@@ -36,25 +36,47 @@ static void test_parse(void) {
 	    {"re load", -1},
 	    {"reload now", -1},
 	    {"\rreload", -1},
+	    {"upgrade", CONTROL_UPGRADE},
+	    {" upgrade \r", CONTROL_UPGRADE},
+	    {"upgradex", -1},
+	    {"Upgrade", -1},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		enum control_request req = _CONTROL_REQUEST_MAX;
-		const char *why = NULL;
-		int r = control_parse_request(cases[i].line, &req, &why);
+		const char *why = NULL, *arg = "unset";
+		size_t arg_len = 99;
+		int r = control_parse_request(cases[i].line, &req, &arg, &arg_len, &why);
 		if (cases[i].want < 0) {
 			CHECK(r == -EINVAL && streq(why, "unknown request") && req == _CONTROL_REQUEST_MAX,
 			      "parse '%s' is an unknown request", cases[i].line);
 		} else
-			CHECK(r == 0 && (int)req == cases[i].want && !why, "parse '%s' = %s", cases[i].line,
+			CHECK(r == 0 && (int)req == cases[i].want && !why && !arg, "parse '%s' = %s", cases[i].line,
 			      control_request_to_string((enum control_request)cases[i].want));
 	}
 
 	const char *empties[] = {"", " ", "\t \r", "\r"};
 	for (size_t i = 0; i < ARRAY_SIZE(empties); i++) {
 		enum control_request req;
-		const char *why = NULL;
-		CHECK(control_parse_request(empties[i], &req, &why) == -EINVAL && streq(why, "empty request"),
+		const char *why = NULL, *arg;
+		size_t arg_len;
+		CHECK(control_parse_request(empties[i], &req, &arg, &arg_len, &why) == -EINVAL &&
+			      streq(why, "empty request"),
 		      "blank line %zu is an empty request", i);
+	}
+	/* upgrade's argument: the rest of the line, without the blanks around it (a path may hold blanks). */
+	{
+		enum control_request req;
+		const char *why = NULL, *arg = NULL;
+		size_t arg_len = 0;
+		CHECK(control_parse_request("  upgrade \t/opt/my baton/bin \r", &req, &arg, &arg_len, &why) == 0 &&
+			      req == CONTROL_UPGRADE && arg && arg_len == 17 && strncmp(arg, "/opt/my baton/bin", 17) == 0,
+		      "upgrade PATH: the argument is the trimmed rest");
+		CHECK(control_parse_request("reload now", &req, &arg, &arg_len, &why) == -EINVAL &&
+			      streq(why, "unknown request"),
+		      "reload takes no argument");
+		CHECK(control_parse_request("upgrade\t", &req, &arg, &arg_len, &why) == 0 && req == CONTROL_UPGRADE &&
+			      !arg,
+		      "upgrade with only blanks after it has no argument");
 	}
 	CHECK_STREQ(control_request_to_string(CONTROL_STOP), "stop", "request names");
 	CHECK(control_request_to_string(_CONTROL_REQUEST_MAX) == NULL, "no name past the end");

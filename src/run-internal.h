@@ -1,0 +1,73 @@
+/* `baton run`'s own state (run.c), shared with the handover of `baton upgrade`: its state written and read
+ * (run-state.c), and the exec of the new binary and the way back (run-upgrade.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroup.h"
+#include "control.h"
+#include "evloop.h"
+#include "generation.h"
+#include "supervisor.h"
+
+struct run {
+	struct supervisor sup;
+	struct evloop loop;
+	int notify_fd;
+	char *notify_path; /* NOTIFY_SOCKET for children */
+	struct control control;
+	uint64_t control_resume_usec; /* accepting is paused until then (out of fds); USEC_INFINITY normally */
+	struct remnant
+		*remnants; /* what outlived a generation's main process: its cgroup, or process group and orphans */
+	struct cgroup_tree cgroups; /* baton's cgroup subtree; fd -1 without */
+	pid_t own_pgrp; /* baton's process group */
+	pid_t foreground; /* with sup.terminal: the process group baton last gave the terminal's foreground */
+
+	/* baton upgrade (run-upgrade.c). */
+	char *const *argv; /* the command line baton was started with: an upgrade execs the new binary with it */
+	char *binary; /* the path of the binary running now, as it was exec'd: upgrade's default --binary */
+	int exe_fd; /* O_PATH of the binary running now (/proc/self/exe), to go back to when a new one cannot take over */
+	char *previous_version; /* after an upgrade: the version of the binary that handed over */
+	/* A baton that took over owns the options it was handed (in a started one they point into its argv). */
+	char *own_config_path;
+	char **own_listens, **own_sets, **own_command;
+};
+
+/* Event loop tags of run's own fds (the loop's and generation.h's kinds are distinct): the kind in the low byte, a
+ * control client's id above it, so an event for a client that went away earlier in the same batch finds nothing. */
+enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT };
+#define TAG(kind, id) (((uint64_t)(id) << 8) | (kind))
+
+/* run.c: answers a control client with json (NULL: out of memory) and closes it. */
+void run_client_reply(struct run *r, struct control_client *cl, const char *json);
+/* run.c: the event loop, until baton should exit; then the teardown. Returns the exit code. */
+int run_loop(struct run *r);
+/* run.c: frees and closes everything r holds (not the fds of a `baton stop` client: see there). */
+void run_teardown(struct run *r);
+
+/* run-state.c: the handover. The state of r (between two turns of the event loop, with no generation starting and
+ * no reload in progress) is written to fd, in the versioned text format that run_state_read() parses; upgrader is
+ * the control client that asked for the upgrade, to be answered by whichever binary carries on. Returns 0 or
+ * negative errno. */
+int run_state_write(const struct run *r, const struct control_client *upgrader, uint64_t started_usec, int fd);
+/* Reads a state written by run_state_write() into r (zeroed by the caller), allocating what it needs; the fds it
+ * names are taken as they are (with check_fds, each must be open), and nothing is registered or changed: a failed
+ * takeover can still give the state back. On failure *ret_error says why ("state version 2, this baton reads
+ * version 1", "line 12: ..."). *ret_upgrader is the id of the client to answer, *ret_started_usec when the upgrade
+ * began. */
+int run_state_read(int fd, bool check_fds, struct run *r, unsigned *ret_upgrader, uint64_t *ret_started_usec,
+		   char **ret_error);
+/* The fds a state read into r names (listeners, sockets, clients, pidfds, pipes, cgroups), at most max. */
+size_t run_state_fds(const struct run *r, int *fds, size_t max);
+/* Frees what run_state_read() allocated, closing nothing. */
+void run_state_discard(struct run *r);
+
+/* run-upgrade.c: at the start: the path of this binary (from argv[0], as the shell or systemd found it) and an
+ * O_PATH fd of it. Without them an upgrade needs --binary, and a failed one has no way back (it is refused). */
+void run_upgrade_setup(struct run *r);
+/* run-upgrade.c: the loop's turn: an upgrade a client asked for is carried out once nothing is starting (it waits
+ * for a reload to end), refused while baton stops. Returns only when there is nothing to do, or when the upgrade
+ * failed (and then the client has its answer). */
+void run_upgrade_pending(struct run *r);

@@ -1,0 +1,467 @@
+/* `baton upgrade` (baton(1) UPGRADE): the supervisor replaces its own binary in place. The old binary writes its
+ * state to a memfd (run-state.c), asks the new binary whether it can read it (`--upgrade-check`), and execs it with
+ * the same command line, BATON_UPGRADE_STATE naming the memfd and BATON_UPGRADE_FALLBACK an O_PATH fd of itself. Its
+ * fds stay open across the exec, its children stay its children (the PID does not change), and the signals it had
+ * not read stay pending (they are blocked). The new binary takes the state over and answers the client; when it
+ * cannot, it execs the old binary again with the same state and BATON_UPGRADE_FAILED saying why, and that one
+ * answers the client that the upgrade failed. Logs what it does at info level, failures at warning level. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proc.h"
+#include "run-internal.h"
+#include "run.h"
+#include "status.h"
+#include "util.h"
+#include "version.h"
+
+extern char **environ;
+
+/* The new binary must answer `--upgrade-check` within this time. */
+#define CHECK_TIMEOUT_USEC (10 * USEC_PER_SEC)
+/* At most this much of its answer is kept for the message. */
+#define CHECK_OUTPUT_MAX 1024
+
+#define ENV_STATE "BATON_UPGRADE_STATE"
+#define ENV_FALLBACK "BATON_UPGRADE_FALLBACK"
+#define ENV_FAILED "BATON_UPGRADE_FAILED"
+
+/* ---- at the start ---- */
+
+static bool is_executable_file(const char *path) {
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* The path baton was started from: argv[0] as the shell or systemd found it (relative to the directory baton was
+ * started in, or in $PATH), not /proc/self/exe, which names the file behind symlinks and, after a package upgrade,
+ * the deleted old binary. */
+static char *self_path(const char *argv0) {
+	if (argv0 && strchr(argv0, '/')) {
+		if (argv0[0] == '/')
+			return strdup(argv0);
+		char cwd[PATH_MAX];
+		if (getcwd(cwd, sizeof(cwd)))
+			return strdup_printf("%s/%s", cwd, argv0);
+		return NULL;
+	}
+	const char *path = getenv("PATH");
+	if (argv0 && path) {
+		_cleanup_free_ char *dirs = strdup(path);
+		for (char *save = NULL, *d = dirs ? strtok_r(dirs, ":", &save) : NULL; d;
+		     d = strtok_r(NULL, ":", &save)) {
+			_cleanup_free_ char *p = strdup_printf("%s/%s", d, argv0);
+			if (p && d[0] == '/' && is_executable_file(p))
+				return TAKE_PTR(p);
+		}
+	}
+	return NULL;
+}
+
+void run_upgrade_setup(struct run *r) {
+	r->binary = self_path(r->argv ? r->argv[0] : NULL);
+	if (!r->binary)
+		log_debug("cannot tell which path baton was started from: baton upgrade needs --binary");
+	r->exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (r->exe_fd < 0)
+		log_debug_errno(errno, "Failed to open /proc/self/exe: baton upgrade will be refused");
+}
+
+/* ---- the old binary ---- */
+
+static void upgrade_failed(struct run *r, struct control_client *cl, const char *why) {
+	log_warning("upgrade failed, baton %s carries on: %s", baton_version, why);
+	(void)control_client_reply_error(cl, why);
+	control_client_close(&r->control, cl);
+}
+
+/* Runs `binary --upgrade-check=3` with the state as its fd 3: it must exit 0 and say "baton-state-ok". Returns 0, or
+ * negative with *ret_why (malloc'd) saying what it answered instead. */
+static int check_binary(const char *binary, int memfd, char **ret_why) {
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fail_error(ret_why, -errno, "pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		int k = -errno;
+		close(p[0]);
+		close(p[1]);
+		return fail_error(ret_why, k, "fork: %s", strerror(-k));
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		(void)sigprocmask(SIG_SETMASK, &none, NULL);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0 ||
+		    (memfd == 3 ? fcntl(3, F_SETFD, 0) : dup2(memfd, 3)) < 0)
+			_exit(127);
+		execl(binary, binary, "--upgrade-check=3", (char *)NULL);
+		dprintf(2, "cannot execute it: %s\n", strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+
+	char out[CHECK_OUTPUT_MAX + 1];
+	size_t len = 0;
+	uint64_t deadline = now_usec() + CHECK_TIMEOUT_USEC;
+	bool exited = false, eof = false, timed_out = false;
+	int status = 0;
+	/* Its answer ends with EOF on the pipe, normally when it exits; both are waited for, within the deadline. */
+	while (!(eof && exited)) {
+		uint64_t now = now_usec();
+		if (now >= deadline) {
+			timed_out = true;
+			break;
+		}
+		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+			exited = true;
+			continue;
+		}
+		uint64_t wait_ms = (deadline - now) / USEC_PER_MSEC + 1;
+		if (eof) {
+			(void)poll(NULL, 0, 5);
+			continue;
+		}
+		struct pollfd pfd = {.fd = p[0], .events = POLLIN};
+		if (poll(&pfd, 1, (int)(wait_ms < 100 ? wait_ms : 100)) <= 0)
+			continue;
+		char buf[512];
+		ssize_t n = read(p[0], buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			eof = true;
+		for (ssize_t i = 0; i < n && len < CHECK_OUTPUT_MAX; i++)
+			out[len++] = buf[i];
+	}
+	if (!exited) {
+		(void)kill(pid, SIGKILL);
+		(void)waitpid(pid, &status, 0);
+	}
+	close(p[0]);
+	out[len] = '\0';
+	/* Printable, one line: it goes into a JSON reply and the log. */
+	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+		out[--len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)out[i] < 0x20)
+			out[i] = out[i] == '\n' ? ';' : ' ';
+
+	bool accepted = strncmp(out, "baton-state-ok", 14) == 0;
+	if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 && accepted)
+		return 0;
+	char how[64];
+	if (timed_out)
+		snprintf(how, sizeof(how), "gave no answer within %" PRIu64 "s", CHECK_TIMEOUT_USEC / USEC_PER_SEC);
+	else
+		wait_status_describe(status, how);
+	if (len > 0 && !accepted)
+		return fail_error(ret_why, -EPROTO, "it does not accept this state: %s (it %s)", out, how);
+	return fail_error(ret_why, -EPROTO, "it does not accept this state (asked with --upgrade-check, it %s%s)", how,
+			  !timed_out && accepted ? "" : " without saying baton-state-ok");
+}
+
+static void set_cloexec(const int *fds, size_t n, bool on) {
+	for (size_t i = 0; i < n; i++) {
+		int flags = fcntl(fds[i], F_GETFD);
+		if (flags >= 0)
+			(void)fcntl(fds[i], F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC);
+	}
+}
+
+/* The fds the exec keeps: the state's, the state itself and the way back. */
+static size_t kept_fds(const struct run *r, int memfd, int *fds, size_t max) {
+	size_t n = run_state_fds(r, fds, max - 2);
+	fds[n++] = memfd;
+	fds[n++] = r->exe_fd;
+	return n;
+}
+
+#define KEPT_FDS_MAX 8192
+
+/* Carries out the upgrade cl asked for. Returns only when it failed (cl has been answered and closed). */
+static void upgrade(struct run *r, struct control_client *cl) {
+	uint64_t started = now_usec();
+	const char *binary = cl->argument ? cl->argument : r->binary;
+	_cleanup_free_ char *why = NULL;
+
+	if (!binary) {
+		upgrade_failed(r, cl, "baton cannot tell which path it was started from: give --binary");
+		return;
+	}
+	if (binary[0] != '/') {
+		why = strdup_printf("%s: the binary must be an absolute path", binary);
+		{
+			upgrade_failed(r, cl, why);
+			return;
+		}
+	}
+	struct stat st;
+	if (stat(binary, &st) < 0)
+		why = strdup_printf("%s: %s", binary, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		why = strdup_printf("%s: not a regular file", binary);
+	else if (access(binary, X_OK) < 0)
+		why = strdup_printf("%s: not executable (%s)", binary, strerror(errno));
+	else if (r->exe_fd < 0)
+		why = strdup("baton cannot open its own binary (/proc/self/exe) to go back to if the upgrade fails");
+	if (why) {
+		upgrade_failed(r, cl, why);
+		return;
+	}
+
+	log_info("upgrade: baton %s (pid %d) hands over to %s", baton_version, (int)getpid(), binary);
+	_cleanup_close_ int memfd = memfd_create("baton-state", MFD_CLOEXEC);
+	if (memfd < 0) {
+		why = strdup_printf("memfd_create: %s", strerror(errno));
+		{
+			upgrade_failed(r, cl, why);
+			return;
+		}
+	}
+	int k = run_state_write(r, cl, started, memfd);
+	if (k < 0) {
+		why = strdup_printf("cannot write the state: %s", strerror(-k));
+		{
+			upgrade_failed(r, cl, why);
+			return;
+		}
+	}
+	_cleanup_free_ char *check = NULL;
+	if (check_binary(binary, memfd, &check) < 0) {
+		why = strdup_printf("%s: %s", binary, check ? check : "it does not accept this state");
+		{
+			upgrade_failed(r, cl, why);
+			return;
+		}
+	}
+
+	static int fds[KEPT_FDS_MAX];
+	size_t n = kept_fds(r, memfd, fds, KEPT_FDS_MAX);
+	char state_fd[16], exe_fd[16];
+	snprintf(state_fd, sizeof(state_fd), "%d", memfd);
+	snprintf(exe_fd, sizeof(exe_fd), "%d", r->exe_fd);
+	set_cloexec(fds, n, false);
+	if (setenv(ENV_STATE, state_fd, 1) < 0 || setenv(ENV_FALLBACK, exe_fd, 1) < 0)
+		k = -ENOMEM;
+	else {
+		fflush(stdout);
+		fflush(stderr);
+		execve(binary, r->argv, environ);
+		k = -errno;
+	}
+	/* Still here: nothing changed. */
+	(void)unsetenv(ENV_STATE);
+	(void)unsetenv(ENV_FALLBACK);
+	set_cloexec(fds, n, true);
+	why = strdup_printf("cannot execute %s: %s", binary, strerror(-k));
+	upgrade_failed(r, cl, why);
+}
+
+/* Whether something is starting: an upgrade waits for it to be ready (or to fail). */
+static const char *busy(const struct run *r) {
+	if (r->sup.state == SUP_RELOADING)
+		return "a reload";
+	if (r->sup.state == SUP_STARTING)
+		return "the start";
+	for (const struct generation *g = r->sup.generations; g; g = g->next)
+		if (g->state == GEN_STARTING)
+			return "a generation's start";
+	return NULL;
+}
+
+/* Whether the client hung up (both directions: `printf 'upgrade\n' | socat` shuts down only its writing side). */
+static bool client_gone(const struct control_client *cl) {
+	struct pollfd pfd = {.fd = cl->fd, .events = 0};
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
+void run_upgrade_pending(struct run *r) {
+	for (struct control_client *cl = r->control.clients, *next; cl; cl = next) {
+		next = cl->next;
+		if (!cl->has_request || cl->request != CONTROL_UPGRADE || !cl->waiting_for)
+			continue;
+		if (client_gone(cl)) {
+			log_info("upgrade: the client that asked for it went away; not upgrading");
+			control_client_close(&r->control, cl);
+			continue;
+		}
+		if (r->sup.state == SUP_STOPPING || r->sup.state == SUP_DONE) {
+			upgrade_failed(r, cl, "baton is stopping");
+			continue;
+		}
+		const char *what = busy(r);
+		if (what) {
+			if (cl->waiting_for == 1)
+				log_info("upgrade: waiting for %s to end", what);
+			cl->waiting_for = 2;
+			return;
+		}
+		upgrade(r, cl);
+		/* Failed: the next one waits for the next turn of the loop. */
+		return;
+	}
+}
+
+/* ---- the new binary ---- */
+
+int run_upgrade_check(int fd) {
+	struct run tmp;
+	unsigned upgrader = 0;
+	uint64_t started = 0;
+	_cleanup_free_ char *error = NULL;
+	if (run_state_read(fd, false, &tmp, &upgrader, &started, &error) < 0) {
+		fprintf(stderr, "%s\n", error ? error : "cannot read the state");
+		return EXIT_FAILED;
+	}
+	run_state_discard(&tmp);
+	printf("baton-state-ok %u %s\n", baton_state_version, baton_version);
+	return fflush(stdout) == 0 ? 0 : EXIT_SYSTEM;
+}
+
+static int env_fd(const char *name) {
+	const char *v = getenv(name);
+	uint64_t fd;
+	if (!v || parse_uint_max(v, INT_MAX, &fd) < 0)
+		return -1;
+	return (int)fd;
+}
+
+/* Everything the state names is baton's again: watched by a new event loop, closed at the next exec. */
+static int take_over(struct run *r, bool going_back, char **ret_error) {
+	struct supervisor *s = &r->sup;
+	s->loop = &r->loop;
+	s->notify_path = r->notify_path;
+	s->cgroups = r->cgroups.fd >= 0 ? &r->cgroups : NULL;
+	for (struct generation *g = s->generations; g; g = g->next)
+		g->cgroups = s->cgroups;
+	for (struct remnant *rm = r->remnants; rm; rm = rm->next)
+		rm->cgroups = s->cgroups;
+
+	if (baton_takeover_fails && !going_back)
+		return fail_error(ret_error, -EPROTO, "this test build of baton %s refuses to take over",
+				  baton_version);
+
+	sigset_t mask;
+	sigprocmask(SIG_BLOCK, NULL, &mask);
+	int k = evloop_open(&r->loop, &mask);
+	if (k < 0)
+		return fail_error(ret_error, k, "cannot set up the event loop: %s", strerror(-k));
+	if ((k = evloop_add(&r->loop, r->notify_fd, EPOLLIN, TAG_NOTIFY)) < 0 ||
+	    (r->control.fd >= 0 && (k = evloop_add(&r->loop, r->control.fd, EPOLLIN, TAG_CONTROL)) < 0))
+		return fail_error(ret_error, k, "cannot watch the notify or control socket: %s", strerror(-k));
+	for (struct control_client *cl = r->control.clients; cl; cl = cl->next)
+		if (!cl->has_request && (k = evloop_add(&r->loop, cl->fd, EPOLLIN, TAG(TAG_CLIENT, cl->id))) < 0)
+			return fail_error(ret_error, k, "cannot watch control client %u: %s", cl->id, strerror(-k));
+	for (struct generation *g = s->generations; g; g = g->next)
+		if ((k = generation_watch(&r->loop, g)) < 0)
+			return fail_error(ret_error, k, "cannot watch generation %u: %s", g->id, strerror(-k));
+	for (struct remnant *rm = r->remnants; rm; rm = rm->next)
+		if ((k = remnant_watch(&r->loop, rm)) < 0)
+			return fail_error(ret_error, k, "cannot watch what is left of generation %u: %s", rm->id,
+					  strerror(-k));
+	return 0;
+}
+
+/* Back to the binary that handed over, with the same state and why: it answers the client. */
+static int go_back(char *const *argv, int memfd, int fallback_fd, const char *why) {
+	char fd[16];
+	snprintf(fd, sizeof(fd), "%d", memfd);
+	if (setenv(ENV_STATE, fd, 1) < 0 || setenv(ENV_FAILED, why, 1) < 0)
+		return -ENOMEM;
+	fflush(stdout);
+	fflush(stderr);
+	execveat(fallback_fd, "", argv, environ, AT_EMPTY_PATH);
+	return -errno;
+}
+
+int run_takeover(char *const *argv) {
+	int memfd = env_fd(ENV_STATE), fallback_fd = env_fd(ENV_FALLBACK);
+	const char *failed_env = getenv(ENV_FAILED);
+	_cleanup_free_ char *failed = failed_env ? strdup(failed_env) : NULL;
+	(void)unsetenv(ENV_STATE);
+	(void)unsetenv(ENV_FALLBACK);
+	(void)unsetenv(ENV_FAILED);
+	if (run_block_signals() < 0)
+		return EXIT_SYSTEM;
+	log_open();
+
+	struct run r;
+	unsigned upgrader = 0;
+	uint64_t started = 0;
+	_cleanup_free_ char *error = NULL;
+	int k = memfd < 0 ? -EBADF : run_state_read(memfd, true, &r, &upgrader, &started, &error);
+	if (k == -EBADF && !error)
+		error = strdup(ENV_STATE " does not name the state");
+	if (k >= 0) {
+		r.argv = argv;
+		k = take_over(&r, failed != NULL, &error);
+		if (k < 0) {
+			/* Nothing of the state was changed but the event loop, which is thrown away. */
+			evloop_close(&r.loop);
+			run_state_discard(&r);
+		}
+	}
+	if (k < 0) {
+		const char *why = error ? error : strerror(-k);
+		if (failed || fallback_fd < 0 || memfd < 0) {
+			/* The binary that wrote the state cannot read it: there is nothing left to go back to. */
+			log_error("Failed to take over baton's state: %s", why);
+			if (failed)
+				log_error("(after an upgrade failed: %s)", failed);
+			return EXIT_SYSTEM;
+		}
+		log_warning("baton %s cannot take over: %s; going back to the binary that handed over", baton_version,
+			    why);
+		k = go_back(argv, memfd, fallback_fd, why);
+		log_error_errno(k, "Failed to go back to the binary that handed over");
+		return EXIT_SYSTEM;
+	}
+
+	/* Taken over. The state and the way back are done with; this binary is the way back from now on. */
+	close(memfd);
+	if (fallback_fd >= 0)
+		close(fallback_fd);
+	r.exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (r.exe_fd < 0)
+		log_warning_errno(errno, "Failed to open /proc/self/exe: the next upgrade will be refused");
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warning_errno(errno, "Failed to become a child subreaper, ignoring");
+	static int fds[KEPT_FDS_MAX];
+	set_cloexec(fds, run_state_fds(&r, fds, KEPT_FDS_MAX), true);
+
+	uint64_t took = now_usec() - started;
+	_cleanup_free_ char *reply = NULL;
+	if (failed) {
+		log_warning("upgrade failed, baton %s carries on: %s", baton_version, failed);
+		reply = strdup_printf("the new binary cannot take over: %s", failed);
+	} else {
+		r.sup.upgrades++;
+		log_info("upgraded: baton %s is now baton %s (upgrade %u), in %.1f ms", strempty(r.previous_version),
+			 baton_version, r.sup.upgrades, (double)took / 1000.0);
+	}
+	struct control_client *cl = upgrader ? control_client_by_id(&r.control, upgrader) : NULL;
+	if (cl && failed) {
+		(void)control_client_reply_error(cl, reply);
+		control_client_close(&r.control, cl);
+	} else if (cl) {
+		_cleanup_free_ char *json =
+			status_upgrade_reply(strempty(r.previous_version), r.sup.upgrades, getpid(), took);
+		run_client_reply(&r, cl, json);
+	}
+	malloc_trim(0);
+	return run_loop(&r);
+}
