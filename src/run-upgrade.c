@@ -378,9 +378,11 @@ static int take_over(struct run *r, bool going_back, char **ret_error) {
 
 /* Back to the binary that handed over, with the same state and why: it answers the client. */
 static int go_back(char *const *argv, int memfd, int fallback_fd, const char *why) {
-	char fd[16];
+	char fd[16], back[16];
 	snprintf(fd, sizeof(fd), "%d", memfd);
-	if (setenv(ENV_STATE, fd, 1) < 0 || setenv(ENV_FAILED, why, 1) < 0)
+	snprintf(back, sizeof(back), "%d", fallback_fd);
+	/* The way back is named too, so that the old binary closes it; with ENV_FAILED set it never goes back again. */
+	if (setenv(ENV_STATE, fd, 1) < 0 || setenv(ENV_FALLBACK, back, 1) < 0 || setenv(ENV_FAILED, why, 1) < 0)
 		return -ENOMEM;
 	fflush(stdout);
 	fflush(stderr);
