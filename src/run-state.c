@@ -199,7 +199,7 @@ struct reader {
 
 static int fail_at(struct reader *rd, const char *why) {
 	if (!rd->error)
-		rd->error = strdup_printf("line %u (%s): %s", rd->line, rd->key ? rd->key : "?", why);
+		rd->error = rd->key ? strdup_printf("line %u (%s): %s", rd->line, rd->key, why) : strdup(why);
 	return -EBADMSG;
 }
 
@@ -378,14 +378,15 @@ static int read_config(struct reader *rd, char *path, char **sets) {
 	if (fread(text, 1, len, rd->f) != len || fgetc(rd->f) != '\n')
 		return fail_at(rd, "the config is cut short");
 	text[len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		if (text[i] == '\n')
-			rd->line++;
-	rd->line++;
 	_cleanup_free_ char *error = NULL;
 	k = config_load_text(text, len, path, sets, &rd->r->sup.config, &error);
 	if (k < 0)
 		return fail_at(rd, error ? error : "the config does not load");
+	/* The lines of the block count for the records after it. */
+	for (size_t i = 0; i < len; i++)
+		if (text[i] == '\n')
+			rd->line++;
+	rd->line++;
 	return 0;
 }
 

@@ -275,7 +275,7 @@ PY
   assert_output --partial "either -c FILE or --control PATH"
   run "$BATON" status -c "$CFG" --timeout 1s
   assert_failure 100
-  assert_output --partial "--timeout is an option of reload and stop"
+  assert_output --partial "--timeout is an option of reload, upgrade and stop"
   run "$BATON" stop -c "$CFG" --json
   assert_failure 100
   run "$BATON" reload -c "$CFG" --timeout 5

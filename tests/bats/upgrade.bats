@@ -448,3 +448,56 @@ PY
   run timeout 30 "$BATON" upgrade -c "$CFG" --binary "$BATON"
   assert_success
 }
+
+@test "upgrades back to back under wrk: no failed request, no socket error" {
+  command -v wrk >/dev/null || fail "wrk is not installed (sh contrib/deps.sh --test installs it)"
+  demo_config
+  start_baton
+  wrk -t 2 -c 16 -d 4s "http://127.0.0.1:$PORT/" >"$BATS_TEST_TMPDIR/wrk.out" 2>&1 &
+  wrk_pid=$!
+  track_pid "$wrk_pid"
+  wait_for client_connected "$PORT"
+  n=0
+  while kill -0 "$wrk_pid" 2>/dev/null; do
+    if ((n % 2)); then bin=$BATON; else bin=$BATON_NEXT; fi
+    run timeout 30 "$BATON" upgrade --control "$CTL" --binary "$bin"
+    assert_success
+    n=$((n + 1))
+  done
+  wait "$wrk_pid"
+  cat "$BATS_TEST_TMPDIR/wrk.out"
+  ((n >= 5))
+  grep -qE "^ +[0-9]+ requests in" "$BATS_TEST_TMPDIR/wrk.out"
+  ! grep -qE "Socket errors|Non-2xx" "$BATS_TEST_TMPDIR/wrk.out"
+  assert_equal "$(status_get 'd["upgrades"]')" "$n"
+  assert_equal "$(answer_generation "$PORT")" 1
+}
+
+@test "the state check (--upgrade-check) names what is wrong with a state it cannot read" {
+  check() {
+    run --separate-stderr "$BATON" --upgrade-check=3 3<<<"$1"
+    echo "status $status, stdout: $output, stderr: $stderr"
+    assert_equal "$status" 1
+    assert_equal "$output" ""
+  }
+  check ""
+  stderr_has 'not a baton state (no "baton-state" line)'
+  check "baton-state 7"
+  stderr_has "state version 7, and this baton ($VERSION) reads version 1"
+  check $'baton-state 1\nupgrades 1'
+  stderr_has 'the state is cut short (no "end" line)'
+  check $'baton-state 1\nupgrades x\nend'
+  stderr_has "line 2 (upgrades): not a number"
+  check $'baton-state 1\nfrobnicate 1\nend'
+  stderr_has "line 2 (frobnicate): unknown record"
+  check $'baton-state 1\ngen.state ready\nend'
+  stderr_has "line 2 (gen.state): a generation's record before any generation"
+  check $'baton-state 1\nconfig 100\nlisteners: []'
+  stderr_has "line 2 (config): the config is cut short"
+  check $'baton-state 1\nconfig 18\nlisteners: [nope]\n\nend'
+  stderr_has "line 2 (config): the handed-over config"
+  check $'baton-state 1\nend'
+  stderr_has "no config"
+  run --separate-stderr "$BATON" --upgrade-check=x
+  assert_usage_error "invalid '--upgrade-check=x'"
+}
