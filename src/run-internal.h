@@ -12,6 +12,19 @@
 #include "generation.h"
 #include "supervisor.h"
 
+/* The new binary being asked whether it can read the state (run-upgrade.c). */
+struct upgrade_check {
+	unsigned client; /* the control client whose upgrade it is; 0: none running */
+	char *binary;
+	pid_t pid;
+	bool reaped, timed_out;
+	int wait_status;
+	int pipe_fd; /* its stdout and stderr; -1 once at EOF */
+	uint64_t deadline_usec, started_usec;
+	size_t len;
+	char out[1025]; /* what it said (the first 1024 bytes) */
+};
+
 struct run {
 	struct supervisor sup;
 	struct evloop loop;
@@ -28,7 +41,9 @@ struct run {
 	/* baton upgrade (run-upgrade.c). */
 	char *const *argv; /* the command line baton was started with: an upgrade execs the new binary with it */
 	char *binary; /* the path of the binary running now, as it was exec'd: upgrade's default --binary */
-	int exe_fd; /* O_PATH of the binary running now (/proc/self/exe), to go back to when a new one cannot take over */
+	int exe_fd; /* O_PATH of the binary running now (/proc/self/exe), to go back to when a new one cannot take over
+		     */
+	struct upgrade_check check;
 	char *previous_version; /* after an upgrade: the version of the binary that handed over */
 	/* A baton that took over owns the options it was handed (in a started one they point into its argv). */
 	char *own_config_path;
@@ -37,7 +52,7 @@ struct run {
 
 /* Event loop tags of run's own fds (the loop's and generation.h's kinds are distinct): the kind in the low byte, a
  * control client's id above it, so an event for a client that went away earlier in the same batch finds nothing. */
-enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT };
+enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT, TAG_UPGRADE_CHECK };
 #define TAG(kind, id) (((uint64_t)(id) << 8) | (kind))
 
 /* run.c: answers a control client with json (NULL: out of memory) and closes it. */
@@ -67,7 +82,14 @@ void run_state_discard(struct run *r);
 /* run-upgrade.c: at the start: the path of this binary (from argv[0], as the shell or systemd found it) and an
  * O_PATH fd of it. Without them an upgrade needs --binary, and a failed one has no way back (it is refused). */
 void run_upgrade_setup(struct run *r);
-/* run-upgrade.c: the loop's turn: an upgrade a client asked for is carried out once nothing is starting (it waits
- * for a reload to end), refused while baton stops. Returns only when there is nothing to do, or when the upgrade
- * failed (and then the client has its answer). */
+/* run-upgrade.c: the loop's turn: an upgrade a client asked for goes on once nothing is starting (it waits for a
+ * reload to end), and is refused while baton stops: the new binary is checked (asynchronously: the loop serves on
+ * meanwhile), then exec'd. Returns unless the exec succeeded; a failure has been answered to the client. */
 void run_upgrade_pending(struct run *r);
+/* The check's events: its output (TAG_UPGRADE_CHECK), its end (a reaped child: true when it was the check), its
+ * deadline; and the end of one that runs when baton exits. */
+void run_upgrade_output(struct run *r);
+bool run_upgrade_reaped(struct run *r, pid_t pid, int wait_status);
+uint64_t run_upgrade_deadline(const struct run *r);
+void run_upgrade_timer(struct run *r, uint64_t now);
+void run_upgrade_abort(struct run *r);

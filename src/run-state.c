@@ -668,6 +668,7 @@ int run_state_read(int fd, bool check_fds, struct run *r, unsigned *ret_upgrader
 		.control_resume_usec = USEC_INFINITY,
 		.cgroups = CGROUP_TREE_INIT,
 		.exe_fd = -1,
+		.check = {.pipe_fd = -1, .deadline_usec = USEC_INFINITY},
 		.sup = {.restart_usec = USEC_INFINITY, .upstream = {.watchdog_next_usec = USEC_INFINITY}},
 	};
 	struct reader rd = {

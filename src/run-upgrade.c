@@ -83,17 +83,68 @@ void run_upgrade_setup(struct run *r) {
 
 /* ---- the old binary ---- */
 
+/* What cl->waiting_for says about an upgrade request. */
+enum {
+	UPGRADE_ASKED = 1, /* asked for, nothing done yet */
+	UPGRADE_WAITING, /* waiting for a reload (or the start) to end; said so in the log */
+	UPGRADE_CHECKING, /* the new binary is being asked whether it can read the state (r->check) */
+	UPGRADE_CHECKED, /* it can: the exec follows once nothing is starting */
+	UPGRADE_CHECKED_WAITING, /* it can, and the exec waits for a reload to end; said so in the log */
+};
+
 static void upgrade_failed(struct run *r, struct control_client *cl, const char *why) {
 	log_warning("upgrade failed, baton %s carries on: %s", baton_version, why);
 	(void)control_client_reply_error(cl, why);
 	control_client_close(&r->control, cl);
 }
 
-/* Runs `binary --upgrade-check=3` with the state as its fd 3: it must exit 0 and say "baton-state-ok". Returns 0, or
- * negative with *ret_why (malloc'd) saying what it answered instead. */
-static int check_binary(const char *binary, int memfd, char **ret_why) {
+/* The binary cl names (or baton's own path): NULL with *ret_why when it cannot be one. */
+static const char *binary_of(const struct run *r, const struct control_client *cl, char **ret_why) {
+	const char *binary = cl->argument ? cl->argument : r->binary;
+	struct stat st;
+	if (!binary)
+		*ret_why = strdup("baton cannot tell which path it was started from: give --binary");
+	else if (binary[0] != '/')
+		*ret_why = strdup_printf("%s: the binary must be an absolute path", binary);
+	else if (stat(binary, &st) < 0)
+		*ret_why = strdup_printf("%s: %s", binary, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		*ret_why = strdup_printf("%s: not a regular file", binary);
+	else if (access(binary, X_OK) < 0)
+		*ret_why = strdup_printf("%s: not executable (%s)", binary, strerror(errno));
+	else if (r->exe_fd < 0)
+		*ret_why =
+			strdup("baton cannot open its own binary (/proc/self/exe) to go back to if the upgrade fails");
+	else
+		return binary;
+	if (!*ret_why)
+		*ret_why = strdup("out of memory");
+	return NULL;
+}
+
+/* The state as it is now, in a new memfd (close-on-exec). Returns the fd, or negative with *ret_why. */
+static int state_now(const struct run *r, const struct control_client *cl, uint64_t started, char **ret_why) {
+	int memfd = memfd_create("baton-state", MFD_CLOEXEC);
+	if (memfd < 0)
+		return fail_error(ret_why, -errno, "memfd_create: %s", strerror(errno));
+	int k = run_state_write(r, cl, started, memfd);
+	if (k < 0) {
+		close(memfd);
+		return fail_error(ret_why, k, "cannot write the state: %s", strerror(-k));
+	}
+	return memfd;
+}
+
+/* Starts `binary --upgrade-check=3` with the state as its fd 3, its stdout and stderr into a pipe that the loop
+ * watches: it must exit 0 and say "baton-state-ok" within CHECK_TIMEOUT_USEC. The loop keeps serving meanwhile. */
+static int check_start(struct run *r, struct control_client *cl, const char *binary, char **ret_why) {
+	struct upgrade_check *c = &r->check;
+	uint64_t started = now_usec();
+	_cleanup_close_ int memfd = state_now(r, cl, started, ret_why);
+	if (memfd < 0)
+		return memfd;
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return fail_error(ret_why, -errno, "pipe: %s", strerror(errno));
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -107,6 +158,7 @@ static int check_binary(const char *binary, int memfd, char **ret_why) {
 		sigemptyset(&none);
 		(void)sigprocmask(SIG_SETMASK, &none, NULL);
 		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		(void)fcntl(p[1], F_SETFL, 0);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0 ||
 		    (memfd == 3 ? fcntl(3, F_SETFD, 0) : dup2(memfd, 3)) < 0)
 			_exit(127);
@@ -115,43 +167,60 @@ static int check_binary(const char *binary, int memfd, char **ret_why) {
 		_exit(127);
 	}
 	close(p[1]);
+	*c = (struct upgrade_check){
+		.client = cl->id,
+		.binary = strdup(binary),
+		.pid = pid,
+		.pipe_fd = p[0],
+		.deadline_usec = started + CHECK_TIMEOUT_USEC,
+		.started_usec = started,
+	};
+	int k = evloop_add(&r->loop, c->pipe_fd, EPOLLIN, TAG_UPGRADE_CHECK);
+	if (k < 0) {
+		/* Read at the end instead: the answer is short, and the pipe holds it. */
+		log_debug_errno(k, "Failed to watch the upgrade check's output");
+	}
+	return 0;
+}
 
-	char out[CHECK_OUTPUT_MAX + 1];
-	size_t len = 0;
-	uint64_t deadline = now_usec() + CHECK_TIMEOUT_USEC;
-	bool exited = false, eof = false, timed_out = false;
-	int status = 0;
-	/* Its answer ends with EOF on the pipe, normally when it exits; both are waited for, within the deadline. */
-	while (!(eof && exited)) {
-		uint64_t now = now_usec();
-		if (now >= deadline) {
-			timed_out = true;
-			break;
-		}
-		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
-			exited = true;
-			continue;
-		}
-		uint64_t wait_ms = (deadline - now) / USEC_PER_MSEC + 1;
-		if (eof) {
-			(void)poll(NULL, 0, 5);
-			continue;
-		}
-		struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-		if (poll(&pfd, 1, (int)(wait_ms < 100 ? wait_ms : 100)) <= 0)
-			continue;
+static void check_read(struct upgrade_check *c) {
+	while (c->pipe_fd >= 0) {
 		char buf[512];
-		ssize_t n = read(p[0], buf, sizeof(buf));
-		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			eof = true;
-		for (ssize_t i = 0; i < n && len < CHECK_OUTPUT_MAX; i++)
-			out[len++] = buf[i];
+		ssize_t n = read(c->pipe_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			/* Closing it takes it out of the epoll set. */
+			close(c->pipe_fd);
+			c->pipe_fd = -1;
+			return;
+		}
+		for (ssize_t i = 0; i < n && c->len < CHECK_OUTPUT_MAX; i++)
+			c->out[c->len++] = buf[i];
 	}
-	if (!exited) {
-		(void)kill(pid, SIGKILL);
-		(void)waitpid(pid, &status, 0);
-	}
-	close(p[0]);
+}
+
+static void check_clear(struct upgrade_check *c) {
+	if (c->pipe_fd >= 0)
+		close(c->pipe_fd);
+	free(c->binary);
+	*c = (struct upgrade_check){.pipe_fd = -1, .deadline_usec = USEC_INFINITY};
+}
+
+/* The check is over once its process was reaped and its answer read (or the deadline killed it): its client hears
+ * of a failure now, and waits for the exec after a success. */
+static void check_done(struct run *r) {
+	struct upgrade_check *c = &r->check;
+	if (!c->client || !c->reaped)
+		return;
+	check_read(c);
+	if (c->pipe_fd >= 0 && !c->timed_out)
+		return; /* the rest of its answer is still on its way */
+	struct control_client *cl = control_client_by_id(&r->control, c->client);
+	char *out = c->out;
+	size_t len = c->len;
 	out[len] = '\0';
 	/* Printable, one line: it goes into a JSON reply and the log. */
 	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
@@ -159,19 +228,66 @@ static int check_binary(const char *binary, int memfd, char **ret_why) {
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)out[i] < 0x20)
 			out[i] = out[i] == '\n' ? ';' : ' ';
-
 	bool accepted = strncmp(out, "baton-state-ok", 14) == 0;
-	if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 && accepted)
-		return 0;
+	int status = c->wait_status;
+	bool ok = !c->timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 && accepted;
 	char how[64];
-	if (timed_out)
+	if (c->timed_out)
 		snprintf(how, sizeof(how), "gave no answer within %" PRIu64 "s", CHECK_TIMEOUT_USEC / USEC_PER_SEC);
 	else
 		wait_status_describe(status, how);
-	if (len > 0 && !accepted)
-		return fail_error(ret_why, -EPROTO, "it does not accept this state: %s (it %s)", out, how);
-	return fail_error(ret_why, -EPROTO, "it does not accept this state (asked with --upgrade-check, it %s%s)", how,
-			  !timed_out && accepted ? "" : " without saying baton-state-ok");
+	_cleanup_free_ char *why = NULL;
+	if (!ok && len > 0 && !accepted)
+		why = strdup_printf("%s: it does not accept this state: %s (it %s)", strempty(c->binary), out, how);
+	else if (!ok)
+		why = strdup_printf("%s: it does not accept this state (asked with --upgrade-check, it %s%s)",
+				    strempty(c->binary), how,
+				    !c->timed_out && accepted ? "" : " without saying baton-state-ok");
+	check_clear(c);
+	if (!cl)
+		return; /* it went away meanwhile */
+	if (ok) {
+		log_debug("upgrade: the new binary accepts the state");
+		cl->waiting_for = UPGRADE_CHECKED;
+	} else
+		upgrade_failed(r, cl, why ? why : "out of memory");
+}
+
+bool run_upgrade_reaped(struct run *r, pid_t pid, int wait_status) {
+	struct upgrade_check *c = &r->check;
+	if (!c->client || c->reaped || pid != c->pid)
+		return false;
+	c->reaped = true;
+	c->wait_status = wait_status;
+	check_done(r);
+	return true;
+}
+
+void run_upgrade_output(struct run *r) {
+	check_read(&r->check);
+	check_done(r);
+}
+
+uint64_t run_upgrade_deadline(const struct run *r) {
+	return r->check.client && !r->check.timed_out ? r->check.deadline_usec : USEC_INFINITY;
+}
+
+void run_upgrade_timer(struct run *r, uint64_t now) {
+	struct upgrade_check *c = &r->check;
+	if (!c->client || c->timed_out || c->deadline_usec > now)
+		return;
+	/* Reaped as any child; check_done() then answers without waiting for the pipe (a grandchild may hold it). */
+	c->timed_out = true;
+	if (!c->reaped)
+		(void)kill(c->pid, SIGKILL);
+	check_done(r);
+}
+
+void run_upgrade_abort(struct run *r) {
+	struct upgrade_check *c = &r->check;
+	if (c->client && !c->reaped)
+		(void)kill(c->pid, SIGKILL);
+	check_clear(c);
 }
 
 static void set_cloexec(const int *fds, size_t n, bool on) {
@@ -182,79 +298,34 @@ static void set_cloexec(const int *fds, size_t n, bool on) {
 	}
 }
 
-/* The fds the exec keeps: the state's, the state itself and the way back. */
-static size_t kept_fds(const struct run *r, int memfd, int *fds, size_t max) {
-	size_t n = run_state_fds(r, fds, max - 2);
-	fds[n++] = memfd;
-	fds[n++] = r->exe_fd;
-	return n;
-}
-
 #define KEPT_FDS_MAX 8192
 
-/* Carries out the upgrade cl asked for. Returns only when it failed (cl has been answered and closed). */
-static void upgrade(struct run *r, struct control_client *cl) {
-	uint64_t started = now_usec();
-	const char *binary = cl->argument ? cl->argument : r->binary;
+/* The exec of the new binary, which the check accepted. Returns only when it failed (cl has been answered). */
+static void upgrade_exec(struct run *r, struct control_client *cl) {
 	_cleanup_free_ char *why = NULL;
-
+	const char *binary = binary_of(r, cl, &why);
 	if (!binary) {
-		upgrade_failed(r, cl, "baton cannot tell which path it was started from: give --binary");
-		return;
-	}
-	if (binary[0] != '/') {
-		why = strdup_printf("%s: the binary must be an absolute path", binary);
-		{
-			upgrade_failed(r, cl, why);
-			return;
-		}
-	}
-	struct stat st;
-	if (stat(binary, &st) < 0)
-		why = strdup_printf("%s: %s", binary, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		why = strdup_printf("%s: not a regular file", binary);
-	else if (access(binary, X_OK) < 0)
-		why = strdup_printf("%s: not executable (%s)", binary, strerror(errno));
-	else if (r->exe_fd < 0)
-		why = strdup("baton cannot open its own binary (/proc/self/exe) to go back to if the upgrade fails");
-	if (why) {
 		upgrade_failed(r, cl, why);
 		return;
 	}
-
-	log_info("upgrade: baton %s (pid %d) hands over to %s", baton_version, (int)getpid(), binary);
-	_cleanup_close_ int memfd = memfd_create("baton-state", MFD_CLOEXEC);
+	/* The state as it is now: more may have happened since the check read it. */
+	_cleanup_close_ int memfd = state_now(r, cl, now_usec(), &why);
 	if (memfd < 0) {
-		why = strdup_printf("memfd_create: %s", strerror(errno));
-		{
-			upgrade_failed(r, cl, why);
-			return;
-		}
+		upgrade_failed(r, cl, why);
+		return;
 	}
-	int k = run_state_write(r, cl, started, memfd);
-	if (k < 0) {
-		why = strdup_printf("cannot write the state: %s", strerror(-k));
-		{
-			upgrade_failed(r, cl, why);
-			return;
-		}
-	}
-	_cleanup_free_ char *check = NULL;
-	if (check_binary(binary, memfd, &check) < 0) {
-		why = strdup_printf("%s: %s", binary, check ? check : "it does not accept this state");
-		{
-			upgrade_failed(r, cl, why);
-			return;
-		}
-	}
+	log_info("upgrade: baton %s (pid %d) hands over to %s", baton_version, (int)getpid(), binary);
 
+	/* The fds the exec keeps: the state's, the state itself and the way back. */
 	static int fds[KEPT_FDS_MAX];
-	size_t n = kept_fds(r, memfd, fds, KEPT_FDS_MAX);
+	size_t n = run_state_fds(r, fds, KEPT_FDS_MAX - 2);
+	fds[n++] = memfd;
+	fds[n++] = r->exe_fd;
 	char state_fd[16], exe_fd[16];
 	snprintf(state_fd, sizeof(state_fd), "%d", memfd);
 	snprintf(exe_fd, sizeof(exe_fd), "%d", r->exe_fd);
 	set_cloexec(fds, n, false);
+	int k;
 	if (setenv(ENV_STATE, state_fd, 1) < 0 || setenv(ENV_FALLBACK, exe_fd, 1) < 0)
 		k = -ENOMEM;
 	else {
@@ -294,24 +365,44 @@ void run_upgrade_pending(struct run *r) {
 		next = cl->next;
 		if (!cl->has_request || cl->request != CONTROL_UPGRADE || !cl->waiting_for)
 			continue;
+		bool checking = cl->waiting_for == UPGRADE_CHECKING;
 		if (client_gone(cl)) {
 			log_info("upgrade: the client that asked for it went away; not upgrading");
+			if (checking)
+				run_upgrade_abort(r);
 			control_client_close(&r->control, cl);
 			continue;
 		}
 		if (r->sup.state == SUP_STOPPING || r->sup.state == SUP_DONE) {
+			if (checking)
+				run_upgrade_abort(r);
 			upgrade_failed(r, cl, "baton is stopping");
 			continue;
 		}
+		/* One upgrade at a time, in the order asked. */
+		if (checking)
+			return;
 		const char *what = busy(r);
+		bool checked = cl->waiting_for == UPGRADE_CHECKED || cl->waiting_for == UPGRADE_CHECKED_WAITING;
 		if (what) {
-			if (cl->waiting_for == 1)
+			if (cl->waiting_for == UPGRADE_ASKED || cl->waiting_for == UPGRADE_CHECKED) {
 				log_info("upgrade: waiting for %s to end", what);
-			cl->waiting_for = 2;
+				cl->waiting_for = checked ? UPGRADE_CHECKED_WAITING : UPGRADE_WAITING;
+			}
 			return;
 		}
-		upgrade(r, cl);
-		/* Failed: the next one waits for the next turn of the loop. */
+		if (checked) {
+			upgrade_exec(r, cl);
+			/* Failed: the next one waits for the next turn of the loop. */
+			return;
+		}
+		_cleanup_free_ char *why = NULL;
+		const char *binary = binary_of(r, cl, &why);
+		if (binary && check_start(r, cl, binary, &why) == 0) {
+			log_info("upgrade: asking %s whether it can take over", binary);
+			cl->waiting_for = UPGRADE_CHECKING;
+		} else
+			upgrade_failed(r, cl, why ? why : "out of memory");
 		return;
 	}
 }

@@ -119,6 +119,9 @@ static uint64_t next_deadline(const struct run *r) {
 			next = cl->deadline_usec;
 	if (r->control_resume_usec < next)
 		next = r->control_resume_usec;
+	uint64_t check = run_upgrade_deadline(r);
+	if (check < next)
+		next = check;
 	return next;
 }
 
@@ -164,6 +167,7 @@ static void handle_timer(struct run *r) {
 		dispatch(r, &(struct event){.type = EV_RESTART_DUE});
 	}
 	remnants_due(&r->remnants, now);
+	run_upgrade_timer(r, now);
 	if (r->control_resume_usec <= now) {
 		r->control_resume_usec = USEC_INFINITY;
 		if (evloop_modify(&r->loop, r->control.fd, EPOLLIN, TAG_CONTROL) < 0)
@@ -237,6 +241,8 @@ static void reap_children(struct run *r) {
 			continue;
 		}
 		if (WIFCONTINUED(status))
+			continue;
+		if (run_upgrade_reaped(r, pid, status))
 			continue;
 
 		/* Without cgroups, what its end left to baton belongs to its generation: adopted before anything is
@@ -587,6 +593,7 @@ void run_teardown(struct run *r) {
 			cl->fd = -1;
 		}
 	}
+	run_upgrade_abort(r);
 	control_close(&r->control);
 	if (r->sup.terminal && r->foreground != r->own_pgrp)
 		(void)tcsetpgrp(STDIN_FILENO, r->own_pgrp);
@@ -634,6 +641,9 @@ static void handle_event(struct run *r, uint64_t tag) {
 	case TAG_CLIENT:
 		handle_control_client(r, (unsigned)(tag >> 8));
 		break;
+	case TAG_UPGRADE_CHECK:
+		run_upgrade_output(r);
+		break;
 	}
 }
 
@@ -676,6 +686,7 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 		.cgroups = CGROUP_TREE_INIT,
 		.argv = argv,
 		.exe_fd = -1,
+		.check = {.pipe_fd = -1, .deadline_usec = USEC_INFINITY},
 	};
 	supervisor_init(&r.sup, o, config, listeners, n_listeners, &r.loop, NULL);
 	_cleanup_free_ char *error = NULL;

@@ -156,17 +156,51 @@ fd_count() { ls "/proc/$BATON_PID/fd" | wc -l; }
   assert_equal "$(snapshot)" "$before"
 }
 
-@test "a binary that hangs when asked for the state is killed after 10s, and the upgrade fails" {
+@test "a binary that hangs when asked for the state is killed after 10s; baton serves on meanwhile" {
   demo_config
   start_baton
   printf '#!/bin/sh\nexec sleep 1000\n' >"$BATS_TEST_TMPDIR/hangs"
   chmod 755 "$BATS_TEST_TMPDIR/hangs"
-  upgrade_fails "it does not accept this state (asked with --upgrade-check, it gave no answer within 10s" \
-    --binary "$BATS_TEST_TMPDIR/hangs"
+  bg_run upgrade timeout 30 "$BATON" upgrade --control "$CTL" --binary "$BATS_TEST_TMPDIR/hangs"
+  wait_log "upgrade: asking $BATS_TEST_TMPDIR/hangs whether it can take over"
+  # The check runs beside the event loop: status and a reload are answered while it waits.
+  assert_equal "$(status_get '[d["pid"], d["upgrades"]]')" "[$BATON_PID, 0]"
+  run timeout 20 "$BATON" reload --control "$CTL"
+  assert_success
+  ! bg_done upgrade
+  wait_for bg_done upgrade
+  bg_out upgrade
+  assert_equal "$(bg_rc upgrade)" 1
+  [[ "$(bg_out upgrade)" == *"$BATS_TEST_TMPDIR/hangs: it does not accept this state (asked with --upgrade-check, it gave no answer within 10s without saying baton-state-ok)"* ]]
   # No sleep was left behind.
-  ! pgrep -f "^sleep 1000$" -P "$BATON_PID"
+  wait_for eval '! pgrep -x sleep -P "$BATON_PID" >/dev/null'
   assert_equal "$(live_children "$BATON_PID")" 1
-  assert_equal "$(answer_generation "$PORT")" 1
+  assert_equal "$(answer_generation "$PORT")" 2
+}
+
+@test "a reload that starts while the new binary is checked: the exec waits for it to end" {
+  # The new binary answers the check only once the file "answer" exists.
+  printf '#!/bin/sh\nwhile [ ! -e "%s" ]; do sleep 0.05; done\nexec "%s" "$@"\n' "$BATS_TEST_TMPDIR/answer" "$BATON_NEXT" \
+    >"$BATS_TEST_TMPDIR/slow"
+  chmod 755 "$BATS_TEST_TMPDIR/slow"
+  CFG_READINESS="{type: exec, command: [test, -e, \"$BATS_TEST_TMPDIR/go\"], interval: 50ms, timeout: 20s}" demo_config
+  touch "$BATS_TEST_TMPDIR/go"
+  start_baton
+  bg_run upgrade timeout 30 "$BATON" upgrade --control "$CTL" --binary "$BATS_TEST_TMPDIR/slow"
+  wait_log "whether it can take over"
+  rm "$BATS_TEST_TMPDIR/go"
+  bg_run reload timeout 30 "$BATON" reload --control "$CTL"
+  wait_log "generation 2 started"
+  touch "$BATS_TEST_TMPDIR/answer"
+  wait_log "upgrade: waiting for a reload to end"
+  ! bg_done upgrade
+  touch "$BATS_TEST_TMPDIR/go"
+  wait_for bg_done reload
+  wait_for bg_done upgrade
+  assert_equal "$(bg_rc reload)" 0
+  assert_equal "$(bg_rc upgrade)" 0
+  assert_equal "$(status_get '[d["state"], d["version"], d["upgrades"], d["generations"][0]["generation"]]')" \
+    "[\"running\", \"$VERSION+next\", 1, 2]"
 }
 
 @test "without --binary: the path baton was started from, opened afresh (a package upgrade replaced it)" {

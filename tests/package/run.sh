@@ -259,6 +259,7 @@ if ct baton --help | grep -Eq '^[[:space:]]+(baton[[:space:]]+)?upgrade[[:space:
   check "baton upgrade moved baton@demo to the new binary (postinst says so)" \
     grep -q 'baton@demo.service now runs the new baton binary' "$work/upgrade.log"
   check "MainPID runs the new /usr/bin/baton ($exe)" equals "$exe" /usr/bin/baton
+  check "baton status counts the upgrade" eval 'ct baton status -c /etc/baton/demo.yaml | grep -q "upgrades: 1$"'
 else
   check "postinst says running instances keep the old binary (this baton has no 'baton upgrade')" \
     grep -q 'running instances keep the old baton binary until restarted.*baton@demo.service' "$work/upgrade.log"
