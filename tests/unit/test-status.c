@@ -72,13 +72,15 @@ static void test_status(void) {
 		.reload_queued = true,
 		.restarts = 2,
 		.failures = 1,
+		.upgrades = 4,
 	};
 	_cleanup_free_ char *json = status_render(&s, 42, 11000000);
 	contains(json, "{\"ok\":true,\"pid\":42,\"state\":\"reloading\",\"config\":\"/etc/baton/app.yaml\"", "JSON");
-	contains(json,
-		 "{\"generation\":2,\"pid\":102,\"state\":\"starting\",\"role\":\"new\",\"uptime_ms\":2000,\"status\":"
-		 "\"warming \\\"up\\\"\",\"cgroup\":true,\"processes\":3,\"memory_bytes\":2097152,\"cpu_usec\":1500000}",
-		 "JSON");
+	contains(
+		json,
+		"{\"generation\":2,\"pid\":102,\"state\":\"starting\",\"role\":\"new\",\"uptime_ms\":2000,\"status\":"
+		"\"warming \\\"up\\\"\",\"cgroup\":true,\"processes\":3,\"memory_bytes\":2097152,\"cpu_usec\":1500000}",
+		"JSON");
 	contains(json,
 		 "{\"generation\":1,\"pid\":101,\"state\":\"stopping\",\"role\":\"current\",\"uptime_ms\":10000,"
 		 "\"status\":null,\"cgroup\":false,\"processes\":1,\"memory_bytes\":null,\"cpu_usec\":null}",
@@ -89,7 +91,8 @@ static void test_status(void) {
 	contains(json,
 		 "\"last_reload\":{\"reload\":3,\"ok\":false,\"message\":\"invalid configuration\",\"duration_ms\":12}",
 		 "JSON");
-	contains(json, "\"restarts\":2,\"failures_in_a_row\":1", "JSON");
+	contains(json, "\"restarts\":2,\"failures_in_a_row\":1,\"version\":\"" BATON_VERSION "\",\"upgrades\":4",
+		 "JSON");
 
 	_cleanup_free_ char *text = NULL;
 	CHECK(json_get_string(json, "text", &text) == 0, "the reply has the text form");
@@ -101,7 +104,7 @@ static void test_status(void) {
 	contains(text, "  generation 1: pid 101, stopping (current), up 10s, 1 process\n", "text");
 	contains(text, "  listener admin: fd 4, unix:/run/app.sock (inherited)\n", "text");
 	contains(text, "  last reload (#3): failed: invalid configuration\n", "text");
-	contains(text, "  restarts: 2", "text");
+	contains(text, "  restarts: 2\n  baton " BATON_VERSION ", upgrades: 4", "text");
 
 	struct supervisor empty = {.state = SUP_BACKOFF};
 	_cleanup_free_ char *json2 = status_render(&empty, 7, 0);
@@ -131,6 +134,12 @@ static void test_replies(void) {
 	CHECK_STREQ(b, "{\"ok\":false,\"reload\":6,\"error\":\"invalid \\\"x\\\"\"}", "a failed reload's reply");
 	_cleanup_free_ char *c = status_stop_reply(143);
 	CHECK_STREQ(c, "{\"ok\":true,\"exit_status\":143}", "the stop reply");
+	_cleanup_free_ char *d = status_upgrade_reply("0.0.9", 3, 77, 12345);
+	CHECK_STREQ(d,
+		    "{\"ok\":true,\"message\":\"baton 0.0.9 is now baton " BATON_VERSION
+		    " (pid 77, upgrade 3), in 12.3 ms\",\"from\":\"0.0.9\",\"version\":\"" BATON_VERSION
+		    "\",\"upgrades\":3,\"pid\":77,\"duration_ms\":12.345}",
+		    "the upgrade reply");
 }
 
 int main(void) {
