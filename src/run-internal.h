@@ -50,6 +50,14 @@ struct run {
 	char **own_listens, **own_sets, **own_command;
 };
 
+/* A struct run that holds nothing yet. */
+#define RUN_INIT                                                                                                       \
+	{                                                                                                              \
+		.loop = EVLOOP_INIT, .notify_fd = -1, .control = {.fd = -1}, .control_resume_usec = USEC_INFINITY,     \
+		.cgroups = CGROUP_TREE_INIT, .exe_fd = -1, .check = {.pipe_fd = -1, .deadline_usec = USEC_INFINITY},   \
+		.sup = {.restart_usec = USEC_INFINITY, .upstream = {.watchdog_next_usec = USEC_INFINITY}},             \
+	}
+
 /* Event loop tags of run's own fds (the loop's and generation.h's kinds are distinct): the kind in the low byte, a
  * control client's id above it, so an event for a client that went away earlier in the same batch finds nothing. */
 enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT, TAG_UPGRADE_CHECK };
@@ -57,6 +65,9 @@ enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT, TAG_UPGRADE_CHECK };
 
 /* run.c: answers a control client with json (NULL: out of memory) and closes it. */
 void run_client_reply(struct run *r, struct control_client *cl, const char *json);
+/* run.c: frees the strings r owns for `baton upgrade` (the binary's path, the options a baton that took over was
+ * handed). */
+void run_free_strings(struct run *r);
 /* run.c: the event loop, until baton should exit; then the teardown. Returns the exit code. */
 int run_loop(struct run *r);
 /* run.c: frees and closes everything r holds (not the fds of a `baton stop` client: see there). */

@@ -661,16 +661,7 @@ int run_state_read(int fd, bool check_fds, struct run *r, unsigned *ret_upgrader
 	}
 	(void)lseek(dfd, 0, SEEK_SET);
 
-	*r = (struct run){
-		.loop = EVLOOP_INIT,
-		.notify_fd = -1,
-		.control = {.fd = -1},
-		.control_resume_usec = USEC_INFINITY,
-		.cgroups = CGROUP_TREE_INIT,
-		.exe_fd = -1,
-		.check = {.pipe_fd = -1, .deadline_usec = USEC_INFINITY},
-		.sup = {.restart_usec = USEC_INFINITY, .upstream = {.watchdog_next_usec = USEC_INFINITY}},
-	};
+	*r = (struct run)RUN_INIT;
 	struct reader rd = {
 		.f = f, .check_fds = check_fds, .r = r, .gen_tail = &r->sup.generations, .remnant_tail = &r->remnants};
 	_cleanup_free_ char *config_path = NULL;
@@ -842,12 +833,6 @@ void run_state_discard(struct run *r) {
 	free(r->cgroups.dir);
 	free(r->cgroups.origin);
 	free(r->notify_path);
-	free(r->binary);
-	free(r->previous_version);
-	free(r->own_config_path);
-	strv_free(r->own_listens);
-	strv_free(r->own_sets);
-	strv_free(r->own_command);
-	*r = (struct run){
-		.notify_fd = -1, .control = {.fd = -1}, .cgroups = CGROUP_TREE_INIT, .exe_fd = -1, .loop = EVLOOP_INIT};
+	run_free_strings(r);
+	*r = (struct run)RUN_INIT;
 }

@@ -606,6 +606,10 @@ void run_teardown(struct run *r) {
 	evloop_close(&r->loop);
 	if (r->exe_fd >= 0)
 		close(r->exe_fd);
+	run_free_strings(r);
+}
+
+void run_free_strings(struct run *r) {
 	free(r->binary);
 	free(r->previous_version);
 	free(r->own_config_path);
@@ -678,16 +682,8 @@ int run_loop(struct run *r) {
 
 int run_supervisor(const struct supervisor_options *o, struct config *config, struct listener *listeners,
 		   size_t n_listeners, char *const *argv) {
-	struct run r = {
-		.loop = EVLOOP_INIT,
-		.notify_fd = -1,
-		.control = {.fd = -1},
-		.control_resume_usec = USEC_INFINITY,
-		.cgroups = CGROUP_TREE_INIT,
-		.argv = argv,
-		.exe_fd = -1,
-		.check = {.pipe_fd = -1, .deadline_usec = USEC_INFINITY},
-	};
+	struct run r = RUN_INIT;
+	r.argv = argv;
 	supervisor_init(&r.sup, o, config, listeners, n_listeners, &r.loop, NULL);
 	_cleanup_free_ char *error = NULL;
 
