@@ -45,6 +45,7 @@ struct run {
 		     */
 	struct upgrade_check check;
 	char *previous_version; /* after an upgrade: the version of the binary that handed over */
+	char *binary_next; /* in a state read: the binary the upgrade execs, the new binary's own path */
 	/* A baton that took over owns the options it was handed (in a started one they point into its argv). */
 	char *own_config_path;
 	char **own_listens, **own_sets, **own_command;

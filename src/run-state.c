@@ -101,6 +101,8 @@ int run_state_write(const struct run *r, const struct control_client *upgrader, 
 	fprintf(f, "upgrades %u\n", s->upgrades);
 	fprintf(f, "upgrade %u %" PRIu64 "\n", upgrader ? upgrader->id : 0, started_usec);
 	put_string(f, "binary", r->binary);
+	/* What the upgrade execs: the default of the next upgrade, once it has taken over. */
+	put_string(f, "binary.next", upgrader && upgrader->argument ? upgrader->argument : r->binary);
 
 	put_string(f, "option.config-path", s->options.config_path);
 	fprintf(f, "option.nofile %" PRIu64 " %" PRIu64 "\n", (uint64_t)s->options.nofile.rlim_cur,
@@ -700,6 +702,8 @@ int run_state_read(int fd, bool check_fds, struct run *r, unsigned *ret_upgrader
 				k = take_number(&rd, ret_started_usec);
 		} else if (streq(rd.key, "binary"))
 			k = take_string(&rd, &r->binary, NULL);
+		else if (streq(rd.key, "binary.next"))
+			k = take_string(&rd, &r->binary_next, NULL);
 		else if (streq(rd.key, "option.config-path"))
 			k = take_string(&rd, &r->own_config_path, NULL);
 		else if (streq(rd.key, "option.nofile")) {
