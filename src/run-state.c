@@ -99,6 +99,7 @@ int run_state_write(const struct run *r, const struct control_client *upgrader, 
 	fprintf(f, "baton-state %u\n", baton_state_version);
 	put_string(f, "baton-version", baton_version);
 	fprintf(f, "upgrades %u\n", s->upgrades);
+	fprintf(f, "log-level %d\n", log_max_level);
 	fprintf(f, "upgrade %u %" PRIu64 "\n", upgrader ? upgrader->id : 0, started_usec);
 	put_string(f, "binary", r->binary);
 	/* What the upgrade execs: the default of the next upgrade, once it has taken over. */
@@ -702,7 +703,13 @@ int run_state_read(int fd, bool check_fds, struct run *r, unsigned *ret_upgrader
 				k = take_number(&rd, ret_started_usec);
 		} else if (streq(rd.key, "binary"))
 			k = take_string(&rd, &r->binary, NULL);
-		else if (streq(rd.key, "binary.next"))
+		else if (streq(rd.key, "log-level")) {
+			int level;
+			if ((k = take_int(&rd, &level)) >= 0 && (level < LOG_ERR || level > LOG_DEBUG))
+				k = fail_at(&rd, "not a log level");
+			else if (k >= 0 && check_fds)
+				log_max_level = level; /* --log-level of `baton run`: the taking over binary logs alike */
+		} else if (streq(rd.key, "binary.next"))
 			k = take_string(&rd, &r->binary_next, NULL);
 		else if (streq(rd.key, "option.config-path"))
 			k = take_string(&rd, &r->own_config_path, NULL);

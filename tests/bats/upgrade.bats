@@ -76,9 +76,12 @@ fd_count() { ls "/proc/$BATON_PID/fd" | wc -l; }
 
 @test "upgrade between two builds and back: the version changes, the log and the reply say from which to which" {
   demo_config
-  start_baton
+  start_baton --log-level debug
   before=$(snapshot)
   upgrade_ok --binary "$BATON_NEXT"
+  # --log-level went over too: the new binary logs at debug level.
+  status_get 'd["pid"]' >/dev/null
+  sed -n '/upgraded: baton/,$p' "$BATON_LOG" | grep -q "debug: control client [0-9]*: status"
   assert_output --partial "baton $VERSION is now baton $VERSION+next (pid $BATON_PID, upgrade 1)"
   assert_equal "$(status_get 'd["version"]')" "$VERSION+next"
   run timeout 10 "$BATON" status --control "$CTL"
