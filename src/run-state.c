@@ -777,6 +777,7 @@ done:
 		*ret_error = TAKE_PTR(rd.error);
 		if (!*ret_error)
 			*ret_error = strdup_printf("the state is not valid (%s)", strerror(-k));
+		run_state_discard(r);
 	}
 	free(rd.error);
 	free(rd.buf);
