@@ -5,6 +5,10 @@
 #                         at the paths the shipped units use
 #   $CT_DIR/etc-baton  -> /etc/baton (read-write): the shipped configs; a test rewrites them from the host side
 #   $CT_DIR/units      -> /baton-units (read-only): the shipped units, copied to /etc/systemd/system inside
+#   $CT_DIR/builds     -> /baton-builds (read-only): the test builds of baton for `baton upgrade`, each named baton in
+#                         a directory of its own (so that the upgraded process is still "baton" in ps and comm):
+#                         next/baton ($BATON_NEXT), v999/baton ($BATON_V999), takeover-fails/baton
+#                         ($BATON_TAKEOVER_FAILS)
 # The units and configs are contrib/systemd/ as written.
 
 # wait_for, WAIT_SECONDS (30 s) and PYTHON come from tests/lib/common.bash, shared with tests/bats.
@@ -12,6 +16,9 @@ load "${BATS_TEST_DIRNAME}/../lib/common.bash"
 
 : "${BATON:?BATON must point at the built baton binary (meson test sets it)}"
 : "${BATON_DEMO:?BATON_DEMO must point at the built baton-demo binary (meson test sets it)}"
+: "${BATON_NEXT:?BATON_NEXT must point at the test build baton-next (meson test sets it)}"
+: "${BATON_V999:?BATON_V999 must point at the test build baton-v999 (meson test sets it)}"
+: "${BATON_TAKEOVER_FAILS:?BATON_TAKEOVER_FAILS must point at the test build baton-takeover-fails (meson test sets it)}"
 # How long the container may take to boot before the file fails (about 1.3 s for the host's root here, 2 s for
 # Debian 13's; more while the machine is busy).
 : "${CT_BOOT_SECONDS:=60}"
@@ -44,14 +51,17 @@ ct_boot() {
     { ct_cannot "no $CT_ROOT/usr/lib/systemd/systemd to boot (apt-get install systemd)"; return 1; }
 
   export CT_DIR="$BATS_FILE_TMPDIR/ct"
-  mkdir -p "$CT_DIR/bin" "$CT_DIR/etc-baton" "$CT_DIR/units"
+  mkdir -p "$CT_DIR/bin" "$CT_DIR/etc-baton" "$CT_DIR/units" "$CT_DIR/builds"/{next,v999,takeover-fails}
   # The bind mounts keep these modes: the program runs as nobody, the hardened unit as a dynamic user.
-  chmod 755 "$CT_DIR" "$CT_DIR/bin" "$CT_DIR/etc-baton" "$CT_DIR/units"
+  chmod 755 "$CT_DIR" "$CT_DIR/bin" "$CT_DIR/etc-baton" "$CT_DIR/units" "$CT_DIR/builds" "$CT_DIR/builds"/*
   install -m 755 "$BATON" "$CT_DIR/bin/baton"
   install -m 755 "$BATON_DEMO" "$CT_DIR/bin/baton-demo"
   install -m 644 "$CONTRIB_SYSTEMD"/*.service "$CONTRIB_SYSTEMD"/*.socket "$CT_DIR/units/"
   install -m 644 "$CONTRIB_SYSTEMD"/*.yaml "$CT_DIR/etc-baton/"
   install -m 644 "$BATS_TEST_DIRNAME/syscall-probe.py" "$CT_DIR/bin/syscall-probe.py"
+  install -m 755 "$BATON_NEXT" "$CT_DIR/builds/next/baton"
+  install -m 755 "$BATON_V999" "$CT_DIR/builds/v999/baton"
+  install -m 755 "$BATON_TAKEOVER_FAILS" "$CT_DIR/builds/takeover-fails/baton"
 
   local name="baton-test-$$"
   # A sanitizer build (tests/run.sh --sanitize) gets its options inside too: systemd.setenv= on systemd's command
@@ -75,7 +85,7 @@ ct_boot() {
   env "${nspawn_env[@]}" systemd-nspawn -D "$CT_ROOT" --volatile=yes --register=no --keep-unit \
     --private-network --machine="$name" \
     --bind-ro="$CT_DIR/bin:/usr/local/bin" --bind="$CT_DIR/etc-baton:/etc/baton" \
-    --bind-ro="$CT_DIR/units:/baton-units" \
+    --bind-ro="$CT_DIR/units:/baton-units" --bind-ro="$CT_DIR/builds:/baton-builds" \
     -b -- "${boot_args[@]}" </dev/null >"$CT_DIR/console.log" 2>&1 3>&- &
   export CT_NSPAWN=$!
   echo "$CT_NSPAWN" >"$CT_DIR/nspawn.pid"
@@ -130,7 +140,8 @@ ct_preflight() {
   # baton and baton-demo are the build tree's, linked on the host: another root must have their libraries (a
   # sanitizer build needs libasan/libubsan of the host's compiler, which Debian 13's minimal root lacks).
   local missing
-  missing=$(ct ldd /usr/local/bin/baton /usr/local/bin/baton-demo 2>&1 | grep -e 'not found' -e '^ldd:')
+  missing=$(ct ldd /usr/local/bin/baton /usr/local/bin/baton-demo /baton-builds/{next,v999,takeover-fails}/baton 2>&1 |
+    grep -e 'not found' -e '^ldd:')
   if [[ -n "$missing" ]]; then
     ct_cannot "the build's baton cannot run in the container's root ($CT_ROOT): $(tr '\n' ';' <<<"$missing")"
     return 1
@@ -283,3 +294,27 @@ main_pid_changed() {
 journal_has() { journal "$1" | grep -qF -- "$2"; }
 # A systemd property's value changed from OLD: prop_changed UNIT PROPERTY OLD
 prop_changed() { [[ "$(prop "$1" "$2")" != "$3" ]]; }
+
+# ---- baton upgrade
+
+# Replaces /usr/local/bin/baton in the container by the binary FILE (a host path), the way dpkg does: written beside
+# it, then renamed over it. A baton running the old file keeps it (its /proc/PID/exe then ends in " (deleted)").
+ct_replace_baton() {
+  install -m 755 "$1" "$CT_DIR/bin/.baton.new"
+  mv -f "$CT_DIR/bin/.baton.new" "$CT_DIR/bin/baton"
+}
+# Puts the build's baton back at /usr/local/bin/baton (teardown).
+ct_baton_restore() { [[ ! -d "${CT_DIR:-}/bin" ]] || ct_replace_baton "$BATON"; }
+# The binary process PID runs, inside the container: "/usr/local/bin/baton", or with " (deleted)" once replaced.
+ct_exe() { ct readlink "/proc/$1/exe"; }
+
+# A cursor of the container's journal, now: journal messages after it are read with journal_since CURSOR UNIT.
+journal_cursor() { ct journalctl -q -n 0 --show-cursor | sed -n 's/^-- cursor: //p'; }
+journal_since() { ct journalctl --no-pager -o short-monotonic --after-cursor="$1" -u "$2"; }
+# The notify messages systemd got from PID since CURSOR about UNIT, one a line ("READY=1, STATUS=..."): systemd logs
+# each at debug level (service_notify_message() in src/core/service.c), so only while the log level is debug;
+# 252 as "Got notification message from PID N (TAGS)", 257 as "... from PID N: TAGS".
+notify_messages_since() {
+  journal_since "$1" "$2" | sed -En "s/.*Got notification message from PID $3( \((.*)\)|: (.*))\$/\2\3/p"
+}
+notify_message_since() { notify_messages_since "$1" "$2" "$3" | grep -q -- "$4"; }

@@ -33,6 +33,8 @@ teardown() {
   ((${#UNITS[@]} == 0)) || ct_stop_all "${UNITS[@]}"
   ct_config_restore demo
   ct_config_restore notify-reload
+  ct_baton_restore
+  systemd_log_level_restore
 }
 
 # Asserts the unit runs with baton as its main PID; prints that PID.
@@ -479,4 +481,243 @@ notify_reload_or_skip() {
   assert_equal "$(prop baton@demo.service NRestarts)" 0
   run ct kill -0 "$first"
   assert_failure
+}
+
+# ---- baton upgrade: the running baton execs another baton binary in place (same PID, sockets, generations and
+# counters). It sends nothing to systemd meanwhile: no READY=1, RELOADING=1, MAINPID= or STOPPING=1; systemd sees no
+# reload, no restart and no new main process. systemd logs each notify message it gets at debug level: these tests
+# turn that on, and check the journal for what baton sent (WATCHDOG=1 pings after the upgrade show that the check
+# sees messages at all, and that the binary that runs afterwards keeps systemd's watchdog fed).
+
+# Sets systemd's log level to debug; teardown puts back the one it had.
+systemd_log_level_debug() {
+  [[ -s "$BATS_TEST_TMPDIR/log-level" ]] || sctl log-level >"$BATS_TEST_TMPDIR/log-level"
+  sctl log-level debug
+}
+systemd_log_level_restore() {
+  [[ -s "$BATS_TEST_TMPDIR/log-level" ]] || return 0
+  sctl log-level "$(cat "$BATS_TEST_TMPDIR/log-level")" || true
+  rm -f "$BATS_TEST_TMPDIR/log-level"
+}
+
+# Asserts that since CURSOR systemd got from PID (the main PID of baton@demo.service) nothing but WATCHDOG=1 and
+# STATUS=, and changed nothing of the unit: no state change, no reload, no new main process. Waits first for a
+# WATCHDOG=1 after AFTER (a cursor taken once the upgrade was over; baton pings every 5s with WatchdogSec=10s).
+systemd_saw_nothing_since() {
+  local cursor=$1 after=$2 main=$3
+  WAIT_SECONDS=30 wait_for notify_message_since "$after" baton@demo.service "$main" WATCHDOG=1
+  run notify_messages_since "$cursor" baton@demo.service "$main"
+  echo "# systemd got from baton: $(sort <<<"$output" | uniq -c | tr -s ' \n' ' ')" >&3
+  refute_output --regexp 'READY=1|RELOADING=1|MAINPID=|STOPPING=1|ERRNO=|FDSTORE'
+  run journal_since "$cursor" baton@demo.service
+  refute_output --regexp 'Changed [a-z-]+ -> |Reloading|Main process exited|Supervising process|New main PID|Failed with result|Killing|Stopping'
+}
+
+@test "baton upgrade as the package's postinst runs it: baton@demo moves to the new /usr/local/bin/baton in place under a client loop; same MainPID and program, no restart, nothing sent to systemd, no failed request" {
+  UNITS=(baton@demo.service)
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  child=$(ct_answer_pid 8080)
+  inv=$(invocation baton@demo.service)
+  old=$("$BATON" --version | cut -d' ' -f2)
+  client_loop_start loop 8080
+  wait_for client_loop_saw loop 1
+  # The new binary arrives as dpkg installs it: written beside the old file, renamed over it. The running baton
+  # keeps the old file.
+  ct_replace_baton "$BATON_NEXT"
+  assert_equal "$(ct_exe "$main")" "/usr/local/bin/baton (deleted)"
+  systemd_log_level_debug
+  cursor=$(journal_cursor)
+  [[ -n "$cursor" ]]
+  # debian/baton.postinst's command, for each running instance.
+  run ct /usr/local/bin/baton upgrade -c /etc/baton/demo.yaml --binary /usr/local/bin/baton --timeout 60s
+  assert_success
+  assert_output --regexp "^upgraded: baton ${old//./\\.} is now baton 0\.1\.0\+next \(pid $main, upgrade 1\), in [0-9.]+ ms$"
+  after=$(journal_cursor)
+  echo "# $output" >&3
+  # The same process, now running the new file; the same unit invocation, never restarted.
+  assert_equal "$(ct_exe "$main")" /usr/local/bin/baton
+  assert_equal "$(prop baton@demo.service MainPID)" "$main"
+  main_pid_is_baton baton@demo.service
+  assert_running baton@demo.service
+  assert_equal "$(prop baton@demo.service NRestarts)" 0
+  assert_equal "$(invocation baton@demo.service)" "$inv"
+  assert_equal "$(prop baton@demo.service StatusText)" "serving on 1 sockets"
+  # The same program, still baton's child, in the same cgroups (Delegate=yes).
+  assert_equal "$(ct_answer_pid 8080)" "$child"
+  assert_equal "$(ct_answer_generation 8080)" 1
+  assert_equal "$(ct_ppid "$child")" "$main"
+  cgroup=$(prop baton@demo.service ControlGroup)
+  run ct grep '^0::' "/proc/$main/cgroup"
+  assert_output "0::$cgroup/supervisor"
+  run ct grep '^0::' "/proc/$child/cgroup"
+  assert_output "0::$cgroup/gen-1"
+  run ct /usr/local/bin/baton status -c /etc/baton/demo.yaml
+  assert_success
+  assert_output --partial "  baton 0.1.0+next, upgrades: 1"
+  assert_output --partial "generation 1: pid $child, ready (current)"
+  run ct /usr/local/bin/baton status -c /etc/baton/demo.yaml --json
+  assert_output --regexp '"version":"0\.1\.0\+next","upgrades":1[,}]'
+  systemd_saw_nothing_since "$cursor" "$after" "$main"
+  # baton's own account, in the unit's journal.
+  run journal_invocation "$inv"
+  assert_output --partial "upgraded: baton $old is now baton 0.1.0+next (upgrade 1)"
+  before=$(client_loop_lines loop)
+  wait_for eval '(( $(client_loop_lines loop) > before + 20 ))'
+  client_loop_no_failure loop
+}
+
+@test "a failed baton upgrade under systemd (state refused; a new binary that cannot take over) leaves baton@demo as it was: same MainPID, binary and program, serving, nothing sent to systemd" {
+  UNITS=(baton@demo.service)
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  child=$(ct_answer_pid 8080)
+  inv=$(invocation baton@demo.service)
+  version=$("$BATON" --version | cut -d' ' -f2)
+  client_loop_start loop 8080
+  wait_for client_loop_saw loop 1
+  systemd_log_level_debug
+  cursor=$(journal_cursor)
+  [[ -n "$cursor" ]]
+  # A binary whose state version differs: refused by its own --upgrade-check, before any exec.
+  run ct /usr/local/bin/baton upgrade -c /etc/baton/demo.yaml --binary /baton-builds/v999/baton --timeout 60s
+  assert_failure 1
+  echo "# $output" >&3
+  assert_output --regexp '/baton-builds/v999/baton: it does not accept this state: .*state version'
+  assert_equal "$(ct_exe "$main")" /usr/local/bin/baton
+  # One that passes the check, is executed, refuses the state and goes back to the binary that handed over: here
+  # the file baton was started from, which a package upgrade has replaced meanwhile (baton kept it open).
+  ct_replace_baton "$BATON_TAKEOVER_FAILS"
+  run ct /usr/local/bin/baton upgrade -c /etc/baton/demo.yaml --binary /usr/local/bin/baton --timeout 60s
+  assert_failure 1
+  echo "# $output" >&3
+  assert_output --partial "the new binary cannot take over: this test build of baton 0.1.0+takeover-fails refuses to take over"
+  after=$(journal_cursor)
+  # The old binary again, the deleted file; the same process, unit and program.
+  assert_equal "$(ct_exe "$main")" "/usr/local/bin/baton (deleted)"
+  assert_equal "$(prop baton@demo.service MainPID)" "$main"
+  # The name the process shows (ps, /proc/PID/comm, the journal's _COMM) stays baton across the way back.
+  main_pid_is_baton baton@demo.service
+  assert_running baton@demo.service
+  assert_equal "$(prop baton@demo.service NRestarts)" 0
+  assert_equal "$(invocation baton@demo.service)" "$inv"
+  assert_equal "$(ct_answer_pid 8080)" "$child"
+  assert_equal "$(ct_answer_generation 8080)" 1
+  assert_equal "$(ct_ppid "$child")" "$main"
+  run ct /usr/local/bin/baton status -c /etc/baton/demo.yaml
+  assert_success
+  assert_output --partial "  baton $version, upgrades: 0"
+  systemd_saw_nothing_since "$cursor" "$after" "$main"
+  run journal_invocation "$inv"
+  assert_output --partial "upgrade failed, baton $version carries on"
+  before=$(client_loop_lines loop)
+  wait_for eval '(( $(client_loop_lines loop) > before + 20 ))'
+  client_loop_no_failure loop
+  # The failures changed nothing: the next upgrade, to a good binary, is upgrade 1.
+  ct_replace_baton "$BATON_NEXT"
+  run ct /usr/local/bin/baton upgrade -c /etc/baton/demo.yaml --binary /usr/local/bin/baton --timeout 60s
+  assert_success
+  assert_output --regexp "is now baton 0\.1\.0\+next \(pid $main, upgrade 1\)"
+  assert_equal "$(prop baton@demo.service MainPID)" "$main"
+  assert_equal "$(ct_answer_pid 8080)" "$child"
+}
+
+@test "after baton upgrade: systemctl reload (ExecReload=baton reload) works, an upgrade back without --binary too, and systemctl stop stops cleanly" {
+  UNITS=(baton@demo.service)
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  inv=$(invocation baton@demo.service)
+  version=$("$BATON" --version | cut -d' ' -f2)
+  client_loop_start loop 8080
+  wait_for client_loop_saw loop 1
+  run ct /usr/local/bin/baton upgrade -c /etc/baton/demo.yaml --binary /baton-builds/next/baton --timeout 60s
+  assert_success
+  assert_output --regexp "is now baton 0\.1\.0\+next \(pid $main, upgrade 1\)"
+  assert_equal "$(ct_exe "$main")" /baton-builds/next/baton
+  systemd_log_level_debug
+  cursor=$(journal_cursor)
+  for g in 2 3; do
+    run sctl reload baton@demo.service
+    assert_success
+    assert_equal "$(ct_answer_generation 8080)" "$g"
+    assert_equal "$(prop baton@demo.service MainPID)" "$main"
+    assert_running baton@demo.service
+  done
+  # The new binary tells systemd about a reload as the old one did (and the journal check of the tests above sees
+  # it: the counterpart of what they refute).
+  run notify_messages_since "$cursor" baton@demo.service "$main"
+  assert_output --regexp 'RELOADING=1'
+  assert_output --regexp 'READY=1'
+  run journal_since "$cursor" baton@demo.service
+  assert_output --partial "Changed running -> reload"
+  systemd_log_level_restore
+  run ct /usr/local/bin/baton status -c /etc/baton/demo.yaml
+  assert_output --regexp "last reload \(#2\): ok: generation 3 \(pid [0-9]+\) is serving"
+  assert_output --partial "  baton 0.1.0+next, upgrades: 1"
+  # Without --binary: the path baton was started from (ExecStart=/usr/local/bin/baton ...), not the one it runs.
+  run ct /usr/local/bin/baton upgrade -c /etc/baton/demo.yaml --timeout 60s
+  assert_success
+  assert_output --regexp "^upgraded: baton 0\.1\.0\+next is now baton ${version//./\\.} \(pid $main, upgrade 2\)"
+  assert_equal "$(ct_exe "$main")" /usr/local/bin/baton
+  run sctl reload baton@demo.service
+  assert_success
+  assert_equal "$(ct_answer_generation 8080)" 4
+  run ct /usr/local/bin/baton status -c /etc/baton/demo.yaml
+  assert_output --partial "last reload (#3): ok"
+  assert_output --partial "  baton $version, upgrades: 2"
+  assert_equal "$(prop baton@demo.service NRestarts)" 0
+  wait_for client_loop_saw loop 4
+  client_loop_no_failure loop
+  child=$(ct_answer_pid 8080)
+  run sctl stop baton@demo.service
+  assert_success
+  assert_stopped_cleanly baton@demo.service "$inv"
+  run ct kill -0 "$main"
+  assert_failure
+  run ct kill -0 "$child"
+  assert_failure
+  run journal_invocation "$inv"
+  assert_output --partial "received SIGTERM from pid 1, stopping"
+  assert_output --partial "generation 4 (pid $child) exited with status 0"
+}
+
+@test "baton upgrade of baton-hardened.service: the new binary is executed and takes over inside the sandbox (no capabilities, seccomp filter, dynamic user)" {
+  UNITS=(baton-hardened.service)
+  run sctl start baton-hardened.service
+  assert_success
+  main=$(main_pid_is_baton baton-hardened.service)
+  child=$(ct_answer_pid 8081)
+  version=$("$BATON" --version | cut -d' ' -f2)
+  # memfd_create, the --upgrade-check child, execve and, on the way back, execveat: all allowed by the unit's
+  # SystemCallFilter=@system-service ~@privileged; /proc/self/exe is there with ProcSubset=pid.
+  run ct /usr/local/bin/baton upgrade -c /etc/baton/hardened.yaml --binary /baton-builds/next/baton --timeout 60s
+  assert_success
+  assert_output --regexp "is now baton 0\.1\.0\+next \(pid $main, upgrade 1\)"
+  assert_equal "$(prop baton-hardened.service MainPID)" "$main"
+  assert_equal "$(ct_exe "$main")" /baton-builds/next/baton
+  assert_running baton-hardened.service
+  assert_equal "$(ct_answer_pid 8081)" "$child"
+  # The way back, in the sandbox too.
+  run ct /usr/local/bin/baton upgrade -c /etc/baton/hardened.yaml --binary /baton-builds/takeover-fails/baton --timeout 60s
+  assert_failure 1
+  assert_output --partial "refuses to take over"
+  assert_equal "$(ct_exe "$main")" /baton-builds/next/baton
+  run sctl reload baton-hardened.service
+  assert_success
+  assert_equal "$(ct_answer_generation 8081)" 2
+  run ct /usr/local/bin/baton upgrade -c /etc/baton/hardened.yaml --timeout 60s
+  assert_success
+  assert_output --regexp "is now baton ${version//./\\.} \(pid $main, upgrade 2\)"
+  assert_equal "$(prop baton-hardened.service MainPID)" "$main"
+  assert_equal "$(prop baton-hardened.service NRestarts)" 0
+  run journal baton-hardened.service
+  refute_output --partial "not permitted"
+  refute_output --partial "ermission denied"
+  inv=$(invocation baton-hardened.service)
+  run sctl stop baton-hardened.service
+  assert_success
+  assert_stopped_cleanly baton-hardened.service "$inv"
 }
