@@ -551,6 +551,11 @@ int run_takeover(char *const *argv) {
 		log_info("upgraded: baton %s is now baton %s (upgrade %u), in %.1f ms", strempty(r.previous_version),
 			 baton_version, r.sup.upgrades, (double)took / 1000.0);
 	}
+	/* The process name (ps, pidof, systemd's "Main PID: N (baton)") is the binary's file name, as after any exec;
+	 * the way back execs an fd, for which kernels before 6.14 name the process after the fd's number. */
+	const char *name = r.binary ? strrchr(r.binary, '/') : NULL;
+	if (name && name[1])
+		(void)prctl(PR_SET_NAME, name + 1);
 	struct control_client *cl = upgrader ? control_client_by_id(&r.control, upgrader) : NULL;
 	if (cl && failed) {
 		(void)control_client_reply_error(cl, reply);

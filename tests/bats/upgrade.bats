@@ -146,6 +146,8 @@ fd_count() { ls "/proc/$BATON_PID/fd" | wc -l; }
   upgrade_fails "$BATON_V999: it does not accept this state: state version 1, and this baton ($VERSION+v999) reads version 999" --binary "$BATON_V999"
   upgrade_fails "the new binary cannot take over: this test build of baton $VERSION+takeover-fails refuses to take over" --binary "$BATON_TAKEOVER_FAILS"
   log_has "baton $VERSION\+takeover-fails cannot take over: .*going back to the binary that handed over"
+  # Its name is the old binary's again (kernels before 6.14 name a process exec'd from an fd after the fd's number).
+  assert_equal "$(cat "/proc/$BATON_PID/comm")" "$(basename "$BATON")"
   # A relative --binary is the client's: made absolute against its directory.
   cd "$bin"
   upgrade_fails "$bin/missing: No such file or directory" --binary missing
