@@ -400,6 +400,7 @@ int control_client_read(struct control_client *cl) {
 		cl->has_request = true;
 		cl->request = req;
 		cl->deadline_usec = USEC_INFINITY;
+		cl->request_usec = now_usec();
 		cl->len = 0;
 		int r = client_drain(cl);
 		return r < 0 ? r : 1;

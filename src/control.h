@@ -43,6 +43,7 @@ struct control_client {
 	char buf[CONTROL_LINE_MAX + 2];
 	size_t len;
 	uint64_t deadline_usec; /* the request line must be complete by then; USEC_INFINITY once it is */
+	uint64_t request_usec; /* when the request line was complete (CLOCK_MONOTONIC); 0 before */
 	bool has_request;
 	bool eof; /* the peer shut down its write side after its request (see control_client_read()) */
 	enum control_request request; /* valid when has_request */

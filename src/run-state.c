@@ -148,8 +148,9 @@ int run_state_write(const struct run *r, const struct control_client *upgrader, 
 		put_escaped(f, r->control.path, strlen(r->control.path));
 		fputc('\n', f);
 		for (const struct control_client *cl = r->control.clients; cl; cl = cl->next) {
-			fprintf(f, "client %u %d %" PRIu64 " %d %d %d %" PRIu64 " ", cl->id, cl->fd, cl->deadline_usec,
-				cl->has_request, cl->eof, (int)cl->request, cl->waiting_for);
+			fprintf(f, "client %u %d %" PRIu64 " %d %d %d %" PRIu64 " %" PRIu64 " ", cl->id, cl->fd,
+				cl->deadline_usec, cl->has_request, cl->eof, (int)cl->request, cl->waiting_for,
+				cl->request_usec);
 			put_escaped(f, cl->buf, cl->has_request ? 0 : cl->len);
 			fputc('\n', f);
 			put_string(f, "client.argument", cl->argument);
@@ -542,7 +543,8 @@ static int read_run_record(struct reader *rd) {
 		if ((k = take_unsigned(rd, &cl->id)) < 0 || (k = take_fd(rd, &cl->fd, false)) < 0 ||
 		    (k = take_number(rd, &cl->deadline_usec)) < 0 || (k = take_bool(rd, &cl->has_request)) < 0 ||
 		    (k = take_bool(rd, &cl->eof)) < 0 || (k = take_int(rd, &req)) < 0 ||
-		    (k = take_number(rd, &cl->waiting_for)) < 0 || (k = take_string(rd, &buf, &n)) < 0)
+		    (k = take_number(rd, &cl->waiting_for)) < 0 || (k = take_number(rd, &cl->request_usec)) < 0 ||
+		    (k = take_string(rd, &buf, &n)) < 0)
 			return k;
 		if (req < 0 || req >= _CONTROL_REQUEST_MAX || n > CONTROL_LINE_MAX)
 			return fail_at(rd, "not a control client");
@@ -708,7 +710,8 @@ int run_state_read(int fd, bool check_fds, struct run *r, unsigned *ret_upgrader
 			if ((k = take_int(&rd, &level)) >= 0 && (level < LOG_ERR || level > LOG_DEBUG))
 				k = fail_at(&rd, "not a log level");
 			else if (k >= 0 && check_fds)
-				log_max_level = level; /* --log-level of `baton run`: the taking over binary logs alike */
+				log_max_level =
+					level; /* --log-level of `baton run`: the taking over binary logs alike */
 		} else if (streq(rd.key, "binary.next"))
 			k = take_string(&rd, &r->binary_next, NULL);
 		else if (streq(rd.key, "option.config-path"))

@@ -309,7 +309,7 @@ static void upgrade_exec(struct run *r, struct control_client *cl) {
 		return;
 	}
 	/* The state as it is now: more may have happened since the check read it. */
-	_cleanup_close_ int memfd = state_now(r, cl, now_usec(), &why);
+	_cleanup_close_ int memfd = state_now(r, cl, cl->request_usec ? cl->request_usec : now_usec(), &why);
 	if (memfd < 0) {
 		upgrade_failed(r, cl, why);
 		return;

@@ -1,6 +1,6 @@
 /* What the control socket answers, rendered from the supervisor's state: the status reply (JSON, with the same as
- * text for `baton status`), a reload's outcome, an upgrade's and the last word of `baton stop`. Pure: reads the state it is given,
- * changes nothing, does not log. */
+ * text for `baton status`), a reload's outcome, an upgrade's and the last word of `baton stop`. Pure: reads the state
+ * it is given, changes nothing, does not log. */
 #pragma once
 
 #include <sys/types.h>
