@@ -40,12 +40,12 @@ struct run {
 
 	/* baton upgrade (run-upgrade.c). */
 	char *const *argv; /* the command line baton was started with: an upgrade execs the new binary with it */
-	char *binary; /* the path of the binary running now, as it was exec'd: upgrade's default --binary */
+	char *binary; /* the path baton was started from (argv[0], found as the shell or systemd found it): upgrade's
+		       * default --binary, kept across upgrades */
 	int exe_fd; /* O_PATH of the binary running now (/proc/self/exe), to go back to when a new one cannot take over
 		     */
 	struct upgrade_check check;
 	char *previous_version; /* after an upgrade: the version of the binary that handed over */
-	char *binary_next; /* in a state read: the binary the upgrade execs, the new binary's own path */
 	/* A baton that took over owns the options it was handed (in a started one they point into its argv). */
 	char *own_config_path;
 	char **own_listens, **own_sets, **own_command;

@@ -102,8 +102,6 @@ int run_state_write(const struct run *r, const struct control_client *upgrader, 
 	fprintf(f, "log-level %d\n", log_max_level);
 	fprintf(f, "upgrade %u %" PRIu64 "\n", upgrader ? upgrader->id : 0, started_usec);
 	put_string(f, "binary", r->binary);
-	/* What the upgrade execs: the default of the next upgrade, once it has taken over. */
-	put_string(f, "binary.next", upgrader && upgrader->argument ? upgrader->argument : r->binary);
 
 	put_string(f, "option.config-path", s->options.config_path);
 	fprintf(f, "option.nofile %" PRIu64 " %" PRIu64 "\n", (uint64_t)s->options.nofile.rlim_cur,
@@ -710,11 +708,9 @@ int run_state_read(int fd, bool check_fds, struct run *r, unsigned *ret_upgrader
 			if ((k = take_int(&rd, &level)) >= 0 && (level < LOG_ERR || level > LOG_DEBUG))
 				k = fail_at(&rd, "not a log level");
 			else if (k >= 0 && check_fds)
-				log_max_level =
-					level; /* --log-level of `baton run`: the taking over binary logs alike */
-		} else if (streq(rd.key, "binary.next"))
-			k = take_string(&rd, &r->binary_next, NULL);
-		else if (streq(rd.key, "option.config-path"))
+				/* --log-level of `baton run`: the binary that takes over logs alike */
+				log_max_level = level;
+		} else if (streq(rd.key, "option.config-path"))
 			k = take_string(&rd, &r->own_config_path, NULL);
 		else if (streq(rd.key, "option.nofile")) {
 			uint64_t cur, max;

@@ -543,11 +543,6 @@ int run_takeover(char *const *argv) {
 		reply = strdup_printf("the new binary cannot take over: %s", failed);
 	} else {
 		r.sup.upgrades++;
-		/* This binary's path is the default of the next upgrade. */
-		if (r.binary_next) {
-			free(r.binary);
-			r.binary = TAKE_PTR(r.binary_next);
-		}
 		log_info("upgraded: baton %s is now baton %s (upgrade %u), in %.1f ms", strempty(r.previous_version),
 			 baton_version, r.sup.upgrades, (double)took / 1000.0);
 	}

@@ -611,7 +611,6 @@ void run_teardown(struct run *r) {
 
 void run_free_strings(struct run *r) {
 	free(r->binary);
-	free(r->binary_next);
 	free(r->previous_version);
 	free(r->own_config_path);
 	strv_free(r->own_listens);

@@ -244,7 +244,9 @@ lighttpd_setup() {
   serves_generation "$PORT" 1
   cp "$ETC/lighttpd.conf.good" "$ETC/lighttpd.conf"
   reload_ok 4
-  serves_generation "$PORT" 4
+  # The old generation is told to stop gracefully: a connection it took from the shared backlog before it closed its
+  # listening socket is still answered by it. Then only generation 4 serves.
+  wait_for serves_generation "$PORT" 4
   stop_ok
 }
 
@@ -511,7 +513,9 @@ nginx_serve() {
   cp "$ETC/nginx.conf.good" "$ETC/nginx.conf"
   nginx_serve 4
   reload_ok 4
-  serves_generation "$PORT" 4
+  # The old generation is told to stop gracefully: a connection it took from the shared backlog before it closed its
+  # listening socket is still answered by it. Then only generation 4 serves.
+  wait_for serves_generation "$PORT" 4
   stop_ok
 }
 

@@ -88,11 +88,11 @@ fd_count() { ls "/proc/$BATON_PID/fd" | wc -l; }
   assert_output --partial "baton $VERSION+next, upgrades: 1"
   log_has "upgraded: baton $VERSION is now baton $VERSION\+next \(upgrade 1\)"
   [[ "$(readlink "/proc/$BATON_PID/exe")" == "$BATON_NEXT" ]]
-  # Without --binary: the binary running now, the one the last upgrade named.
+  # Without --binary: the path baton was started from, also after an upgrade to another one.
   upgrade_ok
-  assert_output --partial "baton $VERSION+next is now baton $VERSION+next (pid $BATON_PID, upgrade 2)"
+  assert_output --partial "baton $VERSION+next is now baton $VERSION (pid $BATON_PID, upgrade 2)"
   upgrade_ok --binary "$BATON"
-  assert_output --partial "baton $VERSION+next is now baton $VERSION (pid $BATON_PID, upgrade 3)"
+  assert_output --partial "baton $VERSION is now baton $VERSION (pid $BATON_PID, upgrade 3)"
   assert_equal "$(status_get '[d["version"], d["upgrades"]]')" "[\"$VERSION\", 3]"
   assert_equal "$(snapshot)" "$before"
 }
