@@ -11,6 +11,9 @@
 
 #include "util.h"
 
+/* An unknown request is echoed in its error reply up to this many bytes. */
+#define CONTROL_ECHO_MAX 64
+
 /* control_call() gives up on a reply longer than this: baton's own replies are a few KiB. */
 #define CONTROL_REPLY_MAX (1024 * 1024)
 
@@ -387,8 +390,13 @@ int control_client_read(struct control_client *cl) {
 			size_t wlen = strlen(word);
 			while (wlen > 0 && (is_blank(word[wlen - 1]) || word[wlen - 1] == '\r'))
 				wlen--;
-			/* The word goes through json_append_string() in the reply, which makes any bytes safe. */
-			_cleanup_free_ char *msg = wlen > 0 ? strdup_printf("%s '%.*s'", why, (int)wlen, word) : NULL;
+			/* The word goes through json_append_string() in the reply, which makes any bytes safe; a long
+			 * one is cut short, so that the reply stays a line of a few hundred bytes. */
+			bool cut = wlen > CONTROL_ECHO_MAX;
+			_cleanup_free_ char *msg =
+				wlen > 0 ? strdup_printf("%s '%.*s%s'", why, (int)(cut ? CONTROL_ECHO_MAX : wlen), word,
+							 cut ? "..." : "")
+					 : NULL;
 			(void)control_client_reply_error(cl, msg ? msg : why);
 			return -EINVAL;
 		}

@@ -82,7 +82,8 @@ int control_accept(struct control *c, struct control_client **ret, struct ucred 
 /* Reads what the client sent. Returns 1 once a complete request line was parsed (cl->request set; returned only by
  * the call that completed it), 0 when more is needed, or negative: -ECONNRESET (peer closed before a full line),
  * -EMSGSIZE (line too long), -EINVAL (unknown request, or a NUL byte in the line), other -errno from read(). On
- * -EMSGSIZE and -EINVAL an error reply has been sent already; the caller closes the client.
+ * -EMSGSIZE and -EINVAL an error reply has been sent already (an unknown request is echoed, its first 64 bytes);
+ * the caller closes the client.
  * One request per connection: bytes after the request line are read and discarded. EOF after the request is not an
  * error (`printf 'reload\n' | socat - UNIX:...` shuts down its write side and still waits for the reply): it returns
  * 0 and sets cl->eof. The caller should then stop watching the fd for EPOLLIN, which would stay ready forever;

@@ -39,7 +39,7 @@ static bool blank(char c) {
 
 /* The protocol as control.h states it, written independently: blanks around the name, a '\r' among the trailing
  * ones, names case-sensitive; "upgrade" may be followed by blanks and an argument (the rest, trimmed). Returns the
- * request or -1, and the argument's bounds in *ret_arg/*ret_arg_len (NULL for none). */
+ * request or -1, and the argument's bounds in *ret_arg and *ret_arg_len (NULL for none). */
 static int expected_request(const char *line, const char **ret_arg, size_t *ret_arg_len) {
 	const char *start = line, *end = line + strlen(line);
 	*ret_arg = NULL;

@@ -249,6 +249,20 @@ static void test_server_side(void) {
 	control_client_close(&c, cl);
 	close(fd);
 
+	/* A long unknown word is echoed cut short: the reply stays one short line. */
+	memset(big, 'b', 100);
+	big[100] = '\n';
+	fd = raw_connect(path);
+	CHECK(control_accept(&c, &cl, NULL) == 0, "accepted");
+	CHECK(write(fd, big, 101) == 101, "wrote a long unknown word");
+	CHECK(control_client_read(cl) == -EINVAL, "a long unknown word is -EINVAL");
+	CHECK_STREQ(raw_read(fd),
+		    "{\"ok\":false,\"error\":\"unknown request "
+		    "'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb...'\"}\n",
+		    "the word is cut at 64 bytes");
+	control_client_close(&c, cl);
+	close(fd);
+
 	/* Exactly CONTROL_LINE_MAX bytes (blanks around the word) is still fine. */
 	memset(big, ' ', CONTROL_LINE_MAX);
 	memcpy(big, "stop", 4);
