@@ -289,8 +289,11 @@ status_figures() {
   [[ -d "$dir/gen-1" ]]
   kill -KILL "$old"
   baton_wait_exit
-  # The program got its parent-death signal (stop.signal) and is gone; the empty cgroups stay behind.
+  # The program got its parent-death signal (stop.signal) and is gone; the empty cgroups stay behind. Gone means
+  # reaped too: a zombie (waiting for the init it was reparented to) still populates its cgroup, which then cannot
+  # be removed.
   wait_gone "$child"
+  wait_for grep -qx "populated 0" "$dir/gen-1/cgroup.events"
   [[ -d "$dir/supervisor" ]] || fail "$dir/supervisor is gone already"
   run "$BATON" run --set program.cgroup=required --set restart.policy=never -- /bin/true
   assert_success
