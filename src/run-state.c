@@ -22,6 +22,20 @@
 #include "util.h"
 #include "version.h"
 
+/* A stdio stream on a copy of fd (so that fclose() leaves fd open); NULL with errno set. */
+static FILE *fdopen_dup(int fd, const char *mode) {
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dfd < 0)
+		return NULL;
+	FILE *f = fdopen(dfd, mode);
+	if (!f) {
+		int e = errno;
+		close(dfd);
+		errno = e;
+	}
+	return f;
+}
+
 /* ---- writing ---- */
 
 static void put_escaped(FILE *f, const char *s, size_t n) {
@@ -87,14 +101,9 @@ int run_state_write(const struct run *r, const struct control_client *upgrader, 
 	if (fclose(y) != 0)
 		return -ENOMEM;
 
-	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (dfd < 0)
+	FILE *f = fdopen_dup(fd, "w");
+	if (!f)
 		return -errno;
-	FILE *f = fdopen(dfd, "w");
-	if (!f) {
-		close(dfd);
-		return -ENOMEM;
-	}
 
 	fprintf(f, "baton-state %u\n", baton_state_version);
 	put_string(f, "baton-version", baton_version);
@@ -654,15 +663,10 @@ static int check_whole(struct reader *rd) {
 
 int run_state_read(int fd, bool check_fds, struct run *r, unsigned *ret_upgrader, uint64_t *ret_started_usec,
 		   char **ret_error) {
-	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (dfd < 0)
+	FILE *f = fdopen_dup(fd, "r");
+	if (!f)
 		return fail_error(ret_error, -errno, "cannot read the state: %s", strerror(errno));
-	FILE *f = fdopen(dfd, "r");
-	if (!f) {
-		close(dfd);
-		return fail_error(ret_error, -ENOMEM, "out of memory");
-	}
-	(void)lseek(dfd, 0, SEEK_SET);
+	(void)lseek(fileno(f), 0, SEEK_SET);
 
 	*r = (struct run)RUN_INIT;
 	struct reader rd = {

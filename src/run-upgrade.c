@@ -291,11 +291,8 @@ void run_upgrade_abort(struct run *r) {
 }
 
 static void set_cloexec(const int *fds, size_t n, bool on) {
-	for (size_t i = 0; i < n; i++) {
-		int flags = fcntl(fds[i], F_GETFD);
-		if (flags >= 0)
-			(void)fcntl(fds[i], F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC);
-	}
+	for (size_t i = 0; i < n; i++)
+		(void)fd_cloexec(fds[i], on);
 }
 
 #define KEPT_FDS_MAX 8192

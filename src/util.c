@@ -253,6 +253,16 @@ int fd_nonblock(int fd, bool on) {
 	return 0;
 }
 
+int fd_cloexec(int fd, bool on) {
+	int flags = fcntl(fd, F_GETFD);
+	if (flags < 0)
+		return -errno;
+	int nflags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+	if (nflags != flags && fcntl(fd, F_SETFD, nflags) < 0)
+		return -errno;
+	return 0;
+}
+
 const char *strv_env_get(char *const *env, const char *name) {
 	size_t len = strlen(name);
 	const char *found = NULL;

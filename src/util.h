@@ -106,6 +106,8 @@ const char *strv_env_get(char *const *env, const char *name);
 
 /* Sets or clears O_NONBLOCK; returns 0 or -errno. */
 int fd_nonblock(int fd, bool on);
+/* Sets or clears FD_CLOEXEC; returns 0 or -errno. */
+int fd_cloexec(int fd, bool on);
 
 /* Opens /dev/null on whichever of fds 0, 1 and 2 is closed, so that no socket or file opened later takes one of
  * those numbers (and reaches a program as its stdin). Returns 0 or negative errno. */

@@ -1,5 +1,8 @@
 /* Strict parsing of numbers, booleans, durations and signals: the config's scalars all go through these. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdbool.h>
 
 #include "test.h"
@@ -14,7 +17,8 @@ static void test_uint(void) {
 	static const char *const bad[] = {"", "80abc", "010", "00", "0x50", "+80", "-1", " 80", "80 ", "8 0", "1e3"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		v = 7;
-		CHECK(parse_uint64(bad[i], &v) == -EINVAL && v == 7, "'%s' is rejected and leaves the result alone", bad[i]);
+		CHECK(parse_uint64(bad[i], &v) == -EINVAL && v == 7, "'%s' is rejected and leaves the result alone",
+		      bad[i]);
 	}
 	CHECK(parse_uint64(NULL, &v) == -EINVAL, "NULL is rejected");
 	CHECK(parse_uint_max("65535", 65535, &v) == 0 && v == 65535, "max itself is accepted");
@@ -38,7 +42,8 @@ static void test_duration(void) {
 	CHECK(parse_duration("1h", &u) == 0 && u == 3600 * USEC_PER_SEC, "1h");
 	CHECK(parse_duration("0s", &u) == 0 && u == 0, "0s");
 	CHECK(parse_duration("15us", &u) == 0 && u == 15, "15us");
-	static const char *const bad[] = {"30", "", "s", "30 s", "30sec", "1.5s", "-1s", "030s", "30S", "0x10s", "99999999999999999999h"};
+	static const char *const bad[] = {
+		"30", "", "s", "30 s", "30sec", "1.5s", "-1s", "030s", "30S", "0x10s", "99999999999999999999h"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		CHECK(parse_duration(bad[i], &u) < 0, "'%s' is not a duration", bad[i]);
 
@@ -76,11 +81,24 @@ static void test_utf8(void) {
 	CHECK(utf8_is_valid("") && utf8_is_valid("plain") && utf8_is_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
 	      "ASCII and 2-, 3-, 4-byte sequences are valid");
 	static const char *const bad[] = {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-					  "\x80", "\xc3", "\xe2\x82", "\xff"};
+					  "\x80",     "\xc3",         "\xe2\x82",     "\xff"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		CHECK(!utf8_is_valid(bad[i]), "invalid UTF-8 #%zu rejected", i);
 	CHECK(utf8_char_length((const unsigned char *)"\xe2\x82\xac") == 3, "a 3-byte sequence has length 3");
 	CHECK(utf8_char_length((const unsigned char *)"\xe2\x82") == 0, "a truncated sequence has length 0");
+}
+
+/* fd_nonblock() and fd_cloexec() set and clear their flag, and say EBADF for a closed fd. */
+static void test_fd_flags(void) {
+	int p[2];
+	CHECK(pipe(p) == 0, "pipe");
+	CHECK(fd_cloexec(p[0], true) == 0 && (fcntl(p[0], F_GETFD) & FD_CLOEXEC), "fd_cloexec on");
+	CHECK(fd_cloexec(p[0], false) == 0 && !(fcntl(p[0], F_GETFD) & FD_CLOEXEC), "fd_cloexec off");
+	CHECK(fd_nonblock(p[0], true) == 0 && (fcntl(p[0], F_GETFL) & O_NONBLOCK), "fd_nonblock on");
+	CHECK(fd_nonblock(p[0], false) == 0 && !(fcntl(p[0], F_GETFL) & O_NONBLOCK), "fd_nonblock off");
+	close(p[0]);
+	close(p[1]);
+	CHECK(fd_cloexec(p[0], true) == -EBADF && fd_nonblock(p[0], true) == -EBADF, "a closed fd is -EBADF");
 }
 
 int main(void) {
@@ -90,5 +108,6 @@ int main(void) {
 	test_duration();
 	test_signal();
 	test_strv();
+	test_fd_flags();
 	return test_done();
 }
