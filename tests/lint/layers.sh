@@ -44,7 +44,8 @@ module() {
 }
 n=0
 bad=0
-for f in "$src"/*.c "$src"/*.h; do
+for f in "$src"/*.c "$src"/*.h "$src"/*/*.c "$src"/*/*.h; do
+  case "$f" in */preload/*) continue ;; esac
   [ -e "$f" ] || continue
   n=$((n + 1))
   m=$(module "$f")
