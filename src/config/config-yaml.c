@@ -645,34 +645,18 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 /* ---- Loading ---- */
 
 static int read_file(const char *path, char **ret, size_t *ret_len) {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, size = 0;
-
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		if (len == size) {
-			if (size >= CONFIG_FILE_MAX)
-				return -EFBIG;
-			size = size ? size * 2 : 4096;
-			char *nbuf = realloc(buf, size + 1);
-			if (!nbuf)
-				return -ENOMEM;
-			buf = nbuf;
-		}
-		ssize_t n = read(fd, buf + len, size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
+	/* One byte more than the limit, and the NUL: a file that fills it is too large. Pages never read into are never
+	 * touched. */
+	_cleanup_free_ char *buf = malloc(CONFIG_FILE_MAX + 2);
+	if (!buf)
+		return -ENOMEM;
+	ssize_t n = read_file_at(AT_FDCWD, path, O_NOCTTY, buf, CONFIG_FILE_MAX + 2);
+	if (n < 0)
+		return (int)n;
+	if (n > CONFIG_FILE_MAX)
+		return -EFBIG;
 	*ret = TAKE_PTR(buf);
-	*ret_len = len;
+	*ret_len = (size_t)n;
 	return 0;
 }
 

@@ -84,7 +84,7 @@ bool readiness_probe_reaped(struct generation *list, pid_t pid, int wait_status,
 /* The pid in the file: decimal digits, optionally surrounded by white space. 0 when there is none (yet). */
 static pid_t read_pid_file(const char *path) {
 	char buf[64];
-	if (read_small_file(path, O_NOCTTY | O_NONBLOCK, buf, sizeof(buf)) <= 0)
+	if (read_file_at(AT_FDCWD, path, O_NOCTTY | O_NONBLOCK, buf, sizeof(buf)) <= 0)
 		return 0;
 	char *p = buf + strspn(buf, " \t\n");
 	size_t len = strspn(p, "0123456789");

@@ -764,7 +764,7 @@ int supervisor_load_config(const struct supervisor_options *o, struct config **r
 	int r;
 	r = config_load_set(o->config_path, o->sets, &c, ret_error);
 	if (r >= 0)
-		r = config_apply_cli(c, o->listens, o->command, ret_error);
+		r = (o->command_optional ? config_merge_cli : config_apply_cli)(c, o->listens, o->command, ret_error);
 	if (r < 0) {
 		config_free(c);
 		return r;

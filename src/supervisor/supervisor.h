@@ -58,6 +58,7 @@ struct supervisor_options {
 	char *const *listens; /* --listen NAME=ADDRESS */
 	char *const *sets; /* --set KEY=VALUE: applied over the file (or the defaults) on every load, a reload's too */
 	char *const *command; /* after -- */
+	bool command_optional; /* `baton check`: a config that has no command yet loads too */
 };
 
 /* The reload in progress (valid in SUP_RELOADING). */
@@ -156,6 +157,6 @@ uint64_t supervisor_next_deadline(const struct supervisor *s);
 /* Frees everything s owns (generations are freed, not signalled). */
 void supervisor_free(struct supervisor *s);
 
-/* Loads the config the way `run` does: the file (if any), then the command line merged in. On failure *ret_error is
- * a malloc'd message. */
+/* Loads the config the way `run` does: the file (if any), then the command line merged in (config_apply_cli(), or
+ * config_merge_cli() with o->command_optional). On failure *ret_error is a malloc'd message. */
 int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error);

@@ -87,6 +87,24 @@ static void test_file_errors(void) {
 	load_fails("- a\n- b\n", "key '(top level)': expected a mapping, got a list (line 1)", "list top level");
 }
 
+/* The size limit: a file of exactly 1 MiB loads (a comment pads it), one byte more is refused, saying the limit. */
+static void test_file_size(void) {
+	static const char head[] = "program:\n  command: [/bin/true]\n#";
+	size_t max = 1024 * 1024;
+	char *text = malloc(max + 2);
+	memcpy(text, head, sizeof(head) - 1);
+	memset(text + sizeof(head) - 1, 'x', max - sizeof(head));
+	text[max - 1] = '\n';
+	text[max] = '\0';
+	struct config *c = load_ok(text, "a file of exactly 1 MiB");
+	if (c)
+		config_free(c);
+	text[max] = '\n';
+	text[max + 1] = '\0';
+	load_fails(text, "file too large (max 1048576 bytes)", "a file of 1 MiB and one byte");
+	free(text);
+}
+
 static void test_schema_errors(void) {
 	load_fails("program: {}\nlisteners: []\nfoo: 1\n",
 	           "key 'foo': unknown key (expected one of: listeners, program, readiness, reload, stop, restart, "
@@ -1507,6 +1525,7 @@ int main(void) {
 	      "enum names");
 
 	test_file_errors();
+	test_file_size();
 	test_schema_errors();
 	test_listener_errors();
 	test_program_errors();

@@ -2,8 +2,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 #include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "util.h"
@@ -101,6 +104,100 @@ static void test_fd_flags(void) {
 	CHECK(fd_cloexec(p[0], true) == -EBADF && fd_nonblock(p[0], true) == -EBADF, "a closed fd is -EBADF");
 }
 
+static void write_text(const char *path, const char *text) {
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+/* read_file_at(): the whole file, NUL-terminated; cut at size-1; relative to a directory; a FIFO with nothing in it;
+ * the errno of what cannot be opened. */
+static void test_read_file_at(void) {
+	char dir[] = "/tmp/baton-test-util-XXXXXX", path[128], buf[16];
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/f", dir);
+	write_text(path, "12345\n");
+	CHECK(read_file_at(AT_FDCWD, path, 0, buf, sizeof(buf)) == 6 && streq(buf, "12345\n"), "a small file, whole");
+	CHECK(read_file_at(AT_FDCWD, path, 0, buf, 4) == 3 && streq(buf, "123"), "cut at size-1, NUL-terminated");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(read_file_at(dfd, "f", 0, buf, sizeof(buf)) == 6 && streq(buf, "12345\n"), "relative to a directory fd");
+	CHECK(read_file_at(dfd, "missing", 0, buf, sizeof(buf)) == -ENOENT, "a missing file: -ENOENT");
+	CHECK(read_file_at(AT_FDCWD, dir, 0, buf, sizeof(buf)) == -EISDIR, "a directory: -EISDIR");
+	write_text(path, "");
+	CHECK(read_file_at(dfd, "f", 0, buf, sizeof(buf)) == 0 && buf[0] == '\0', "an empty file: 0, \"\"");
+	unlink(path);
+	CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+	CHECK(read_file_at(dfd, "f", O_NONBLOCK, buf, sizeof(buf)) == 0, "a FIFO without a writer: 0, not a hang");
+	int w = open(path, O_RDWR | O_CLOEXEC); /* a writer that stays: reads would block */
+	CHECK(read_file_at(dfd, "f", O_NONBLOCK, buf, sizeof(buf)) == -EAGAIN, "an empty FIFO with a writer: -EAGAIN");
+	CHECK(write(w, "42", 2) == 2, "write to the FIFO");
+	CHECK(read_file_at(dfd, "f", O_NONBLOCK, buf, sizeof(buf)) == 2 && streq(buf, "42"),
+	      "a FIFO with a writer still there: what was written");
+	close(w);
+	close(dfd);
+	unlink(path);
+	rmdir(dir);
+}
+
+static int bind_unix(int type, const char *path) {
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (bind_with_mode(fd, (struct sockaddr *)&sa, sizeof(sa), 0640) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 1) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* unix_path_clear_stale(): only a socket nobody holds is removed; bind_with_mode(): the file's mode from bind() on,
+ * and the umask as it was afterwards. */
+static void test_unix_path(void) {
+	char dir[] = "/tmp/baton-test-util-XXXXXX", path[128];
+	const char *step = NULL;
+	struct stat st;
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/s", dir);
+
+	CHECK(unix_path_clear_stale(path, SOCK_STREAM, &step) == 0, "no file: free");
+	mode_t before = umask(0022);
+	int fd = bind_unix(SOCK_STREAM, path);
+	CHECK(fd >= 0 && lstat(path, &st) == 0 && (st.st_mode & 0777) == 0640, "bound with mode 0640 (got %o)",
+	      (unsigned)(st.st_mode & 0777));
+	CHECK(umask(before) == 0022, "the umask is as it was");
+	CHECK(unix_path_clear_stale(path, SOCK_STREAM, &step) == -EADDRINUSE, "a live listener: -EADDRINUSE");
+	CHECK(unix_path_clear_stale(path, SOCK_DGRAM, &step) == -EADDRINUSE, "a live socket of another type too");
+	CHECK(lstat(path, &st) == 0, "a live socket's file stays");
+	close(fd);
+	CHECK(unix_path_clear_stale(path, SOCK_DGRAM, &step) == 0 && lstat(path, &st) < 0 && errno == ENOENT,
+	      "a stale socket (of any type) is removed");
+
+	fd = bind_unix(SOCK_DGRAM, path);
+	CHECK(unix_path_clear_stale(path, SOCK_DGRAM, &step) == -EADDRINUSE, "a live dgram socket: -EADDRINUSE");
+	close(fd);
+	unlink(path);
+
+	write_text(path, "not a socket");
+	CHECK(unix_path_clear_stale(path, SOCK_STREAM, &step) == -ENOTSOCK, "a regular file: -ENOTSOCK");
+	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode), "the regular file stays");
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s/f/s", dir);
+	char file[128];
+	snprintf(file, sizeof(file), "%s/f", dir);
+	write_text(file, "");
+	step = NULL;
+	CHECK(unix_path_clear_stale(path, SOCK_STREAM, &step) == -ENOTDIR && streq(step, "stat"),
+	      "a path through a file: -ENOTDIR at \"stat\"");
+	unlink(file);
+	char longpath[200];
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	CHECK(unix_path_clear_stale(longpath, SOCK_STREAM, &step) == -ENAMETOOLONG, "a path too long: -ENAMETOOLONG");
+	rmdir(dir);
+}
+
 int main(void) {
 	test_utf8();
 	test_uint();
@@ -109,5 +206,7 @@ int main(void) {
 	test_signal();
 	test_strv();
 	test_fd_flags();
+	test_read_file_at();
+	test_unix_path();
 	return test_done();
 }
