@@ -5,6 +5,7 @@
 #include "supervisor.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -310,10 +311,10 @@ static void on_restart_due(struct supervisor *s, const struct event *ev) {
 	s->restarts++;
 	int r = start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, &error);
 	if (r < 0) {
-		char why[256];
-		snprintf(why, sizeof(why), "failed to start the program: %s", error ? error : strerror(-r));
-		log_error("%s", why);
-		schedule_restart(s, why);
+		_cleanup_free_ char *why =
+			strdup_printf("failed to start the program: %s", error ? error : strerror(-r));
+		log_error("%s", why ? why : "failed to start the program");
+		schedule_restart(s, why ? why : "failed to start the program");
 		return;
 	}
 	notify_upstreamf("STATUS=restarted: starting generation %u (pid %d)", g->id, (int)g->pid);
@@ -361,9 +362,22 @@ static void reload_finish(struct supervisor *s, bool ok, const char *message) {
 }
 
 /* The reload failed: the new generation (if any) is killed, the new config and sockets are dropped, and whatever
- * was serving keeps serving. READY=1 goes upstream either way: systemd waits for it after RELOADING=1. */
-static void reload_fail(struct supervisor *s, const char *why) {
+ * was serving keeps serving. READY=1 goes upstream either way: systemd waits for it after RELOADING=1. The reason
+ * (printf-style) is built in memory of its own size, so that a long one (a config error quoting its file and key)
+ * reaches the client, the status and the log whole. */
+static void reload_fail(struct supervisor *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reload_fail(struct supervisor *s, const char *fmt, ...) {
 	struct reload *rl = &s->reload;
+	_cleanup_free_ char *why = NULL, *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&why, fmt, ap) < 0)
+		why = NULL; /* undefined on failure */
+	va_end(ap);
+	/* Out of memory: the reply still says that the reload failed. */
+	const char *reason = why ? why : "out of memory";
+
 	if (rl->gen && rl->gen->state != GEN_KILLED) {
 		/* Stopped, not killed: a program that does not notify may serve on the shared sockets before it
 		 * counts as ready, and its requests in flight can finish. */
@@ -371,13 +385,10 @@ static void reload_fail(struct supervisor *s, const char *why) {
 		generation_stop(s->generations, rl->gen, s->config, s->now);
 	}
 
-	char msg[512];
 	if (s->current)
-		snprintf(msg, sizeof(msg), "%s; generation %u keeps serving", why, s->current->id);
-	else
-		snprintf(msg, sizeof(msg), "%s", why);
-	notify_upstreamf("READY=1\nSTATUS=reload failed: %s", msg);
-	reload_finish(s, false, msg);
+		msg = strdup_printf("%s; generation %u keeps serving", reason, s->current->id);
+	notify_upstreamf("READY=1\nSTATUS=reload failed: %s", msg ? msg : reason);
+	reload_finish(s, false, msg ? msg : reason);
 
 	if (s->current) {
 		if (s->current->state == GEN_READY)
@@ -387,9 +398,8 @@ static void reload_fail(struct supervisor *s, const char *why) {
 	} else {
 		/* Nothing serves (it died meanwhile, or the restart strategy stopped it): the old config starts again.
 		 */
-		char buf[300];
-		snprintf(buf, sizeof(buf), "reload failed with no generation serving (%s)", why);
-		schedule_restart(s, buf);
+		msg = strdup_printf("reload failed with no generation serving (%s)", reason);
+		schedule_restart(s, msg ? msg : reason);
 	}
 }
 
@@ -433,9 +443,7 @@ static void reload_start_generation(struct supervisor *s) {
 	_cleanup_free_ char *error = NULL;
 	int r = start_generation(s, rl->config, rl->listeners, rl->n_listeners, false, &rl->gen, &error);
 	if (r < 0) {
-		char why[512];
-		snprintf(why, sizeof(why), "could not start the program: %s", error ? error : strerror(-r));
-		reload_fail(s, why);
+		reload_fail(s, "could not start the program: %s", error ? error : strerror(-r));
 		return;
 	}
 	notify_upstreamf("STATUS=reloading: starting generation %u (pid %d)", rl->gen->id, (int)rl->gen->pid);
@@ -457,13 +465,10 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 
 	int r = supervisor_load_config(&s->options, &c, &error);
 	if (r < 0) {
-		char why[1024];
 		/* Out of fds or memory is baton's trouble, not the file's. */
 		bool system = r == -EMFILE || r == -ENFILE || r == -ENOMEM;
-		snprintf(why, sizeof(why), "%s: %s",
-			 system ? "could not read the configuration" : "invalid configuration",
-			 error ? error : strerror(-r));
-		reload_fail(s, why);
+		reload_fail(s, "%s: %s", system ? "could not read the configuration" : "invalid configuration",
+			    error ? error : strerror(-r));
 		return;
 	}
 	rl->config = c;
@@ -471,10 +476,9 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 
 	if (rl->strategy == RELOAD_SIGNAL && s->current && s->current->state == GEN_READY) {
 		if (!listeners_match_config(s->listeners, s->n_listeners, c)) {
-			reload_fail(
-				s,
-				"the listeners changed, and reload.strategy signal cannot give a running program new "
-				"sockets (use replace or restart)");
+			reload_fail(s,
+				    "the listeners changed, and reload.strategy signal cannot give a running program "
+				    "new sockets (use replace or restart)");
 			return;
 		}
 		int sig = c->reload_signal;
@@ -482,9 +486,7 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 			 (int)s->current->pid);
 		r = generation_signal(s->current, sig);
 		if (r < 0) {
-			char why[128];
-			snprintf(why, sizeof(why), "could not send %s: %s", strempty(signal_name(sig)), strerror(-r));
-			reload_fail(s, why);
+			reload_fail(s, "could not send %s: %s", strempty(signal_name(sig)), strerror(-r));
 			return;
 		}
 		if (c->readiness_type != READINESS_NOTIFY || s->current->readiness != READINESS_NOTIFY) {
@@ -503,9 +505,7 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 
 	r = sock_open_all(c, s->listeners, s->n_listeners, NULL, 0, &rl->listeners, &error);
 	if (r < 0) {
-		char why[1024];
-		snprintf(why, sizeof(why), "%s", error ? error : strerror(-r));
-		reload_fail(s, why);
+		reload_fail(s, "%s", error ? error : strerror(-r));
 		return;
 	}
 	rl->n_listeners = c->n_listeners;
@@ -537,9 +537,8 @@ static void on_reloading_exited(struct supervisor *s, const struct event *ev) {
 
 	if (g == rl->gen) {
 		rl->gen = NULL;
-		snprintf(why, sizeof(why), "the new generation %u %s before it was ready", g->id,
-			 wait_status_describe(ev->wait_status, buf));
-		reload_fail(s, why);
+		reload_fail(s, "the new generation %u %s before it was ready", g->id,
+			    wait_status_describe(ev->wait_status, buf));
 	} else if (g == rl->old) {
 		rl->old = NULL;
 		log_info("generation %u (pid %d) %s; starting its replacement", g->id, (int)g->pid,
@@ -551,7 +550,7 @@ static void on_reloading_exited(struct supervisor *s, const struct event *ev) {
 			 wait_status_describe(ev->wait_status, buf));
 		log_warning("%s", why);
 		if (rl->strategy == RELOAD_SIGNAL)
-			reload_fail(s, why);
+			reload_fail(s, "%s", why);
 		/* replace: the new generation may still come up and take over. */
 	} else
 		on_other_exited(s, ev);
@@ -559,18 +558,14 @@ static void on_reloading_exited(struct supervisor *s, const struct event *ev) {
 
 static void on_reloading_timeout(struct supervisor *s, const struct event *ev) {
 	struct reload *rl = &s->reload;
-	char buf[32], why[160];
+	char buf[32];
 	const char *limit = format_duration(rl->config->readiness_timeout_usec, buf);
 
-	if (ev->gen == rl->gen) {
-		snprintf(why, sizeof(why), "the new generation %u was not ready within %s (readiness.timeout)",
-			 ev->gen->id, limit);
-		reload_fail(s, why);
-	} else if (ev->gen == s->current && rl->strategy == RELOAD_SIGNAL) {
-		snprintf(why, sizeof(why), "generation %u did not report READY=1 within %s of %s", ev->gen->id, limit,
-			 strempty(signal_name(rl->config->reload_signal)));
-		reload_fail(s, why);
-	}
+	if (ev->gen == rl->gen)
+		reload_fail(s, "the new generation %u was not ready within %s (readiness.timeout)", ev->gen->id, limit);
+	else if (ev->gen == s->current && rl->strategy == RELOAD_SIGNAL)
+		reload_fail(s, "generation %u did not report READY=1 within %s of %s", ev->gen->id, limit,
+			    strempty(signal_name(rl->config->reload_signal)));
 }
 
 static void on_reloading_stop(struct supervisor *s, const struct event *ev) {

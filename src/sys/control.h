@@ -1,7 +1,9 @@
-/* The control socket: a unix stream socket where `baton reload|status|stop` (or any client) sends one request line
- * and reads one JSON reply line. This module owns the socket, the connections and the wire format; what a request
- * does is the supervisor's business (supervisor.c). It also holds the client side used by those subcommands.
- * Logs nothing: it returns what happened, and the caller says it. */
+/* The control socket: a unix stream socket where `baton reload|status|stop|upgrade` (or any client) sends one request
+ * line and reads one JSON reply line. This module owns the socket, the connections and the wire format, and knows
+ * nothing of what a request does: `baton run`'s event loop (src/run/run.c) turns a request into the state machine's
+ * event (reload, stop), answers status from supervisor/status.c, and hands an upgrade to run-upgrade.c; it sends
+ * the replies through the functions below. It also holds the client side used by those subcommands. Logs nothing:
+ * it returns what happened, and the caller says it. */
 #pragma once
 
 #include <stdbool.h>
@@ -48,7 +50,7 @@ struct control_client {
 	bool eof; /* the peer shut down its write side after its request (see control_client_read()) */
 	enum control_request request; /* valid when has_request */
 	char *argument; /* what followed the request's name (upgrade: the binary), or NULL */
-	uint64_t waiting_for; /* supervisor's business: e.g. the reload number it waits for; 0 = none */
+	uint64_t waiting_for; /* run.c's: the reload number it waits for, or an upgrade's phase; 0 = none */
 	struct control_client *next;
 };
 

@@ -3,9 +3,11 @@
  * reload success and each way a reload fails, queued reloads, the restart backoff, stop during a reload, and the
  * restart strategy. Each test checks the states, which generations run, and the replies a `baton reload` client
  * gets. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,7 +20,7 @@
 #define MS (UINT64_C(1000))
 #define SEC (UINT64_C(1000000))
 
-static char cfg_path[64];
+static char cfg_path[4096];
 
 static const char base_config[] = "listeners:\n"
 				  "  - {name: http, address: \"tcp://127.0.0.1:1\"}\n"
@@ -316,6 +318,73 @@ static void test_interrupted(void) {
 	supervisor_free(&s);
 }
 
+/* A reason longer than any fixed buffer (a config error naming a file 2600 bytes deep) reaches the client and the
+ * status whole; the log line is cut once, at LOG_LINE_MAX, and says so. */
+static void test_long_reason(void) {
+	char saved[sizeof(cfg_path)], dir[sizeof(cfg_path) - 64], part[201];
+	memcpy(saved, cfg_path, sizeof(saved));
+	memset(part, 'd', sizeof(part) - 1);
+	part[sizeof(part) - 1] = '\0';
+	int n = snprintf(dir, sizeof(dir), "/tmp/test-supervisor-%d-long", (int)getpid());
+	size_t base = (size_t)n;
+	mkdir(dir, 0700);
+	for (int i = 0; i < 13; i++) {
+		n += snprintf(dir + n, sizeof(dir) - (size_t)n, "/%s", part);
+		mkdir(dir, 0700);
+	}
+	snprintf(cfg_path, sizeof(cfg_path), "%s/baton.yaml", dir);
+
+	struct supervisor s;
+	start(&s, "");
+	event(&s, EV_READY, s.current);
+	write_config("bogus-key: 1\n");
+
+	/* The log line, from stderr into a file. */
+	char log_path[64];
+	snprintf(log_path, sizeof(log_path), "/tmp/test-supervisor-%d.log", (int)getpid());
+	fflush(stderr);
+	int err = dup(STDERR_FILENO), logfd = open(log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	dup2(logfd, STDERR_FILENO);
+	log_max_level = LOG_ERR;
+	event(&s, EV_RELOAD_REQUEST, NULL);
+	log_max_level = LOG_CRIT;
+	fflush(stderr);
+	dup2(err, STDERR_FILENO);
+	close(err);
+
+	struct reload_reply *r = supervisor_take_replies(&s);
+	const char *m = r ? r->message : "";
+	size_t len = strlen(m);
+	static const char tail[] = "; generation 1 keeps serving";
+	CHECK(r && !r->ok && strncmp(m, "invalid configuration: ", 23) == 0 && strstr(m, cfg_path) &&
+		      len > sizeof(tail) && streq(m + len - (sizeof(tail) - 1), tail),
+	      "the reply holds the whole reason, %zu bytes: the file's path (%zu bytes) and the end", len,
+	      strlen(cfg_path));
+	CHECK(streq(s.last_reload.message, m), "the status's last reload says the same");
+	reload_replies_free(r);
+
+	char line[LOG_LINE_MAX * 2];
+	ssize_t k = pread(logfd, line, sizeof(line) - 1, 0);
+	line[k > 0 ? k : 0] = '\0';
+	close(logfd);
+	unlink(log_path);
+	static const char prefix[] = "baton: error: reload 1 failed: invalid configuration: ";
+	CHECK(strncmp(line, prefix, sizeof(prefix) - 1) == 0 &&
+		      strlen(line) == sizeof("baton: error: ") - 1 + LOG_LINE_MAX - 1 + 1 &&
+		      strstr(line, LOG_CUT_MARK "\n") == line + strlen(line) - sizeof(LOG_CUT_MARK),
+	      "the log line is cut once at %d bytes, ending in " LOG_CUT_MARK " (%zu bytes)", LOG_LINE_MAX, strlen(line));
+	supervisor_free(&s);
+
+	unlink(cfg_path);
+	for (;;) {
+		rmdir(dir);
+		if (strlen(dir) <= base)
+			break;
+		*strrchr(dir, '/') = '\0';
+	}
+	memcpy(cfg_path, saved, sizeof(saved));
+}
+
 int main(void) {
 	log_max_level = LOG_CRIT;
 	snprintf(cfg_path, sizeof(cfg_path), "/tmp/test-supervisor-%d.yaml", (int)getpid());
@@ -329,6 +398,7 @@ int main(void) {
 	test_restart_strategy();
 	test_readiness_none();
 	test_interrupted();
+	test_long_reason();
 	unlink(cfg_path);
 	return test_done();
 }
