@@ -128,6 +128,12 @@ write_config() {
   } >"$CFG"
 }
 
+# Starts baton on $CFG (baton run -c $CFG ARG...) and waits until generation 1 answers on $PORT: start_baton [ARG]...
+start_baton() {
+  baton_start run -c "$CFG" "$@"
+  wait_for generation_answers "$PORT" 1
+}
+
 # Writes $CFG for the demo program: demo_config [DEMO_ARG]... As write_config, with readiness "{timeout: 10s}" and
 # stop "{timeout: 1s}" unless CFG_READINESS / CFG_STOP say otherwise.
 demo_config() {

@@ -9,10 +9,6 @@ setup() { demo_setup; }
 teardown() { teardown_processes; }
 
 # Starts baton on $CFG and waits until generation 1 answers on $PORT.
-start_baton() {
-  baton_start run -c "$CFG"
-  wait_for generation_answers "$PORT" 1
-}
 
 # The baton we started is alive, and it is the one answering on the control socket: its PID did not change.
 assert_same_baton() {

@@ -16,11 +16,6 @@ setup() {
 }
 teardown() { teardown_processes; }
 
-start_baton() {
-  baton_start run -c "$CFG" "$@"
-  wait_for generation_answers "$PORT" 1
-}
-
 upgrade_ok() {
   run timeout 30 "$BATON" upgrade --control "$CTL" "$@"
   echo "$output"

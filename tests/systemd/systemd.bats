@@ -51,6 +51,15 @@ assert_running() {
   assert_equal "$(prop "$1" ActiveState)/$(prop "$1" SubState)" active/running
 }
 
+# Starts UNIT (a service whose main process is baton; list it in UNITS first, for teardown), asserts it is
+# active/running with baton as its main PID, and sets main to that PID: start_unit UNIT
+start_unit() {
+  run sctl start "$1"
+  assert_success
+  assert_running "$1"
+  main=$(main_pid_is_baton "$1")
+}
+
 # The unit's current invocation id (to read the journal of this run only): invocation UNIT
 invocation() { prop "$1" InvocationID; }
 
@@ -78,10 +87,7 @@ assert_stopped_cleanly() {
 
 @test "baton-demo.service as shipped: baton is the main PID, the demo serves behind it as nobody" {
   UNITS=(baton-demo.service)
-  run sctl start baton-demo.service
-  assert_success
-  assert_running baton-demo.service
-  main=$(main_pid_is_baton baton-demo.service)
+  start_unit baton-demo.service
   # Type=notify: start returned once baton relayed READY=1, so the demo answers now, without waiting.
   run ct_answer 8080
   assert_success
@@ -102,10 +108,7 @@ assert_stopped_cleanly() {
 
 @test "baton@demo: MainPID is baton and stays the same across 10 systemctl reload; StatusText is the program's" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  assert_running baton@demo.service
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   # baton-demo sends STATUS=serving on N sockets with its READY=1; systemd shows it as baton's.
   assert_equal "$(prop baton@demo.service StatusText)" "serving on 1 sockets"
   assert_equal "$(ct_answer_generation 8080)" 1
@@ -125,9 +128,7 @@ assert_stopped_cleanly() {
 
 @test "baton@demo: systemctl reload under a continuous client loop, zero failed requests" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   client_loop_start loop 8080
   wait_for client_loop_saw loop 1
   for _ in 1 2 3 4 5; do
@@ -141,9 +142,7 @@ assert_stopped_cleanly() {
 
 @test "baton@demo: systemctl reload fails when the new generation fails; the old one keeps serving" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   child=$(ct_answer_pid 8080)
   # The new generation exits with status 3 instead of becoming ready.
   sed 's|^\(  command: \)\[/usr/local/bin/baton-demo\]|\1[/usr/local/bin/baton-demo, --fail-start, "3"]|' \
@@ -171,9 +170,7 @@ assert_stopped_cleanly() {
 
 @test "baton@demo: systemctl stop ends baton and the program cleanly, ActiveState=inactive, no failure" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   child=$(ct_answer_pid 8080)
   inv=$(invocation baton@demo.service)
   run sctl stop baton@demo.service
@@ -254,10 +251,7 @@ assert_stopped_cleanly() {
 
 @test "baton-hardened.service: starts unprivileged and without capabilities, reloads and stops cleanly" {
   UNITS=(baton-hardened.service)
-  run sctl start baton-hardened.service
-  assert_success
-  assert_running baton-hardened.service
-  main=$(main_pid_is_baton baton-hardened.service)
+  start_unit baton-hardened.service
   # DynamicUser=yes, CapabilityBoundingSet= (empty), NoNewPrivileges=yes, the seccomp filter in place.
   refute [ "$(ct ps -o uid= -p "$main" | tr -d ' ')" = 0 ]
   run ct grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' "/proc/$main/status"
@@ -311,10 +305,7 @@ notify_reload_or_skip() {
   notify_reload_or_skip
   assert_equal "$(prop baton-notify-reload.service Type)" notify-reload
   assert_equal "$(prop baton-notify-reload.service ReloadSignal)" 1
-  run sctl start baton-notify-reload.service
-  assert_success
-  assert_running baton-notify-reload.service
-  main=$(main_pid_is_baton baton-notify-reload.service)
+  start_unit baton-notify-reload.service
   assert_equal "$(ct_answer_generation 8082)" 1
   inv=$(invocation baton-notify-reload.service)
   client_loop_start loop 8082
@@ -343,9 +334,7 @@ notify_reload_or_skip() {
 @test "baton-notify-reload.service: a failed reload is rolled back, and systemctl reload still SUCCEEDS (what systemd does with READY=1)" {
   UNITS=(baton-notify-reload.service)
   notify_reload_or_skip
-  run sctl start baton-notify-reload.service
-  assert_success
-  main=$(main_pid_is_baton baton-notify-reload.service)
+  start_unit baton-notify-reload.service
   child=$(ct_answer_pid 8082)
   inv=$(invocation baton-notify-reload.service)
   # The new generation exits with status 3 instead of becoming ready.
@@ -390,9 +379,7 @@ notify_reload_or_skip() {
 
 @test "fd store: systemctl restart and kill -9 of baton keep the listening socket open; clients wait, none is refused" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   inv=$(invocation baton@demo.service)
   # demo.yaml: systemd.fd-store: true; baton@.service: FileDescriptorStoreMax=16.
   wait_for journal_invocation_has "$inv" "keeping 1 listening socket(s) in systemd's fd store"
@@ -439,9 +426,7 @@ notify_reload_or_skip() {
 
 @test "systemd's watchdog (WatchdogSec= in baton@.service): baton pings it; a hung baton is killed and restarted" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   assert_equal "$(prop baton@demo.service WatchdogUSec)" 10s
   # baton pings every 5s: systemd records each WATCHDOG=1.
   t0=$(prop baton@demo.service WatchdogTimestampMonotonic)
@@ -468,9 +453,7 @@ notify_reload_or_skip() {
   run ct /usr/local/bin/baton check -c /etc/baton/demo.yaml
   assert_success
   assert_output --partial "watchdog: 1s"
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   inv=$(invocation baton@demo.service)
   first=$(ct_answer_pid 8080)
   wait_for journal_invocation_has "$inv" "missed its watchdog"
@@ -515,9 +498,7 @@ systemd_saw_nothing_since() {
 
 @test "baton upgrade as the package's postinst runs it: baton@demo moves to the new /usr/local/bin/baton in place under a client loop; same MainPID and program, no restart, nothing sent to systemd, no failed request" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   child=$(ct_answer_pid 8080)
   inv=$(invocation baton@demo.service)
   old=$("$BATON" --version | cut -d' ' -f2)
@@ -570,9 +551,7 @@ systemd_saw_nothing_since() {
 
 @test "a failed baton upgrade under systemd (state refused; a new binary that cannot take over) leaves baton@demo as it was: same MainPID, binary and program, serving, nothing sent to systemd" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   child=$(ct_answer_pid 8080)
   inv=$(invocation baton@demo.service)
   version=$("$BATON" --version | cut -d' ' -f2)
@@ -626,9 +605,7 @@ systemd_saw_nothing_since() {
 
 @test "after baton upgrade: systemctl reload (ExecReload=baton reload) works, an upgrade back without --binary too, and systemctl stop stops cleanly" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   inv=$(invocation baton@demo.service)
   version=$("$BATON" --version | cut -d' ' -f2)
   client_loop_start loop 8080
@@ -686,9 +663,7 @@ systemd_saw_nothing_since() {
 
 @test "baton upgrade of baton-hardened.service: the new binary is executed and takes over inside the sandbox (no capabilities, seccomp filter, dynamic user)" {
   UNITS=(baton-hardened.service)
-  run sctl start baton-hardened.service
-  assert_success
-  main=$(main_pid_is_baton baton-hardened.service)
+  start_unit baton-hardened.service
   child=$(ct_answer_pid 8081)
   version=$("$BATON" --version | cut -d' ' -f2)
   # memfd_create, the --upgrade-check child, execve and, on the way back, execveat: all allowed by the unit's
