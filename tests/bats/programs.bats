@@ -326,9 +326,9 @@ gunicorn_setup() {
   cp "$ETC/hello_wsgi.py.good" "$ETC/hello_wsgi.py"
   reload_ok 3
   assert_clients_all_ok load 3
-  # SIGTERM (stop.signal) is gunicorn's graceful stop: the old arbiter ends its workers and exits 0.
-  wait_gone "$pid1"
-  log_has "generation 1 \(pid $pid1\) exited with status 0"
+  # SIGTERM (stop.signal) is gunicorn's graceful stop: the old arbiter ends its workers and exits 0. Waited for in
+  # baton's log: the process is gone (a zombie, to ps) a moment before baton has reaped it and said so.
+  wait_log "generation 1 \(pid $pid1\) exited with status 0"
   stop_ok
 }
 
@@ -540,8 +540,9 @@ nginx_serve() {
   wait_for client_loop_saw load 1
   reload_ok 2
   reload_ok 3
+  # Its last line reaches baton's log through the pipe after the process is gone: waited for.
   wait_gone "$pid1"
-  log_has "server-starter-app: generation 1 stopped"
+  wait_log "server-starter-app: generation 1 stopped"
 
   # Without program.compat the program finds no SERVER_STARTER_PORT and dies: the reload fails.
   sed -i '/^  compat: \[server-starter\]$/d' "$CFG"
