@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mechanism-test.h"
 #include "config.h"
 #include "evloop.h"
 #include "generation.h"
@@ -29,19 +30,10 @@ static struct rlimit nofile;
 static struct config *config_for(const char *script) {
 	char path[128];
 	snprintf(path, sizeof(path), "%s/baton.yaml", dir);
-	FILE *f = fopen(path, "w");
-	fprintf(f,
-		"program:\n  command: [/bin/sh, -c, '%s']\n  cgroup: never\nstop: {timeout: 3s}\n"
-		"control: {socket: \"\"}\n",
-		script);
-	fclose(f);
-	struct config *c = NULL;
-	char *error = NULL;
-	if (config_load(path, &c, &error) < 0) {
-		printf("Bail out! config: %s\n", strempty(error));
-		exit(1);
-	}
-	return c;
+	return config_from_yaml(path,
+				"program:\n  command: [/bin/sh, -c, '%s']\n  cgroup: never\nstop: {timeout: 3s}\n"
+				"control: {socket: \"\"}\n",
+				script);
 }
 
 static struct generation *start(struct generation **list, const struct config *c, unsigned id, char **ret_error) {
@@ -58,7 +50,7 @@ static int reap(pid_t pid) {
 		pid_t r = waitpid(pid, &status, WNOHANG);
 		if (r == pid)
 			return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		poll_step();
 	}
 	return -1;
 }
@@ -72,9 +64,16 @@ static pid_t pid_in(const char *name, bool own_session) {
 		if (read_file_at(AT_FDCWD, path, 0, buf, sizeof(buf)) > 0 && (buf[strcspn(buf, "\n")] = '\0', true) &&
 		    parse_uint64(buf, &v) == 0 && (!own_session || getsid((pid_t)v) == (pid_t)v))
 			return (pid_t)v;
-		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		poll_step();
 	}
 	return 0;
+}
+
+static void free_all(struct generation **list) {
+	for (struct generation *x; (x = *list);) {
+		generation_unlink(list, x);
+		generation_free(x);
+	}
 }
 
 static void test_start_and_kill(void) {
@@ -133,10 +132,7 @@ static void test_signal_and_stop(void) {
 	CHECK(nobody->state == GEN_KILLED && nobody->deadline_usec == 0,
 	      "told to stop without a process: killed, due at once");
 
-	for (struct generation *x; (x = list);) {
-		generation_unlink(&list, x);
-		generation_free(x);
-	}
+	free_all(&list);
 	config_free(c);
 }
 
@@ -176,10 +172,7 @@ static void test_orphans(void) {
 	generations_adopt(list, NULL, o1);
 	CHECK(g1->n_adopted == 0, "a reaped adopted pid leaves the list");
 
-	for (struct generation *x; (x = list);) {
-		generation_unlink(&list, x);
-		generation_free(x);
-	}
+	free_all(&list);
 	config_free(c);
 }
 
@@ -222,17 +215,7 @@ static void test_make_room(void) {
 
 int main(void) {
 	log_max_level = LOG_CRIT;
-	if (!mkdtemp(dir) || chdir(dir) < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ||
-	    getrlimit(RLIMIT_NOFILE, &nofile) < 0) {
-		printf("Bail out! set-up\n");
-		return 1;
-	}
-	sigset_t none;
-	sigemptyset(&none);
-	if (evloop_open(&loop, &none) < 0) {
-		printf("Bail out! evloop_open\n");
-		return 1;
-	}
+	mechanism_test_setup(dir, &loop, &nofile);
 	test_start_and_kill();
 	test_signal_and_stop();
 	test_orphans();

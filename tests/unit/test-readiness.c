@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mechanism-test.h"
 #include "config.h"
 #include "evloop.h"
 #include "generation.h"
@@ -33,17 +34,9 @@ static char how[READINESS_HOW_MAX];
 static struct config *config_for(const char *readiness) {
 	char path[128];
 	snprintf(path, sizeof(path), "%s/baton.yaml", dir);
-	FILE *f = fopen(path, "w");
-	fprintf(f, "program:\n  command: [/bin/true]\n  cgroup: never\nreadiness: %s\ncontrol: {socket: \"\"}\n",
+	return config_from_yaml(
+		path, "program:\n  command: [/bin/true]\n  cgroup: never\nreadiness: %s\ncontrol: {socket: \"\"}\n",
 		readiness);
-	fclose(f);
-	struct config *c = NULL;
-	char *error = NULL;
-	if (config_load(path, &c, &error) < 0) {
-		printf("Bail out! config: %s\n", strempty(error));
-		exit(1);
-	}
-	return c;
 }
 
 /* A generation as generation_start() leaves it, for c, with main process pid (0: none). */
@@ -95,7 +88,7 @@ static pid_t sleeper(unsigned id, bool orphaned) {
 	char path[64], comm[32] = "";
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)got);
 	for (int i = 0; i < 500 && !streq(comm, "sleep\n"); i++) {
-		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+		poll_step();
 		if (read_file_at(AT_FDCWD, path, 0, comm, sizeof(comm)) < 0)
 			break;
 	}
@@ -252,17 +245,8 @@ static void test_exec(void) {
 
 int main(void) {
 	log_max_level = LOG_CRIT;
-	if (!mkdtemp(dir) || prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || getrlimit(RLIMIT_NOFILE, &nofile) < 0) {
-		printf("Bail out! set-up\n");
-		return 1;
-	}
+	mechanism_test_setup(dir, &loop, &nofile);
 	snprintf(pid_file, sizeof(pid_file), "%s/app.pid", dir);
-	sigset_t none;
-	sigemptyset(&none);
-	if (evloop_open(&loop, &none) < 0) {
-		printf("Bail out! evloop_open\n");
-		return 1;
-	}
 	test_begin();
 	test_delay();
 	test_pid_file();
