@@ -130,7 +130,6 @@ assert_stopped_cleanly() {
   UNITS=(baton@demo.service)
   start_unit baton@demo.service
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   for _ in 1 2 3 4 5; do
     run sctl reload baton@demo.service
     assert_success
@@ -309,7 +308,6 @@ notify_reload_or_skip() {
   assert_equal "$(ct_answer_generation 8082)" 1
   inv=$(invocation baton-notify-reload.service)
   client_loop_start loop 8082
-  wait_for client_loop_saw loop 1
   for i in 2 3 4 5 6; do
     run sctl reload baton-notify-reload.service
     assert_success
@@ -386,7 +384,6 @@ notify_reload_or_skip() {
   ino=$(ct_listen_inode 8080)
   [[ -n "$ino" ]]
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   # systemctl restart: baton stops (the demo finishes what it has in hand), a new baton takes the stored socket.
   run sctl restart baton@demo.service
   assert_success
@@ -503,7 +500,6 @@ systemd_saw_nothing_since() {
   inv=$(invocation baton@demo.service)
   old=$("$BATON" --version | cut -d' ' -f2)
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   # The new binary arrives as dpkg installs it: written beside the old file, renamed over it. The running baton
   # keeps the old file.
   ct_replace_baton "$BATON_NEXT"
@@ -556,7 +552,6 @@ systemd_saw_nothing_since() {
   inv=$(invocation baton@demo.service)
   version=$("$BATON" --version | cut -d' ' -f2)
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   systemd_log_level_debug
   cursor=$(journal_cursor)
   [[ -n "$cursor" ]]
@@ -609,7 +604,6 @@ systemd_saw_nothing_since() {
   inv=$(invocation baton@demo.service)
   version=$("$BATON" --version | cut -d' ' -f2)
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   run ct /usr/local/bin/baton upgrade -c /etc/baton/demo.yaml --binary /baton-builds/next/baton --timeout 60s
   assert_success
   assert_output --regexp "is now baton 0\.1\.0\+next \(pid $main, upgrade 1\)"
