@@ -372,7 +372,8 @@ static void test_long_reason(void) {
 	CHECK(strncmp(line, prefix, sizeof(prefix) - 1) == 0 &&
 		      strlen(line) == sizeof("baton: error: ") - 1 + LOG_LINE_MAX - 1 + 1 &&
 		      strstr(line, LOG_CUT_MARK "\n") == line + strlen(line) - sizeof(LOG_CUT_MARK),
-	      "the log line is cut once at %d bytes, ending in " LOG_CUT_MARK " (%zu bytes)", LOG_LINE_MAX, strlen(line));
+	      "the log line is cut once at %d bytes, ending in " LOG_CUT_MARK " (%zu bytes)", LOG_LINE_MAX,
+	      strlen(line));
 	supervisor_free(&s);
 
 	unlink(cfg_path);
