@@ -265,16 +265,14 @@ int fd_cloexec(int fd, bool on) {
 	return 0;
 }
 
-ssize_t read_file_at(int dir_fd, const char *path, int flags, char *buf, size_t size) {
-	_cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | flags);
-	if (fd < 0)
-		return -errno;
+/* Reads into buf until it is full, the end of the file, or a read that would block after some bytes (a FIFO whose
+ * writer has written part of a pid: what is there is what the caller judges). The count, or negative errno. */
+static ssize_t read_full(int fd, char *buf, size_t size) {
 	size_t n = 0;
-	while (n < size - 1) {
-		ssize_t k = read(fd, buf + n, size - 1 - n);
+	while (n < size) {
+		ssize_t k = read(fd, buf + n, size - n);
 		if (k < 0 && errno == EINTR)
 			continue;
-		/* A FIFO whose writer has written part of a pid: what is there is what the caller judges. */
 		if (k < 0 && errno == EAGAIN && n > 0)
 			break;
 		if (k < 0)
@@ -283,8 +281,48 @@ ssize_t read_file_at(int dir_fd, const char *path, int flags, char *buf, size_t 
 			break;
 		n += (size_t)k;
 	}
-	buf[n] = '\0';
 	return (ssize_t)n;
+}
+
+ssize_t read_file_at(int dir_fd, const char *path, int flags, char *buf, size_t size) {
+	_cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | flags);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read_full(fd, buf, size - 1);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	return n;
+}
+
+int read_file_alloc(int dir_fd, const char *path, int flags, size_t max, char **ret, size_t *ret_len) {
+	_cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | flags);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, size = 0;
+
+	if (fd < 0)
+		return -errno;
+	/* Grown as it fills, so that a small file costs little (a pipe has no size to ask for): up to one byte more
+	 * than max, which says the file is too large. */
+	while (len == size) {
+		if (size > max)
+			return -EFBIG;
+		size = size == 0 ? 4096 : size * 2;
+		if (size > max + 1)
+			size = max + 1;
+		char *nbuf = realloc(buf, size + 1);
+		if (!nbuf)
+			return -ENOMEM;
+		buf = nbuf;
+		ssize_t n = read_full(fd, buf + len, size - len);
+		if (n < 0)
+			return (int)n;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
 }
 
 int unix_path_clear_stale(const char *path, int type, const char **ret_step) {

@@ -113,10 +113,12 @@ int fd_cloexec(int fd, bool on);
 
 /* Reads the file at path (relative to dir_fd: AT_FDCWD, or a directory's fd), opened O_RDONLY|O_CLOEXEC|flags
  * (O_NONBLOCK for what may be a FIFO, O_NOCTTY), into buf, NUL-terminated: until the end of the file, a read that
- * would block after some bytes, or size-1 bytes, whichever comes first (a caller that must know a file was cut
- * passes a buffer one byte larger than it accepts). Returns the length, or negative errno. For /proc and cgroup
- * files, pid files, the config file. */
+ * would block after some bytes, or size-1 bytes, whichever comes first. Returns the length, or negative errno. For
+ * /proc and cgroup files, pid files. */
 ssize_t read_file_at(int dir_fd, const char *path, int flags, char *buf, size_t size);
+/* The same into a malloc'd buffer of the file's size (NUL-terminated; *ret_len without the NUL), for a file of at most
+ * max bytes: -EFBIG for a larger one. */
+int read_file_alloc(int dir_fd, const char *path, int flags, size_t max, char **ret, size_t *ret_len);
 
 /* A unix socket's file outlives its socket: after a crash the path still exists and bind() fails with EADDRINUSE.
  * Makes path free for bind() when it is a socket nobody holds open any more (connect() with a socket of type, e.g.

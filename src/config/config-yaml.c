@@ -645,19 +645,7 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 /* ---- Loading ---- */
 
 static int read_file(const char *path, char **ret, size_t *ret_len) {
-	/* One byte more than the limit, and the NUL: a file that fills it is too large. Pages never read into are never
-	 * touched. */
-	_cleanup_free_ char *buf = malloc(CONFIG_FILE_MAX + 2);
-	if (!buf)
-		return -ENOMEM;
-	ssize_t n = read_file_at(AT_FDCWD, path, O_NOCTTY, buf, CONFIG_FILE_MAX + 2);
-	if (n < 0)
-		return (int)n;
-	if (n > CONFIG_FILE_MAX)
-		return -EFBIG;
-	*ret = TAKE_PTR(buf);
-	*ret_len = (size_t)n;
-	return 0;
+	return read_file_alloc(AT_FDCWD, path, O_NOCTTY, CONFIG_FILE_MAX, ret, ret_len);
 }
 
 /* text NULL: no file, the raw config is empty but for the --set options. */

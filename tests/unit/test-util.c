@@ -139,6 +139,45 @@ static void test_read_file_at(void) {
 	rmdir(dir);
 }
 
+/* read_file_alloc(): a buffer of the file's size, for files of up to max bytes; a larger one is -EFBIG. */
+static void test_read_file_alloc(void) {
+	char dir[] = "/tmp/baton-test-util-XXXXXX", path[128];
+	char *text = NULL;
+	size_t len = 0;
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/f", dir);
+	write_text(path, "a: 1\n");
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 100, &text, &len) == 0 && len == 5 && streq(text, "a: 1\n"),
+	      "a small file, whole and NUL-terminated");
+	free(text);
+	static char big[10001];
+	memset(big, 'x', 10000);
+	write_text(path, big);
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 10000, &text, &len) == 0 && len == 10000 && strlen(text) == 10000,
+	      "a file of exactly max bytes (past two doublings of the buffer)");
+	free(text);
+	text = NULL;
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 9999, &text, &len) == -EFBIG && !text,
+	      "one byte more than max: -EFBIG");
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 4095, &text, &len) == -EFBIG && !text, "well over max: -EFBIG");
+	write_text(path, "");
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 100, &text, &len) == 0 && len == 0 && streq(text, ""),
+	      "an empty file");
+	free(text);
+	text = NULL;
+	unlink(path);
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 100, &text, &len) == -ENOENT && !text, "a missing file: -ENOENT");
+	int p[2];
+	CHECK(pipe(p) == 0 && write(p[1], "from a pipe", 11) == 11 && close(p[1]) == 0, "a pipe");
+	char fdpath[64];
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", p[0]);
+	CHECK(read_file_alloc(AT_FDCWD, fdpath, 0, 100, &text, &len) == 0 && streq(text, "from a pipe"),
+	      "a pipe, which has no size to ask for");
+	free(text);
+	close(p[0]);
+	rmdir(dir);
+}
+
 static int bind_unix(int type, const char *path) {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -207,6 +246,7 @@ int main(void) {
 	test_strv();
 	test_fd_flags();
 	test_read_file_at();
+	test_read_file_alloc();
 	test_unix_path();
 	return test_done();
 }
