@@ -18,7 +18,7 @@ ranks='
 1  base        log.c address.c json.c output.c evloop.c proc.c creds.c
 2  sys         spawn-env.c spawn-preload.c notify.c control.c cgroup.c
 3  sys         spawn.c
-4  config      config-source.c config-internal.h
+4  config      config-loader.c config-internal.h
 5  config      config.c
 6  config      config-yaml.c config-print.c
 7  config      config-cli.c
@@ -39,7 +39,7 @@ ranks='
 #   base        helpers every file may use; which baton this is; the log, parsers, the event loop's registry
 #   sys         what baton asks of the kernel and speaks on the wire: spawn (env and preload checks below the fork
 #               and exec), the notify and control protocols, baton's cgroup v2 subtree
-#   config      config-source (the loaded document: where a value came from, errors with its line), config (the
+#   config      config-loader (the document of one load, errors naming the key and its line), config (the
 #               model, defaults, validation), config-yaml (the schema, loading, --set) and config-print, config-cli
 #   exec        what a config asks of a program's world; program: the exec of a program for a config
 #   generation  the list, what belongs to a generation (members, its cgroups), starting and stopping it; then
@@ -77,29 +77,47 @@ want=$(awk -v o="$order" 'BEGIN { n = split(o, a, " "); for (i = 1; i <= n; i++)
 (cd "$src" && find . -path ./preload -prune -o \( -name '*.c' -o -name '*.h' \) -print) |
   sed 's|^\./||' | awk -F/ '{ print (NF == 1 ? "." : $1), $NF }' | sort -k2 >"$tmp/files"
 
-# Objects: each .c file's, from the build (tests/ holds other builds of the same sources: left out).
-: >"$tmp/defs"
-: >"$tmp/undefs"
+# Objects: each .c file's, from the build as meson names them (NAME.c.o, or DIR_NAME.c.o for a target of another
+# folder); tests/ holds other builds of the same sources, left out.
+find "$build" -path "$build/tests" -prune -o -path "$build/meson-private" -prune -o -type f -name '*.c.o' -print |
+  sort >"$tmp/objects"
+awk -v T="$tmp" '
+BEGIN { while ((getline o < (T "/objects")) > 0) { n = split(o, p, "/"); b = p[n]; sub(/\.o$/, "", b); all[++m] = b; path[m] = o } }
+$2 ~ /\.c$/ {
+  o = ""
+  for (i = 1; i <= m && o == ""; i++) if (all[i] == $2) o = path[i]
+  for (i = 1; i <= m && o == ""; i++) if (substr(all[i], length(all[i]) - length($2)) == "_" $2) o = path[i]
+  print ($1 == "." ? "" : $1 "/") $2, $2, o
+}' "$tmp/files" >"$tmp/pairs"
 : >"$tmp/noobj"
-for f in $(awk '$2 ~ /\.c$/ { print ($1 == "." ? "" : $1 "/") $2 }' "$tmp/files"); do
-  b=$(basename "$f")
-  o=$(find "$build" -path "$build/tests" -prune -o -path "$build/meson-private" -prune -o -type f \
-    \( -name "$b.o" -o -name "*_$b.o" \) -print | head -n 1)
+: >"$tmp/fresh"
+# shellcheck disable=SC3013 # test -nt: dash, bash and busybox sh all have it
+while read -r f b o; do
   if [ -z "$o" ]; then
     echo "$b no object $b.o in $build: build first (ninja -C $build)" >>"$tmp/noobj"
-    continue
-  fi
-  if [ "$src/$f" -nt "$o" ]; then
+  elif [ "$src/$f" -nt "$o" ]; then
     echo "$b its object $o is older than the source: rebuild (ninja -C $build)" >>"$tmp/noobj"
-    continue
+  else
+    echo "$o $b" >>"$tmp/fresh"
   fi
-  nm -g --defined-only "$o" | awk -v f="$b" 'NF == 3 { print $3, f }' >>"$tmp/defs"
-  nm -u "$o" | awk -v f="$b" '{ print f, $NF }' >>"$tmp/undefs"
-done
-# Includes: "file header".
-for f in $(awk '{ print ($1 == "." ? "" : $1 "/") $2 }' "$tmp/files"); do
-  sed -n 's/^#include "\([^"]*\)"$/\1/p' "$src/$f" | awk -v f="$(basename "$f")" '{ print f, $1 }'
-done >"$tmp/incs"
+done <"$tmp/pairs"
+# "symbol file" for what each object defines, "file symbol" for what it needs from elsewhere: one nm for all.
+: >"$tmp/defs"
+: >"$tmp/undefs"
+if [ -s "$tmp/fresh" ]; then
+  # shellcheck disable=SC2046 # object paths are meson's: no spaces
+  nm -A -g --defined-only $(cut -d' ' -f1 "$tmp/fresh") | awk -v T="$tmp" '
+    BEGIN { while ((getline < (T "/fresh")) > 0) file[$1] = $2 }
+    { o = $0; sub(/:.*/, "", o); print $NF, file[o] }' >"$tmp/defs"
+  # shellcheck disable=SC2046
+  nm -A -u $(cut -d' ' -f1 "$tmp/fresh") | awk -v T="$tmp" '
+    BEGIN { while ((getline < (T "/fresh")) > 0) file[$1] = $2 }
+    { o = $0; sub(/:.*/, "", o); print file[o], $NF }' >"$tmp/undefs"
+fi
+# Includes: "file header", one awk for all.
+# shellcheck disable=SC2046
+(cd "$src" && awk '/^#include "[^"]*"$/ { n = split(FILENAME, p, "/"); h = $2; gsub(/"/, "", h); print p[n], h }' \
+  $(awk '{ print ($1 == "." ? "" : $1 "/") $2 }' "$tmp/files")) >"$tmp/incs"
 
 # One verdict per file: "file|rank|folder|why" (why empty when it keeps to its rank).
 awk -v T="$tmp" '
