@@ -14,6 +14,7 @@
 #include "evloop.h"
 #include "output.h"
 #include "sockets.h"
+#include "spawn.h"
 
 /* At most this many generations are alive at once (the current one, a new one starting, and old ones draining).
  * Before another one starts, the oldest draining generation is sent SIGKILL. */
@@ -119,6 +120,8 @@ void generation_stop(struct generation *list, struct generation *g, const struct
 void generation_retire(struct generation *list, struct generation *g, const struct config *c, uint64_t now);
 /* SIGKILL to g's process group, its main process, and what it left behind (generation_kill_strays). */
 void generation_kill(struct generation *list, struct generation *g, const char *why);
+/* SIGKILL to a process group; never to baton's own, nor to 0 or 1. */
+void generation_kill_group(pid_t pgid);
 /* Kills the processes that baton inherited from g as orphans (parent baton, BATON_GENERATION=g's number, not another
  * generation's main process or probe), with their process groups: a daemon that never made it into its pid file,
  * workers whose parent died. */
@@ -137,6 +140,19 @@ struct generation *generation_by_cgroup(struct generation *list, pid_t pid);
 void generation_figures(struct generation *g);
 /* g's cgroup.events changed (GEN_TAG_CGROUP): whether its cgroup is empty now (false without a cgroup). */
 bool generation_cgroup_empty(struct generation *g);
+
+/* "gen-N", or "gen-N-probe" for its readiness probes: the cgroup's name in baton's subtree; returns buf. */
+const char *generation_cgroup_name(char buf[static 32], unsigned id, bool probe);
+/* The cgroup that a child of generation id (probe: one of its readiness probes) joins before it execs (spawn.c):
+ * created unless *in says it is there already (then *in is set), its cgroup.events opened into *ret_events_fd when
+ * that is not NULL, and params pointed at its cgroup.procs. name gets the cgroup's name, procs (kept by the caller
+ * until the spawn) the path params points at. Returns 0, or negative errno with *ret_error saying what failed (and
+ * a cgroup created here removed again). */
+int generation_cgroup_join(const struct cgroup_tree *t, unsigned id, bool probe, bool *in, int *ret_events_fd,
+			   struct spawn_params *params, char name[static 32], char procs[static 64], char **ret_error);
+/* Closes a cgroup's events fd (when not NULL) and removes it (when *in); one still populated (a process that would
+ * not die) stays, and cgroup_tree_close() tries again at the end. */
+void generation_cgroup_drop(const struct cgroup_tree *t, bool *in, int *events_fd, unsigned id, bool probe);
 
 /* Keeps the live generations under GENERATIONS_MAX before another one starts: the oldest draining or stopping one is
  * killed. */
