@@ -70,7 +70,10 @@ command -v nm >/dev/null 2>&1 || bail "nm not found (binutils): the calls cannot
 # The table: "file rank folder", and its folders in the meson.build's order.
 echo "$ranks" | awk 'NF >= 3 { for (i = 3; i <= NF; i++) print $i, $1, $2 }' >"$tmp/ranks"
 order=$(echo "$ranks" | awk 'NF >= 3 && $2 != last { printf "%s ", $2; last = $2 }')
-want=$(awk -v o="$order" 'BEGIN { n = split(o, a, " "); for (i = 1; i <= n; i++) in_table[a[i]] = 1 } in_table[$1] { printf "%s ", $1 }' "$tmp/folders")
+want=$(awk -v o="$order" 'BEGIN { n = split(o, a, " "); for (i = 1; i <= n; i++) t[a[i]] = 1 }
+  $1 in t { printf "%s ", $1 }' "$tmp/folders")
+climb=$(echo "$ranks" | awk 'NF >= 3 { if (seen && $1 + 0 <= last) print $1; seen = 1; last = $1 + 0 }')
+[ -z "$climb" ] || bail "the table's ranks must climb line by line: $climb does not"
 [ "$order" = "$want" ] || bail "the table's folders run '$order', src/meson.build's subdir()s (then .) '$want'"
 
 # Every file of the tree, as "folder file" (preload/ links nothing of baton's and is not a layer).
@@ -82,7 +85,11 @@ want=$(awk -v o="$order" 'BEGIN { n = split(o, a, " "); for (i = 1; i <= n; i++)
 find "$build" -path "$build/tests" -prune -o -path "$build/meson-private" -prune -o -type f -name '*.c.o' -print |
   sort >"$tmp/objects"
 awk -v T="$tmp" '
-BEGIN { while ((getline o < (T "/objects")) > 0) { n = split(o, p, "/"); b = p[n]; sub(/\.o$/, "", b); all[++m] = b; path[m] = o } }
+BEGIN {
+  while ((getline o < (T "/objects")) > 0) {
+    n = split(o, p, "/"); b = p[n]; sub(/\.o$/, "", b); all[++m] = b; path[m] = o
+  }
+}
 $2 ~ /\.c$/ {
   o = ""
   for (i = 1; i <= m && o == ""; i++) if (all[i] == $2) o = path[i]
