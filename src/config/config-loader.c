@@ -7,7 +7,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "config-internal.h"
+#include "config-loader.h"
 #include "util.h"
 
 /* ---- Messages ---- */

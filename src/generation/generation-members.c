@@ -1,6 +1,6 @@
-/* What belongs to a generation (generation.h): the strays a kill must reach, the orphans adopted without cgroups,
- * membership and figures, and the remnants that outlive a generation's main process. */
-#include "generation.h"
+/* What belongs to a generation (generation-members.h): the strays a kill must reach, the orphans adopted without
+ * cgroups, membership and figures, and the remnants that outlive a generation's main process. */
+#include "generation-members.h"
 
 #include <dirent.h>
 #include <limits.h>

@@ -51,8 +51,8 @@ expect() {
   fi
   rm -rf "$tmp/src" "$tmp/build"
 }
-# A tree that keeps to the ranks: base/ < sys/ < config/, config.c < config-yaml.c inside the family, a family
-# header shared by its files (spawn.h, ranked with spawn.c, included by spawn-env.c below it). Built once, copied.
+# A tree that keeps to the ranks: base/ < sys/ < config/, config.c < config-yaml.c inside the family, a header of
+# the family at the rank of the files that include it (config-internal.h, with config.c). Built once, copied.
 good() {
   cp -a "$tmp/good/src" "$tmp/good/build" "$tmp/"
 }
@@ -61,8 +61,9 @@ good_tree() {
   put base/util.h 'int util_f(void);\n'
   put base/util.c '#include "util.h"\nint util_f(void) { return 1; }\n'
   put base/log.c '#include "util.h"\nint log_f(void) { return util_f(); }\n'
-  put sys/spawn.h 'int spawn_env_f(void);\n'
-  put sys/spawn-env.c '#include "spawn.h"\n#include "util.h"\nint spawn_env_f(void) { return util_f(); }\n'
+  put sys/spawn-env.h 'int spawn_env_f(void);\n'
+  put sys/spawn.h '#include "spawn-env.h"\n'
+  put sys/spawn-env.c '#include "spawn-env.h"\n#include "util.h"\nint spawn_env_f(void) { return util_f(); }\n'
   put sys/spawn.c '#include "spawn.h"\nint spawn_f(void) { return spawn_env_f(); }\n'
   put config/config.h 'int config_f(void);\n'
   put config/config-internal.h '#include "config.h"\n'
@@ -88,6 +89,12 @@ put config/config-print.c '#include "config.h"\nint config_yaml_f(void);\nint co
 compile
 expect FAIL "a sideways call inside a family fails (config-print.c calls config-yaml.c)" \
   "config-print.c (rank 6): calls config_yaml_f of config-yaml.c (rank 6, sideways)"
+
+good
+put sys/spawn-env.c '#include "spawn.h"\nint spawn_env_f(void) { return 0; }\n'
+compile
+expect FAIL "an include of a higher sibling's header fails (spawn-env.c includes spawn.h)" \
+  "spawn-env.c (rank 2): includes spawn.h (rank 3, upward)"
 
 good
 put config/config.c '#include "config-internal.h"\nint config_yaml_f(void);\nint config_f(void) { return config_yaml_f(); }\n'

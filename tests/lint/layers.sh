@@ -4,8 +4,8 @@
 # Prints one TAP line per file and exits 1 when a file
 #   - calls (or uses a variable of) a file of its own rank or above: the objects' symbols tell, `nm -u` of each
 #     file's object against `nm --defined-only` of the others, so what the compiler sees is what is checked;
-#   - includes a header of another family of its own rank or above (inside a family, where the headers are the
-#     family's shared contract, the calls decide);
+#   - includes a header of a rank above its own, or of its own rank but another family (a header has the rank of
+#     its .c file: a file including a sibling's header from below would make the sibling its dependency);
 #   - sits in another folder than its rank's, or has no rank in the table below (a new file must be given one);
 #   - has no object in BUILD_DIR, or one older than its source (build first: ninja -C BUILD_DIR).
 # A family is the files of one name before the '-' (config.c, config-yaml.c, config-internal.h ...): inside it the
@@ -18,8 +18,8 @@ ranks='
 1  base        log.c address.c json.c output.c evloop.c proc.c creds.c
 2  sys         spawn-env.c spawn-preload.c notify.c control.c cgroup.c
 3  sys         spawn.c
-4  config      config-loader.c config-internal.h
-5  config      config.c
+4  config      config-loader.c
+5  config      config.c config-internal.h
 6  config      config-yaml.c config-print.c
 7  config      config-cli.c
 8  exec        compat.c sockets.c
@@ -161,10 +161,10 @@ BEGIN {
     }
     m = split(inc[f], hs, " ")
     for (j = 1; j <= m; j++) {
-      h = hs[j]; if (fam(h) == fam(f)) continue
-      hr = hrank(h)
+      h = hs[j]; hr = hrank(h)
       if (hr == "") w = w "; includes " h " (no rank)"
-      else if (hr + 0 >= r + 0) w = w "; includes " h " (rank " hr ", " (hr == r ? "sideways" : "upward") ")"
+      else if (hr + 0 > r + 0 || (hr == r && fam(h) != fam(f)))
+        w = w "; includes " h " (rank " hr ", " (hr == r ? "sideways" : "upward") ")"
     }
     print f "|" r "|" dir[i] "|" w
   }
