@@ -402,7 +402,7 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 	if (!*slot && !(*slot = raw_alloc(cy, section->value.data_size)))
 		return -ENOMEM;
 	if (env)
-		return 0; /* the variable itself: config_yaml_set_environment(), once the file's are read */
+		return 0; /* the variable itself: loader_set_environment(), once the file's are read */
 	char **value = (char **)((char *)*slot + f->data_offset);
 	size_t vlen = strlen(eq + 1);
 	char *copy = raw_alloc(cy, vlen + 1);
