@@ -118,11 +118,9 @@ bool generation_output(struct evloop *loop, struct generation *g, unsigned strea
 	return r > 0;
 }
 
-/* ---- cgroups ---- */
+/* ---- start, ready, follow (a generation's cgroup: generation-members.c) ---- */
 
 #define CGROUP_TAG(gid) (((uint64_t)(gid) << 8) | GEN_TAG_CGROUP)
-
-/* ---- start, ready, follow ---- */
 
 /* shutdown(2) on a listening socket (servers do it to wake their accepting threads) ends its listening for every
  * process that shares it, baton included: a new generation gets it listening again. */
