@@ -8,8 +8,6 @@ load 'helpers'
 setup() { demo_setup; }
 teardown() { teardown_processes; }
 
-# Starts baton on $CFG and waits until generation 1 answers on $PORT.
-
 # The baton we started is alive, and it is the one answering on the control socket: its PID did not change.
 assert_same_baton() {
   kill -0 "$BATON_PID"
