@@ -13,6 +13,7 @@
 #include "config.h"
 #include "evloop.h"
 #include "output.h"
+#include "serialize.h"
 #include "sockets.h"
 
 /* At most this many generations are alive at once (the current one, a new one starting, and old ones draining).
@@ -168,6 +169,17 @@ void remnants_reaped(struct remnant **list);
 void remnants_due(struct remnant **list, uint64_t now);
 uint64_t remnants_next_deadline(const struct remnant *list);
 void remnants_free(struct remnant *list);
+
+/* `baton upgrade` (serialize.h, generation-serialize.c): g's records ("generation ID", then "gen.*"), and reading
+ * them back from the current record on into a new generation at the end of *list (the reader is left on the first
+ * record that is not g's); generation_forget() frees one that was read, closing nothing. The same for a remnant
+ * ("remnant ...", then "remnant.adopted"). */
+void generation_serialize(const struct generation *g, struct ser_writer *w);
+int generation_deserialize(struct ser_reader *rd, struct generation **list);
+void generation_forget(struct generation *g);
+void remnant_serialize(const struct remnant *rm, struct ser_writer *w);
+int remnant_deserialize(struct ser_reader *rd, struct remnant **list);
+void remnant_forget(struct remnant *rm);
 
 /* An event on one of g's output pipes (GEN_TAG_OUTPUT): the pipe is readable, or (writable) its target takes bytes
  * again. Passes the bytes on; with re, matches the lines. Returns true when a line matched re. */
