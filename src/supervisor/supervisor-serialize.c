@@ -61,15 +61,19 @@ static int supervisor_record(struct ser_reader *rd, struct supervisor *s, unsign
 }
 
 int supervisor_deserialize(struct ser_reader *rd, struct supervisor *s, unsigned *ret_current_id) {
-	int k;
-	do {
+	int k = supervisor_record(rd, s, ret_current_id);
+	if (k != 0)
+		return k; /* 1: the current record is not s's */
+	while (ser_next(rd) > 0) {
 		k = supervisor_record(rd, s, ret_current_id);
 		if (k == 1) {
 			ser_unread(rd);
 			return 0;
 		}
-	} while (k >= 0 && ser_next(rd) > 0);
-	return k < 0 ? k : 0;
+		if (k < 0)
+			return k;
+	}
+	return 0;
 }
 
 int supervisor_deserialized_check(struct ser_reader *rd, struct supervisor *s, unsigned current_id) {
