@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "generation.h"
+#include "generation-serialize.h"
 #include "util.h"
 
 static void put_pids(struct ser_writer *w, const char *key, const pid_t *pids, size_t n) {

@@ -21,8 +21,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "generation-serialize.h"
 #include "log.h"
 #include "run-internal.h"
+#include "supervisor-serialize.h"
 #include "util.h"
 #include "version.h"
 

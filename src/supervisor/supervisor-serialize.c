@@ -5,7 +5,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-#include "supervisor.h"
+#include "generation-serialize.h"
+#include "supervisor-serialize.h"
 #include "util.h"
 
 void supervisor_serialize(const struct supervisor *s, struct ser_writer *w) {

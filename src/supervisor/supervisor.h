@@ -156,17 +156,6 @@ uint64_t supervisor_next_deadline(const struct supervisor *s);
 /* Frees everything s owns (generations are freed, not signalled). */
 void supervisor_free(struct supervisor *s);
 
-/* `baton upgrade` (serialize.h, supervisor-serialize.c): s's own records (its state, counters, last reload, backoff,
- * baton's upstream watchdog; not its generations and listeners, which their modules write). Reading goes from the
- * current record on and leaves the reader on the first record that is not s's (1: the current one is not);
- * *ret_current_id is the current generation's number (0: none), for supervisor_deserialized_check() to find once the
- * generations are read too. That check says whether what was read fits together (a config, its listeners, nothing
- * starting, the current generation one of them). supervisor_forget() frees what was read into s, closing nothing. */
-void supervisor_serialize(const struct supervisor *s, struct ser_writer *w);
-int supervisor_deserialize(struct ser_reader *rd, struct supervisor *s, unsigned *ret_current_id);
-int supervisor_deserialized_check(struct ser_reader *rd, struct supervisor *s, unsigned current_id);
-void supervisor_forget(struct supervisor *s);
-
 /* Loads the config the way `run` does: the file (if any), then the command line merged in. On failure *ret_error is
  * a malloc'd message. */
 int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error);
