@@ -685,6 +685,8 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 	return run_loop(&r);
 }
 
+/* The new binary of `baton upgrade`: run-upgrade.c takes the state over (or goes back), and the loop carries on with
+ * it; run-upgrade.c never calls the loop itself. */
 int run_takeover(char *const *argv) {
 	struct run r;
 	if (run_upgrade_resume(argv, &r) < 0)
