@@ -42,6 +42,9 @@ struct raw_control {
 struct raw_systemd {
 	char *fd_store;
 };
+struct raw_notify {
+	char *socket;
+};
 struct raw_config {
 	struct raw_listener *listeners;
 	unsigned n_listeners;
@@ -52,6 +55,7 @@ struct raw_config {
 	struct raw_restart *restart;
 	struct raw_control *control;
 	struct raw_systemd *systemd;
+	struct raw_notify *notify;
 };
 
 /* One load of one file: the libyaml document (kept to find the line of any key path) and the first error. */

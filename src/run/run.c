@@ -527,6 +527,24 @@ static void handle_control_client(struct run *r, unsigned id) {
 
 /* ---- setup, teardown and the loop ---- */
 
+/* The socket the program's NOTIFY_SOCKET names (notify.socket): by default a file in baton's runtime directory, as
+ * systemd gives one (/run/systemd/notify), because some client libraries cannot reach an abstract address. */
+static int setup_notify(struct run *r, char **ret_error) {
+	const char *want = r->sup.config->notify_socket;
+	_cleanup_free_ char *path = NULL;
+	if (!want) {
+		int k = notify_default_path(&path);
+		if (k < 0)
+			return fail_error(ret_error, k, "out of memory");
+	}
+	const char *where = !want ? path : streq(want, "abstract") ? NULL : want;
+	int k = notify_server_open(where, &r->notify_fd, &r->notify_path, &r->notify_dev, &r->notify_ino, ret_error);
+	if (k < 0)
+		return k;
+	log_debug("notify socket at %s", r->notify_path);
+	return 0;
+}
+
 static int setup(struct run *r, char **ret_error) {
 	int k = run_block_signals();
 	if (k < 0)
@@ -551,9 +569,9 @@ static int setup(struct run *r, char **ret_error) {
 	k = evloop_open(&r->loop, &mask);
 	if (k < 0)
 		return log_error_errno(k, "Failed to set up the event loop");
-	k = notify_server_open(&r->notify_fd, &r->notify_path);
+	k = setup_notify(r, ret_error);
 	if (k < 0)
-		return log_error_errno(k, "Failed to open the notify socket");
+		return k;
 	r->sup.notify_path = r->notify_path;
 	k = evloop_add(&r->loop, r->notify_fd, EPOLLIN, TAG_NOTIFY);
 	if (k < 0)
@@ -600,6 +618,8 @@ void run_teardown(struct run *r) {
 	remnants_free(r->remnants);
 	supervisor_free(&r->sup);
 	cgroup_tree_close(&r->cgroups);
+	if (r->notify_path)
+		notify_server_remove(r->notify_path, r->notify_dev, r->notify_ino);
 	free(r->notify_path);
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);

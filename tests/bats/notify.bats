@@ -44,7 +44,7 @@ teardown() { teardown_processes; }
   # The child got baton's notify socket, never systemd's.
   wait_for report_ready "$BATS_TEST_TMPDIR/report"
   run report_get "$BATS_TEST_TMPDIR/report" env.NOTIFY_SOCKET
-  assert_output --regexp '^@baton/[0-9]+/notify/'
+  assert_output --regexp '^/.*/notify-[0-9]+\.sock$'
   refute_output "$UPSTREAM_SOCKET"
   baton_stop
   assert_equal "$BATON_STATUS" 0
@@ -109,13 +109,13 @@ SH
     baton_start run -c "$CFG" --log-level debug
   wait_for report_ready "$report"
   sock=$(report_get "$report" env.NOTIFY_SOCKET)
-  [[ "$sock" == @* ]]
+  [[ "$sock" == /* ]]
 
   # The test's own python3 is no descendant of baton's child, nor in its process group.
   spoofer=$("$PYTHON" -c '
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.sendto(b"READY=1\nSTATUS=spoofed", "\0" + sys.argv[1][1:])
+s.sendto(b"READY=1\nSTATUS=spoofed", sys.argv[1])
 print(os.getpid())' "$sock")
   wait_log "dropped a notify message from pid $spoofer, which is not one of baton's generations"
 
@@ -213,4 +213,155 @@ PY
   assert_failure
   # Nothing reached the test's receiver either.
   [[ ! -e "$UPSTREAM_OUT" ]]
+}
+
+# ---- The notify socket itself (baton.yaml(5) notify.socket): a socket file by default, as systemd gives ----
+
+
+@test "by default NOTIFY_SOCKET is a socket file of baton's own (mode 0777, named after baton's PID), removed at exit" {
+  program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  sock=$(report_get "$report" env.NOTIFY_SOCKET)
+  [[ "$sock" == /*"/notify-$BATON_PID.sock" ]] || fail "NOTIFY_SOCKET=$sock"
+  # As root, in /run/baton (baton.yaml(5)); another user's is in $XDG_RUNTIME_DIR/baton.
+  if ((EUID == 0)); then assert_equal "$sock" "/run/baton/notify-$BATON_PID.sock"; fi
+  [[ -S "$sock" ]]
+  assert_equal "$(stat -c %a "$sock")" 777
+  # The probe's sd_notify() reached it.
+  wait_log 'generation 1 is ready'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$sock" ]]
+}
+
+@test "the socket file outlives a crash restart (SIGKILL of the program) with the same path, and goes at exit" {
+  program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  sock=$(report_get "$report" env.NOTIFY_SOCKET)
+  pid1=$(report_get "$report" pid)
+  wait_log 'generation 1 is ready'
+  rm "$report"
+  kill -KILL "$pid1"
+  wait_log 'generation 2 is ready'
+  wait_for report_ready "$report"
+  assert_equal "$(report_get "$report" env.NOTIFY_SOCKET)" "$sock"
+  [[ -S "$sock" ]]
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$sock" ]]
+}
+
+@test "the socket file is removed when the program cannot start, and when baton exits with the program's status" {
+  program_config /nonexistent/program
+  baton_start run -c "$CFG"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 102
+  [[ ! -e "/run/baton/notify-$BATON_PID.sock" ]]
+
+  CFG_EXTRA="restart: {policy: never}" CFG_READINESS="{type: none}" program_config /bin/sh -c 'exit 7'
+  baton_start run -c "$CFG"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 7
+  [[ ! -e "/run/baton/notify-$BATON_PID.sock" ]]
+}
+
+@test "a stale socket file of a killed baton with the same path is replaced; a file that is not a socket is an error" {
+  dir="$BATS_TEST_TMPDIR/run"
+  mkdir -p "$dir"
+  # A stale socket: bound, then its owner gone.
+  "$PYTHON" -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).bind(sys.argv[1])' "$dir/n.sock"
+  [[ -S "$dir/n.sock" ]]
+  CFG_EXTRA="notify: {socket: $dir/n.sock}" program_config "$PROBE"
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$dir/n.sock" ]]
+
+  echo data >"$dir/n.sock"
+  baton_start run -c "$CFG"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 111
+  log_has "notify socket $dir/n.sock: exists and is not a socket"
+  assert_equal "$(cat "$dir/n.sock")" data
+}
+
+@test "program.user reaches the socket file: systemd-notify --ready as nobody makes the generation ready" {
+  CFG_PROGRAM="  user: nobody" program_config /bin/sh -c 'systemd-notify --ready && exec sleep 1000'
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  pid=$(logged_pid 1)
+  wait_for eval '[[ "$(ps -o user= -p "$(pgrep -P "$pid" -x sleep || echo "$pid")")" == nobody ]]'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "notify.socket: a path of the config's own, and RUNTIME_DIRECTORY (systemd's RuntimeDirectory=) by default" {
+  CFG_EXTRA="notify: {socket: $BATS_TEST_TMPDIR/sub/dir/notify.sock}" program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  assert_equal "$(report_get "$report" env.NOTIFY_SOCKET)" "$BATS_TEST_TMPDIR/sub/dir/notify.sock"
+  wait_log 'generation 1 is ready'
+  baton_stop
+  [[ ! -e "$BATS_TEST_TMPDIR/sub/dir/notify.sock" ]]
+
+  rm "$report"
+  program_config "$PROBE"
+  mkdir "$BATS_TEST_TMPDIR/rt"
+  PROBE_OUT="$report" RUNTIME_DIRECTORY="$BATS_TEST_TMPDIR/rt:/run/other" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  assert_equal "$(report_get "$report" env.NOTIFY_SOCKET)" "$BATS_TEST_TMPDIR/rt/notify-$BATON_PID.sock"
+  wait_log 'generation 1 is ready'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$BATS_TEST_TMPDIR/rt/notify-$BATON_PID.sock" ]]
+}
+
+@test "notify.socket: abstract gives the abstract socket (in the file, and by --set in quick use)" {
+  CFG_EXTRA="notify: {socket: abstract}" program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  run report_get "$report" env.NOTIFY_SOCKET
+  assert_output --regexp "^@baton/$BATON_PID/notify/"
+  wait_log 'generation 1 is ready'
+  [[ ! -e "/run/baton/notify-$BATON_PID.sock" ]]
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+
+  rm "$report"
+  PROBE_OUT="$report" baton_start run --set notify.socket=abstract --set readiness.type=notify -- "$PROBE"
+  wait_for report_ready "$report"
+  run report_get "$report" env.NOTIFY_SOCKET
+  assert_output --regexp "^@baton/$BATON_PID/notify/"
+  wait_log 'generation 1 is ready'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "notify.socket: bad values and a path beyond sun_path's 108 bytes are clear errors naming the path" {
+  long="$BATS_TEST_TMPDIR/$(printf 'd%.0s' {1..110})"
+  CFG_EXTRA="notify: {socket: $long/n.sock}" program_config "$PROBE"
+  run --separate-stderr "$BATON" run -c "$CFG"
+  assert_equal "$status" 101
+  stderr_has "key 'notify.socket': too long for a unix socket path (max 107 bytes)"
+
+  run --separate-stderr "$BATON" check --set notify.socket=relative.sock -- "$PROBE"
+  assert_equal "$status" 101
+  stderr_has "--set notify.socket=relative.sock: must be auto, abstract or an absolute path"
+
+  # The default path, made long by the runtime directory: an error at start that names it and the way out.
+  mkdir -p "$long"
+  program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" RUNTIME_DIRECTORY="$long" baton_start run -c "$CFG"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 111
+  log_has "notify socket path $long/notify-$BATON_PID.sock is too long for a unix socket \([0-9]+ bytes, at most 107\): set notify.socket to a shorter path, or to abstract"
+  [[ ! -e "$report" ]]
 }
