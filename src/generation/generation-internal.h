@@ -13,3 +13,5 @@ const char *generation_cgroup_name(char buf[static 32], unsigned id, bool probe)
 void generation_cgroup_drop(const struct cgroup_tree *t, bool *in, int *events_fd, unsigned id, bool probe);
 /* SIGKILL to a process group; never to baton's own, nor to 0 or 1. */
 void generation_kill_group(pid_t pgid);
+/* Adds pid to g's adopted processes (without a cgroup), unless it is there already. Returns 0 or -ENOMEM. */
+int generation_adopt_pid(struct generation *g, pid_t pid);

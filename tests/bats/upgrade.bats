@@ -445,6 +445,29 @@ PY
   [[ ! -e "$sock" ]]
 }
 
+@test "a main process that MAINPID= named (not baton's child) is carried across an upgrade: stop, exit status follow it" {
+  RS="$BATS_TEST_TMPDIR/rs"
+  mkdir -p "$RS"
+  CFG_EXTRA="restart: {policy: never}" write_config "$PYTHON" "$TESTS_DIR/programs/replace-self.py" "$RS" keep-parent
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  wait_for test -s "$RS/pid.1.1"
+  kill -USR2 "$BATON_PID"
+  wait_for test -s "$RS/pid.1.2"
+  new=$(cat "$RS/pid.1.2")
+  wait_log "its main process is now pid $new"
+  upgrade_ok --binary "$BATON_NEXT"
+  assert_equal "$(status_get 'd["generations"][0]["pid"]')" "$new"
+  upgrade_ok
+  assert_equal "$(status_get 'd["generations"][0]["pid"]')" "$new"
+  # Its parent (the old main process) still lives: the new binary learns of its end through the pidfd.
+  kill -0 "$(cat "$RS/pid.1.1")"
+  echo 4 >"$RS/exit.$new"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 4
+  log_has "generation 1 \(pid $new\) exited with status 4; restart.policy is never, exiting"
+}
+
 @test "30 upgrades back to back between two builds leave baton's fd count as it was" {
   demo_config
   start_baton
