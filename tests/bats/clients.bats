@@ -168,7 +168,14 @@ gone_answer_field() { answer | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
 }
 
 @test "gone-style: after a self-replacement, a signal reload (RELOADING=1, READY=1), a replace reload, a crash restart, an upgrade and a stop behave" {
-  CFG_EXTRA="reload: {strategy: signal}" gone_start
+  # config-examples/go-service.yaml, with the test's program, ports and control socket (no user, no watchdog: the
+  # gone-style program does not ping).
+  sed -e "s#\[/usr/local/bin/go-service, .*\]#[\"$GO_BIN/gone-style\", http]#" -e "s/127\.0\.0\.1:8080/127.0.0.1:$PORT/" \
+    -e "s/127\.0\.0\.1:8081/127.0.0.1:$ADMIN_PORT/" -e '/^  user: /d' -e '/^  watchdog: /d' \
+    "$TESTS_DIR/../config-examples/go-service.yaml" >"$CFG"
+  echo "control: {socket: \"$CTL\"}" >>"$CFG"
+  grep -q "gone-style" "$CFG"
+  started gone-style
   kill -USR2 "$BATON_PID"
   wait_for eval '[[ "$(gone_answer_field copy)" == 2 ]]'
   pid2=$(gone_answer_field pid)

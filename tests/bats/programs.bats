@@ -161,7 +161,7 @@ stop_ok() {
 
 @test "the program examples are all there and each passes baton check" {
   local f
-  for f in lighttpd gunicorn memcached nginx server-starter python-http-server; do
+  for f in lighttpd gunicorn memcached nginx server-starter python-http-server go-service; do
     run --separate-stderr "$BATON" check -c "$EXAMPLES/$f.yaml"
     echo "$f.yaml: status $status, stderr: $stderr"
     assert_success
