@@ -19,6 +19,10 @@
 #include "program.h"
 #include "util.h"
 
+#ifndef P_PIDFD
+#define P_PIDFD 3 /* Linux 5.4; glibc before 2.36 does not name it */
+#endif
+
 #define OUTPUT_TAG(gid, writable, stream)                                                                              \
 	((((((uint64_t)(gid) << 2) | ((uint64_t)(writable) << 1) | (uint64_t)(stream))) << 8) | GEN_TAG_OUTPUT)
 
@@ -395,7 +399,8 @@ bool generation_main_ended_elsewhere(const struct generation *g, int *ret_wait_s
 		return false;
 	/* Exited. Baton's own child (also one re-parented to it) is a zombie waitpid() gets: not ended elsewhere. */
 	siginfo_t si = {0};
-	if (waitid(P_PID, (id_t)g->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+	/* By pidfd: the pid itself may already belong to another process (its parent reaped it). */
+	if (waitid(P_PIDFD, (id_t)g->pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
 		return false;
 	/* Its parent has not reaped it yet: /proc still holds its status. Read, then checked through the pidfd that
 	 * the pid was still that zombie (not reaped and reused) when read. */
