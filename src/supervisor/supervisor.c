@@ -13,107 +13,10 @@
 #include "notify.h"
 #include "proc.h"
 #include "readiness.h"
+#include "supervisor-internal.h"
 #include "util.h"
 
 typedef void (*transition_fn)(struct supervisor *s, const struct event *ev);
-
-static const char *const sup_state_names[_SUP_STATE_MAX] = {
-	[SUP_STARTING] = "starting",  [SUP_RUNNING] = "running",   [SUP_RELOADING] = "reloading",
-	[SUP_BACKOFF] = "restarting", [SUP_STOPPING] = "stopping", [SUP_DONE] = "done",
-};
-
-static const char *const event_names[_EV_MAX] = {
-	[EV_READY] = "ready",
-	[EV_EXITED] = "exited",
-	[EV_READY_TIMEOUT] = "readiness timeout",
-	[EV_STOP_TIMEOUT] = "stop timeout",
-	[EV_STOP_REQUEST] = "stop request",
-	[EV_RELOAD_REQUEST] = "reload request",
-	[EV_RESTART_DUE] = "restart due",
-	[EV_WATCHDOG] = "watchdog",
-};
-
-const char *sup_state_to_string(enum sup_state st) {
-	return st < _SUP_STATE_MAX ? sup_state_names[st] : "?";
-}
-
-const char *sup_event_to_string(enum sup_event ev) {
-	return ev < _EV_MAX ? event_names[ev] : "?";
-}
-
-/* ---- what transitions use: the queue, the outbox, generations started and listener sets swapped ---- */
-
-/* Queues a follow-up event: it runs once the transition in progress has returned. */
-static void post(struct supervisor *s, const struct event *ev) {
-	if (s->n_queued >= SUP_QUEUE_MAX) {
-		/* Cannot happen: a transition queues at most one event (a queued reload). */
-		log_error("event queue full, dropping event '%s'", sup_event_to_string(ev->type));
-		return;
-	}
-	s->queue[s->n_queued++] = *ev;
-}
-
-/* Reload seq has ended (or will not run): control clients waiting for it get this reply from run.c. */
-static void reply_reload(struct supervisor *s, uint64_t seq, bool ok, const char *message) {
-	struct reload_reply *r = calloc(1, sizeof(*r));
-	if (!r || !(r->message = strdup(message))) {
-		free(r);
-		log_error("out of memory: the reply to reload %" PRIu64 " is lost", seq);
-		return;
-	}
-	r->seq = seq;
-	r->ok = ok;
-	if (ok && s->current) {
-		r->generation = s->current->id;
-		r->pid = s->current->pid;
-		r->duration_usec = s->last_reload.duration_usec;
-		r->ready_usec = s->last_reload.ready_usec;
-	}
-	struct reload_reply **p = &s->replies;
-	while (*p)
-		p = &(*p)->next;
-	*p = r;
-}
-
-/* Starts the next generation of config c on the listeners ls, and its readiness checks. current: it is the
- * current generation from the start (the first start, a restart), so it takes the terminal's foreground at once;
- * a reload's new generation takes it when it becomes current (run.c). */
-static int start_generation(struct supervisor *s, const struct config *c, const struct listener *ls, size_t n,
-			    bool current, struct generation **ret, char **ret_error) {
-	struct generation_spec spec = {
-		.config = c,
-		.listeners = ls,
-		.n_listeners = n,
-		.id = s->last_generation + 1,
-		.notify_socket = s->notify_path,
-		.nofile = &s->options.nofile,
-		.loop = s->loop,
-		.take_terminal = current && s->terminal,
-		/* program.cgroup: never, on a reload too, means none for this generation. */
-		.cgroups = c->cgroup_mode != CGROUP_NEVER ? s->cgroups : NULL,
-	};
-	int r = generation_start(&s->generations, &spec, ret, ret_error);
-	if (r < 0)
-		return r;
-	s->last_generation = spec.id;
-	readiness_begin(*ret);
-	if (c->readiness_type == READINESS_NONE) {
-		/* Ready now, before anything else can happen to it (a program that is done at once exits right away).
-		 */
-		log_info("generation %u (pid %d): readiness.type is none", (*ret)->id, (int)(*ret)->pid);
-		post(s, &(struct event){.type = EV_READY, .gen = *ret});
-	}
-	return 0;
-}
-
-/* The new listener set of a reload becomes the supervisor's; the fd store follows it. */
-static void listeners_commit(struct supervisor *s, struct listener *ls, size_t n) {
-	upstream_fd_store_update(&s->upstream, s->listeners, s->n_listeners, ls, n);
-	listeners_move_paths(ls, n, s->listeners, s->n_listeners);
-	listeners_free(s->listeners, s->n_listeners);
-	s->listeners = ls;
-	s->n_listeners = n;
-}
 
 /* ---- transitions ---- */
 
@@ -127,7 +30,7 @@ static void begin_stop(struct supervisor *s, int exit_code) {
 	s->state = SUP_STOPPING;
 	s->exit_code = exit_code;
 	s->reload_queued = false;
-	reply_reload(s, s->last_reload_seq + 1, false, "baton is stopping");
+	sup_reply_reload(s, s->last_reload_seq + 1, false, "baton is stopping");
 	notify_upstream("STOPPING=1\nSTATUS=stopping");
 	for (struct generation *g = s->generations; g; g = g->next)
 		generation_stop(s->generations, g, s->config, s->now);
@@ -158,7 +61,7 @@ static void on_stop_timeout(struct supervisor *s, const struct event *ev) {
 static void start_queued_reload(struct supervisor *s) {
 	if (!s->reload_queued)
 		return;
-	post(s, &(struct event){.type = EV_RELOAD_REQUEST, .why = "queued reload"});
+	sup_post(s, &(struct event){.type = EV_RELOAD_REQUEST, .why = "queued reload"});
 }
 
 /* Schedules the next generation after the current one died: restart.delay doubled for each consecutive failure, up
@@ -308,7 +211,7 @@ static void on_restart_due(struct supervisor *s, const struct event *ev) {
 	_cleanup_free_ char *error = NULL;
 	struct generation *g;
 	s->restarts++;
-	int r = start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, &error);
+	int r = sup_start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, &error);
 	if (r < 0) {
 		char why[256];
 		snprintf(why, sizeof(why), "failed to start the program: %s", error ? error : strerror(-r));
@@ -331,7 +234,7 @@ static void on_reload_queue(struct supervisor *s, const struct event *ev) {
 
 static void on_reload_refused(struct supervisor *s, const struct event *ev) {
 	log_info("%s while stopping, ignoring", ev->why ? ev->why : "reload requested");
-	reply_reload(s, s->last_reload_seq + 1, false, "baton is stopping");
+	sup_reply_reload(s, s->last_reload_seq + 1, false, "baton is stopping");
 }
 
 /* Ends the reload in progress (or one that could not start) and reports it. */
@@ -357,7 +260,7 @@ static void reload_finish(struct supervisor *s, bool ok, const char *message) {
 	uint64_t seq = rl->seq;
 	*rl = (struct reload){0};
 
-	reply_reload(s, seq, ok, message);
+	sup_reply_reload(s, seq, ok, message);
 }
 
 /* The reload failed: the new generation (if any) is killed, the new config and sockets are dropped, and whatever
@@ -404,7 +307,7 @@ static void reload_commit(struct supervisor *s) {
 	if (rl->gen) {
 		uint64_t took = generation_ready(rl->gen, s->now);
 		s->current = rl->gen;
-		listeners_commit(s, rl->listeners, rl->n_listeners);
+		sup_listeners_commit(s, rl->listeners, rl->n_listeners);
 		rl->listeners = NULL;
 		rl->n_listeners = 0;
 		snprintf(msg, sizeof(msg), "generation %u (pid %d) is serving, ready %" PRIu64 " ms after start", g->id,
@@ -431,7 +334,7 @@ static void reload_commit(struct supervisor *s) {
 static void reload_start_generation(struct supervisor *s) {
 	struct reload *rl = &s->reload;
 	_cleanup_free_ char *error = NULL;
-	int r = start_generation(s, rl->config, rl->listeners, rl->n_listeners, false, &rl->gen, &error);
+	int r = sup_start_generation(s, rl->config, rl->listeners, rl->n_listeners, false, &rl->gen, &error);
 	if (r < 0) {
 		char why[512];
 		snprintf(why, sizeof(why), "could not start the program: %s", error ? error : strerror(-r));
@@ -635,8 +538,8 @@ static const transition_fn transitions[_SUP_STATE_MAX][_EV_MAX] = {
 
 static void run_one(struct supervisor *s, const struct event *ev) {
 	transition_fn fn = transitions[s->state][ev->type];
-	log_debug("event '%s' (generation %u) in state '%s'%s", event_names[ev->type], ev->gen ? ev->gen->id : 0,
-		  sup_state_names[s->state], fn ? "" : ": ignored");
+	log_debug("event '%s' (generation %u) in state '%s'%s", sup_event_to_string(ev->type),
+		  ev->gen ? ev->gen->id : 0, sup_state_to_string(s->state), fn ? "" : ": ignored");
 	if (fn)
 		fn(s, ev);
 }
@@ -679,96 +582,18 @@ void supervisor_generation_ended(struct supervisor *s, struct generation *g, int
 		now);
 }
 
-struct reload_reply *supervisor_take_replies(struct supervisor *s) {
-	return TAKE_PTR(s->replies);
-}
-
-void reload_replies_free(struct reload_reply *r) {
-	while (r) {
-		struct reload_reply *next = r->next;
-		free(r->message);
-		free(r);
-		r = next;
-	}
-}
-
-uint64_t supervisor_next_deadline(const struct supervisor *s) {
-	uint64_t next = USEC_INFINITY;
-	for (const struct generation *g = s->generations; g; g = g->next) {
-		if (g->deadline_usec < next)
-			next = g->deadline_usec;
-		if (g->watchdog_deadline_usec < next)
-			next = g->watchdog_deadline_usec;
-		if (g->check_usec < next)
-			next = g->check_usec;
-	}
-	if (s->upstream.watchdog_next_usec < next)
-		next = s->upstream.watchdog_next_usec;
-	if (s->state == SUP_BACKOFF && s->restart_usec < next)
-		next = s->restart_usec;
-	return next;
-}
-
-void supervisor_init(struct supervisor *s, const struct supervisor_options *o, struct config *config,
-		     struct listener *listeners, size_t n_listeners, struct evloop *loop, const char *notify_path) {
-	*s = (struct supervisor){
-		.options = *o,
-		.config = config,
-		.listeners = listeners,
-		.n_listeners = n_listeners,
-		.state = SUP_STARTING,
-		.restart_usec = USEC_INFINITY,
-		.loop = loop,
-		.notify_path = notify_path,
-		.upstream = {.watchdog_next_usec = USEC_INFINITY},
-	};
-}
-
 /* Starts the first generation. */
 int supervisor_start(struct supervisor *s, uint64_t now, char **ret_error) {
 	struct generation *g;
 	s->now = now;
 	/* Before the program runs: from now on a crash of baton (kill -9) leaves the sockets open in systemd. */
 	upstream_fd_store_add(&s->upstream, s->listeners, s->n_listeners);
-	int r = start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, ret_error);
+	int r = sup_start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, ret_error);
 	if (r < 0)
 		return r;
 	s->current = g;
 	s->state = SUP_STARTING;
 	notify_upstreamf("STATUS=starting generation %u (pid %d)", g->id, (int)g->pid);
 	drain(s);
-	return 0;
-}
-
-void supervisor_free(struct supervisor *s) {
-	while (s->generations) {
-		struct generation *g = s->generations;
-		s->generations = g->next;
-		generation_free(g);
-	}
-	config_free(s->reload.config);
-	listeners_free(s->reload.listeners, s->reload.n_listeners);
-	s->reload = (struct reload){0};
-	free(s->last_reload.message);
-	s->last_reload.message = NULL;
-	reload_replies_free(TAKE_PTR(s->replies));
-	listeners_free(s->listeners, s->n_listeners);
-	s->listeners = NULL;
-	s->n_listeners = 0;
-	config_free(s->config);
-	s->config = NULL;
-}
-
-int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error) {
-	struct config *c = NULL;
-	int r;
-	r = config_load_set(o->config_path, o->sets, &c, ret_error);
-	if (r >= 0)
-		r = config_apply_cli(c, o->listens, o->command, ret_error);
-	if (r < 0) {
-		config_free(c);
-		return r;
-	}
-	*ret = c;
 	return 0;
 }
