@@ -11,8 +11,10 @@
 #include "util.h"
 
 static const char *const sup_state_names[_SUP_STATE_MAX] = {
-	[SUP_STARTING] = "starting",  [SUP_RUNNING] = "running",   [SUP_RELOADING] = "reloading",
-	[SUP_BACKOFF] = "restarting", [SUP_STOPPING] = "stopping", [SUP_DONE] = "done",
+	[SUP_STARTING] = "starting",   [SUP_RUNNING] = "running",
+	[SUP_RELOADING] = "reloading", [SUP_CONFIRMING] = "confirming",
+	[SUP_BACKOFF] = "restarting",  [SUP_STOPPING] = "stopping",
+	[SUP_DONE] = "done",
 };
 
 static const char *const event_names[_EV_MAX] = {
@@ -24,6 +26,8 @@ static const char *const event_names[_EV_MAX] = {
 	[EV_RELOAD_REQUEST] = "reload request",
 	[EV_RESTART_DUE] = "restart due",
 	[EV_WATCHDOG] = "watchdog",
+	[EV_CONFIRMED] = "confirmed",
+	[EV_UNHEALTHY] = "unhealthy",
 };
 
 const char *sup_state_to_string(enum sup_state st) {
@@ -135,6 +139,8 @@ uint64_t supervisor_next_deadline(const struct supervisor *s) {
 		next = s->upstream.watchdog_next_usec;
 	if (s->state == SUP_BACKOFF && s->restart_usec < next)
 		next = s->restart_usec;
+	if (s->state == SUP_CONFIRMING && s->reload.confirm_until < next)
+		next = s->reload.confirm_until;
 	return next;
 }
 

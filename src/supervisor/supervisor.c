@@ -249,6 +249,9 @@ static void reload_finish(struct supervisor *s, bool ok, const char *message) {
 		.duration_usec = now - rl->started_usec,
 		.ready_usec = ok && rl->gen ? rl->gen->ready_usec - rl->gen->started_usec : 0,
 	};
+	/* A confirm probe runs the reload's config: it ends before that config is freed (or swapped in). */
+	if (rl->gen && rl->gen->confirming)
+		generation_end_readiness(rl->gen);
 	if (ok)
 		log_info("reload %" PRIu64 " done in %" PRIu64 " ms: %s", rl->seq,
 			 s->last_reload.duration_usec / USEC_PER_MSEC, message);
@@ -264,8 +267,9 @@ static void reload_finish(struct supervisor *s, bool ok, const char *message) {
 }
 
 /* The reload failed: the new generation (if any) is killed, the new config and sockets are dropped, and whatever
- * was serving keeps serving. READY=1 goes upstream either way: systemd waits for it after RELOADING=1. */
-static void reload_fail(struct supervisor *s, const char *why) {
+ * was serving keeps serving. READY=1 goes upstream either way: systemd waits for it after RELOADING=1. The message is
+ * why, then sep and which generation serves. */
+static void reload_abandon(struct supervisor *s, const char *why, const char *sep) {
 	struct reload *rl = &s->reload;
 	if (rl->gen && rl->gen->state != GEN_KILLED) {
 		/* Stopped, not killed: a program that does not notify may serve on the shared sockets before it
@@ -276,7 +280,7 @@ static void reload_fail(struct supervisor *s, const char *why) {
 
 	char msg[512];
 	if (s->current)
-		snprintf(msg, sizeof(msg), "%s; generation %u keeps serving", why, s->current->id);
+		snprintf(msg, sizeof(msg), "%s%sgeneration %u keeps serving", why, sep, s->current->id);
 	else
 		snprintf(msg, sizeof(msg), "%s", why);
 	notify_upstreamf("READY=1\nSTATUS=reload failed: %s", msg);
@@ -296,22 +300,28 @@ static void reload_fail(struct supervisor *s, const char *why) {
 	}
 }
 
+static void reload_fail(struct supervisor *s, const char *why) {
+	reload_abandon(s, why, "; ");
+}
+
 /* The new generation is serving: it becomes current, the new config and sockets are swapped in, and the old
- * generation is told to stop. */
-static void reload_commit(struct supervisor *s) {
+ * generation is told to stop. how: what the message adds (how a confirm window ended), or "". */
+static void reload_commit(struct supervisor *s, const char *how) {
 	struct reload *rl = &s->reload;
 	struct generation *old = s->current;
 	struct generation *g = rl->gen ? rl->gen : s->current;
-	char msg[160];
+	char msg[400];
 
 	if (rl->gen) {
-		uint64_t took = generation_ready(rl->gen, s->now);
+		/* Ready now, or at the start of its confirm window. */
+		uint64_t took =
+			g->state == GEN_STARTING ? generation_ready(g, s->now) : g->ready_usec - g->started_usec;
 		s->current = rl->gen;
 		sup_listeners_commit(s, rl->listeners, rl->n_listeners);
 		rl->listeners = NULL;
 		rl->n_listeners = 0;
-		snprintf(msg, sizeof(msg), "generation %u (pid %d) is serving, ready %" PRIu64 " ms after start", g->id,
-			 (int)g->pid, took / USEC_PER_MSEC);
+		snprintf(msg, sizeof(msg), "generation %u (pid %d) is serving, ready %" PRIu64 " ms after start%s",
+			 g->id, (int)g->pid, took / USEC_PER_MSEC, how);
 	} else {
 		g->deadline_usec = USEC_INFINITY;
 		snprintf(msg, sizeof(msg), "generation %u (pid %d) reloaded itself", g->id, (int)g->pid);
@@ -393,7 +403,7 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 		if (c->readiness_type != READINESS_NOTIFY || s->current->readiness != READINESS_NOTIFY) {
 			/* Nothing will say when a program that does not notify has reloaded: delivering the signal
 			 * is all there is to wait for. */
-			reload_commit(s);
+			reload_commit(s, "");
 			return;
 		}
 		/* It reports RELOADING=1 ... READY=1 (or just READY=1) when done; the readiness timeout bounds that. */
@@ -425,10 +435,33 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 	reload_start_generation(s);
 }
 
+/* The new generation is ready, but the reload is not done yet: the old one serves on beside it for reload.confirm,
+ * and the new one must stay healthy that long (baton(1) RELOAD). */
+static void begin_confirm(struct supervisor *s) {
+	struct reload *rl = &s->reload;
+	struct generation *g = rl->gen;
+	char buf[32];
+	uint64_t took = generation_ready(g, s->now);
+	rl->confirm_until = s->now + rl->config->reload_confirm_usec;
+	readiness_confirm_begin(g, s->now);
+	s->state = SUP_CONFIRMING;
+	format_duration(rl->config->reload_confirm_usec, buf);
+	log_info("generation %u (pid %d) is ready (%" PRIu64 " ms after start); generation %u serves on beside it "
+		 "for reload.confirm %s",
+		 g->id, (int)g->pid, took / USEC_PER_MSEC, s->current->id, buf);
+	/* No READY=1 yet: under Type=notify-reload systemd waits for it, and gets it at the commit or the rollback. */
+	notify_upstreamf("STATUS=reloading: generation %u ready, confirming for %s; generation %u serving", g->id, buf,
+			 s->current->id);
+}
+
 static void on_reloading_ready(struct supervisor *s, const struct event *ev) {
 	struct reload *rl = &s->reload;
-	if (ev->gen == rl->gen || (!rl->gen && rl->strategy == RELOAD_SIGNAL && ev->gen == s->current))
-		reload_commit(s);
+	/* A window needs an old generation to go back to: a reload while none serves (restarting) commits at once. */
+	bool confirm = rl->config->reload_confirm_usec > 0 && s->current && s->current->state == GEN_READY;
+	if (ev->gen == rl->gen && confirm)
+		begin_confirm(s);
+	else if (ev->gen == rl->gen || (!rl->gen && rl->strategy == RELOAD_SIGNAL && ev->gen == s->current))
+		reload_commit(s, "");
 	else
 		log_debug("generation %u sent READY=1 during a reload, ignoring", ev->gen->id);
 }
@@ -482,6 +515,67 @@ static void on_reloading_stop(struct supervisor *s, const struct event *ev) {
 	on_stop_request(s, ev);
 }
 
+/* The new generation failed within its confirm window (what: "exited with status 2"): the reload rolls back. The
+ * new generation goes (stopped, or gone already, with everything it started); the old one never stopped serving and
+ * stays current; the failed version is not restarted. */
+static void rollback(struct supervisor *s, struct generation *g, const char *what) {
+	char buf[32], why[600];
+	snprintf(why, sizeof(why), "generation %u %s, %.1f s after ready, within reload.confirm %s: rolled back", g->id,
+		 what, (double)(s->now - g->ready_usec) / (double)USEC_PER_SEC,
+		 format_duration(s->reload.config->reload_confirm_usec, buf));
+	log_warning("%s", why);
+	reload_abandon(s, why, ", ");
+}
+
+static void on_confirming_exited(struct supervisor *s, const struct event *ev) {
+	struct reload *rl = &s->reload;
+	struct generation *g = ev->gen;
+	char buf[64], how[160];
+	if (g == rl->gen) {
+		rl->gen = NULL; /* nothing left to stop */
+		rollback(s, g, wait_status_describe(ev->wait_status, buf));
+	} else if (g == s->current) {
+		/* Nothing is left to roll back to: the new generation takes over at once, without the rest of its
+		 * window.
+		 */
+		snprintf(how, sizeof(how), ", before the end of reload.confirm: generation %u %s", g->id,
+			 wait_status_describe(ev->wait_status, buf));
+		log_warning("generation %u (pid %d) %s during the reload.confirm window; generation %u takes over now",
+			    g->id, (int)g->pid, buf, rl->gen->id);
+		s->current = NULL;
+		reload_commit(s, how);
+	} else
+		on_other_exited(s, ev);
+}
+
+static void on_confirming_watchdog(struct supervisor *s, const struct event *ev) {
+	struct generation *g = ev->gen;
+	char buf[32], what[96];
+	if (g != s->reload.gen) {
+		on_watchdog(s, ev); /* the old generation hung: killed, and its exit hands over to the new one */
+		return;
+	}
+	snprintf(what, sizeof(what), "missed its watchdog (no WATCHDOG=1 within %s)",
+		 format_duration(g->watchdog_usec, buf));
+	generation_kill(s->generations, g, ev->why ? ev->why : what);
+	rollback(s, g, ev->why ? ev->why : what);
+}
+
+static void on_confirming_unhealthy(struct supervisor *s, const struct event *ev) {
+	if (ev->gen == s->reload.gen)
+		rollback(s, ev->gen, ev->why ? ev->why : "is unhealthy");
+	else
+		log_debug("generation %u is unhealthy (%s), but not in a confirm window, ignoring", ev->gen->id,
+			  strempty(ev->why));
+}
+
+static void on_confirmed(struct supervisor *s, const struct event *ev) {
+	char buf[32], how[96];
+	snprintf(how, sizeof(how), ", confirmed after reload.confirm %s",
+		 format_duration(s->reload.config->reload_confirm_usec, buf));
+	reload_commit(s, how);
+}
+
 static void on_stopping_exited(struct supervisor *s, const struct event *ev) {
 	on_other_exited(s, ev);
 	if (!s->generations)
@@ -517,6 +611,17 @@ static const transition_fn transitions[_SUP_STATE_MAX][_EV_MAX] = {
 			[EV_STOP_REQUEST] = on_reloading_stop,
 			[EV_RELOAD_REQUEST] = on_reload_queue,
 			[EV_WATCHDOG] = on_watchdog,
+		},
+	[SUP_CONFIRMING] =
+		{
+			[EV_READY] = on_running_ready,
+			[EV_EXITED] = on_confirming_exited,
+			[EV_STOP_TIMEOUT] = on_stop_timeout,
+			[EV_STOP_REQUEST] = on_reloading_stop,
+			[EV_RELOAD_REQUEST] = on_reload_queue,
+			[EV_WATCHDOG] = on_confirming_watchdog,
+			[EV_CONFIRMED] = on_confirmed,
+			[EV_UNHEALTHY] = on_confirming_unhealthy,
 		},
 	[SUP_BACKOFF] =
 		{
