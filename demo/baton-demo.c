@@ -47,7 +47,7 @@ struct options {
 	int exit_after_ready; /* -1: no */
 	long exit_delay_ms; /* with exit_after_ready: this long after ready */
 	int http_status; /* the status every request is answered with */
-	bool watchdog; /* send WATCHDOG=1 when WATCHDOG_USEC asks for it */
+	bool watchdog; /* send WATCHDOG=1 as often as WATCHDOG_USEC asks */
 	bool ignore_sigterm;
 	int fail_start; /* -1: no */
 };
@@ -74,7 +74,7 @@ static void usage(FILE *f) {
 	      "  --exit-after-ready CODE  exit with CODE right after becoming ready\n"
 	      "  --exit-delay MS          with --exit-after-ready: exit MS milliseconds after becoming ready\n"
 	      "  --http-status CODE       answer every request with HTTP status CODE (default 200)\n"
-	      "  --no-watchdog            never send WATCHDOG=1 (by default sent when WATCHDOG_USEC asks)\n"
+	      "  --watchdog               send WATCHDOG=1 every half of WATCHDOG_USEC (by default never)\n"
 	      "  --ignore-sigterm         ignore SIGTERM (SIGINT still stops)\n"
 	      "  --fail-start CODE        exit with CODE instead of becoming ready\n"
 	      "  --help                   show this help\n"
@@ -106,12 +106,11 @@ static void parse_args(int argc, char **argv, struct options *opt) {
 		{"fail-start", required_argument, NULL, 'f'},
 		{"exit-delay", required_argument, NULL, 'e'},
 		{"http-status", required_argument, NULL, 's'},
-		{"no-watchdog", no_argument, NULL, 'w'},
+		{"watchdog", no_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	*opt = (struct options){
-		.notify = true, .exit_after_ready = -1, .fail_start = -1, .http_status = 200, .watchdog = true};
+	*opt = (struct options){.notify = true, .exit_after_ready = -1, .fail_start = -1, .http_status = 200};
 	int c, idx = 0;
 	long v;
 	while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
@@ -142,7 +141,7 @@ static void parse_args(int argc, char **argv, struct options *opt) {
 			opt->http_status = (int)v;
 			break;
 		case 'w':
-			opt->watchdog = false;
+			opt->watchdog = true;
 			break;
 		case 'n':
 			opt->notify = false;

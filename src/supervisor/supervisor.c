@@ -523,8 +523,7 @@ static void rollback(struct supervisor *s, struct generation *g, const char *wha
 	snprintf(why, sizeof(why), "generation %u %s, %.1f s after ready, within reload.confirm %s: rolled back", g->id,
 		 what, (double)(s->now - g->ready_usec) / (double)USEC_PER_SEC,
 		 format_duration(s->reload.config->reload_confirm_usec, buf));
-	log_warning("%s", why);
-	reload_abandon(s, why, ", ");
+	reload_abandon(s, why, ", "); /* which logs it */
 }
 
 static void on_confirming_exited(struct supervisor *s, const struct event *ev) {
@@ -535,9 +534,7 @@ static void on_confirming_exited(struct supervisor *s, const struct event *ev) {
 		rl->gen = NULL; /* nothing left to stop */
 		rollback(s, g, wait_status_describe(ev->wait_status, buf));
 	} else if (g == s->current) {
-		/* Nothing is left to roll back to: the new generation takes over at once, without the rest of its
-		 * window.
-		 */
+		/* Nothing is left to roll back to: the new generation takes over now, window or not. */
 		snprintf(how, sizeof(how), ", before the end of reload.confirm: generation %u %s", g->id,
 			 wait_status_describe(ev->wait_status, buf));
 		log_warning("generation %u (pid %d) %s during the reload.confirm window; generation %u takes over now",
