@@ -162,8 +162,7 @@ static void handle_timer(struct run *r) {
 	}
 	if (s->upstream.watchdog_next_usec <= now)
 		upstream_watchdog_due(&s->upstream, s->state != SUP_BACKOFF, now);
-	/* After the watchdogs: a new generation that hung at the very end of its window is rolled back, not committed.
-	 */
+	/* After the watchdogs: a new generation that hung at the end of its window is rolled back, not committed. */
 	if (s->state == SUP_CONFIRMING && s->reload.confirm_until <= now)
 		dispatch(r, &(struct event){.type = EV_CONFIRMED});
 	if (s->state == SUP_BACKOFF && s->restart_usec <= now) {
