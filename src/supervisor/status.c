@@ -13,6 +13,16 @@ static uint64_t confirm_left(const struct supervisor *s, uint64_t now) {
 	return s->reload.confirm_until > now ? s->reload.confirm_until - now : 0;
 }
 
+/* The reload.confirm window in progress: the generation on trial, the window and what is left of it; or null. */
+static void append_confirm(struct json_buf *b, const struct supervisor *s, uint64_t now) {
+	if (s->state == SUP_CONFIRMING && s->reload.gen)
+		json_append(b, "{\"generation\":%u,\"window_ms\":%" PRIu64 ",\"left_ms\":%" PRIu64 "}",
+			    s->reload.gen->id, s->reload.config->reload_confirm_usec / USEC_PER_MSEC,
+			    confirm_left(s, now) / USEC_PER_MSEC);
+	else
+		json_append(b, "null");
+}
+
 /* The same, as text for `baton status` without --json (so the client needs no JSON array reader). */
 static char *status_text(const struct supervisor *s, pid_t pid, uint64_t now) {
 	char abuf[ADDR_FORMAT_MAX];
@@ -92,13 +102,7 @@ char *status_render(const struct supervisor *s, pid_t pid, uint64_t now) {
 	bool reloading = s->state == SUP_RELOADING || s->state == SUP_CONFIRMING;
 	json_append(&b, "],\"reload_in_progress\":%s,\"reload_queued\":%s,\"confirm\":", reloading ? "true" : "false",
 		    s->reload_queued ? "true" : "false");
-	/* The reload.confirm window in progress: the generation on trial, the window and what is left of it. */
-	if (s->state == SUP_CONFIRMING && s->reload.gen)
-		json_append(&b, "{\"generation\":%u,\"window_ms\":%" PRIu64 ",\"left_ms\":%" PRIu64 "}",
-			    s->reload.gen->id, s->reload.config->reload_confirm_usec / USEC_PER_MSEC,
-			    confirm_left(s, now) / USEC_PER_MSEC);
-	else
-		json_append(&b, "null");
+	append_confirm(&b, s, now);
 	json_append(&b, ",\"last_reload\":");
 	if (s->last_reload.seq) {
 		json_append(&b, "{\"reload\":%" PRIu64 ",\"ok\":%s,\"message\":", s->last_reload.seq,
