@@ -91,6 +91,9 @@ static const cyaml_schema_field_t readiness_fields[] = {
 static const cyaml_schema_field_t reload_fields[] = {
 	STR("strategy", struct raw_reload, strategy),
 	STR("signal", struct raw_reload, signal),
+	STR("confirm", struct raw_reload, confirm),
+	CYAML_FIELD_SEQUENCE_COUNT("confirm-command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_reload,
+				   confirm_command, n_confirm_command, &string_schema, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t stop_fields[] = {

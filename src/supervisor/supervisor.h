@@ -23,6 +23,7 @@ enum sup_state {
 	SUP_STARTING, /* the current generation runs but has not reported ready (at start, or after a crash) */
 	SUP_RUNNING, /* the current generation is ready */
 	SUP_RELOADING, /* a reload is in progress (struct reload) */
+	SUP_CONFIRMING, /* a reload's new generation is ready; the old one serves on until reload.confirm_until */
 	SUP_BACKOFF, /* the current generation died; the next one starts at restart_usec */
 	SUP_STOPPING, /* every generation was told to stop; waiting for them to exit */
 	SUP_DONE, /* nothing left to wait for: the loop ends with exit_code */
@@ -38,6 +39,8 @@ enum sup_event {
 	EV_RELOAD_REQUEST, /* SIGHUP, `baton reload`, or a queued reload */
 	EV_RESTART_DUE, /* the backoff after a crash is over */
 	EV_WATCHDOG, /* a ready generation sent no WATCHDOG=1 within program.watchdog, or WATCHDOG=trigger */
+	EV_CONFIRMED, /* the reload.confirm window is over (reload.confirm_until) */
+	EV_UNHEALTHY, /* a ready generation sent STOPPING=1 or ERRNO=, or its reload.confirm-command failed (why) */
 	_EV_MAX,
 };
 
@@ -71,6 +74,7 @@ struct reload {
 	size_t n_listeners;
 	struct generation *gen; /* replace/restart: the new generation, once started */
 	struct generation *old; /* restart: the generation that must exit before the new one starts */
+	uint64_t confirm_until; /* SUP_CONFIRMING: the end of the reload.confirm window, when the reload commits */
 };
 
 struct reload_result {

@@ -175,6 +175,41 @@ assert_stopped_cleanly() {
   assert_equal "$(ct_answer_generation 8080)" 3
 }
 
+@test "baton@demo with reload.confirm: systemctl reload returns after the window; a version that exits in it is rolled back, the reload fails, StatusText says so" {
+  UNITS=(baton@demo.service)
+  # reload.confirm 3s under the strategy line of the shipped config.
+  confirm_config() {
+    sed -e 's|^\(  strategy: replace\).*|\1\n  confirm: 3s|' -e "s|^\(  command: \)\[/usr/local/bin/baton-demo\]|\1[/usr/local/bin/baton-demo$1]|" \
+      "$CONTRIB_SYSTEMD/demo.yaml" | ct_config demo
+    grep -q "confirm: 3s" "$CT_DIR/etc-baton/demo.yaml"
+  }
+  confirm_config ""
+  run sctl start baton@demo.service
+  assert_success
+  main=$(main_pid_is_baton baton@demo.service)
+  t0=$(date +%s%3N)
+  run sctl reload baton@demo.service
+  t1=$(date +%s%3N)
+  assert_success
+  # ExecReload=baton reload returned at the end of the window, not when generation 2 was ready.
+  ((t1 - t0 >= 3000))
+  assert_equal "$(ct_answer_generation 8080)" 2
+  child=$(ct_answer_pid 8080)
+
+  # A version that is ready, then exits with status 2 half a second later.
+  confirm_config ', --exit-after-ready, "2", --exit-delay, "500"'
+  run sctl reload baton@demo.service
+  assert_failure
+  run prop baton@demo.service StatusText
+  assert_output --regexp '^reload failed: generation 3 exited with status 2, [0-9.]+ s after ready, within reload\.confirm 3s: rolled back, generation 2 keeps serving$'
+  assert_running baton@demo.service
+  assert_equal "$(prop baton@demo.service MainPID)" "$main"
+  assert_equal "$(ct_answer_pid 8080)" "$child"
+  assert_equal "$(prop baton@demo.service NRestarts)" 0
+  run journal baton@demo.service
+  assert_output --partial "rolled back, generation 2 keeps serving"
+}
+
 @test "baton@demo: systemctl stop ends baton and the program cleanly, ActiveState=inactive, no failure" {
   UNITS=(baton@demo.service)
   start_unit baton@demo.service
@@ -380,6 +415,25 @@ notify_reload_or_skip() {
   assert_equal "$(ct_answer_generation 8082)" 3
   assert_equal "$(prop baton-notify-reload.service MainPID)" "$main"
   assert_equal "$(prop baton-notify-reload.service StatusText)" "serving on 1 sockets"
+}
+
+@test "baton-notify-reload.service with reload.confirm: systemctl reload lasts the window (READY=1 only at the commit)" {
+  UNITS=(baton-notify-reload.service)
+  notify_reload_or_skip
+  sed 's|^\(  strategy: replace\).*|\1\n  confirm: 3s|' "$CONTRIB_SYSTEMD/notify-reload.yaml" | ct_config notify-reload
+  grep -q "confirm: 3s" "$CT_DIR/etc-baton/notify-reload.yaml"
+  run sctl start baton-notify-reload.service
+  assert_success
+  main=$(main_pid_is_baton baton-notify-reload.service)
+  t0=$(date +%s%3N)
+  run sctl reload baton-notify-reload.service
+  t1=$(date +%s%3N)
+  assert_success
+  # systemd waited from RELOADING=1 to the READY=1 of the commit: the whole window.
+  ((t1 - t0 >= 3000))
+  assert_equal "$(ct_answer_generation 8082)" 2
+  assert_equal "$(prop baton-notify-reload.service MainPID)" "$main"
+  assert_running baton-notify-reload.service
 }
 
 # ---- The fd store and the watchdogs. These need baton's fd store (systemd.fd-store) and watchdog support

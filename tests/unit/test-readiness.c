@@ -205,8 +205,9 @@ static bool probe_round(struct generation *g, bool *ret_was_probe) {
 	if (waitpid(pid, &status, 0) != pid)
 		return false;
 	struct generation *ready = NULL;
-	*ret_was_probe = readiness_probe_reaped(g, pid, status, 21 * SEC, &ready);
-	return ready == g;
+	enum probe_outcome o = readiness_probe_reaped(g, pid, status, 21 * SEC, &ready);
+	*ret_was_probe = o != PROBE_NOT_A_PROBE;
+	return o == PROBE_READY && ready == g;
 }
 
 static void test_exec(void) {
@@ -228,10 +229,11 @@ static void test_exec(void) {
 	g.state = GEN_STOPPING;
 	int status;
 	waitpid(probe, &status, 0);
-	struct generation *ready = &g;
-	CHECK(readiness_probe_reaped(&g, probe, status, 21 * SEC, &ready) && !ready && g.probe_pid == 0,
+	struct generation *ready = NULL;
+	CHECK(readiness_probe_reaped(&g, probe, status, 21 * SEC, &ready) == PROBE_NOTHING && g.probe_pid == 0,
 	      "a probe that ends after its generation stopped starting: its own, and nobody is ready");
-	CHECK(!readiness_probe_reaped(&g, getpid(), 0, 21 * SEC, &ready), "a pid that is no probe: not one");
+	CHECK(readiness_probe_reaped(&g, getpid(), 0, 21 * SEC, &ready) == PROBE_NOT_A_PROBE,
+	      "a pid that is no probe: not one");
 	unsetenv("BATON_PROBE_EXIT");
 	config_free(c);
 
