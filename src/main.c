@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "libsystemd.h"
 #include "log.h"
 #include "sockets.h"
 #include "run.h"
@@ -238,6 +239,12 @@ static int cmd_run(int argc, char **argv) {
 	if (run_block_signals() < 0)
 		return EXIT_SYSTEM;
 	log_open();
+	/* Found missing at start, not at the first READY=1 that systemd would then wait for in vain. */
+	const char *wanted = libsystemd_wanted();
+	if (wanted && libsystemd_load() < 0) {
+		log_error("%s is set, but libsystemd cannot be loaded: %s", wanted, libsystemd_error());
+		return EXIT_SYSTEM;
+	}
 
 	struct supervisor_options so = {
 		.config_path = o.config_path,

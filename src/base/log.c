@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -34,23 +36,51 @@ int log_level_from_string(const char *s) {
 	return -EINVAL;
 }
 
+/* The whole line formatted here and written at once: a line written in pieces can interleave with the program's
+ * output, and fprintf() to the unbuffered stderr formats into an 8 kB buffer on the stack (glibc's
+ * buffered_vfprintf). A long-lived process keeps every page of stack it ever touched, so the line is built in a small
+ * buffer, and on the heap when it does not fit. */
+static void log_write(int level, int e, const char *fmt, va_list ap) {
+	char small[512], prefix[32];
+	_cleanup_free_ char *big = NULL;
+	char *msg = small;
+	va_list copy;
+	va_copy(copy, ap);
+	int n = vsnprintf(small, sizeof(small), fmt, copy);
+	va_end(copy);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(small)) {
+		if (vasprintf(&big, fmt, ap) < 0) {
+			big = NULL;
+			n = sizeof(small) - 1; /* cut, rather than lost */
+		} else
+			msg = big;
+	}
+	if (log_to_journal)
+		snprintf(prefix, sizeof(prefix), "<%d>", level);
+	else
+		snprintf(prefix, sizeof(prefix), "baton: %s: ", level_names[level]);
+	const char *err = e ? strerror(e) : "";
+	char nl = '\n';
+	struct iovec iov[] = {
+		{prefix, strlen(prefix)},   {msg, (size_t)n}, {(char *)": ", e ? 2 : 0},
+		{(char *)err, strlen(err)}, {&nl, 1},
+	};
+	/* One writev() for the whole line. */
+	while (writev(STDERR_FILENO, iov, ARRAY_SIZE(iov)) < 0 && errno == EINTR)
+		;
+}
+
 int log_internal(int level, int error, const char *fmt, ...) {
 	int saved = errno;
 	int e = error < 0 ? -error : error;
 
 	if (level <= log_max_level) {
-		char msg[2048];
 		va_list ap;
 		va_start(ap, fmt);
-		int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+		log_write(level, e, fmt, ap);
 		va_end(ap);
-		if (e != 0 && n >= 0 && (size_t)n < sizeof(msg))
-			snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(e));
-
-		if (log_to_journal)
-			fprintf(stderr, "<%d>%s\n", level, msg);
-		else
-			fprintf(stderr, "baton: %s: %s\n", level_names[level], msg);
 	}
 	errno = saved;
 	return -e;

@@ -287,3 +287,39 @@ int std_fds_ensure(void) {
 	}
 	return 0;
 }
+
+int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len) {
+	return read_file_at_max(AT_FDCWD, path, max, ret, ret_len);
+}
+
+int read_file_at_max(int dir_fd, const char *path, size_t max, char **ret, size_t *ret_len) {
+	_cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, size = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (len == size) {
+			if (size >= max)
+				return -EFBIG;
+			size = size ? size * 2 : 1024;
+			char *nbuf = realloc(buf, size + 1);
+			if (!nbuf)
+				return -ENOMEM;
+			buf = nbuf;
+		}
+		ssize_t n = read(fd, buf + len, size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}

@@ -113,6 +113,12 @@ int fd_cloexec(int fd, bool on);
  * those numbers (and reaches a program as its stdin). Returns 0 or negative errno. */
 int std_fds_ensure(void);
 
+/* The whole file at path, NUL-terminated (*ret_len excludes the NUL); -EFBIG once it outgrows max bytes. */
+int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len);
+/* The same, path relative to dir_fd (openat(2)). On the heap, not the stack: a long-lived process keeps every page
+ * of stack it ever touched, while freed heap memory goes back at the next malloc_trim(). */
+int read_file_at_max(int dir_fd, const char *path, size_t max, char **ret, size_t *ret_len);
+
 static inline bool streq(const char *a, const char *b) {
 	return a && b && __builtin_strcmp(a, b) == 0;
 }

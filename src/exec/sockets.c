@@ -11,10 +11,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "creds.h"
+#include "libsystemd.h"
 #include "log.h"
 #include "util.h"
 
@@ -254,7 +254,7 @@ int sock_take_inherited(struct inherited_fd **ret, size_t *ret_n) {
 
 	/* Checks LISTEN_PID, sets close-on-exec and unsets LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES. libsystemd 252 does
 	 * not know LISTEN_PIDFDID (systemd >= 256): unset it too, or our children would inherit a stale one. */
-	int n = sd_listen_fds_with_names(1, &names);
+	int n = libsystemd_listen_fds_with_names(&names);
 	(void)unsetenv("LISTEN_PIDFDID");
 	if (n <= 0) {
 		strv_free(names);
@@ -268,12 +268,12 @@ int sock_take_inherited(struct inherited_fd **ret, size_t *ret_n) {
 	struct inherited_fd *inh = calloc((size_t)n, sizeof(*inh));
 	if (!inh) {
 		for (int i = 0; i < n; i++)
-			close(SD_LISTEN_FDS_START + i);
+			close(LISTEN_FDS_START + i);
 		strv_free(names);
 		return -ENOMEM;
 	}
 	for (int i = 0; i < n; i++) {
-		inh[i].fd = SD_LISTEN_FDS_START + i;
+		inh[i].fd = LISTEN_FDS_START + i;
 		/* "unknown" is what systemd passes for a socket without FileDescriptorName= (and what libsystemd fills
 		 * in when LISTEN_FDNAMES is missing), "stored" for an fd-store entry stored without FDNAME=: neither
 		 * names a listener, so those are matched by address. */

@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <systemd/sd-daemon.h>
-
+#include "libsystemd.h"
 #include "log.h"
 #include "util.h"
 
@@ -25,7 +24,7 @@ void upstream_setup(struct upstream *u, const struct config *c, uint64_t now) {
 	uint64_t watchdog_usec = 0;
 	u->watchdog_interval_usec = 0;
 	u->watchdog_next_usec = USEC_INFINITY;
-	if (sd_watchdog_enabled(/* unset_environment= */ 0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+	if (libsystemd_watchdog_enabled(&watchdog_usec) > 0 && watchdog_usec > 0) {
 		u->watchdog_interval_usec = watchdog_usec / 2;
 		u->watchdog_next_usec = now + u->watchdog_interval_usec;
 		log_debug("systemd's watchdog: pinging every %" PRIu64 " ms",

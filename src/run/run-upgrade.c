@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "libsystemd.h"
 #include "log.h"
 #include "proc.h"
 #include "run-internal.h"
@@ -54,10 +55,10 @@ static char *self_path(const char *argv0) {
 	if (argv0 && strchr(argv0, '/')) {
 		if (argv0[0] == '/')
 			return strdup(argv0);
-		char cwd[PATH_MAX];
-		if (getcwd(cwd, sizeof(cwd)))
-			return strdup_printf("%s/%s", cwd, argv0);
-		return NULL;
+		/* getcwd() allocates: a PATH_MAX buffer here would be the deepest page of baton's stack, private memory
+		 * for its whole life. */
+		_cleanup_free_ char *cwd = getcwd(NULL, 0);
+		return cwd ? strdup_printf("%s/%s", cwd, argv0) : NULL;
 	}
 	const char *path = getenv("PATH");
 	if (argv0 && path) {
@@ -313,8 +314,13 @@ static void upgrade_exec(struct run *r, struct control_client *cl) {
 	}
 	log_info("upgrade: baton %s (pid %d) hands over to %s", baton_version, (int)getpid(), binary);
 
-	/* The fds the exec keeps: the state's, the state itself and the way back. */
-	static int fds[KEPT_FDS_MAX];
+	/* The fds the exec keeps: the state's, the state itself and the way back. On the heap, not in .bss: pages
+	 * of a static array once touched would stay private memory of the baton that carries on after a failure. */
+	_cleanup_free_ int *fds = malloc(KEPT_FDS_MAX * sizeof(int));
+	if (!fds) {
+		upgrade_failed(r, cl, "out of memory");
+		return;
+	}
 	size_t n = run_state_fds(r, fds, KEPT_FDS_MAX - 2);
 	fds[n++] = memfd;
 	fds[n++] = r->exe_fd;
@@ -416,6 +422,12 @@ int run_upgrade_check(int fd) {
 		return EXIT_FAILED;
 	}
 	run_state_discard(&tmp);
+	/* The new binary runs in this environment: one that cannot talk to systemd must not take over. */
+	const char *wanted = libsystemd_wanted();
+	if (wanted && libsystemd_load() < 0) {
+		fprintf(stderr, "%s is set, but libsystemd cannot be loaded: %s\n", wanted, libsystemd_error());
+		return EXIT_FAILED;
+	}
 	printf("baton-state-ok %u %s\n", baton_state_version, baton_version);
 	return fflush(stdout) == 0 ? 0 : EXIT_SYSTEM;
 }
@@ -530,8 +542,12 @@ int run_takeover(char *const *argv) {
 		log_warning_errno(errno, "Failed to open /proc/self/exe: the next upgrade will be refused");
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_warning_errno(errno, "Failed to become a child subreaper, ignoring");
-	static int fds[KEPT_FDS_MAX];
-	set_cloexec(fds, run_state_fds(&r, fds, KEPT_FDS_MAX), true);
+	int *fds = malloc(KEPT_FDS_MAX * sizeof(int));
+	if (fds)
+		set_cloexec(fds, run_state_fds(&r, fds, KEPT_FDS_MAX), true);
+	else
+		log_warning_errno(-ENOMEM, "Failed to mark the handed-over fds close-on-exec, ignoring");
+	free(fds);
 
 	uint64_t took = now_usec() - started;
 	_cleanup_free_ char *reply = NULL;

@@ -22,6 +22,9 @@
 
 #define SUPERVISOR_LEAF "supervisor"
 
+/* /proc/PID/cgroup and cgroup.procs: a line per controller, a line per process. */
+#define PROC_FILE_MAX (4 * 1024 * 1024)
+
 static bool is_cgroup2(const char *path) {
 	struct statfs sf;
 	return statfs(path, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
@@ -58,10 +61,11 @@ static int write_at(int dir_fd, const char *name, const char *s) {
 
 /* The "0::/path" line of /proc/self/cgroup: the cgroup v2 path, malloc'd. */
 static int own_path(char **ret) {
-	char buf[4096];
-	ssize_t n = read_small_file("/proc/self/cgroup", 0, buf, sizeof(buf));
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int n = read_file_max("/proc/self/cgroup", PROC_FILE_MAX, &buf, &len);
 	if (n < 0)
-		return (int)n;
+		return n;
 	for (char *line = buf; line && *line;) {
 		char *next = strchr(line, '\n');
 		if (next)
@@ -77,8 +81,9 @@ static int own_path(char **ret) {
 
 /* Whether a process other than baton is in the cgroup. */
 static bool shared(int cgroup_fd) {
-	char buf[4096];
-	if (read_at(cgroup_fd, "cgroup.procs", buf, sizeof(buf)) < 0)
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (read_file_at_max(cgroup_fd, "cgroup.procs", PROC_FILE_MAX, &buf, &len) < 0)
 		return true;
 	pid_t self = getpid();
 	for (char *p = buf; *p;) {
@@ -353,10 +358,12 @@ int cgroup_populated(int events_fd) {
 }
 
 int cgroup_pids(const struct cgroup_tree *t, const char *name, pid_t **ret, size_t *ret_n) {
-	char path[256], buf[16384];
-	ssize_t n = read_at(t->fd, file_of(path, name, "cgroup.procs"), buf, sizeof(buf));
+	char path[256];
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int n = read_file_at_max(t->fd, file_of(path, name, "cgroup.procs"), PROC_FILE_MAX, &buf, &len);
 	if (n < 0)
-		return (int)n;
+		return n;
 	pid_t *pids = NULL;
 	size_t count = 0;
 	for (char *p = buf; *p;) {
@@ -429,9 +436,11 @@ void cgroup_figures(const struct cgroup_tree *t, const char *name, uint64_t *ret
 }
 
 bool cgroup_has_pid(const struct cgroup_tree *t, const char *name, pid_t pid) {
-	char path[64], buf[4096];
+	char path[64];
+	_cleanup_free_ char *buf = NULL;
+	size_t flen;
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if (t->fd < 0 || read_small_file(path, 0, buf, sizeof(buf)) <= 0)
+	if (t->fd < 0 || read_file_max(path, PROC_FILE_MAX, &buf, &flen) < 0)
 		return false;
 	for (char *line = buf; line && *line;) {
 		char *next = strchr(line, '\n');

@@ -5,7 +5,7 @@
 #
 # The layers, bottom up (a module may include any module of a lower layer):
 #   0  util exit-status version   helpers every module may use; which baton this is
-#   1  log address json output evloop proc creds
+#   1  log address json output evloop proc creds libsystemd
 #   2  spawn notify control       starting a child; the notify and control protocols
 #      cgroup                     baton's cgroup v2 subtree: a cgroup per generation
 #   3  config                     the configuration
@@ -22,7 +22,7 @@ src=${1:-$(dirname "$0")/../../src}
 rank() {
   case "$1" in
     util | exit-status | version) echo 0 ;;
-    log | address | json | output | evloop | proc | creds) echo 1 ;;
+    log | address | json | output | evloop | proc | creds | libsystemd) echo 1 ;;
     spawn | notify | control | cgroup) echo 2 ;;
     config) echo 3 ;;
     compat | sockets) echo 4 ;;
