@@ -94,6 +94,9 @@ int config_yaml_set_environment(struct loader *l, char ***env);
 /* The scalar at key path in the YAML file at path, read leniently: the file need not be a valid config. Returns 0
  * and a malloc'd copy, -ENOENT when the key is absent or not a scalar or the file is not YAML, or negative errno. */
 int config_yaml_peek(const char *path, const char *key, char **ret);
+/* config_peek_control_socket()'s reading of a file's text by hand (config-peek.c): 0 and *ret, -ENOENT when there is
+ * no control.socket, or -EAGAIN when only libyaml's reading of the whole document can tell. */
+int config_peek_text(const char *text, size_t len, char **ret);
 
 /* Step 4 of a load (config-yaml.c): validates the raw strings and converts them into c, which has its defaults. */
 int config_from_raw(struct loader *l, const struct raw_config *raw, struct config *c);

@@ -19,6 +19,8 @@ struct config_libcyaml {
 	__typeof__(yaml_parser_initialize) *yaml_parser_initialize;
 	__typeof__(yaml_parser_set_input_string) *yaml_parser_set_input_string;
 	__typeof__(yaml_parser_load) *yaml_parser_load;
+	__typeof__(yaml_parser_parse) *yaml_parser_parse;
+	__typeof__(yaml_event_delete) *yaml_event_delete;
 	__typeof__(yaml_parser_delete) *yaml_parser_delete;
 	__typeof__(yaml_document_delete) *yaml_document_delete;
 	__typeof__(yaml_document_get_node) *yaml_document_get_node;

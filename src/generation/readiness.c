@@ -42,6 +42,7 @@ static int probe_start(struct generation *g, const struct rlimit *nofile, char *
 		snprintf(procs, sizeof(procs), "%s/cgroup.procs", name);
 		p.params.cgroup_dir_fd = g->cgroups->fd;
 		p.params.cgroup_procs = procs;
+		p.params.cgroup_at_clone = !g->cgroups->settled;
 	}
 	pid_t pid;
 	int pidfd;

@@ -565,6 +565,8 @@ static int read_run_record(struct reader *rd) {
 	} else if (streq(rd->key, "cgroups")) {
 		if ((k = take_fd(rd, &r->cgroups.fd, false)) < 0 || (k = take_bool(rd, &r->cgroups.created)) < 0)
 			return k;
+		/* An upgrade waits for the start, after which baton is in its leaf (cgroup_tree_settle()). */
+		r->cgroups.settled = true;
 	} else if (streq(rd->key, "cgroups.path"))
 		k = take_string(rd, &r->cgroups.path, NULL);
 	else if (streq(rd->key, "cgroups.dir"))

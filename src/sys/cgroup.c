@@ -259,8 +259,9 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 		goto fail;
 	}
 	leaf = openat(n.fd, SUPERVISOR_LEAF, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (leaf < 0 || (r = write_at(leaf, "cgroup.procs", "0")) < 0) {
-		r = leaf < 0 ? -errno : r;
+	/* Only whether baton may move there, now: the move itself waits for cgroup_tree_settle(). */
+	if (leaf < 0 || faccessat(leaf, "cgroup.procs", W_OK, AT_EACCESS) < 0) {
+		r = -errno;
 		(void)unlinkat(n.fd, SUPERVISOR_LEAF, AT_REMOVEDIR);
 		r = fail_error(ret_error, r, "cannot move baton into %s%s/" SUPERVISOR_LEAF ": %s", root, n.path,
 			       strerror(-r));
@@ -276,8 +277,7 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	if (created || delegated(n.fd))
-		enable_controllers(&n);
+	n.may_enable = created || delegated(n.fd);
 	TAKE_FD(fd);
 	TAKE_PTR(path);
 	*t = n;
@@ -286,6 +286,21 @@ fail:
 	if (created)
 		(void)unlinkat(origin, strrchr(n.path, '/') + 1, AT_REMOVEDIR);
 	return r;
+}
+
+int cgroup_tree_settle(struct cgroup_tree *t) {
+	if (t->fd < 0 || t->settled)
+		return 0;
+	t->settled = true;
+	_cleanup_close_ int leaf = openat(t->fd, SUPERVISOR_LEAF, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = leaf < 0 ? -errno : write_at(leaf, "cgroup.procs", "0");
+	if (r < 0)
+		return r;
+	/* Only once baton has left it: a cgroup with processes of its own cannot enable controllers for its children
+	 * (cgroup v2's "no internal processes"). */
+	if (t->may_enable)
+		enable_controllers(t);
+	return 0;
 }
 
 void cgroup_tree_close(struct cgroup_tree *t) {
