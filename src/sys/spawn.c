@@ -307,6 +307,18 @@ static int child_main(void *arg) {
 	child_exec(a->p, a->err_read, a->err_fd, a->parent, a->temps, false);
 }
 
+/* The child on a stack of its own in baton's memory, baton suspended until it has exec'd: the pid, or -errno. */
+static pid_t clone_vfork(struct child_args *a) {
+	void *stack =
+		mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	pid_t pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+	int saved = errno;
+	munmap(stack, CHILD_STACK_SIZE);
+	return pid < 0 ? -saved : pid;
+}
+
 /* fork() into the cgroup of p->cgroup_procs at once (clone3(CLONE_INTO_CGROUP), Linux 5.7): 0 in the child, the pid
  * in the parent, or -errno (-ENOSYS, -EINVAL, -E2BIG where the kernel lacks it: the caller moves the child instead). */
 static pid_t clone_into_cgroup(const struct spawn_params *p) {
@@ -440,20 +452,10 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 	pid_t pid = p->cgroup_procs && p->cgroup_at_clone ? clone_into_cgroup(p) : -ENOSYS;
 	if (pid == 0)
 		child_exec(p, err_read, err_write, a.parent, temps, true);
-	if (pid < 0 && pid != -ENOSYS && pid != -EINVAL && pid != -E2BIG)
-		return fail_error(ret_error, pid, "clone3: %s", strerror(-pid));
-	if (pid > 0)
-		goto started;
-	void *stack =
-		mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED)
-		return fail_error(ret_error, -errno, "mmap: %s", strerror(errno));
-	pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
-	int saved = errno;
-	munmap(stack, CHILD_STACK_SIZE);
+	if (pid == -ENOSYS || pid == -EINVAL || pid == -E2BIG)
+		pid = clone_vfork(&a);
 	if (pid < 0)
-		return fail_error(ret_error, -saved, "clone: %s", strerror(saved));
-started:
+		return fail_error(ret_error, pid, "clone: %s", strerror(-pid));
 
 	close(TAKE_FD(err_write));
 	/* From this side too (the classic job-control race): a signal sent to the group right after we return must
