@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cyaml/cyaml.h>
-#include <stdarg.h>
 #include <yaml.h>
 
 struct config_libcyaml {
@@ -34,8 +33,3 @@ int config_libcyaml_load(const char **ret_why);
 /* Unloads it, unless it was never loaded: nothing may use libcyaml afterwards but after another load. */
 void config_libcyaml_unload(void);
 
-struct loader;
-/* libcyaml's log_fn: collects its log lines in the loader, for config_libcyaml_error(). */
-void config_libcyaml_log(cyaml_log_t level, void *ctx, const char *fmt, va_list ap);
-/* The loader's error for a failed cyaml_load_data(): the key path and line that libcyaml's log lines name. */
-int config_libcyaml_error(struct loader *l, cyaml_err_t e);

@@ -386,10 +386,10 @@ static int load_program(struct loader *l, const struct raw_program *p, struct co
 	if (loader_find(l, "program.command") &&
 	    (r = get_command(l, "program.command", p->command, p->n_command, &c->command)) < 0)
 		return r;
-	r = config_yaml_environment(l, &c->environment);
+	r = loader_environment(l, &c->environment);
 	if (r < 0)
 		return r;
-	r = config_yaml_set_environment(l, &c->environment);
+	r = loader_set_environment(l, &c->environment);
 	if (r < 0)
 		return r;
 	if (p->working_directory && p->working_directory[0] != '/')

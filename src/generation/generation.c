@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "compat.h"
-#include "generation-internal.h"
 #include "log.h"
 #include "proc.h"
 #include "program.h"
@@ -120,33 +119,9 @@ bool generation_output(struct evloop *loop, struct generation *g, unsigned strea
 	return r > 0;
 }
 
-/* ---- cgroups ---- */
+/* ---- start, ready, follow (a generation's cgroup: generation-members.c) ---- */
 
 #define CGROUP_TAG(gid) (((uint64_t)(gid) << 8) | GEN_TAG_CGROUP)
-
-/* "gen-N", or "gen-N-probe" for its readiness probes. */
-const char *generation_cgroup_name(char buf[static 32], unsigned id, bool probe) {
-	snprintf(buf, 32, "gen-%u%s", id, probe ? "-probe" : "");
-	return buf;
-}
-
-/* Removes a cgroup that baton is done with; one still populated (a process that would not die) stays, and
- * cgroup_tree_close() tries again at the end. */
-void generation_cgroup_drop(const struct cgroup_tree *t, bool *in, int *events_fd, unsigned id, bool probe) {
-	if (events_fd && *events_fd >= 0)
-		close(*events_fd); /* also leaves the epoll set */
-	if (events_fd)
-		*events_fd = -1;
-	if (!*in)
-		return;
-	*in = false;
-	char name[32];
-	int r = cgroup_remove(t, generation_cgroup_name(name, id, probe));
-	if (r < 0 && r != -ENOENT)
-		log_debug_errno(r, "Failed to remove cgroup %s, ignoring", name);
-}
-
-/* ---- start, ready, follow ---- */
 
 /* shutdown(2) on a listening socket (servers do it to wake their accepting threads) ends its listening for every
  * process that shares it, baton included: a new generation gets it listening again. */
@@ -199,32 +174,6 @@ static void watch_pidfd(struct evloop *loop, struct generation *g) {
 	int r = evloop_add(loop, g->pidfd, EPOLLIN, ((uint64_t)g->id << 8) | GEN_TAG_PIDFD);
 	if (r < 0)
 		log_warning_errno(r, "Failed to watch generation %u's pidfd, ignoring", g->id);
-}
-
-/* The generation's cgroup, which its child joins before it execs (spawn.c): created, its cgroup.events opened into
- * *ret_events_fd, and p's spawn parameters pointed at its cgroup.procs (procs: room for the path, kept by the
- * caller until the spawn). Nothing to do without cgroups. */
-static int cgroup_prepare(const struct generation_spec *spec, struct program *p, char name[static 32],
-			  char procs[static 64], bool *in_cgroup, int *ret_events_fd, char **ret_error) {
-	if (!spec->cgroups)
-		return 0;
-	generation_cgroup_name(name, spec->id, false);
-	int r = cgroup_create(spec->cgroups, name);
-	if (r >= 0) {
-		*in_cgroup = true;
-		r = cgroup_events_open(spec->cgroups, name);
-	}
-	if (r < 0) {
-		*ret_error = strdup_printf("cgroup %s/%s: %s", spec->cgroups->path, name, strerror(-r));
-		generation_cgroup_drop(spec->cgroups, in_cgroup, NULL, spec->id, false);
-		return r;
-	}
-	*ret_events_fd = r;
-	snprintf(procs, 64, "%s/cgroup.procs", name);
-	p->params.cgroup_dir_fd = spec->cgroups->fd;
-	p->params.cgroup_procs = procs;
-	p->params.cgroup_at_clone = !spec->cgroups->settled;
-	return 0;
 }
 
 /* The started child becomes generation spec->id: tracked, its pidfd, cgroup.events and output pipes watched. */
@@ -319,7 +268,9 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 	_cleanup_close_ int events_fd = -1;
 	bool in_cgroup = false;
 	char name[32], procs[64];
-	r = cgroup_prepare(spec, &p, name, procs, &in_cgroup, &events_fd, ret_error);
+	if (spec->cgroups)
+		r = generation_cgroup_join(spec->cgroups, spec->id, false, &in_cgroup, &events_fd, &p.params, name,
+					   procs, ret_error);
 	if (r < 0) {
 		program_free(&p);
 		return r;
@@ -451,13 +402,6 @@ int generation_signal(const struct generation *g, int sig) {
 		return -ESRCH; /* a daemon's launcher exited and the daemon is not known yet: nothing to signal */
 	int r = g->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, g->pidfd, sig, NULL, 0) : kill(g->pid, sig);
 	return r < 0 ? -errno : 0;
-}
-
-void generation_kill_group(pid_t pgid) {
-	if (pgid <= 1 || pgid == getpgrp())
-		return;
-	if (kill(-pgid, SIGKILL) < 0 && errno != ESRCH)
-		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)pgid);
 }
 
 void generation_kill(struct generation *list, struct generation *g, const char *why) {

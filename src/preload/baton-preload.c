@@ -282,7 +282,7 @@ static size_t unix_name(const struct sockaddr_un *un, socklen_t len) {
 	return n;
 }
 
-static bool addr_equal(const struct inherited *in, const struct sockaddr *addr, socklen_t len) {
+static bool inherited_matches(const struct inherited *in, const struct sockaddr *addr, socklen_t len) {
 	union sockaddr_any a = {0};
 	memcpy(&a, addr, len < sizeof a ? len : sizeof a);
 	if (a.sa.sa_family != in->domain)
@@ -525,7 +525,7 @@ static bool map_bind(int fd, const struct sockaddr *addr, socklen_t len) {
 	long idx = -1;
 	for (size_t i = 0; i < n_inherited && idx < 0; i++)
 		if (inherited[i].domain == domain && inherited[i].type == type && inherited[i].protocol == protocol &&
-		    addr_equal(&inherited[i], addr, len))
+		    inherited_matches(&inherited[i], addr, len))
 			idx = (long)i;
 	if (idx < 0)
 		return false;
