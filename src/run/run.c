@@ -26,26 +26,7 @@
 #include "supervisor.h"
 #include "util.h"
 
-/* Every signal is baton's to read from its signalfd (baton(1) SIGNALS says what each one does): blocked, none of
- * them can kill or stop baton by its default action, and as PID 1 none is dropped by the kernel (a blocked signal is
- * never discarded as ignored). SIGKILL and SIGSTOP cannot be blocked; glibc keeps 32 and 33 for itself. A fault
- * (SIGSEGV, SIGBUS, SIGFPE, SIGILL) in baton itself still kills it: the kernel forces those through. */
-int run_block_signals(void) {
-	sigset_t mask;
-	sigfillset(&mask);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return -errno;
-	return 0;
-}
-
 /* ---- control clients ---- */
-
-void run_client_reply(struct run *r, struct control_client *cl, const char *json) {
-	int k = json ? control_client_reply(cl, json) : control_client_reply_error(cl, "out of memory");
-	if (k < 0)
-		log_debug_errno(k, "Failed to reply to control client %u, ignoring", cl->id);
-	control_client_close(&r->control, cl);
-}
 
 /* The supervisor's outbox: each ended reload is answered to the clients waiting for its number. */
 static void deliver_replies(struct run *r) {
@@ -54,7 +35,7 @@ static void deliver_replies(struct run *r) {
 		_cleanup_free_ char *json = NULL;
 		for (struct control_client *cl = r->control.clients, *next; cl; cl = next) {
 			next = cl->next;
-			if (!cl->has_request || cl->request != CONTROL_RELOAD || cl->waiting_for != rr->seq)
+			if (!cl->has_request || cl->request != CONTROL_RELOAD || cl->reload_seq != rr->seq)
 				continue;
 			if (!json)
 				json = status_reload_reply(rr);
@@ -463,7 +444,7 @@ static void handle_request(struct run *r, struct control_client *cl) {
 	}
 	case CONTROL_RELOAD:
 		/* Whatever is in progress, the reload that reads the config from now on is the next one. */
-		cl->waiting_for = r->sup.last_reload_seq + 1;
+		cl->reload_seq = r->sup.last_reload_seq + 1;
 		dispatch(r, &(struct event){.type = EV_RELOAD_REQUEST, .why = why});
 		break;
 	case CONTROL_STOP:
@@ -473,7 +454,7 @@ static void handle_request(struct run *r, struct control_client *cl) {
 	case CONTROL_UPGRADE:
 		/* Carried out between two turns of the loop (run_upgrade_pending), never in the middle of a batch of
 		 * events. */
-		cl->waiting_for = 1;
+		cl->upgrade_phase = UPGRADE_ASKED;
 		break;
 	default:
 		break;
@@ -581,7 +562,7 @@ static int setup(struct run *r, char **ret_error) {
 	return 0;
 }
 
-void run_teardown(struct run *r) {
+static void run_teardown(struct run *r) {
 	/* `baton stop` reads this line, then waits for the connection to close. That happens when the kernel closes
 	 * the fd as baton's process ends, not here: the rest of the teardown (and an ASan leak check) still runs, and
 	 * the client must not return while baton is alive. So the fd is left open on purpose. */
@@ -607,15 +588,6 @@ void run_teardown(struct run *r) {
 	if (r->exe_fd >= 0)
 		close(r->exe_fd);
 	run_free_strings(r);
-}
-
-void run_free_strings(struct run *r) {
-	free(r->binary);
-	free(r->previous_version);
-	free(r->own_config_path);
-	strv_free(r->own_listens);
-	strv_free(r->own_sets);
-	strv_free(r->own_command);
 }
 
 static void handle_event(struct run *r, uint64_t tag) {
@@ -651,7 +623,7 @@ static void handle_event(struct run *r, uint64_t tag) {
 	}
 }
 
-int run_loop(struct run *r) {
+static int run_loop(struct run *r) {
 	/* Done once the state machine is, and nothing of any generation is left. */
 	while (r->sup.state != SUP_DONE || r->remnants) {
 		/* Once the first generation is ready, off the start's path: baton moves itself into its cgroup leaf
@@ -718,5 +690,14 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 	malloc_trim(0);
 
 	sync_terminal(&r);
+	return run_loop(&r);
+}
+
+/* The new binary of `baton upgrade`: run-upgrade.c takes the state over (or goes back), and the loop carries on with
+ * it; run-upgrade.c never calls the loop itself. */
+int run_takeover(char *const *argv) {
+	struct run r;
+	if (run_upgrade_resume(argv, &r) < 0)
+		return EXIT_SYSTEM;
 	return run_loop(&r);
 }

@@ -15,7 +15,7 @@
 # (subdir(...)), main.c in src/ itself last. A header has the rank of its .c file, or its own line here.
 ranks='
 0  base        util.c exit-status.h version.c
-1  base        log.c address.c json.c output.c evloop.c proc.c creds.c libsystemd.c
+1  base        log.c address.c json.c output.c evloop.c proc.c creds.c serialize.c libsystemd.c
 2  sys         spawn-env.c spawn-preload.c notify.c control.c cgroup.c
 3  sys         spawn.c
 4  config      config-libcyaml.c
@@ -28,17 +28,18 @@ ranks='
 11 generation  generation-list.c
 12 generation  generation-members.c
 13 generation  generation.c
-14 generation  readiness.c upstream.c
+14 generation  readiness.c upstream.c generation-serialize.c
 15 supervisor  supervisor.c
-16 supervisor  status.c
-17 run         run-state.c run-internal.h
-18 run         run-upgrade.c
-19 run         run.c
-20 .           main.c
+16 supervisor  status.c supervisor-serialize.c
+17 run         run-core.c run-internal.h run.h
+18 run         run-state.c
+19 run         run-upgrade.c
+20 run         run.c
+21 .           main.c
 '
 # Where the table's lines mean:
-#   base        helpers every file may use; which baton this is; the log, parsers, the event loop's registry;
-#               libsystemd loaded with dlopen() when the environment asks for it
+#   base        helpers every file may use; which baton this is; the log, parsers, the event loop's registry, the
+#               records of the upgrade state (serialize); libsystemd loaded with dlopen() when the environment asks
 #   sys         what baton asks of the kernel and speaks on the wire: spawn (env and preload checks below the fork
 #               and exec), the notify and control protocols, baton's cgroup v2 subtree
 #   config      config-libcyaml (libcyaml and libyaml loaded with dlopen()), config-loader (the document of one
@@ -46,9 +47,10 @@ ranks='
 #               (the schema, loading, --set) and config-print, config-cli and config-peek (control.socket alone)
 #   exec        what a config asks of a program's world; program: the exec of a program for a config
 #   generation  the list, what belongs to a generation (members, its cgroups), starting and stopping it; then
-#               readiness and upstream, the mechanisms the state machine drives
-#   supervisor  the state machine; status: its state as the control socket shows it
-#   run         the upgrade state, the upgrade, the event loop of `baton run`
+#               readiness and upstream, the mechanisms the state machine drives; generations across an upgrade
+#   supervisor  the state machine; status: its state as the control socket shows it; the same across an upgrade
+#   run         what the run files share (and run.h, their public header), the upgrade state's envelope, the
+#               upgrade, the event loop of `baton run`
 set -u
 here=$(dirname "$0")
 src=${1:-$here/../../src}
