@@ -32,4 +32,3 @@ extern struct config_libcyaml libcyaml;
 int config_libcyaml_load(const char **ret_why);
 /* Unloads it, unless it was never loaded: nothing may use libcyaml afterwards but after another load. */
 void config_libcyaml_unload(void);
-

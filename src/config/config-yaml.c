@@ -323,7 +323,6 @@ static int cyaml_error(struct loader *l, cyaml_err_t e) {
 	return loader_fail(l, key, node, "%s", reason[0] ? reason : libcyaml.cyaml_strerror(e));
 }
 
-
 /* ---- Step 3b: the --set options over the raw strings, before they are validated with the file's ---- */
 
 static const cyaml_schema_field_t *field_find(const cyaml_schema_field_t *fields, const char *key, size_t len) {
