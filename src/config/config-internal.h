@@ -44,6 +44,9 @@ struct raw_control {
 struct raw_systemd {
 	char *fd_store;
 };
+struct raw_notify {
+	char *socket;
+};
 struct raw_config {
 	struct raw_listener *listeners;
 	unsigned n_listeners;
@@ -54,6 +57,7 @@ struct raw_config {
 	struct raw_restart *restart;
 	struct raw_control *control;
 	struct raw_systemd *systemd;
+	struct raw_notify *notify;
 };
 
 /* ---- config.c ---- */

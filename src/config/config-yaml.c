@@ -114,6 +114,10 @@ static const cyaml_schema_field_t systemd_fields[] = {
 	STR("fd-store", struct raw_systemd, fd_store),
 	CYAML_FIELD_END,
 };
+static const cyaml_schema_field_t notify_fields[] = {
+	STR("socket", struct raw_notify, socket),
+	CYAML_FIELD_END,
+};
 static const cyaml_schema_field_t config_fields[] = {
 	CYAML_FIELD_SEQUENCE_COUNT("listeners", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_config, listeners,
 				   n_listeners, &listener_schema, 0, CYAML_UNLIMITED),
@@ -122,6 +126,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	SECTION("reload", reload, reload_fields),
 	SECTION("stop", stop, stop_fields),
 	SECTION("restart", restart, restart_fields),
+	SECTION("notify", notify, notify_fields),
 	SECTION("control", control, control_fields),
 	SECTION("systemd", systemd, systemd_fields),
 	CYAML_FIELD_END,

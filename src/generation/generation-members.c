@@ -105,6 +105,12 @@ static int pids_add(pid_t **pids, size_t *n, pid_t pid) {
 	return 0;
 }
 
+int generation_adopt_pid(struct generation *g, pid_t pid) {
+	if (pids_contain(g->adopted, g->n_adopted, pid))
+		return 0;
+	return pids_add(&g->adopted, &g->n_adopted, pid);
+}
+
 /* SIGKILL (or sig) to pid and, when it leads a group of its own (a daemon that called setsid()), that group. */
 static void signal_with_group(pid_t pid, int sig) {
 	pid_t pgid = getpgid(pid);

@@ -23,6 +23,9 @@ void generation_kill_strays(struct generation *list, struct generation *g);
  * by the generation or remnant that pid belonged to (by their BATON_GENERATION where that is still readable), so
  * that they are stopped and killed with it; a reaped adopted pid leaves its list. */
 void generations_adopt(struct generation *list, struct remnant *remnants, pid_t reaped);
+/* Adds pid to g's adopted processes (without a cgroup: its old main process after MAINPID=), unless it is there
+ * already. Returns 0 or -ENOMEM. */
+int generation_adopt_pid(struct generation *g, pid_t pid);
 /* Whether pid is one of g's processes: in its cgroup; or, without, its main process or an orphan it adopted. */
 bool generation_has(const struct generation *g, pid_t pid);
 /* The generation whose cgroup pid is in (NULL when none, or without cgroups). */

@@ -2,6 +2,7 @@
 #include "generation.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "compat.h"
@@ -16,6 +18,10 @@
 #include "proc.h"
 #include "program.h"
 #include "util.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3 /* Linux 5.4; glibc before 2.36 does not name it */
+#endif
 
 #define OUTPUT_TAG(gid, writable, stream)                                                                              \
 	((((((uint64_t)(gid) << 2) | ((uint64_t)(writable) << 1) | (uint64_t)(stream))) << 8) | GEN_TAG_OUTPUT)
@@ -353,6 +359,33 @@ void generation_follow(struct evloop *loop, struct generation *g, pid_t pid) {
 	if (g->pidfd < 0 && errno != ENOSYS)
 		log_debug_errno(errno, "pidfd_open(%d) failed, signalling by pid", (int)pid);
 	watch_pidfd(loop, g);
+}
+
+void generation_follow_main(struct evloop *loop, struct generation *g, pid_t pid) {
+	pid_t old = g->pid;
+	if (!g->in_cgroup && old > 0 && generation_adopt_pid(g, old) < 0)
+		log_warning("generation %u: cannot keep track of its old main process %d, ignoring", g->id, (int)old);
+	generation_follow(loop, g, pid);
+}
+
+bool generation_main_ended_elsewhere(const struct generation *g, int *ret_wait_status) {
+	if (g->pid <= 0 || g->pidfd < 0)
+		return false;
+	struct pollfd pfd = {.fd = g->pidfd, .events = POLLIN};
+	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))
+		return false;
+	/* Exited. Baton's own child (also one re-parented to it) is a zombie waitpid() gets: not ended elsewhere. */
+	siginfo_t si = {0};
+	/* By pidfd: the pid itself may already belong to another process (its parent reaped it). */
+	if (waitid(P_PIDFD, (id_t)g->pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+		return false;
+	/* Its parent has not reaped it yet: /proc still holds its status. Read, then checked through the pidfd that
+	 * the pid was still that zombie (not reaped and reused) when read. */
+	int status = proc_exit_status(g->pid);
+	if (status != WAIT_STATUS_UNKNOWN && syscall(SYS_pidfd_send_signal, g->pidfd, 0, NULL, 0) < 0)
+		status = WAIT_STATUS_UNKNOWN;
+	*ret_wait_status = status;
+	return true;
 }
 
 void generation_end_readiness(struct generation *g) {

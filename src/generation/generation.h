@@ -47,6 +47,13 @@ uint64_t generation_ready(struct generation *g, uint64_t now);
 /* g now follows pid (a daemon named by its pid file): its main process, pidfd and, when the daemon leads a process
  * group of its own, that group. */
 void generation_follow(struct evloop *loop, struct generation *g, pid_t pid);
+/* g's main process is pid from now on (MAINPID=, a program that replaced itself): as generation_follow(); without a
+ * cgroup, the old main process, while it lives, stays g's as an adopted process (it and what it leaves are g's). */
+void generation_follow_main(struct evloop *loop, struct generation *g, pid_t pid);
+/* Whether g's main process, which is not baton's child (a process MAINPID= named), has ended: its pidfd says so and
+ * baton cannot reap it. Then *ret_wait_status is its wait status where /proc still has it, else WAIT_STATUS_UNKNOWN.
+ * A main process that is baton's child (or became it, re-parented to baton as subreaper) is reaped instead. */
+bool generation_main_ended_elsewhere(const struct generation *g, int *ret_wait_status);
 /* The generation stops starting: its probe is killed and readiness checks stop. */
 void generation_end_readiness(struct generation *g);
 

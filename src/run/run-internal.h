@@ -45,7 +45,9 @@ struct run {
 	struct supervisor sup;
 	struct evloop loop;
 	int notify_fd;
-	char *notify_path; /* NOTIFY_SOCKET for children */
+	char *notify_path; /* NOTIFY_SOCKET for children: a socket file (removed at exit), or "@name" */
+	dev_t notify_dev; /* the socket file's, so that only ours is removed (0 when abstract) */
+	ino_t notify_ino;
 	struct control control;
 	uint64_t control_resume_usec; /* accepting is paused until then (out of fds); USEC_INFINITY normally */
 	struct remnant

@@ -436,6 +436,12 @@ static int take_over(struct run *r, bool going_back, char **ret_error) {
 	struct supervisor *s = &r->sup;
 	s->loop = &r->loop;
 	s->notify_path = r->notify_path;
+	/* The socket file is ours (the state names its fd): it is removed at exit like one this binary bound. */
+	struct stat st;
+	if (r->notify_path[0] == '/' && lstat(r->notify_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		r->notify_dev = st.st_dev;
+		r->notify_ino = st.st_ino;
+	}
 	s->cgroups = r->cgroups.fd >= 0 ? &r->cgroups : NULL;
 	for (struct generation *g = s->generations; g; g = g->next)
 		g->cgroups = s->cgroups;

@@ -205,6 +205,23 @@ static void child_stopped(struct run *r, pid_t pid, int sig) {
 	(void)kill(-g->pgid, SIGCONT);
 }
 
+/* A main process that MAINPID= named and that is not baton's child (its parent, the old main process, still lives)
+ * is never reaped by baton: its pidfd says it ended, and its generation ends with what /proc still tells of it. */
+static void main_ended_elsewhere(struct run *r) {
+	int status;
+	for (bool again = true; again;) {
+		again = false;
+		for (struct generation *g = r->sup.generations; g && r->sup.state != SUP_DONE; g = g->next)
+			if (generation_main_ended_elsewhere(g, &status)) {
+				log_debug("generation %u: its main process %d, not baton's child, ended", g->id,
+					  (int)g->pid);
+				generation_ended(r, g, status, false);
+				again = true; /* the list changed */
+				break;
+			}
+	}
+}
+
 /* Reaps every child that has exited: generations end (EV_EXITED); a readiness probe counts for its generation;
  * anything else is an orphan that was reparented to baton (the child subreaper) and is only reaped, so that no zombie
  * stays behind. Several SIGCHLDs can arrive as one, so this loops until nothing is left. */
@@ -252,6 +269,7 @@ static void reap_children(struct run *r) {
 				   (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT);
 		generation_ended(r, g, status, interrupted);
 	}
+	main_ended_elsewhere(r);
 	remnants_reaped(&r->remnants);
 }
 
@@ -352,8 +370,8 @@ static int setup_cgroups(struct run *r) {
 /* ---- notify ---- */
 
 /* Which generation a notify sender belongs to: the generation's main process itself; a process of its cgroup; or,
- * for a generation without one, an orphan it adopted, a process in its process group, or a descendant of its main
- * process (a shell script's systemd-notify). Anyone else is not heard. */
+ * for a generation without one, an orphan it adopted (its old main process, after MAINPID=), a process in its process
+ * group, or a descendant of any of these (a shell script's systemd-notify). Anyone else is not heard. */
 static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) {
 	if (pid <= 0)
 		return NULL;
@@ -364,15 +382,45 @@ static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) 
 		if (!g->in_cgroup && generation_has(g, pid))
 			return g;
 	pid_t pgid = getpgid(pid);
-	if (pgid > 0 && (g = generation_by_pid(s->generations, pgid)) && !g->in_cgroup)
-		return g;
+	for (g = s->generations; g && pgid > 1; g = g->next)
+		if (!g->in_cgroup && g->pgid == pgid)
+			return g;
 	pid_t self = getpid();
 	for (int depth = 0; depth < 32 && pid > 1 && pid != self; depth++) {
 		pid = proc_parent_of(pid);
-		if ((g = generation_by_pid(s->generations, pid)))
-			return !g->in_cgroup ? g : NULL;
+		for (g = s->generations; g && pid > 1; g = g->next)
+			if (pid == g->pid || (!g->in_cgroup && generation_has(g, pid)))
+				return !g->in_cgroup ? g : NULL;
 	}
 	return NULL;
+}
+
+/* MAINPID= (sd_notify(3)): a process of g names another live process of g as its main process, as systemd follows it
+ * (a program that replaced itself: gone/daemon's ReplaceProcess). Status, stop, the watchdog, the exit status and
+ * restart.policy follow the new one; the old one's exit no longer ends the generation. Anything else is refused. */
+static void handle_mainpid(struct run *r, struct generation *g, pid_t sender, const struct notify_msg *m) {
+	pid_t pid = m->mainpid;
+	if (m->mainpid_invalid) {
+		log_warning("generation %u: pid %d sent a MAINPID= that is not a PID, refused", g->id, (int)sender);
+		return;
+	}
+	if (pid == g->pid)
+		return; /* many programs say MAINPID=<themselves> with READY=1 */
+	const char *why = NULL;
+	char state = pid > 0 ? proc_state(pid) : 0;
+	if (g->state != GEN_STARTING && g->state != GEN_READY)
+		why = "the generation is stopping";
+	else if (state == 0 || state == 'Z' || state == 'X')
+		why = "no such live process";
+	else if (pid == getpid() || generation_of_sender(&r->sup, pid) != g)
+		why = "not a process of this generation";
+	if (why) {
+		log_warning("generation %u: pid %d sent MAINPID=%d, refused: %s", g->id, (int)sender, (int)pid, why);
+		return;
+	}
+	log_info("generation %u: its main process is now pid %d (MAINPID= from pid %d; was pid %d)", g->id, (int)pid,
+		 (int)sender, (int)g->pid);
+	generation_follow_main(&r->loop, g, pid);
 }
 
 static void handle_notify_message(struct run *r, struct notify_datagram *d) {
@@ -387,6 +435,8 @@ static void handle_notify_message(struct run *r, struct notify_datagram *d) {
 		log_warning("dropped a malformed notify message from pid %d (generation %u)", (int)d->pid, g->id);
 		return;
 	}
+	if (m.mainpid || m.mainpid_invalid)
+		handle_mainpid(r, g, d->pid, &m);
 	bool serving = g == s->current && g->state == GEN_READY;
 	switch (upstream_on_message(s->config, s->listeners, s->n_listeners, g, serving, &m, d, now_usec())) {
 	case UPSTREAM_READY:
@@ -508,6 +558,24 @@ static void handle_control_client(struct run *r, unsigned id) {
 
 /* ---- setup, teardown and the loop ---- */
 
+/* The socket the program's NOTIFY_SOCKET names (notify.socket): by default a file in baton's runtime directory, as
+ * systemd gives one (/run/systemd/notify), because some client libraries cannot reach an abstract address. */
+static int setup_notify(struct run *r, char **ret_error) {
+	const char *want = r->sup.config->notify_socket;
+	_cleanup_free_ char *path = NULL;
+	if (!want) {
+		int k = notify_default_path(&path);
+		if (k < 0)
+			return fail_error(ret_error, k, "out of memory");
+	}
+	const char *where = !want ? path : streq(want, "abstract") ? NULL : want;
+	int k = notify_server_open(where, &r->notify_fd, &r->notify_path, &r->notify_dev, &r->notify_ino, ret_error);
+	if (k < 0)
+		return k;
+	log_debug("notify socket at %s", r->notify_path);
+	return 0;
+}
+
 static int setup(struct run *r, char **ret_error) {
 	int k = run_block_signals();
 	if (k < 0)
@@ -532,9 +600,9 @@ static int setup(struct run *r, char **ret_error) {
 	k = evloop_open(&r->loop, &mask);
 	if (k < 0)
 		return log_error_errno(k, "Failed to set up the event loop");
-	k = notify_server_open(&r->notify_fd, &r->notify_path);
+	k = setup_notify(r, ret_error);
 	if (k < 0)
-		return log_error_errno(k, "Failed to open the notify socket");
+		return k;
 	r->sup.notify_path = r->notify_path;
 	k = evloop_add(&r->loop, r->notify_fd, EPOLLIN, TAG_NOTIFY);
 	if (k < 0)
@@ -581,6 +649,8 @@ static void run_teardown(struct run *r) {
 	remnants_free(r->remnants);
 	supervisor_free(&r->sup);
 	cgroup_tree_close(&r->cgroups);
+	if (r->notify_path)
+		notify_server_remove(r->notify_path, r->notify_dev, r->notify_ino);
 	free(r->notify_path);
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);

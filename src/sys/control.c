@@ -86,34 +86,6 @@ static int make_sockaddr(const char *path, struct sockaddr_un *ret, socklen_t *r
 	return 0;
 }
 
-/* mkdir -p of path's parent directory. On failure *ret_dir names the component that could not be made. */
-static int mkdir_parents(const char *path, char **ret_dir) {
-	_cleanup_free_ char *p = strdup(path);
-	if (!p)
-		return -ENOMEM;
-
-	char *slash = strrchr(p, '/');
-	if (!slash || slash == p)
-		return 0; /* relative name in the current directory, or a file in / */
-	*slash = '\0';
-
-	for (char *q = p + 1;; q++) {
-		if (*q != '/' && *q != '\0')
-			continue;
-		char saved = *q;
-		*q = '\0';
-		/* EEXIST also covers a non-directory in the way; the next mkdir() or the bind() then says ENOTDIR. */
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			int r = -errno;
-			*ret_dir = TAKE_PTR(p);
-			return r;
-		}
-		if (saved == '\0')
-			return 0;
-		*q = saved;
-	}
-}
-
 /* Whether something listens on the socket at sa: 1 yes, 0 no (stale file), negative errno when we cannot tell. */
 static int socket_is_listening(const struct sockaddr_un *sa, socklen_t len) {
 	/* Non-blocking, so a listener whose backlog is full answers EAGAIN instead of making us wait for it. */
