@@ -1,0 +1,220 @@
+# Helpers for the tests in a real container runtime: podman (rootful) with Debian's crun or runc, baton as PID 1 of
+# each container. The image is a minimal Debian root of the host's release (tests/podman/image.sh: PM_IMAGE); every
+# container gets, bind-mounted:
+#   $BATON             -> /usr/local/bin/baton (read-only): the build tree's baton
+#   $BATON_DEMO        -> /usr/local/bin/baton-demo (read-only)
+#   $BATS_TEST_TMPDIR/out -> /out (read-write): where the programs leave their marks for the test to wait on
+# and no network but its own loopback (--network=none); a client reaches it from the host in the container's network
+# namespace (pm_net). Each test's containers are removed by its teardown, passed or not.
+
+# wait_for, WAIT_SECONDS (30 s) and PYTHON come from tests/lib/common.bash, shared with tests/bats.
+load "${BATS_TEST_DIRNAME}/../lib/common.bash"
+
+: "${BATON:?BATON must point at the built baton binary (meson test sets it)}"
+: "${BATON_DEMO:?BATON_DEMO must point at the built baton-demo binary (meson test sets it)}"
+: "${TESTS_DIR:?TESTS_DIR must point at tests/ (meson test sets it)}"
+
+# Says why this machine cannot run the tests, on stderr and on fd 3 (bats' own output, so that it shows even
+# without --print-errorlogs), and fails. Never a skip: a machine where the runtime cannot run fails these tests.
+pm_cannot() {
+  local msg="podman tests: CANNOT RUN: $*"
+  echo "$msg" >&2
+  echo "# $msg" >&3
+  return 1
+}
+
+# The ways to run a container here, tried in this order until one runs the image's baton (a global podman option,
+# then options of `podman run`, separated by "|"):
+# - crun as installed: a host with cgroup v2 only (Debian 13, a fresh Debian 12), or v1 only;
+# - crun without cgroups: where podman may not create the container's cgroup (inside another container);
+# - runc: a hybrid cgroup host whose cgroup2 hierarchy holds a controller, where crun refuses to start any container
+#   ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"), with or without cgroups.
+PM_WAYS=("--runtime=crun|" "--runtime=crun|--cgroups=disabled" "--runtime=runc|")
+
+# Picks the way to run containers (setup_file): writes $BATS_FILE_TMPDIR/pm.env (PM_GLOBAL, PM_RUN: bash arrays), or
+# $BATS_FILE_TMPDIR/pm.cannot with the reason, which every test then fails with (pm_setup).
+pm_preflight() {
+  local env="$BATS_FILE_TMPDIR/pm.env" cannot="$BATS_FILE_TMPDIR/pm.cannot"
+  rm -f "$env" "$cannot"
+  local reason
+  if ! reason=$(pm_choose 2>&1); then
+    printf '%s\n' "$reason" >"$cannot"
+    return 0
+  fi
+  printf '%s\n' "$reason" >"$env"
+}
+
+# Prints the bash assignments of PM_GLOBAL and PM_RUN for the first way that runs, or the reasons none does (and
+# fails).
+pm_choose() {
+  [[ "$(id -u)" == 0 ]] || { echo "they need root (rootful podman)"; return 1; }
+  command -v podman >/dev/null || { echo "podman not found (sh contrib/deps.sh --test)"; return 1; }
+  [[ -z "${PM_IMAGE_ERROR:-}" ]] || { echo "$PM_IMAGE_ERROR"; return 1; }
+  [[ -n "${PM_IMAGE:-}" ]] || { echo "PM_IMAGE is not set (run the file through tests/podman/image.sh exec)"; return 1; }
+
+  # podman raises RLIMIT_NOFILE to 1048576 (and sets RLIMIT_NPROC) in the container: without CAP_SYS_RESOURCE (a
+  # machine that is itself a container) the runtime's setrlimit fails ("setrlimit `RLIMIT_NOFILE`: Operation not
+  # permitted"). The container gets the host's hard limits instead; podman lowers its own RLIMIT_NPROC to 32768.
+  local nofile nproc
+  nofile=$(ulimit -Hn)
+  nproc=$(ulimit -Hu)
+  [[ $nofile == unlimited || $nofile -gt 1048576 ]] && nofile=1048576
+  [[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=32768
+  local base=(--rm --network=none --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc"
+    -v "$BATON:/usr/local/bin/baton:ro" -v "$BATON_DEMO:/usr/local/bin/baton-demo:ro")
+  # A sanitizer build (tests/run.sh --sanitize) runs with its options; leak detection is off in there (it needs
+  # ptrace(2)); the integration suite checks baton for leaks.
+  if [[ -n "${ASAN_OPTIONS:-}" ]] || ldd "$BATON" 2>/dev/null | grep -q libasan; then
+    base+=(-e "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+  fi
+  [[ -z "${UBSAN_OPTIONS:-}" ]] || base+=(-e "UBSAN_OPTIONS=$UBSAN_OPTIONS")
+
+  local way global run out errors="" libs
+  for way in "${PM_WAYS[@]}"; do
+    global=${way%%|*}
+    run=${way#*|}
+    # shellcheck disable=SC2086 # $run: zero or one option
+    if out=$(timeout 120 podman "$global" run "${base[@]}" $run "$PM_IMAGE" /usr/local/bin/baton --version 2>&1) &&
+      [[ $out == baton* ]]; then
+      # The build's binaries, linked on the host, must find their libraries in the image: one the image lacks
+      # (libasan and libubsan of a sanitizer build) is the host's own file, bind-mounted at the path ldd names.
+      libs=$(pm_missing_libs "$global" "${base[@]}" $run) || { echo "$libs"; return 1; }
+      printf 'PM_GLOBAL=%q\n' "$global"
+      printf 'PM_RUN=('
+      printf '%q ' "${base[@]}" $run $libs
+      printf ')\n'
+      echo "# podman: $(podman --version | sed 's/^podman version //'), runtime: ${global#--runtime=}${run:+ $run}," \
+        "image $PM_IMAGE" >&3
+      return 0
+    fi
+    errors+="
+  podman $global run ${run:+$run }...: $(tail -n 3 <<<"$out")"
+  done
+  echo "no way to run a container here worked:$errors"
+  return 1
+}
+
+# -v options for the libraries the build's binaries need and the image lacks; fails naming those the host has not
+# either.
+pm_missing_libs() {
+  local global=$1
+  shift
+  local missing lib path opts=""
+  missing=$(timeout 60 podman "$global" run "$@" "$PM_IMAGE" \
+    ldd /usr/local/bin/baton /usr/local/bin/baton-demo 2>&1 | awk '/=> not found/ {print $1}' | sort -u)
+  for lib in $missing; do
+    path=$(ldd "$BATON" "$BATON_DEMO" | awk -v l="$lib" '$1 == l && $2 == "=>" {print $3; exit}')
+    [[ -n $path && -e $path ]] || { echo "the build's baton needs $lib, which neither the image nor the host has"; return 1; }
+    opts+="-v $(readlink -f "$path"):$(dirname "$(readlink -f "$path")")/$lib:ro "
+  done
+  echo "$opts"
+}
+
+# Per test: fails with the reason where the runtime cannot run; otherwise loads PM_GLOBAL and PM_RUN and makes the
+# test's /out.
+pm_setup() {
+  if [[ -f "$BATS_FILE_TMPDIR/pm.cannot" ]]; then
+    pm_cannot "$(cat "$BATS_FILE_TMPDIR/pm.cannot")"
+    return 1
+  fi
+  # shellcheck disable=SC1091
+  source "$BATS_FILE_TMPDIR/pm.env"
+  PM_OUT="$BATS_TEST_TMPDIR/out"
+  mkdir -p "$PM_OUT"
+  chmod 777 "$PM_OUT"
+  PM_NAMES=()
+}
+
+pm() { podman "$PM_GLOBAL" "$@"; }
+
+# The container's name for the test's NAME.
+pm_name() { echo "baton-test-$$-$BATS_TEST_NUMBER-$1"; }
+
+# Starts a container in the background, as `podman run` does it attached (so that the exit status of podman is the
+# container's): pm_start NAME [PODMAN-RUN-OPTION]... -- COMMAND [ARG]... Its output goes to $BATS_TEST_TMPDIR/NAME.log;
+# returns once its PID 1 runs (PM_PID_NAME: its host pid).
+pm_start() {
+  local name=$1 opts=()
+  shift
+  while [[ $# -gt 0 && $1 != -- ]]; do
+    opts+=("$1")
+    shift
+  done
+  shift
+  PM_NAMES+=("$name")
+  pm run --name "$(pm_name "$name")" "${PM_RUN[@]}" -v "$PM_OUT:/out" "${opts[@]}" "$PM_IMAGE" "$@" \
+    </dev/null >"$BATS_TEST_TMPDIR/$name.log" 2>&1 3>&- &
+  printf -v "PM_JOB_$name" '%s' $!
+  wait_for pm_running "$name"
+}
+
+# The host pid of the container's PID 1 (empty while it does not run).
+pm_pid() { pm inspect --format '{{.State.Pid}}' "$(pm_name "$1")" 2>/dev/null | grep -v '^0$'; }
+pm_running() {
+  local pid
+  pid=$(pm_pid "$1") && [[ -n $pid ]] || return 1
+  printf -v "PM_PID_$1" '%s' "$pid"
+}
+
+# Waits until the container's `podman run` has exited and sets PM_STATUS to its exit status: pm_wait NAME.
+pm_wait() {
+  local job="PM_JOB_$1" deadline=$((SECONDS + WAIT_SECONDS))
+  while kill -0 "${!job}" 2>/dev/null; do
+    # A zombie has exited too: wait reaps it below.
+    [[ "$(ps -o stat= -p "${!job}" 2>/dev/null)" == Z* ]] && break
+    if ((SECONDS >= deadline)); then
+      echo "the container $1 did not end within ${WAIT_SECONDS}s; its output:" >&2
+      tail -n 20 "$BATS_TEST_TMPDIR/$1.log" >&2
+      return 1
+    fi
+    sleep 0.02
+  done
+  PM_STATUS=0
+  wait "${!job}" || PM_STATUS=$?
+}
+
+pm_exec() {
+  local name=$1
+  shift
+  pm exec "$(pm_name "$name")" "$@"
+}
+
+# The processes of the container (its PID namespace), seen from the host: "PID PPID STAT ARGS" lines, host pids.
+pm_ps() {
+  local pid="PM_PID_$1" ns
+  ns=$(readlink "/proc/${!pid}/ns/pid") || return 1
+  ps -e -o pidns=,pid=,ppid=,stat=,args= | awk -v ns="${ns//[^0-9]/}" '$1 == ns { $1 = ""; sub(/^ /, ""); print }'
+}
+# How many processes the container has (PID 1 included), and how many of them are zombies.
+pm_count() { pm_ps "$1" | wc -l; }
+pm_zombies() { pm_ps "$1" | awk '$3 ~ /^Z/' | wc -l; }
+pm_count_is() { [[ "$(pm_count "$1")" == "$2" ]]; }
+
+# The container's `baton status --json`, one value of it by a Python expression over d: pm_status NAME EXPR.
+pm_status() {
+  pm_exec "$1" baton status --control /run/baton.sock --json |
+    "$PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(json.dumps(eval(sys.argv[1])))' "$2"
+}
+
+# Runs a command on the host in the container's network namespace: pm_net NAME COMMAND [ARG]...
+pm_net() {
+  local pid="PM_PID_$1"
+  shift
+  nsenter -t "${!pid}" -n "$@"
+}
+
+# Every container of the test goes, its `podman run` with it.
+pm_teardown() {
+  local name job
+  for name in "${PM_NAMES[@]}"; do
+    pm rm -f -t 0 "$(pm_name "$name")" >/dev/null 2>&1 || true
+    job="PM_JOB_$name"
+    [[ -z "${!job:-}" ]] || wait "${!job}" 2>/dev/null || true
+  done
+  if [[ -z "${BATS_TEST_COMPLETED:-}" ]]; then
+    for name in "${PM_NAMES[@]}"; do
+      echo "--- the output of the container $name" >&2
+      tail -n 30 "$BATS_TEST_TMPDIR/$name.log" >&2 || true
+    done
+  fi
+}
