@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs the whole test suite (unit, integration, under a real systemd in nspawn, in podman containers) on a fresh Debian 13 or 12
-# machine, as root:
+# Runs the whole test suite (unit, integration, under a real systemd in nspawn, in podman containers) on a fresh
+# Debian 13 or 12 machine, as root:
 #   sh tests/run.sh              the normal build, in build/
 #   sh tests/run.sh --sanitize   the same suite on an ASan+UBSan build, in build-sanitize/
 #   sh tests/run.sh --busy       the normal suite with a CPU hog beside it (stress-ng, 4 workers): the timing of
