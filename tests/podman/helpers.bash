@@ -19,95 +19,29 @@ load "${BATS_TEST_DIRNAME}/../lib/common.bash"
 pm_cannot() {
   local msg="podman tests: CANNOT RUN: $*"
   echo "$msg" >&2
-  echo "# $msg" >&3
+  sed 's/^/# /' <<<"$msg" >&3
   return 1
 }
 
-# The ways to run a container here, tried in this order until one runs the image's baton (a global podman option,
-# then options of `podman run`, separated by "|"):
-# - crun as installed: a host with cgroup v2 only (Debian 13, a fresh Debian 12), or v1 only;
-# - crun without cgroups: where podman may not create the container's cgroup (inside another container);
-# - runc: a hybrid cgroup host whose cgroup2 hierarchy holds a controller, where crun refuses to start any container
-#   ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"), with or without cgroups.
-PM_WAYS=("--runtime=crun|" "--runtime=crun|--cgroups=disabled" "--runtime=runc|")
-
-# Picks the way to run containers (setup_file): writes $BATS_FILE_TMPDIR/pm.env (PM_GLOBAL, PM_RUN: bash arrays), or
-# $BATS_FILE_TMPDIR/pm.cannot with the reason, which every test then fails with (pm_setup).
+# Picks the way to run containers (setup_file; tests/podman/runtime.sh says which ways it tries): writes
+# $BATS_FILE_TMPDIR/pm.env (PM_GLOBAL, PM_RUN), or $BATS_FILE_TMPDIR/pm.cannot with the reason, which every test then
+# fails with (pm_setup). The first line of the TAP output says which runtime runs the tests.
 pm_preflight() {
-  local env="$BATS_FILE_TMPDIR/pm.env" cannot="$BATS_FILE_TMPDIR/pm.cannot"
+  local env="$BATS_FILE_TMPDIR/pm.env" cannot="$BATS_FILE_TMPDIR/pm.cannot" out
   rm -f "$env" "$cannot"
-  local reason
-  if ! reason=$(pm_choose 2>&1); then
-    printf '%s\n' "$reason" >"$cannot"
-    return 0
+  if [[ -n "${PM_IMAGE_ERROR:-}" ]]; then
+    printf '%s\n' "$PM_IMAGE_ERROR" >"$cannot"
+  elif [[ -z "${PM_IMAGE:-}" ]]; then
+    echo "PM_IMAGE is not set (run the file through tests/podman/image.sh exec)" >"$cannot"
+  elif out=$(bash "$BATS_TEST_DIRNAME/runtime.sh" "$PM_IMAGE" "$BATON" "$BATON_DEMO" 2>&1); then
+    printf '%s\n' "$out" >"$env"
+    # shellcheck disable=SC1090
+    source "$env"
+    echo "# podman $(podman --version | sed 's/^podman version //'), runtime ${PM_GLOBAL#--runtime=}," \
+      "image $PM_IMAGE; run options: ${PM_RUN[*]}" >&3
+  else
+    printf '%s\n' "$out" >"$cannot"
   fi
-  printf '%s\n' "$reason" >"$env"
-}
-
-# Prints the bash assignments of PM_GLOBAL and PM_RUN for the first way that runs, or the reasons none does (and
-# fails).
-pm_choose() {
-  [[ "$(id -u)" == 0 ]] || { echo "they need root (rootful podman)"; return 1; }
-  command -v podman >/dev/null || { echo "podman not found (sh contrib/deps.sh --test)"; return 1; }
-  [[ -z "${PM_IMAGE_ERROR:-}" ]] || { echo "$PM_IMAGE_ERROR"; return 1; }
-  [[ -n "${PM_IMAGE:-}" ]] || { echo "PM_IMAGE is not set (run the file through tests/podman/image.sh exec)"; return 1; }
-
-  # podman raises RLIMIT_NOFILE to 1048576 (and sets RLIMIT_NPROC) in the container: without CAP_SYS_RESOURCE (a
-  # machine that is itself a container) the runtime's setrlimit fails ("setrlimit `RLIMIT_NOFILE`: Operation not
-  # permitted"). The container gets the host's hard limits instead; podman lowers its own RLIMIT_NPROC to 32768.
-  local nofile nproc
-  nofile=$(ulimit -Hn)
-  nproc=$(ulimit -Hu)
-  [[ $nofile == unlimited || $nofile -gt 1048576 ]] && nofile=1048576
-  [[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=32768
-  local base=(--rm --network=none --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc"
-    -v "$BATON:/usr/local/bin/baton:ro" -v "$BATON_DEMO:/usr/local/bin/baton-demo:ro")
-  # A sanitizer build (tests/run.sh --sanitize) runs with its options; leak detection is off in there (it needs
-  # ptrace(2)); the integration suite checks baton for leaks.
-  if [[ -n "${ASAN_OPTIONS:-}" ]] || ldd "$BATON" 2>/dev/null | grep -q libasan; then
-    base+=(-e "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
-  fi
-  [[ -z "${UBSAN_OPTIONS:-}" ]] || base+=(-e "UBSAN_OPTIONS=$UBSAN_OPTIONS")
-
-  local way global run out errors="" libs
-  for way in "${PM_WAYS[@]}"; do
-    global=${way%%|*}
-    run=${way#*|}
-    # shellcheck disable=SC2086 # $run: zero or one option
-    if out=$(timeout 120 podman "$global" run "${base[@]}" $run "$PM_IMAGE" /usr/local/bin/baton --version 2>&1) &&
-      [[ $out == baton* ]]; then
-      # The build's binaries, linked on the host, must find their libraries in the image: one the image lacks
-      # (libasan and libubsan of a sanitizer build) is the host's own file, bind-mounted at the path ldd names.
-      libs=$(pm_missing_libs "$global" "${base[@]}" $run) || { echo "$libs"; return 1; }
-      printf 'PM_GLOBAL=%q\n' "$global"
-      printf 'PM_RUN=('
-      printf '%q ' "${base[@]}" $run $libs
-      printf ')\n'
-      echo "# podman: $(podman --version | sed 's/^podman version //'), runtime: ${global#--runtime=}${run:+ $run}," \
-        "image $PM_IMAGE" >&3
-      return 0
-    fi
-    errors+="
-  podman $global run ${run:+$run }...: $(tail -n 3 <<<"$out")"
-  done
-  echo "no way to run a container here worked:$errors"
-  return 1
-}
-
-# -v options for the libraries the build's binaries need and the image lacks; fails naming those the host has not
-# either.
-pm_missing_libs() {
-  local global=$1
-  shift
-  local missing lib path opts=""
-  missing=$(timeout 60 podman "$global" run "$@" "$PM_IMAGE" \
-    ldd /usr/local/bin/baton /usr/local/bin/baton-demo 2>&1 | awk '/=> not found/ {print $1}' | sort -u)
-  for lib in $missing; do
-    path=$(ldd "$BATON" "$BATON_DEMO" | awk -v l="$lib" '$1 == l && $2 == "=>" {print $3; exit}')
-    [[ -n $path && -e $path ]] || { echo "the build's baton needs $lib, which neither the image nor the host has"; return 1; }
-    opts+="-v $(readlink -f "$path"):$(dirname "$(readlink -f "$path")")/$lib:ro "
-  done
-  echo "$opts"
 }
 
 # Per test: fails with the reason where the runtime cannot run; otherwise loads PM_GLOBAL and PM_RUN and makes the
@@ -125,7 +59,8 @@ pm_setup() {
   PM_NAMES=()
 }
 
-pm() { podman "$PM_GLOBAL" "$@"; }
+# podman with the chosen runtime, bounded: pm COMMAND [ARG]...
+pm() { timeout "$WAIT_SECONDS" podman "$PM_GLOBAL" "$@"; }
 
 # The container's name for the test's NAME.
 pm_name() { echo "baton-test-$$-$BATS_TEST_NUMBER-$1"; }
@@ -142,7 +77,7 @@ pm_start() {
   done
   shift
   PM_NAMES+=("$name")
-  pm run --name "$(pm_name "$name")" "${PM_RUN[@]}" -v "$PM_OUT:/out" "${opts[@]}" "$PM_IMAGE" "$@" \
+  podman "$PM_GLOBAL" run --name "$(pm_name "$name")" "${PM_RUN[@]}" -v "$PM_OUT:/out" "${opts[@]}" "$PM_IMAGE" "$@" \
     </dev/null >"$BATS_TEST_TMPDIR/$name.log" 2>&1 3>&- &
   printf -v "PM_JOB_$name" '%s' $!
   wait_for pm_running "$name"
