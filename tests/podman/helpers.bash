@@ -138,6 +138,21 @@ pm_net() {
   nsenter -t "${!pid}" -n "$@"
 }
 
+# Sends SIGTERM to the container's PID 1 from the host, as the runtime does for `podman stop`, and prints the
+# milliseconds until that process has exited (its pidfd is readable then; fails after WAIT_SECONDS): pm_term_ms NAME.
+pm_term_ms() {
+  local pid="PM_PID_$1"
+  "$PYTHON" -c '
+import os, select, signal, sys, time
+pid, deadline = int(sys.argv[1]), float(sys.argv[2])
+fd = os.pidfd_open(pid)
+t0 = time.monotonic()
+os.kill(pid, signal.SIGTERM)
+if not select.select([fd], [], [], deadline)[0]:
+    sys.exit("pid %d did not exit within %gs of SIGTERM" % (pid, deadline))
+print(round((time.monotonic() - t0) * 1000))' "${!pid}" "$WAIT_SECONDS"
+}
+
 # Every container of the test goes, its `podman run` with it.
 pm_teardown() {
   local name job
