@@ -67,7 +67,7 @@ pm_name() { echo "baton-test-$$-$BATS_TEST_NUMBER-$1"; }
 
 # Starts a container in the background, as `podman run` does it attached (so that the exit status of podman is the
 # container's): pm_start NAME [PODMAN-RUN-OPTION]... -- COMMAND [ARG]... Its output goes to $BATS_TEST_TMPDIR/NAME.log;
-# returns once its PID 1 runs (PM_PID_NAME: its host pid).
+# returns once its PID 1 runs (PM_PID_NAME: its host pid) or the container has ended already.
 pm_start() {
   local name=$1 opts=()
   shift
@@ -80,7 +80,12 @@ pm_start() {
   podman "$PM_GLOBAL" run --name "$(pm_name "$name")" "${PM_RUN[@]}" -v "$PM_OUT:/out" "${opts[@]}" "$PM_IMAGE" "$@" \
     </dev/null >"$BATS_TEST_TMPDIR/$name.log" 2>&1 3>&- &
   printf -v "PM_JOB_$name" '%s' $!
-  wait_for pm_running "$name"
+  wait_for pm_started "$name"
+}
+# The container runs (PM_PID_NAME set), or has already ended (a program that exits at once).
+pm_started() {
+  local job="PM_JOB_$1"
+  pm_running "$1" || ! kill -0 "${!job}" 2>/dev/null || [[ "$(ps -o stat= -p "${!job}" 2>/dev/null)" == Z* ]]
 }
 
 # The host pid of the container's PID 1 (empty while it does not run).
@@ -114,14 +119,21 @@ pm_exec() {
   pm exec "$(pm_name "$name")" "$@"
 }
 
-# The processes of the container (its PID namespace), seen from the host: "PID PPID STAT ARGS" lines, host pids.
+# The processes of the container (its PID namespace), seen from the host: "PID PPID STAT COMM ARGS" lines, host
+# pids.
 pm_ps() {
   local pid="PM_PID_$1" ns
   ns=$(readlink "/proc/${!pid}/ns/pid") || return 1
-  ps -e -o pidns=,pid=,ppid=,stat=,args= | awk -v ns="${ns//[^0-9]/}" '$1 == ns { $1 = ""; sub(/^ /, ""); print }'
+  ps -e -o pidns=,pid=,ppid=,stat=,comm=,args= | awk -v ns="${ns//[^0-9]/}" '$1 == ns { $1 = ""; sub(/^ /, ""); print }'
 }
-# How many processes the container has (PID 1 included), and how many of them are zombies.
-pm_count() { pm_ps "$1" | wc -l; }
+# The program's processes: the container's but baton's own (PID 1, and a generation's keeper where baton has them:
+# baton's child, named baton-keeper).
+pm_program_ps() {
+  local pid1="PM_PID_$1"
+  pm_ps "$1" | awk -v p1="${!pid1}" '$1 != p1 && $4 != "baton-keeper"'
+}
+# How many processes the program has, and how many zombies the container has.
+pm_count() { pm_program_ps "$1" | wc -l; }
 pm_zombies() { pm_ps "$1" | awk '$3 ~ /^Z/' | wc -l; }
 pm_count_is() { [[ "$(pm_count "$1")" == "$2" ]]; }
 

@@ -53,7 +53,7 @@ pm_term_quick() {
 
 # ---- podman stop ----
 
-# Two containers of PROGRAM (with PROCS processes, PID 1 included), one ended by `podman stop`, one by SIGTERM to its
+# Two containers of PROGRAM (which has PROCS processes once it runs), one ended by `podman stop`, one by SIGTERM to its
 # PID 1 from the host: stop_both PROCS PROGRAM...
 stop_both() {
   local procs=$1
@@ -67,15 +67,15 @@ stop_both() {
 }
 
 @test "podman stop: a program that stops on SIGTERM ends the container at once, status 0" {
-  stop_both 2 sleep 100000
+  stop_both 1 sleep 100000
 }
 
 @test "podman stop: sh -c 'sleep 1000 & wait' (a worker in the program's process group) ends at once, status 0" {
-  stop_both 3 sh -c 'sleep 1000 & wait'
+  stop_both 2 sh -c 'sleep 1000 & wait'
 }
 
 @test "podman stop: a program with a setsid daemon (double fork) ends at once, status 0" {
-  stop_both 3 sh -c '(setsid -f sleep 1000); exec sleep 100000'
+  stop_both 2 sh -c '(setsid -f sleep 1000); exec sleep 100000'
 }
 
 # ---- exit statuses, as tini's: the program's exit is the container's ----
@@ -101,8 +101,8 @@ stop_both() {
   pm_start c -- baton run -- sh -c 'i=0; while [ $i -lt 100 ]; do (sleep 0.2 &); i=$((i+1)); done
     echo spawned >/out/spawned; exec sleep 100000'
   wait_for test -e "$PM_OUT/spawned"
-  # baton and the program's sleep: every orphan ended and was reaped.
-  wait_for pm_count_is c 2
+  # The program's sleep alone: every orphan ended and was reaped.
+  wait_for pm_count_is c 1
   assert_equal "$(pm_zombies c)" 0
   pm_stop_quick c
 }
@@ -213,11 +213,8 @@ SH
   pm_start c -- baton run --set control.socket=/run/baton.sock --set stop.timeout=1s "$@" -- sh /out/leftovers.sh
 }
 
-# Host pids of the container's processes but PID 1.
-pm_pids() {
-  local pid1="PM_PID_$1"
-  pm_ps "$1" | awk -v p1="${!pid1}" '$1 != p1 {print $1}'
-}
+# Host pids of the program's processes.
+pm_pids() { pm_program_ps "$1" | awk '{print $1}'; }
 # None of these host pids is alive: gone PID...
 gone() {
   local p
@@ -229,7 +226,7 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
 @test "membership without cgroups: status counts all six processes of a generation, whatever they did" {
   leftovers
   wait_for test -e "$PM_OUT/gen-1"
-  wait_for pm_count_is c 7
+  wait_for pm_count_is c 6
   pm_ps c
   assert_equal "$(generations)" "[[1, 6]]"
   pm_stop_quick c
@@ -239,7 +236,7 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
   # The new generation is ready 1 s after it starts: its daemons are orphans while the old generation still runs.
   leftovers --set readiness.type=delay --set readiness.delay=1s
   wait_for test -e "$PM_OUT/gen-1"
-  wait_for pm_count_is c 7
+  wait_for pm_count_is c 6
   local old
   old=$(pm_pids c)
   run pm_exec c baton reload --control /run/baton.sock
@@ -249,7 +246,7 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
   wait_for gone $old
   pm_ps c
   # The new generation's six are all there, and counted as its own.
-  assert_equal "$(pm_count c)" 7
+  assert_equal "$(pm_count c)" 6
   assert_equal "$(generations)" "[[2, 6]]"
   pm_stop_quick c
 }
@@ -257,7 +254,7 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
 @test "membership without cgroups: SIGKILL of the main process leaves nothing of its generation" {
   leftovers --set restart.policy=on-failure --set restart.delay=100ms
   wait_for test -e "$PM_OUT/gen-1"
-  wait_for pm_count_is c 7
+  wait_for pm_count_is c 6
   local old main
   old=$(pm_pids c)
   main=$(pm_ps c | awk '$NF == "2010" {print $1}')
@@ -267,7 +264,7 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
   # shellcheck disable=SC2086
   wait_for gone $old
   pm_ps c
-  assert_equal "$(pm_count c)" 7
+  assert_equal "$(pm_count c)" 6
   assert_equal "$(generations)" "[[2, 6]]"
   pm_stop_quick c
 }
@@ -275,7 +272,7 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
 @test "membership without cgroups: podman exec C baton stop after a reload ends both generations, replies, exits 0" {
   leftovers
   wait_for test -e "$PM_OUT/gen-1"
-  wait_for pm_count_is c 7
+  wait_for pm_count_is c 6
   run pm_exec c baton reload --control /run/baton.sock
   assert_success
   wait_for test -e "$PM_OUT/gen-2"
@@ -293,7 +290,7 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
   local i
   for i in $(seq 20); do
     pm_start "s$i" -- baton run --set control.socket=/run/baton.sock -- sleep 100000
-    wait_for pm_count_is "s$i" 2
+    wait_for pm_count_is "s$i" 1
     run pm_exec "s$i" baton stop --control /run/baton.sock
     echo "container $i: status $status, output '$output'"
     assert_success

@@ -63,22 +63,26 @@ main() {
 }
 
 # The build's binaries, linked on the host, must find their libraries in the image: one the image lacks (libasan and
-# libubsan of a sanitizer build) is the host's own file, bind-mounted where ldd finds it. Prints those -v options;
-# fails naming a library the host has not either.
+# libubsan of a sanitizer build, and what they need in turn) is the host's own file, bind-mounted where ldd finds it.
+# Prints those -v options; fails naming a library the host has not either.
 missing_libs() {
   local global=$1 image=$2 baton=$3 demo=$4
   shift 4
-  local missing lib path opts=""
-  missing=$(timeout 60 podman "$global" run "$@" "$image" ldd /usr/local/bin/baton /usr/local/bin/baton-demo 2>&1 |
-    awk '/=> not found/ {print $1}' | sort -u)
-  for lib in $missing; do
-    path=$(ldd "$baton" "$demo" | awk -v l="$lib" '$1 == l && $2 == "=>" {print $3; exit}')
-    [[ -n $path && -e $path ]] ||
-      { echo "the build's baton needs $lib, which neither the image nor the host has"; return 1; }
-    path=$(readlink -f "$path")
-    opts+="-v $path:$(dirname "$path")/$lib:ro "
+  local missing lib path opts=() pass
+  for pass in 1 2 3 4; do
+    missing=$(timeout 60 podman "$global" run "$@" "${opts[@]}" "$image" \
+      ldd /usr/local/bin/baton /usr/local/bin/baton-demo 2>&1 | awk '/=> not found/ {print $1}' | sort -u)
+    [[ -n $missing ]] || break
+    for lib in $missing; do
+      path=$(ldd "$baton" "$demo" | awk -v l="$lib" '$1 == l && $2 == "=>" {print $3; exit}')
+      [[ -n $path && -e $path ]] ||
+        { echo "the build's baton needs $lib, which neither the image nor the host has"; return 1; }
+      path=$(readlink -f "$path")
+      opts+=(-v "$path:$(dirname "$path")/$lib:ro")
+    done
   done
-  echo "$opts"
+  [[ -z $missing ]] || { echo "the build's baton still misses $missing in the image"; return 1; }
+  echo "${opts[*]}"
 }
 
 main "$@"
