@@ -5,8 +5,8 @@
 # `podman "$PM_GLOBAL" run "${PM_RUN[@]}" IMAGE COMMAND...`; or, exit status 1, why no container can run here.
 # Used by tests/podman/helpers.bash and bench/container-inits.
 #
-# The ways, tried in this order until one runs the image's baton (a global podman option, then options of
-# `podman run`, separated by "|"):
+# The ways, tried in this order until one runs a container (a global podman option, then options of `podman run`,
+# separated by "|"); then the build's baton must run in it:
 # - crun as installed: a host with cgroup v2 only (Debian 13, a fresh Debian 12), or v1 only;
 # - crun without cgroups: where podman may not create the container's cgroup (inside another container);
 # - runc: a hybrid cgroup host whose cgroup2 hierarchy holds a controller, where crun refuses to start any container
@@ -45,9 +45,13 @@ main() {
     global=${way%%|*}
     run=${way#*|}
     # shellcheck disable=SC2086 # $run: zero or one option
-    if out=$(timeout 120 podman "$global" run "${base[@]}" $run "$image" /usr/local/bin/baton --version 2>&1) &&
-      [[ $out == baton* ]]; then
+    if out=$(timeout 120 podman "$global" run "${base[@]}" $run "$image" true 2>&1); then
+      # shellcheck disable=SC2086
       libs=$(missing_libs "$global" "$image" "$baton" "$demo" "${base[@]}" $run) || { echo "$libs"; exit 1; }
+      # shellcheck disable=SC2086
+      out=$(timeout 120 podman "$global" run "${base[@]}" $run $libs "$image" /usr/local/bin/baton --version 2>&1) ||
+        true
+      [[ $out == baton* ]] || { echo "the build's baton does not run in the image: $(tail -n 5 <<<"$out")"; exit 1; }
       printf 'PM_GLOBAL=%q\n' "$global"
       printf 'PM_RUN=('
       # shellcheck disable=SC2086
