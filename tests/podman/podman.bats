@@ -144,7 +144,7 @@ pm_ps_lacks() { ! pm_ps "$1" | grep -q "$2\$"; }
 
 pty() { "$PYTHON" "$TESTS_DIR/programs/pty-run.py" --timeout 30 --log "$BATS_TEST_TMPDIR/pty.log" -- "$@"; }
 
-@test "podman run -it with bash -i: Ctrl-C ends a command, Ctrl-Z stops it and fg continues it, exit 3 is the container's" {
+@test "podman run -it, bash -i: Ctrl-C ends a command, Ctrl-Z stops it and fg continues it, exit 3 is the container's" {
   # RUN""NING and CONT""INUED: what the commands print, not their echo. The job of the Ctrl-Z says when it is
   # continued, so that the Ctrl-C after fg reaches it, not bash.
   run pty podman "$PM_GLOBAL" run -it --name "$(pm_name tty)" "${PM_RUN[@]}" -e PS1=PMPROMPT "$PM_IMAGE" \
