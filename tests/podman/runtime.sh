@@ -1,8 +1,9 @@
 #!/bin/bash
 # runtime.sh IMAGE BATON BATON_DEMO: how to run containers of IMAGE on this machine, with the build's baton and
-# baton-demo bind-mounted at /usr/local/bin (read-only). Prints two bash assignments: PM_GLOBAL (the global podman
-# option that picks the runtime) and PM_RUN (an array: the options of `podman run`), for
-# `podman "$PM_GLOBAL" run "${PM_RUN[@]}" IMAGE COMMAND...`; or, exit status 1, why no container can run here.
+# baton-demo bind-mounted at /usr/local/bin (read-only). Prints three bash lines to source: CONTAINERS_CONF exported
+# (podman's configuration over the system's: see below), PM_GLOBAL (the global podman option that picks the runtime)
+# and PM_RUN (an array: the options of `podman run`), for `podman "$PM_GLOBAL" run "${PM_RUN[@]}" IMAGE COMMAND...`;
+# or, exit status 1, why no container can run here.
 # Used by tests/podman/helpers.bash and bench/container-inits.
 #
 # The ways, tried in this order until one runs a container (a global podman option, then options of `podman run`,
@@ -43,6 +44,13 @@ main() {
   fi
   [[ -z "${UBSAN_OPTIONS:-}" ]] || base+=(-e "UBSAN_OPTIONS=$UBSAN_OPTIONS")
 
+  # podman's default sysctls (net.ipv4.ping_group_range for rootful containers) are written by the runtime at start,
+  # and /proc/sys is read-only where the host is itself a container (systemd-nspawn: "open
+  # `/proc/sys/net/ipv4/ping_group_range`: Read-only file system"): the containers keep the kernel's defaults.
+  local conf=${PM_CONTAINERS_CONF:-/var/tmp/baton-podman.containers.conf}
+  printf '# Written by baton tests/podman/runtime.sh.\n[containers]\ndefault_sysctls = []\n' >"$conf"
+  export CONTAINERS_CONF=$conf
+
   local way global run out errors="" libs
   for way in "${WAYS[@]}"; do
     global=${way%%|*}
@@ -55,6 +63,7 @@ main() {
       out=$(timeout 120 podman "$global" run "${base[@]}" $run $libs "$image" /usr/local/bin/baton --version 2>&1) ||
         true
       [[ $out == baton* ]] || { echo "the build's baton does not run in the image: $(tail -n 5 <<<"$out")"; exit 1; }
+      printf 'export CONTAINERS_CONF=%q\n' "$conf"
       printf 'PM_GLOBAL=%q\n' "$global"
       printf 'PM_RUN=('
       # shellcheck disable=SC2086
