@@ -3,7 +3,8 @@
 # or 12 (run as root). Idempotent: skips apt when all is there.
 set -eu
 build="meson ninja-build pkg-config gcc libc6-dev libcyaml-dev libyaml-dev libsystemd-dev scdoc"
-test="bats bats-assert bats-support bats-file curl socat systemd systemd-container procps python3 iproute2 util-linux coreutils stress-ng redis-server wrk"
+test="bats bats-assert bats-support bats-file curl socat systemd systemd-container procps python3 iproute2 util-linux coreutils stress-ng redis-server wrk
+  golang-go golang-github-coreos-go-systemd-dev python3-systemd python3-twisted"
 # tests/podman and bench/container-inits: a real container runtime (rootful podman; crun, and runc where crun refuses
 # a hybrid cgroup host), debootstrap for its image, and the inits baton is compared with.
 test="$test podman crun runc conmon debootstrap tini dumb-init catatonit"
