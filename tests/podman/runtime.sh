@@ -32,10 +32,7 @@ main() {
   nproc=$(ulimit -Hu)
   [[ $nofile == unlimited || $nofile -gt 1048576 ]] && nofile=1048576
   [[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=32768
-  # No pids limit (podman's default is 2048): it needs the pids controller in the container's cgroup, which a host
-  # that is itself a container (systemd-nspawn) may not delegate ("controller `pids` is not available").
-  local base=(--rm --pull=never --network=none --pids-limit=-1 --ulimit "nofile=$nofile:$nofile"
-    --ulimit "nproc=$nproc:$nproc"
+  local base=(--rm --pull=never --network=none --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc"
     -v "$baton:/usr/local/bin/baton:ro" -v "$demo:/usr/local/bin/baton-demo:ro")
   # A sanitizer build (tests/run.sh --sanitize) runs with its options; leak detection is off in there (it needs
   # ptrace(2)); the integration suite checks baton for leaks.
