@@ -5,6 +5,9 @@ set -eu
 build="meson ninja-build pkg-config gcc libc6-dev libcyaml-dev libyaml-dev libsystemd-dev scdoc"
 test="bats bats-assert bats-support bats-file curl socat systemd systemd-container procps python3 iproute2 util-linux coreutils stress-ng redis-server wrk
   golang-go golang-github-coreos-go-systemd-dev python3-systemd python3-twisted"
+# tests/podman and bench/container-inits: a real container runtime (rootful podman; crun, and runc where crun refuses
+# a hybrid cgroup host), debootstrap for its image, and the inits baton is compared with.
+test="$test podman crun runc conmon debootstrap tini dumb-init catatonit"
 # tests/bats/programs.bats runs these unmodified Debian programs under baton; config-examples/ has a config for each.
 programs="lighttpd gunicorn memcached nginx-light libserver-starter-perl tftpd-hpa"
 # bench/ only (--bench): the inits idle-footprint compares baton with, and gnuplot for the SVG charts.
