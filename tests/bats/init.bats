@@ -151,6 +151,39 @@ PY
   assert_equal "$status" 7
 }
 
+@test "quick use exits with its program, as tini: run -- sh -c 'exit 3' exits 3, a signal N 128+N, as PID 1 too" {
+  # Without -c, restart.policy is never: the program's exit is baton's (a container ends with its program).
+  run timeout 20 "$BATON" run -- /bin/sh -c 'exit 3'
+  assert_equal "$status" 3
+  run timeout 20 "$BATON" run -- /bin/sh -c 'kill -KILL $$'
+  assert_equal "$status" 137
+  run timeout 20 "$BATON" run -- /bin/sh -c 'kill -USR1 $$'
+  assert_equal "$status" $((128 + $(kill -l USR1)))
+  run timeout 20 "$BATON" run -- /bin/sh -c 'exit 0'
+  assert_equal "$status" 0
+  run timeout 20 unshare --pid --fork --mount-proc "$BATON" run -- /bin/sh -c 'exit 3'
+  assert_equal "$status" 3
+  run timeout 20 unshare --pid --fork --mount-proc "$BATON" run -- /bin/sh -c 'kill -KILL $$'
+  assert_equal "$status" 137
+}
+
+@test "quick use with --set restart.policy=on-failure restarts a failing program; a file keeps on-failure" {
+  local runs="$BATS_TEST_TMPDIR/runs"
+  baton_start run --set restart.policy=on-failure --set restart.delay=50ms -- \
+    /bin/sh -c "echo run >>$runs; exit 3"
+  wait_for eval "(( \$(wc -l <$runs 2>/dev/null || echo 0) >= 3 ))"
+  kill -0 "$BATON_PID"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  # The same program under a file without restart: the file's default restarts it.
+  rm -f "$runs"
+  CFG_READINESS="{type: none}" CFG_EXTRA="restart: {delay: 50ms}" write_config /bin/sh -c "echo run >>$runs; exit 3"
+  baton_start run -c "$CFG"
+  wait_for eval "(( \$(wc -l <$runs 2>/dev/null || echo 0) >= 3 ))"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
 @test "a clean exit of a program that is done is logged at info, not as an error" {
   CFG_READINESS="{type: notify, timeout: 10s}" write_config /bin/true
   run --separate-stderr "$BATON" run -c "$CFG"
