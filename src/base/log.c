@@ -10,7 +10,7 @@
 #include "util.h"
 
 int log_max_level = LOG_INFO;
-static bool log_to_journal;
+static bool to_journal;
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
@@ -23,8 +23,12 @@ void log_open(void) {
 	const char *js = getenv("JOURNAL_STREAM");
 	struct stat st;
 	unsigned long long dev, ino;
-	log_to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
-			 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+		     (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+bool log_to_journal(void) {
+	return to_journal;
 }
 
 int log_level_from_string(const char *s) {
@@ -47,7 +51,7 @@ int log_internal(int level, int error, const char *fmt, ...) {
 		if (e != 0 && n >= 0 && (size_t)n < sizeof(msg))
 			snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(e));
 
-		if (log_to_journal)
+		if (to_journal)
 			fprintf(stderr, "<%d>%s\n", level, msg);
 		else
 			fprintf(stderr, "baton: %s: %s\n", level_names[level], msg);
