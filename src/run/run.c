@@ -586,10 +586,13 @@ void run_teardown(struct run *r) {
 	 * the fd as baton's process ends, not here: the rest of the teardown (and an ASan leak check) still runs, and
 	 * the client must not return while baton is alive. So the fd is left open on purpose. */
 	_cleanup_free_ char *stop_reply = status_stop_reply(r->sup.exit_code);
+	int answered[CONTROL_CLIENTS_MAX];
+	size_t n_answered = 0;
 	for (struct control_client *cl = r->control.clients, *next; cl; cl = next) {
 		next = cl->next;
 		if (cl->has_request && cl->request == CONTROL_STOP && stop_reply) {
-			control_client_reply(cl, stop_reply);
+			if (control_client_reply(cl, stop_reply) >= 0 && n_answered < ARRAY_SIZE(answered))
+				answered[n_answered++] = cl->fd;
 			cl->fd = -1;
 		}
 	}
@@ -607,6 +610,11 @@ void run_teardown(struct run *r) {
 	if (r->exe_fd >= 0)
 		close(r->exe_fd);
 	run_free_strings(r);
+	/* As PID 1, baton's exit kills everything in its PID namespace: a `baton stop` client (podman exec C baton
+	 * stop) that has its answer but has not printed it yet would die with 137. It is given a second to hang up,
+	 * which it does as it exits. A plain baton need not wait: its clients outlive it. */
+	if (n_answered > 0 && getpid() == 1)
+		control_linger(answered, n_answered, USEC_PER_SEC);
 }
 
 void run_free_strings(struct run *r) {

@@ -103,6 +103,23 @@ ns_start() {
   assert_equal "$BATON_STATUS" 0
 }
 
+@test "as PID 1: baton stop from inside the namespace always gets its answer and exits 0 (20 times)" {
+  command -v unshare >/dev/null || fail "unshare is missing (util-linux)"
+  command -v nsenter >/dev/null || fail "nsenter is missing (util-linux)"
+  # baton's exit as PID 1 kills every process of its namespace, the stop client too: baton waits for it to hang up.
+  for i in $(seq 20); do
+    rm -f "$CTL"
+    ns_start run --set control.socket="$CTL" -- sleep 100000
+    wait_for test -S "$CTL"
+    run --separate-stderr nsenter --target "$NS_PID" --pid -- "$BATON" stop --control "$CTL"
+    echo "round $i: status $status, stdout: $output, stderr: $stderr"
+    assert_equal "$status" 0
+    assert_equal "$output" stopped
+    baton_wait_exit
+    assert_equal "$BATON_STATUS" 0
+  done
+}
+
 @test "as PID 1: a storm of 300 orphans is reaped, none stays a zombie, and baton does not spin meanwhile" {
   command -v unshare >/dev/null || fail "unshare is missing (util-linux)"
   child=$(py_child storm <<'PY'
