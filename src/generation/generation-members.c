@@ -308,6 +308,13 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 		.n_adopted = g->n_adopted,
 		.kill_usec = now + c->stop_timeout_usec,
 	};
+	/* A generation told to stop has stop.timeout in all, from the stop signal on, not once more for what its main
+	 * process leaves: `baton stop` and a container runtime's grace period count from the request. One killed
+	 * already is killed whole. */
+	if (g->state == GEN_STOPPING && g->deadline_usec < rm->kill_usec)
+		rm->kill_usec = g->deadline_usec > now ? g->deadline_usec : now;
+	else if (g->state == GEN_KILLED)
+		rm->kill_usec = now;
 	g->n_adopted = 0;
 	g->in_cgroup = false; /* the remnant removes it */
 	if (!remnant_alive(rm)) {
@@ -323,7 +330,8 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 	else
 		snprintf(what, sizeof(what), "the orphans it left still have");
 	log_info("generation %u ended, but %s processes: sending %s, SIGKILL in %s", g->id, what,
-		 strempty(signal_name(c->stop_signal)), format_duration(c->stop_timeout_usec, buf));
+		 strempty(signal_name(c->stop_signal)),
+		 format_duration((rm->kill_usec - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC * USEC_PER_MSEC, buf));
 	remnant_signal(rm, c->stop_signal);
 	/* A stopped process acts on the stop signal only once it runs again. */
 	remnant_signal(rm, SIGCONT);

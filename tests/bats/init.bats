@@ -210,6 +210,44 @@ PY
   [[ "$stderr" != *"error"* ]] || fail "an error line for a clean exit: $stderr"
 }
 
+@test "a stop takes stop.timeout in all: what a slow main process leaves is killed at the stop's deadline, not later" {
+  # The main process takes 2.5s to stop and leaves a worker that ignores SIGTERM. With stop.timeout 3s the worker is
+  # killed 3s after the stop began (not 2.5s + 3s): within a runtime's grace period (docker's 10s).
+  child=$(py_child slow <<'PY'
+worker = os.fork()
+if worker == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        signal.pause()
+def term(sig, frame):
+    time.sleep(2.5)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+open(sys.argv[1], "w").write(str(worker))
+while True:
+    signal.pause()
+PY
+  )
+  local t0 t1 ms mode
+  for mode in auto never; do
+    rm -f "$BATS_TEST_TMPDIR/worker"
+    baton_start run --set program.cgroup=$mode --set stop.timeout=3s -- "$PYTHON" "$child" "$BATS_TEST_TMPDIR/worker"
+    wait_for test -s "$BATS_TEST_TMPDIR/worker"
+    worker=$(cat "$BATS_TEST_TMPDIR/worker")
+    t0=$(date +%s%N)
+    kill -TERM "$BATON_PID"
+    baton_wait_exit
+    t1=$(date +%s%N)
+    cat "$BATON_LOG"
+    assert_equal "$BATON_STATUS" 0
+    pid_gone "$worker"
+    log_has "(its cgroup|process group [0-9]+ or its orphans) outlived stop.timeout, sending SIGKILL"
+    ms=$(((t1 - t0) / 1000000))
+    echo "program.cgroup $mode: stopped in ${ms}ms"
+    ((ms >= 2900 && ms < 4500)) || fail "program.cgroup $mode: the stop took ${ms}ms, not stop.timeout (3s)"
+  done
+}
+
 @test "workers left in the program's process group are stopped when it ends, and killed if they ignore that" {
   # sh waits for its background sleep; SIGTERM ends sh, and the sleep must not outlive the generation.
   CFG_READINESS="{type: none}" CFG_STOP="{timeout: 2s}" \
