@@ -15,10 +15,6 @@ pid_t proc_parent_of(pid_t pid);
 /* 1 when pid has a handler for sig (SigCgt in /proc/PID/status), 0 when not, negative errno when unreadable. */
 int proc_catches_signal(pid_t pid, int sig);
 
-/* The BATON_GENERATION=N in pid's environment (/proc/PID/environ, as it was at exec), or 0 when there is none or it
- * cannot be read (the process is gone; a program that rewrote its environment area for its process title). */
-unsigned proc_generation_of(pid_t pid);
-
 /* The contract's exit status for a wait status: the exit code, or 128+N for signal N (as shells report it). */
 int wait_status_exit_code(int wait_status);
 /* "exited with status N", "was killed by SIGKILL": buf, for log lines and replies. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "generation-internal.h"
+#include "keeper.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
@@ -93,23 +94,24 @@ static bool kill_stray(pid_t pid, void *data) {
 	struct strays *st = data;
 	struct generation *g = st->g;
 	bool adopted = pids_contain(g->adopted, g->n_adopted, pid);
-	if (!adopted) {
-		/* An orphan of baton's that still carries g's number (a daemon that never made it into its pid file and
-		 * was never adopted), or a descendant of g's processes that left its process group. */
-		bool orphan = proc_parent_of(pid) == st->self;
-		if (!(orphan && proc_generation_of(pid) == g->id) && !descends_from(g, pid, st->self))
-			return true;
-		if (orphan)
-			for (struct generation *o = st->list; o; o = o->next)
-				if ((o != g && o->pid == pid) || o->probe_pid == pid)
-					return true;
-	}
+	/* A descendant of g's processes that left its process group. */
+	if (!adopted && !descends_from(g, pid, st->self))
+		return true;
 	log_warning("generation %u: killing pid %d, which it left behind", g->id, (int)pid);
 	signal_with_group(pid, SIGKILL);
 	return true;
 }
 
 void generation_kill_strays(struct generation *list, struct generation *g) {
+	if (g->keeper > 0) {
+		/* Whatever it started: the keeper's subtree, walked until nothing is left in it. */
+		int n = keeper_count(g->keeper);
+		if (n > (g->pid > 0 ? 1 : 0))
+			log_warning("generation %u: killing the %d processes under its keeper (pid %d)", g->id, n,
+				    (int)g->keeper);
+		keeper_kill(g->keeper);
+		return;
+	}
 	if (g->in_cgroup) {
 		/* Whatever it started, whatever it calls itself now. */
 		char name[32];
@@ -155,17 +157,9 @@ static bool adopt_one(pid_t pid, void *data) {
 	struct adoption *a = data;
 	if (proc_parent_of(pid) != a->self || claimed(a, pid))
 		return true;
-	/* Its number, where the program left its environment readable, beats the guess from who was reaped. */
-	unsigned id = proc_generation_of(pid);
-	struct generation *g = id ? generation_by_id(a->list, id) : NULL;
-	struct remnant *rm = NULL;
-	for (struct remnant *r = a->remnants; id && !g && r; r = r->next)
-		if (r->id == id)
-			rm = r;
-	if (!g && !rm) {
-		g = a->g;
-		rm = a->rm;
-	}
+	/* A guess from who was reaped (a generation handed over by a baton without keepers has nothing better). */
+	struct generation *g = a->g;
+	struct remnant *rm = a->rm;
 	int r = g ? pids_add(&g->adopted, &g->n_adopted, pid) : rm ? pids_add(&rm->adopted, &rm->n_adopted, pid) : 0;
 	if (r < 0)
 		log_warning_errno(r, "Failed to adopt pid %d, ignoring", (int)pid);
@@ -187,19 +181,22 @@ void generations_adopt(struct generation *list, struct remnant *remnants, pid_t 
 			a.rm = rm;
 	/* With cgroups the cgroup knows, and nothing needs adopting. Without an owner (an orphan nobody adopted ended)
 	 * there is nobody to adopt for, and a storm of such orphans does not cost a scan of /proc each. */
-	if ((!a.g && !a.rm) || (a.g && a.g->in_cgroup) || (a.rm && a.rm->in_cgroup))
+	if ((!a.g && !a.rm) || (a.g && (a.g->in_cgroup || a.g->keeper > 0)) ||
+	    (a.rm && (a.rm->in_cgroup || a.rm->kept)))
 		return;
 	bool any = false;
 	for (struct generation *g = list; g && !any; g = g->next)
-		any = !g->in_cgroup;
+		any = !g->in_cgroup && g->keeper <= 0;
 	for (struct remnant *rm = remnants; rm && !any; rm = rm->next)
-		any = !rm->in_cgroup;
+		any = !rm->in_cgroup && !rm->kept;
 	if (any)
 		for_each_process(adopt_one, &a);
 }
 
 bool generation_has(const struct generation *g, pid_t pid) {
 	char name[32];
+	if (g->keeper > 0)
+		return pid == g->pid || keeper_has(g->keeper, pid);
 	if (g->in_cgroup)
 		return cgroup_has_pid(g->cgroups, generation_cgroup_name(name, g->id, false), pid);
 	return pid == g->pid || pids_contain(g->adopted, g->n_adopted, pid);
@@ -233,6 +230,10 @@ void generation_figures(struct generation *g) {
 		cgroup_figures(g->cgroups, name, &g->memory_bytes, &g->cpu_usec);
 		return;
 	}
+	if (g->keeper > 0) {
+		g->processes = keeper_count(g->keeper);
+		return;
+	}
 	struct count c = {.g = g};
 	for_each_process(count_one, &c);
 	g->processes = c.n;
@@ -250,6 +251,8 @@ static bool group_alive(pid_t pgid) {
 }
 
 static bool remnant_alive(struct remnant *rm) {
+	if (rm->kept)
+		return rm->keeper > 0;
 	if (rm->cgroup_events_fd >= 0)
 		return cgroup_populated(rm->cgroup_events_fd) == 1;
 	/* Adopted orphans are baton's unreaped children: their pids stay theirs until baton reaps them, and one that
@@ -264,6 +267,13 @@ static bool remnant_alive(struct remnant *rm) {
 
 /* sig to everything that is left of rm. */
 static void remnant_signal(const struct remnant *rm, int sig) {
+	if (rm->kept) {
+		if (sig == SIGKILL)
+			keeper_kill(rm->keeper);
+		else
+			keeper_signal(rm->keeper, sig);
+		return;
+	}
 	if (rm->in_cgroup) {
 		char name[32];
 		generation_cgroup_name(name, rm->id, false);
@@ -282,6 +292,8 @@ static void remnant_signal(const struct remnant *rm, int sig) {
 static void remnant_free(struct remnant *rm) {
 	if (rm->cgroups)
 		generation_cgroup_drop(rm->cgroups, &rm->in_cgroup, &rm->cgroup_events_fd, rm->id, false);
+	if (rm->keeper_fd >= 0)
+		close(rm->keeper_fd);
 	free(rm->adopted);
 	free(rm);
 }
@@ -291,6 +303,8 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 	if (!rm) {
 		/* Cannot wait for it: at least do not leave it running. */
 		generation_kill_group(g->pgid);
+		if (g->keeper > 0)
+			keeper_kill(g->keeper);
 		char name[32];
 		if (g->in_cgroup)
 			(void)cgroup_kill(g->cgroups, generation_cgroup_name(name, g->id, false));
@@ -306,8 +320,12 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 		.cgroup_events_fd = TAKE_FD(g->cgroup_events_fd),
 		.adopted = TAKE_PTR(g->adopted),
 		.n_adopted = g->n_adopted,
+		.kept = g->keeper > 0,
+		.keeper = g->keeper,
+		.keeper_fd = TAKE_FD(g->keeper_fd),
 		.kill_usec = now + c->stop_timeout_usec,
 	};
+	g->keeper = 0;
 	/* A generation told to stop has stop.timeout in all, from the stop signal on, not once more for what its main
 	 * process leaves: `baton stop` and a container runtime's grace period count from the request. One killed
 	 * already is killed whole. */
@@ -323,7 +341,9 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 	}
 	char buf[32];
 	char what[96];
-	if (rm->in_cgroup)
+	if (rm->kept)
+		snprintf(what, sizeof(what), "its keeper (pid %d) still has", (int)rm->keeper);
+	else if (rm->in_cgroup)
 		snprintf(what, sizeof(what), "its cgroup %s/gen-%u still has", g->cgroups->path, g->id);
 	else if (group_alive(rm->pgid))
 		snprintf(what, sizeof(what), "its process group %d still has", (int)rm->pgid);
@@ -366,7 +386,11 @@ void remnants_due(struct remnant **list, uint64_t now) {
 		if (rm->kill_usec > now)
 			continue;
 		rm->kill_usec = USEC_INFINITY;
-		if (rm->in_cgroup)
+		if (rm->kept)
+			log_warning("generation %u: the processes under its keeper (pid %d) outlived stop.timeout, "
+				    "sending SIGKILL",
+				    rm->id, (int)rm->keeper);
+		else if (rm->in_cgroup)
 			log_warning("generation %u: its cgroup outlived stop.timeout, sending SIGKILL", rm->id);
 		else
 			log_warning("generation %u: process group %d or its orphans outlived stop.timeout, sending "

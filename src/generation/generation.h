@@ -57,6 +57,11 @@ struct generation {
 	int cgroup_events_fd;
 	pid_t *adopted;
 	size_t n_adopted;
+	/* Without cgroups: its keeper (keeper.h), the parent of its program and the subreaper of all it starts, and the
+	 * socket on which it reports their wait statuses (watched as GEN_TAG_KEEPER); 0 and -1 for none (with
+	 * cgroups, or handed over by a baton without keepers, or the keeper died). */
+	pid_t keeper;
+	int keeper_fd;
 	/* What `baton status` shows (generation_figures); processes -1, the others UINT64_MAX when unknown. */
 	int processes;
 	uint64_t memory_bytes, cpu_usec;
@@ -69,6 +74,7 @@ enum {
 	GEN_TAG_PIDFD = 16, /* tag >> 8: the generation's id */
 	GEN_TAG_OUTPUT = 17, /* tag >> 8: id << 2 | writable << 1 | stream (0 stdout, 1 stderr) */
 	GEN_TAG_CGROUP = 18, /* tag >> 8: the generation's id: its cgroup.events changed (also once it is a remnant) */
+	GEN_TAG_KEEPER = 19, /* tag >> 8: the generation's id: its keeper reported (also once it is a remnant) */
 };
 
 const char *gen_state_to_string(enum gen_state st);
@@ -128,12 +134,14 @@ void generation_kill_strays(struct generation *list, struct generation *g);
  * by the generation or remnant that pid belonged to (by their BATON_GENERATION where that is still readable), so
  * that they are stopped and killed with it; a reaped adopted pid leaves its list. */
 void generations_adopt(struct generation *list, struct remnant *remnants, pid_t reaped);
-/* Whether pid is one of g's processes: in its cgroup; or, without, its main process or an orphan it adopted. */
+/* Whether pid is one of g's processes: in its cgroup; with a keeper, a descendant of it; or, without either, its main
+ * process or an orphan it adopted. */
 bool generation_has(const struct generation *g, pid_t pid);
 /* The generation whose cgroup pid is in (NULL when none, or without cgroups). */
 struct generation *generation_by_cgroup(struct generation *list, pid_t pid);
-/* Updates g's figures for `baton status`: the processes of its cgroup (without: of its process group and adopted
- * orphans), and its cgroup's memory.current and cpu usage_usec where the controllers give them. */
+/* Updates g's figures for `baton status`: the processes of its cgroup (or its keeper's descendants; without either,
+ * of its process group and adopted orphans), and its cgroup's memory.current and cpu usage_usec where the controllers
+ * give them. */
 void generation_figures(struct generation *g);
 /* g's cgroup.events changed (GEN_TAG_CGROUP): whether its cgroup is empty now (false without a cgroup). */
 bool generation_cgroup_empty(struct generation *g);
@@ -153,6 +161,9 @@ struct remnant {
 	int cgroup_events_fd;
 	pid_t *adopted; /* without: the orphans it adopted */
 	size_t n_adopted;
+	bool kept; /* it had a keeper: it is alive until baton has reaped that keeper (keeper 0) */
+	pid_t keeper;
+	int keeper_fd; /* -1 once the keeper closed it */
 	uint64_t kill_usec; /* SIGKILL then; USEC_INFINITY once sent */
 	struct remnant *next;
 };

@@ -90,6 +90,17 @@ static void write_generation(FILE *f, const struct generation *g) {
 	put_string(f, "gen.status", g->status);
 }
 
+/* The keepers (keeper.h), a record each after every generation and remnant: "keeper KIND ID KEEPER_PID FD", KIND
+ * "gen" or "remnant"; the keepers are baton's children and survive its exec as the programs do. */
+static void write_keepers(FILE *f, const struct run *r) {
+	for (const struct generation *g = r->sup.generations; g; g = g->next)
+		if (g->keeper > 0)
+			fprintf(f, "keeper gen %u %d %d\n", g->id, (int)g->keeper, g->keeper_fd);
+	for (const struct remnant *rm = r->remnants; rm; rm = rm->next)
+		if (rm->kept && rm->keeper > 0)
+			fprintf(f, "keeper remnant %u %d %d\n", rm->id, (int)rm->keeper, rm->keeper_fd);
+}
+
 int run_state_write(const struct run *r, const struct control_client *upgrader, uint64_t started_usec, int fd) {
 	const struct supervisor *s = &r->sup;
 	_cleanup_free_ char *yaml = NULL;
@@ -181,6 +192,7 @@ int run_state_write(const struct run *r, const struct control_client *upgrader, 
 		for (size_t i = 0; i < rm->n_adopted; i++)
 			fprintf(f, "remnant.adopted %d\n", (int)rm->adopted[i]);
 	}
+	write_keepers(f, r);
 	fputs("end\n", f);
 
 	int k = ferror(f) ? -EIO : 0;
@@ -401,6 +413,35 @@ static int read_config(struct reader *rd, char *path, char **sets) {
 	return 0;
 }
 
+/* A record of write_keepers(): its generation or remnant came before it. */
+static int read_keeper(struct reader *rd) {
+	const char *kind = take_word(rd);
+	unsigned id;
+	int pid, fd, k;
+	if ((k = take_unsigned(rd, &id)) < 0 || (k = take_int(rd, &pid)) < 0 || (k = take_fd(rd, &fd, true)) < 0)
+		return k;
+	if (pid <= 1)
+		return fail_at(rd, "not a keeper's pid");
+	if (kind && streq(kind, "gen")) {
+		for (struct generation *g = rd->r->sup.generations; g; g = g->next)
+			if (g->id == id) {
+				g->keeper = pid;
+				g->keeper_fd = fd;
+				return 0;
+			}
+	} else if (kind && streq(kind, "remnant")) {
+		for (struct remnant *rm = rd->r->remnants; rm; rm = rm->next)
+			if (rm->id == id) {
+				rm->kept = true;
+				rm->keeper = pid;
+				rm->keeper_fd = fd;
+				return 0;
+			}
+	} else
+		return fail_at(rd, "expected gen or remnant");
+	return fail_at(rd, "a keeper of no generation or remnant");
+}
+
 static int read_generation_record(struct reader *rd) {
 	struct generation *g = rd->gen;
 	int k = 0;
@@ -584,6 +625,7 @@ static int read_run_record(struct reader *rd) {
 			return -ENOMEM;
 		*g = (struct generation){.pidfd = -1,
 					 .cgroup_events_fd = -1,
+					 .keeper_fd = -1,
 					 .processes = -1,
 					 .memory_bytes = UINT64_MAX,
 					 .cpu_usec = UINT64_MAX};
@@ -595,7 +637,7 @@ static int read_run_record(struct reader *rd) {
 		struct remnant *rm = calloc(1, sizeof(*rm));
 		if (!rm)
 			return -ENOMEM;
-		rm->cgroup_events_fd = -1;
+		rm->cgroup_events_fd = rm->keeper_fd = -1;
 		*rd->remnant_tail = rm;
 		rd->remnant_tail = &rm->next;
 		rd->remnant = rm;
@@ -617,6 +659,8 @@ static int read_run_record(struct reader *rd) {
 			return -ENOMEM;
 		rm->adopted = a;
 		rm->adopted[rm->n_adopted++] = pid;
+	} else if (streq(rd->key, "keeper")) {
+		k = read_keeper(rd);
 	} else if (strncmp(rd->key, "gen.", 4) == 0) {
 		if (!rd->gen)
 			return fail_at(rd, "a generation's record before any generation");
@@ -805,12 +849,15 @@ size_t run_state_fds(const struct run *r, int *fds, size_t max) {
 	for (const struct generation *g = r->sup.generations; g; g = g->next) {
 		ADD(g->pidfd);
 		ADD(g->cgroup_events_fd);
+		ADD(g->keeper_fd);
 		for (unsigned i = 0; i < 2; i++)
 			if (g->outputs[i])
 				ADD(g->outputs[i]->fd);
 	}
-	for (const struct remnant *rm = r->remnants; rm; rm = rm->next)
+	for (const struct remnant *rm = r->remnants; rm; rm = rm->next) {
 		ADD(rm->cgroup_events_fd);
+		ADD(rm->keeper_fd);
+	}
 #undef ADD
 	return n;
 }

@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "evloop.h"
+#include "keeper.h"
 #include "log.h"
 #include "notify.h"
 #include "proc.h"
@@ -224,9 +225,93 @@ static void child_stopped(struct run *r, pid_t pid, int sig) {
 	(void)kill(-g->pgid, SIGCONT);
 }
 
-/* Reaps every child that has exited: generations end (EV_EXITED); a readiness probe counts for its generation;
- * anything else is an orphan that was reparented to baton (the child subreaper) and is only reaped, so that no zombie
- * stays behind. Several SIGCHLDs can arrive as one, so this loops until nothing is left. */
+/* g's main process ended (reaped by baton, or by g's keeper): the generation ends, or a daemon's launcher exited. */
+static void main_ended(struct run *r, struct generation *g, int status) {
+	struct supervisor *s = &r->sup;
+	if (readiness_launcher_exited(g, status, now_usec())) {
+		/* Its cgroup emptied before the launcher was reaped: no daemon is left to wait for. */
+		daemon_gone(g);
+		return;
+	}
+	/* Ctrl-C or Ctrl-\ at the terminal the program held ends it, and baton with it. */
+	bool interrupted = s->terminal && g == s->current && r->foreground == g->pgid && WIFSIGNALED(status) &&
+			   (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT);
+	generation_ended(r, g, status, interrupted);
+}
+
+/* The keeper's socket of generation (or remnant) id, wherever it is now: a generation's until its main process ends,
+ * then its remnant's. NULL when none is open. */
+static int *keeper_fd_of(struct run *r, unsigned id) {
+	struct generation *g = generation_by_id(r->sup.generations, id);
+	if (g && g->keeper_fd >= 0)
+		return &g->keeper_fd;
+	for (struct remnant *rm = r->remnants; rm; rm = rm->next)
+		if (rm->id == id && rm->keeper_fd >= 0)
+			return &rm->keeper_fd;
+	return NULL;
+}
+
+/* The wait statuses generation id's keeper reported: its main process's count as baton's own waitpid()'s would; the
+ * other processes it reaped are its business. Only the keeper's own generation is looked at: a pid it reaped may
+ * already be another's. all: until the socket is empty (the keeper was reaped); otherwise a bounded batch. */
+static void keeper_reports(struct run *r, unsigned id, bool all) {
+	for (unsigned i = 0; all || i < 256; i++) {
+		int *fd = keeper_fd_of(r, id);
+		pid_t pid;
+		int status, k = fd ? keeper_read(*fd, &pid, &status) : 0;
+		if (k == 0)
+			return;
+		if (k < 0) {
+			/* The keeper closed its end: it exited, and SIGCHLD says so. */
+			evloop_remove(&r->loop, *fd);
+			close(*fd);
+			*fd = -1;
+			return;
+		}
+		struct generation *g = generation_by_id(r->sup.generations, id);
+		if (!g || g->pid != pid || WIFCONTINUED(status)) {
+			log_debug("generation %u's keeper reaped process %d", id, (int)pid);
+			continue;
+		}
+		if (WIFSTOPPED(status))
+			child_stopped(r, pid, WSTOPSIG(status));
+		else
+			main_ended(r, g, status);
+	}
+}
+
+/* pid was a keeper: what it reported first, then its end. A generation's keeper ends with the last of its
+ * processes (the main process first); should it die before (killed by someone), what it held is baton's again, as
+ * orphans. */
+static bool keeper_reaped(struct run *r, pid_t pid) {
+	unsigned id = 0;
+	for (struct generation *g = r->sup.generations; g && !id; g = g->next)
+		if (g->keeper == pid)
+			id = g->id;
+	for (struct remnant *rm = r->remnants; rm && !id; rm = rm->next)
+		if (rm->kept && rm->keeper == pid)
+			id = rm->id;
+	if (!id)
+		return false;
+	keeper_reports(r, id, true);
+	for (struct generation *g = r->sup.generations; g; g = g->next)
+		if (g->keeper == pid) {
+			log_warning("generation %u: its keeper (pid %d) died; its processes are baton's orphans now",
+				    g->id, (int)pid);
+			g->keeper = 0;
+			if (g->state == GEN_STARTING && g->pid <= 0)
+				g->deadline_usec = now_usec(); /* no daemon is left to wait for */
+		}
+	for (struct remnant *rm = r->remnants; rm; rm = rm->next)
+		if (rm->kept && rm->keeper == pid)
+			rm->keeper = 0;
+	return true;
+}
+
+/* Reaps every child that has exited: generations end (EV_EXITED); a readiness probe counts for its generation; a
+ * keeper's end is its generation's; anything else is an orphan that was reparented to baton (the child subreaper) and
+ * is only reaped, so that no zombie stays behind. Several SIGCHLDs can arrive as one, so this loops until nothing is
+ * left. */
 static void reap_children(struct run *r) {
 	struct supervisor *s = &r->sup;
 	for (;;) {
@@ -242,7 +327,7 @@ static void reap_children(struct run *r) {
 		}
 		if (WIFCONTINUED(status))
 			continue;
-		if (run_upgrade_reaped(r, pid, status))
+		if (run_upgrade_reaped(r, pid, status) || keeper_reaped(r, pid))
 			continue;
 
 		/* Without cgroups, what its end left to baton belongs to its generation: adopted before anything is
@@ -261,15 +346,7 @@ static void reap_children(struct run *r) {
 			log_debug("reaped process %d, which %s", (int)pid, wait_status_describe(status, buf));
 			continue;
 		}
-		if (readiness_launcher_exited(g, status, now)) {
-			/* Its cgroup emptied before the launcher was reaped: no daemon is left to wait for. */
-			daemon_gone(g);
-			continue;
-		}
-		/* Ctrl-C or Ctrl-\ at the terminal the program held ends it, and baton with it. */
-		bool interrupted = s->terminal && g == s->current && r->foreground == g->pgid && WIFSIGNALED(status) &&
-				   (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT);
-		generation_ended(r, g, status, interrupted);
+		main_ended(r, g, status);
 	}
 	remnants_reaped(&r->remnants);
 }
@@ -370,9 +447,10 @@ static int setup_cgroups(struct run *r) {
 
 /* ---- notify ---- */
 
-/* Which generation a notify sender belongs to: the generation's main process itself; a process of its cgroup; or,
- * for a generation without one, an orphan it adopted, a process in its process group, or a descendant of its main
- * process (a shell script's systemd-notify). Anyone else is not heard. */
+/* Which generation a notify sender belongs to: the generation's main process itself; a process of its cgroup, or a
+ * descendant of its keeper; or, for a generation with neither (handed over by a baton without keepers), an orphan it
+ * adopted, a process in its process group, or a descendant of its main process (a shell script's systemd-notify).
+ * Anyone else is not heard. */
 static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) {
 	if (pid <= 0)
 		return NULL;
@@ -383,13 +461,13 @@ static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) 
 		if (!g->in_cgroup && generation_has(g, pid))
 			return g;
 	pid_t pgid = getpgid(pid);
-	if (pgid > 0 && (g = generation_by_pid(s->generations, pgid)) && !g->in_cgroup)
+	if (pgid > 0 && (g = generation_by_pid(s->generations, pgid)) && !g->in_cgroup && g->keeper <= 0)
 		return g;
 	pid_t self = getpid();
 	for (int depth = 0; depth < 32 && pid > 1 && pid != self; depth++) {
 		pid = proc_parent_of(pid);
 		if ((g = generation_by_pid(s->generations, pid)))
-			return !g->in_cgroup ? g : NULL;
+			return !g->in_cgroup && g->keeper <= 0 ? g : NULL;
 	}
 	return NULL;
 }
@@ -646,6 +724,10 @@ static void handle_event(struct run *r, uint64_t tag) {
 		break;
 	case GEN_TAG_CGROUP:
 		handle_cgroup(r, (unsigned)(tag >> 8));
+		break;
+	case GEN_TAG_KEEPER:
+		keeper_reports(r, (unsigned)(tag >> 8), false);
+		remnants_reaped(&r->remnants);
 		break;
 	case TAG_CONTROL:
 		handle_control_accept(r);

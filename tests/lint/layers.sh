@@ -9,6 +9,7 @@
 #   2  spawn notify control       starting a child; the notify and control protocols
 #      cgroup                     baton's cgroup v2 subtree: a cgroup per generation
 #   3  config                     the configuration
+#      keeper                     a generation's keeper, where there are no cgroups (starts the program: spawn)
 #   4  compat sockets             what the config asks of a program's environment; listening sockets
 #   5  program                    the exec of a program for a config
 #   6  generation                 started programs, their processes and pipes
@@ -24,7 +25,7 @@ rank() {
     util | exit-status | version) echo 0 ;;
     log | address | json | output | evloop | proc | creds) echo 1 ;;
     spawn | notify | control | cgroup) echo 2 ;;
-    config) echo 3 ;;
+    config | keeper) echo 3 ;;
     compat | sockets) echo 4 ;;
     program) echo 5 ;;
     generation) echo 6 ;;
