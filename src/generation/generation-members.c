@@ -110,6 +110,9 @@ void generation_kill_strays(struct generation *list, struct generation *g) {
 			log_warning("generation %u: killing the %d processes under its keeper (pid %d)", g->id, n,
 				    (int)g->keeper);
 		keeper_kill(g->keeper);
+		/* And what its readiness probes left to baton. */
+		for (size_t i = 0; i < g->n_adopted; i++)
+			signal_with_group(g->adopted[i], SIGKILL);
 		return;
 	}
 	if (g->in_cgroup) {
@@ -144,11 +147,13 @@ struct adoption {
 };
 
 static bool claimed(const struct adoption *a, pid_t pid) {
+	/* A keeper is baton's child too, and another generation's. */
 	for (struct generation *g = a->list; g; g = g->next)
-		if (g->pid == pid || g->probe_pid == pid || pids_contain(g->adopted, g->n_adopted, pid))
+		if (g->pid == pid || g->probe_pid == pid || g->keeper == pid ||
+		    pids_contain(g->adopted, g->n_adopted, pid))
 			return true;
 	for (struct remnant *rm = a->remnants; rm; rm = rm->next)
-		if (pids_contain(rm->adopted, rm->n_adopted, pid))
+		if ((rm->kept && rm->keeper == pid) || pids_contain(rm->adopted, rm->n_adopted, pid))
 			return true;
 	return false;
 }
@@ -180,15 +185,16 @@ void generations_adopt(struct generation *list, struct remnant *remnants, pid_t 
 		if (pids_remove(rm->adopted, &rm->n_adopted, reaped))
 			a.rm = rm;
 	/* With cgroups the cgroup knows, and nothing needs adopting. Without an owner (an orphan nobody adopted ended)
-	 * there is nobody to adopt for, and a storm of such orphans does not cost a scan of /proc each. */
-	if ((!a.g && !a.rm) || (a.g && (a.g->in_cgroup || a.g->keeper > 0)) ||
-	    (a.rm && (a.rm->in_cgroup || a.rm->kept)))
+	 * there is nobody to adopt for, and a storm of such orphans does not cost a scan of /proc each. A generation
+	 * with a keeper reaps its own processes: what baton reaps of it is a readiness probe (baton's child, outside
+	 * the keeper), whose orphans are adopted as before. */
+	if ((!a.g && !a.rm) || (a.g && a.g->in_cgroup) || (a.rm && a.rm->in_cgroup))
 		return;
 	bool any = false;
 	for (struct generation *g = list; g && !any; g = g->next)
-		any = !g->in_cgroup && g->keeper <= 0;
+		any = !g->in_cgroup;
 	for (struct remnant *rm = remnants; rm && !any; rm = rm->next)
-		any = !rm->in_cgroup && !rm->kept;
+		any = !rm->in_cgroup;
 	if (any)
 		for_each_process(adopt_one, &a);
 }
@@ -196,7 +202,7 @@ void generations_adopt(struct generation *list, struct remnant *remnants, pid_t 
 bool generation_has(const struct generation *g, pid_t pid) {
 	char name[32];
 	if (g->keeper > 0)
-		return pid == g->pid || keeper_has(g->keeper, pid);
+		return pid == g->pid || keeper_has(g->keeper, pid) || pids_contain(g->adopted, g->n_adopted, pid);
 	if (g->in_cgroup)
 		return cgroup_has_pid(g->cgroups, generation_cgroup_name(name, g->id, false), pid);
 	return pid == g->pid || pids_contain(g->adopted, g->n_adopted, pid);
@@ -231,7 +237,7 @@ void generation_figures(struct generation *g) {
 		return;
 	}
 	if (g->keeper > 0) {
-		g->processes = keeper_count(g->keeper);
+		g->processes = keeper_count(g->keeper) + (int)g->n_adopted;
 		return;
 	}
 	struct count c = {.g = g};
@@ -251,8 +257,6 @@ static bool group_alive(pid_t pgid) {
 }
 
 static bool remnant_alive(struct remnant *rm) {
-	if (rm->kept)
-		return rm->keeper > 0;
 	if (rm->cgroup_events_fd >= 0)
 		return cgroup_populated(rm->cgroup_events_fd) == 1;
 	/* Adopted orphans are baton's unreaped children: their pids stay theirs until baton reaps them, and one that
@@ -262,16 +266,20 @@ static bool remnant_alive(struct remnant *rm) {
 			rm->adopted[i] = rm->adopted[--rm->n_adopted];
 		else
 			i++;
+	if (rm->kept)
+		return rm->keeper > 0 || rm->n_adopted > 0;
 	return group_alive(rm->pgid) || rm->n_adopted > 0;
 }
 
 /* sig to everything that is left of rm. */
 static void remnant_signal(const struct remnant *rm, int sig) {
 	if (rm->kept) {
-		if (sig == SIGKILL)
+		if (rm->keeper > 0 && sig == SIGKILL)
 			keeper_kill(rm->keeper);
-		else
+		else if (rm->keeper > 0)
 			keeper_signal(rm->keeper, sig);
+		for (size_t i = 0; i < rm->n_adopted; i++)
+			signal_with_group(rm->adopted[i], sig);
 		return;
 	}
 	if (rm->in_cgroup) {
@@ -296,6 +304,12 @@ static void remnant_free(struct remnant *rm) {
 		close(rm->keeper_fd);
 	free(rm->adopted);
 	free(rm);
+}
+
+/* A time left, for a log line: whole seconds from 1s on, whole milliseconds below. */
+static uint64_t round_up(uint64_t usec) {
+	uint64_t unit = usec >= USEC_PER_SEC ? USEC_PER_SEC : USEC_PER_MSEC;
+	return (usec + unit - 1) / unit * unit;
 }
 
 void remnant_track(struct remnant **list, struct generation *g, const struct config *c, uint64_t now) {
@@ -339,6 +353,12 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 		remnant_free(rm);
 		return;
 	}
+	/* A keeper with nothing left under it exits now: waited for, with nothing to say or to signal. */
+	if (rm->kept && rm->n_adopted == 0 && keeper_count(rm->keeper) == 0) {
+		rm->next = *list;
+		*list = rm;
+		return;
+	}
 	char buf[32];
 	char what[96];
 	if (rm->kept)
@@ -350,8 +370,7 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 	else
 		snprintf(what, sizeof(what), "the orphans it left still have");
 	log_info("generation %u ended, but %s processes: sending %s, SIGKILL in %s", g->id, what,
-		 strempty(signal_name(c->stop_signal)),
-		 format_duration((rm->kill_usec - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC * USEC_PER_MSEC, buf));
+		 strempty(signal_name(c->stop_signal)), format_duration(round_up(rm->kill_usec - now), buf));
 	remnant_signal(rm, c->stop_signal);
 	/* A stopped process acts on the stop signal only once it runs again. */
 	remnant_signal(rm, SIGCONT);

@@ -287,26 +287,34 @@ SCRIPT
   assert_line "exit 0"
 }
 
-@test "Ctrl-C at the terminal ends the program and baton with 130; Ctrl-\\ with 131" {
-  CFG_READINESS="{type: none}" write_config /bin/sh -c 'echo started; exec sleep 1000'
-  run pty "$BATON" run -c "$CFG" <<'SCRIPT'
+@test "Ctrl-C at the terminal ends the program and baton with 130; Ctrl-\\ with 131 (with cgroups and with a keeper)" {
+  for mode in auto never; do
+    CFG_PROGRAM="  cgroup: $mode" CFG_READINESS="{type: none}" write_config /bin/sh -c 'echo started; exec sleep 1000'
+    run pty "$BATON" run -c "$CFG" <<'SCRIPT'
 expect started
 send \x03
 wait
 SCRIPT
-  assert_success
-  assert_line "exit 130"
-  run pty "$BATON" run -c "$CFG" <<'SCRIPT'
+    assert_success
+    assert_line "exit 130"
+    run pty "$BATON" run -c "$CFG" <<'SCRIPT'
 expect started
 send \x1c
 wait
 SCRIPT
-  assert_success
-  assert_line "exit 131"
+    assert_success
+    assert_line "exit 131"
+  done
 }
 
 @test "Ctrl-Z stops the program and baton with it, fg continues both, and the shell gets its terminal back" {
-  CFG_READINESS="{type: none}" write_config /bin/sh -c 'echo started; read line; echo read-$line'
+  ctrl_z never
+  ctrl_z auto
+}
+
+# The Ctrl-Z test with program.cgroup MODE: with never, the program's stop reaches baton through its keeper.
+ctrl_z() {
+  CFG_PROGRAM="  cgroup: $1" CFG_READINESS="{type: none}" write_config /bin/sh -c 'echo started; read line; echo read-$line'
   # The prompt is typed as pr''ompt so that the echo of the command itself never looks like it.
   run pty bash --norc --noprofile -i <<SCRIPT
 send PS1='pr''ompt> '\r

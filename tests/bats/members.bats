@@ -223,3 +223,18 @@ print(os.getpid())' >"$T/outsider"
   baton_stop
   assert_equal "$BATON_STATUS" 0
 }
+
+@test "never: what a readiness probe leaves behind is the generation's, counted and stopped with it" {
+  # The probe (baton's own child, beside the keeper) daemonizes a sleep and succeeds.
+  PORT=$(free_port) CFG="$T/baton.yaml"
+  CFG_PROGRAM="  cgroup: never" CFG_STOP="{timeout: 2s}" \
+    CFG_READINESS="{type: exec, command: [/bin/sh, -c, \"setsid -f sleep 1301\"], interval: 100ms}" \
+    write_config /bin/sleep 100000
+  baton_start run -c "$CFG"
+  wait_log "generation 1 is ready"
+  wait_for counts 1 2
+  assert_equal "$(pgrep -cx -f "sleep 1301")" 1
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  assert_equal "$(pgrep -cx -f "sleep 1301" || true)" 0
+}
