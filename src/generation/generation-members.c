@@ -391,6 +391,16 @@ static void remnants_drop_empty(struct remnant **list) {
 	}
 }
 
+int *generation_keeper_fd(struct generation *list, struct remnant *remnants, unsigned id) {
+	struct generation *g = generation_by_id(list, id);
+	if (g && g->keeper_fd >= 0)
+		return &g->keeper_fd;
+	for (struct remnant *rm = remnants; rm; rm = rm->next)
+		if (rm->id == id && rm->keeper_fd >= 0)
+			return &rm->keeper_fd;
+	return NULL;
+}
+
 void remnants_reaped(struct remnant **list) {
 	remnants_drop_empty(list);
 }

@@ -173,6 +173,9 @@ struct remnant {
 void remnant_track(struct remnant **list, struct generation *g, const struct config *c, uint64_t now);
 /* A remnant's cgroup.events changed (GEN_TAG_CGROUP for id): when the cgroup is empty, it is dropped and removed. */
 void remnants_cgroup_event(struct remnant **list, unsigned id);
+/* The socket of generation id's keeper, wherever it is now: the generation's until its main process ends, then its
+ * remnant's. NULL when none is open. */
+int *generation_keeper_fd(struct generation *list, struct remnant *remnants, unsigned id);
 /* Children were reaped: groups that are empty now are dropped from *list. */
 void remnants_reaped(struct remnant **list);
 /* SIGKILL to the groups whose stop.timeout is over. */

@@ -239,24 +239,12 @@ static void main_ended(struct run *r, struct generation *g, int status) {
 	generation_ended(r, g, status, interrupted);
 }
 
-/* The keeper's socket of generation (or remnant) id, wherever it is now: a generation's until its main process ends,
- * then its remnant's. NULL when none is open. */
-static int *keeper_fd_of(struct run *r, unsigned id) {
-	struct generation *g = generation_by_id(r->sup.generations, id);
-	if (g && g->keeper_fd >= 0)
-		return &g->keeper_fd;
-	for (struct remnant *rm = r->remnants; rm; rm = rm->next)
-		if (rm->id == id && rm->keeper_fd >= 0)
-			return &rm->keeper_fd;
-	return NULL;
-}
-
 /* The wait statuses generation id's keeper reported: its main process's count as baton's own waitpid()'s would; the
  * other processes it reaped are its business. Only the keeper's own generation is looked at: a pid it reaped may
  * already be another's. all: until the socket is empty (the keeper was reaped); otherwise a bounded batch. */
 static void keeper_reports(struct run *r, unsigned id, bool all) {
 	for (unsigned i = 0; all || i < 256; i++) {
-		int *fd = keeper_fd_of(r, id);
+		int *fd = generation_keeper_fd(r->sup.generations, r->remnants, id);
 		pid_t pid;
 		int status, k = fd ? keeper_read(*fd, &pid, &status) : 0;
 		if (k == 0)
@@ -284,25 +272,28 @@ static void keeper_reports(struct run *r, unsigned id, bool all) {
  * processes (the main process first); should it die before (killed by someone), what it held is baton's again, as
  * orphans. */
 static bool keeper_reaped(struct run *r, pid_t pid) {
-	unsigned id = 0;
-	for (struct generation *g = r->sup.generations; g && !id; g = g->next)
-		if (g->keeper == pid)
-			id = g->id;
-	for (struct remnant *rm = r->remnants; rm && !id; rm = rm->next)
-		if (rm->kept && rm->keeper == pid)
-			id = rm->id;
-	if (!id)
+	struct generation *g = r->sup.generations;
+	struct remnant *rm = r->remnants;
+	for (; g && g->keeper != pid; g = g->next)
+		;
+	for (; rm && !(rm->kept && rm->keeper == pid); rm = rm->next)
+		;
+	if (!g && !rm)
 		return false;
-	keeper_reports(r, id, true);
-	for (struct generation *g = r->sup.generations; g; g = g->next)
-		if (g->keeper == pid) {
-			log_warning("generation %u: its keeper (pid %d) died; its processes are baton's orphans now",
-				    g->id, (int)pid);
-			g->keeper = 0;
-			if (g->state == GEN_STARTING && g->pid <= 0)
-				g->deadline_usec = now_usec(); /* no daemon is left to wait for */
-		}
-	for (struct remnant *rm = r->remnants; rm; rm = rm->next)
+	/* What it reported may end its generation (freed, or its keeper moved to a remnant): looked up again. */
+	keeper_reports(r, g ? g->id : rm->id, true);
+	for (g = r->sup.generations; g && g->keeper != pid; g = g->next)
+		;
+	if (g && g->pid > 0)
+		log_warning("generation %u: its keeper (pid %d) died; its processes are baton's orphans now", g->id,
+			    (int)pid);
+	else if (g && g->state == GEN_STARTING) {
+		log_info("generation %u: nothing is left under its keeper: no daemon is left to become ready", g->id);
+		g->deadline_usec = now_usec();
+	}
+	if (g)
+		g->keeper = 0;
+	for (rm = r->remnants; rm; rm = rm->next)
 		if (rm->kept && rm->keeper == pid)
 			rm->keeper = 0;
 	return true;

@@ -238,3 +238,34 @@ print(os.getpid())' >"$T/outsider"
   assert_equal "$BATON_STATUS" 0
   assert_equal "$(pgrep -cx -f "sleep 1301" || true)" 0
 }
+
+@test "never: the program's PID is its own, not its keeper's: status shows it and LISTEN_PID names it" {
+  local port
+  port=$(free_port)
+  baton_start run --set program.cgroup=never --set control.socket="$CTL" -l "web=tcp://127.0.0.1:$port" -- \
+    sh -c "echo \$LISTEN_PID \$\$ >$T/pids.tmp && mv $T/pids.tmp $T/listen; exec sleep 100000"
+  wait_for test -s "$T/listen"
+  local listen_pid self main keeper
+  read -r listen_pid self <"$T/listen"
+  main=$(status_get "d['generations'][0]['pid']")
+  keeper=$(children_of "$BATON_PID")
+  assert_equal "$listen_pid" "$self"
+  assert_equal "$main" "$self"
+  assert_equal "$(ps -o ppid= -p "$main" | tr -d ' ')" "$keeper"
+  [[ "$keeper" != "$main" ]]
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "never: a pid-file generation whose launcher left nothing fails at once, not at readiness.timeout" {
+  PORT=$(free_port) CFG="$T/baton.yaml"
+  CFG_PROGRAM="  cgroup: never" \
+    CFG_READINESS="{type: pidfile, pid-file: \"$T/never.pid\", interval: 100ms, timeout: 60s}" \
+    write_config /bin/sh -c 'exit 0'
+  local t0=$SECONDS
+  run --separate-stderr timeout 30 "$BATON" run -c "$CFG"
+  echo "status $status, stderr: $stderr"
+  assert_equal "$status" 102
+  stderr_has "nothing is left under its keeper: no daemon is left to become ready"
+  ((SECONDS - t0 < 20)) || fail "it took $((SECONDS - t0))s"
+}
