@@ -306,9 +306,9 @@ static void remnant_free(struct remnant *rm) {
 	free(rm);
 }
 
-/* A time left, for a log line: whole seconds from 1s on, whole milliseconds below. */
+/* A time left, for a log line: to 100ms from 1s on (30s, 2900ms), to the millisecond below. */
 static uint64_t round_up(uint64_t usec) {
-	uint64_t unit = usec >= USEC_PER_SEC ? USEC_PER_SEC : USEC_PER_MSEC;
+	uint64_t unit = usec >= USEC_PER_SEC ? 100 * USEC_PER_MSEC : USEC_PER_MSEC;
 	return (usec + unit - 1) / unit * unit;
 }
 

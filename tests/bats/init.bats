@@ -211,8 +211,8 @@ PY
 }
 
 @test "a stop takes stop.timeout in all: what a slow main process leaves is killed at the stop's deadline, not later" {
-  # The main process takes 2.5s to stop and leaves a worker that ignores SIGTERM. With stop.timeout 3s the worker is
-  # killed 3s after the stop began (not 2.5s + 3s): within a runtime's grace period (docker's 10s).
+  # The main process takes 1.5s to stop and leaves a worker that ignores SIGTERM. With stop.timeout 3s the worker is
+  # killed 3s after the stop began (not 1.5s + 3s): within a runtime's grace period (docker's 10s).
   child=$(py_child slow <<'PY'
 worker = os.fork()
 if worker == 0:
@@ -220,7 +220,7 @@ if worker == 0:
     while True:
         signal.pause()
 def term(sig, frame):
-    time.sleep(2.5)
+    time.sleep(1.5)
     sys.exit(0)
 signal.signal(signal.SIGTERM, term)
 open(sys.argv[1], "w").write(str(worker))
@@ -241,10 +241,11 @@ PY
     cat "$BATON_LOG"
     assert_equal "$BATON_STATUS" 0
     pid_gone "$worker"
-    log_has "(its cgroup|process group [0-9]+ or its orphans) outlived stop.timeout, sending SIGKILL"
+    # What is left is killed at the stop's deadline (the main process too, on a machine so slow it was not done).
+    log_has "(its cgroup|the processes under its keeper \(pid [0-9]+\)) outlived stop.timeout, sending SIGKILL|did not stop within stop.timeout"
     ms=$(((t1 - t0) / 1000000))
     echo "program.cgroup $mode: stopped in ${ms}ms"
-    ((ms >= 2900 && ms < 4500)) || fail "program.cgroup $mode: the stop took ${ms}ms, not stop.timeout (3s)"
+    ((ms >= 2900 && ms < 4200)) || fail "program.cgroup $mode: the stop took ${ms}ms, not stop.timeout (3s)"
   done
 }
 
