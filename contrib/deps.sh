@@ -3,7 +3,8 @@
 # or 12 (run as root). Idempotent: skips apt when all is there.
 set -eu
 build="meson ninja-build pkg-config gcc libc6-dev libcyaml-dev libyaml-dev libsystemd-dev scdoc"
-test="bats bats-assert bats-support bats-file curl socat systemd systemd-container procps python3 iproute2 util-linux coreutils stress-ng redis-server wrk"
+test="bats bats-assert bats-support bats-file curl socat systemd systemd-container procps python3 iproute2 util-linux coreutils stress-ng redis-server wrk
+  golang-go golang-github-coreos-go-systemd-dev python3-systemd python3-twisted"
 # tests/bats/programs.bats runs these unmodified Debian programs under baton; config-examples/ has a config for each.
 programs="lighttpd gunicorn memcached nginx-light libserver-starter-perl tftpd-hpa"
 extra=""

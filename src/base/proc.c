@@ -33,6 +33,37 @@ pid_t proc_parent_of(pid_t pid) {
 	return (pid_t)ppid;
 }
 
+/* The fields of /proc/PID/stat after the comm field: state is field 3, the first after the last ')'. */
+static const char *stat_fields(pid_t pid, char *buf, size_t size) {
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small_file(path, 0, buf, size) <= 0)
+		return NULL;
+	const char *p = strrchr(buf, ')');
+	return p ? p + 1 : NULL;
+}
+
+char proc_state(pid_t pid) {
+	char buf[1024], state;
+	const char *p = stat_fields(pid, buf, sizeof(buf));
+	return p && sscanf(p, " %c", &state) == 1 ? state : 0;
+}
+
+int proc_exit_status(pid_t pid) {
+	char buf[1024];
+	const char *p = stat_fields(pid, buf, sizeof(buf));
+	if (!p)
+		return WAIT_STATUS_UNKNOWN;
+	/* exit_code is field 52 (proc(5), Linux 3.5+): 49 fields after state. */
+	for (int field = 3; field < 52; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return WAIT_STATUS_UNKNOWN;
+	}
+	int status;
+	return sscanf(p, " %d", &status) == 1 ? status : WAIT_STATUS_UNKNOWN;
+}
+
 int proc_catches_signal(pid_t pid, int sig) {
 	char path[64], buf[2048];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -48,6 +79,8 @@ int proc_catches_signal(pid_t pid, int sig) {
 
 /* The contract's exit status for a wait status: the exit code, or 128+N for signal N (as shells report it). */
 int wait_status_exit_code(int wait_status) {
+	if (wait_status == WAIT_STATUS_UNKNOWN)
+		return EXIT_STATUS_UNKNOWN;
 	if (WIFEXITED(wait_status))
 		return WEXITSTATUS(wait_status);
 	if (WIFSIGNALED(wait_status))
@@ -56,7 +89,9 @@ int wait_status_exit_code(int wait_status) {
 }
 
 const char *wait_status_describe(int wait_status, char buf[static 64]) {
-	if (WIFEXITED(wait_status))
+	if (wait_status == WAIT_STATUS_UNKNOWN)
+		snprintf(buf, 64, "ended with an unknown status (not baton's child)");
+	else if (WIFEXITED(wait_status))
 		snprintf(buf, 64, "exited with status %d", WEXITSTATUS(wait_status));
 	else if (WIFSIGNALED(wait_status)) {
 		const char *name = signal_name(WTERMSIG(wait_status));

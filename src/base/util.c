@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 void strv_freep(char ***p) {
@@ -286,4 +287,32 @@ int std_fds_ensure(void) {
 		}
 	}
 	return 0;
+}
+
+/* mkdir -p of path's parent directory. On failure *ret_dir names the component that could not be made. */
+int mkdir_parents(const char *path, char **ret_dir) {
+	_cleanup_free_ char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+
+	char *slash = strrchr(p, '/');
+	if (!slash || slash == p)
+		return 0; /* relative name in the current directory, or a file in / */
+	*slash = '\0';
+
+	for (char *q = p + 1;; q++) {
+		if (*q != '/' && *q != '\0')
+			continue;
+		char saved = *q;
+		*q = '\0';
+		/* EEXIST also covers a non-directory in the way; the next mkdir() or the bind() then says ENOTDIR. */
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			int r = -errno;
+			*ret_dir = TAKE_PTR(p);
+			return r;
+		}
+		if (saved == '\0')
+			return 0;
+		*q = saved;
+	}
 }

@@ -119,3 +119,7 @@ static inline bool streq(const char *a, const char *b) {
 static inline const char *strempty(const char *s) {
 	return s ? s : "";
 }
+
+/* mkdir -p of path's parent directory (mode 0755 for what it creates). Returns 0 or negative errno; on failure
+ * other than -ENOMEM, *ret_dir is the malloc'd component that could not be made. */
+int mkdir_parents(const char *path, char **ret_dir);

@@ -8,7 +8,7 @@
 
 #include "config-internal.h"
 #include "config.h"
-#include "spawn.h"
+#include "spawn-env.h"
 #include "util.h"
 
 static int cli_listener(const char *arg, const struct listener_config *ls, size_t n, struct listener_config *lc,

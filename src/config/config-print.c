@@ -172,6 +172,8 @@ void config_print(const struct config *c, FILE *f) {
 	fprintf(f, "  delay: %s\n", format_duration(c->restart_delay_usec, buf));
 	fprintf(f, "  max-delay: %s\n", format_duration(c->restart_max_delay_usec, buf));
 	fprintf(f, "systemd:\n  fd-store: %s\n", fd_store_mode_to_string(c->fd_store));
+	fputs("notify:\n", f);
+	print_key_string(f, "socket", c->notify_socket ? c->notify_socket : "auto");
 
 	if (c->control_socket) {
 		fputs("control:\n", f);

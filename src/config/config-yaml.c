@@ -1,5 +1,6 @@
-/* The configuration file: its YAML document, the libcyaml schema, and error messages that name the key and its line
- * (config.c validates and converts, config-cli.c merges the command line in).
+/* The configuration file: the libcyaml schema and the steps of a load (config-loader.c holds the document and the
+ * error messages that name the key and its line, config.c validates and converts, config-cli.c merges the command
+ * line in).
  *
  * Loading runs in four steps over one in-memory copy of the file (so every step sees the same bytes):
  *  1. libyaml loads the document: YAML syntax errors, an empty file, several documents. The document is kept to
@@ -10,7 +11,8 @@
  *     as 80, "010" as octal and "flase" as true, so numbers, booleans and durations are parsed by util.h's strict
  *     parsers instead. Should libcyaml still reject something step 2 let through, its own log lines make the message.
  *  4. Validation and conversion into struct config, with defaults (config.c); program.environment (a free-form
- *     mapping that libcyaml cannot describe, so the schema ignores it) is read from the libyaml document. */
+ *     mapping that libcyaml cannot describe, so the schema ignores it) is read from the libyaml document
+ *     (config-loader.c). */
 #include <cyaml/cyaml.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -111,6 +113,10 @@ static const cyaml_schema_field_t systemd_fields[] = {
 	STR("fd-store", struct raw_systemd, fd_store),
 	CYAML_FIELD_END,
 };
+static const cyaml_schema_field_t notify_fields[] = {
+	STR("socket", struct raw_notify, socket),
+	CYAML_FIELD_END,
+};
 static const cyaml_schema_field_t config_fields[] = {
 	CYAML_FIELD_SEQUENCE_COUNT("listeners", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_config, listeners,
 				   n_listeners, &listener_schema, 0, CYAML_UNLIMITED),
@@ -119,6 +125,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	SECTION("reload", reload, reload_fields),
 	SECTION("stop", stop, stop_fields),
 	SECTION("restart", restart, restart_fields),
+	SECTION("notify", notify, notify_fields),
 	SECTION("control", control, control_fields),
 	SECTION("systemd", systemd, systemd_fields),
 	CYAML_FIELD_END,
@@ -126,122 +133,6 @@ static const cyaml_schema_field_t config_fields[] = {
 static const cyaml_schema_value_t config_schema = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, config_fields),
 };
-
-/* ---- Error messages ---- */
-
-/* A value quoted in a message: control characters escaped, long values cut. */
-static const char *escape(const char *s, size_t len, char buf[static 128]) {
-	size_t j = 0;
-	for (size_t i = 0; i < len && j < 100; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '\n')
-			j += (size_t)snprintf(buf + j, 128 - j, "\\n");
-		else if (ch == '\t')
-			j += (size_t)snprintf(buf + j, 128 - j, "\\t");
-		else if (ch < 0x20 || ch == 0x7f)
-			j += (size_t)snprintf(buf + j, 128 - j, "\\x%02x", ch);
-		else
-			buf[j++] = (char)ch;
-		if (j < 100 && i + 1 < len)
-			continue;
-		if (i + 1 < len)
-			j += (size_t)snprintf(buf + j, 128 - j, "...");
-		break;
-	}
-	buf[j] = '\0';
-	return buf;
-}
-
-const char *config_set_of(char *const *sets, const char *key) {
-	const char *found = NULL;
-	size_t len = strlen(key);
-	for (size_t i = 0; sets && sets[i]; i++)
-		if (strncmp(sets[i], key, len) == 0 && sets[i][len] == '=')
-			found = sets[i];
-	return found;
-}
-
-int loader_fail(struct loader *l, const char *key, const yaml_node_t *node, const char *fmt, ...) {
-	char why[1024];
-	va_list ap;
-
-	if (l->error)
-		return -EINVAL;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-
-	const char *option = key ? config_set_of(l->sets, key) : NULL;
-	char line[32] = "";
-	if (node && !option)
-		snprintf(line, sizeof(line), " (line %zu)", node->start_mark.line + 1);
-	int r;
-	char buf[128];
-	if (option)
-		r = asprintf(&l->error, "--set %s: %s", escape(option, strlen(option), buf), why);
-	else if (!l->path)
-		r = key && *key ? asprintf(&l->error, "key '%s': %s", key, why) : asprintf(&l->error, "%s", why);
-	else if (key && *key)
-		r = asprintf(&l->error, "%s: key '%s': %s%s", l->path, key, why, line);
-	else
-		r = asprintf(&l->error, "%s: %s%s", l->path, why, line);
-	if (r < 0) {
-		l->error = NULL;
-		return -ENOMEM;
-	}
-	return -EINVAL;
-}
-
-static yaml_node_t *node_get(struct loader *l, int index) {
-	return yaml_document_get_node(&l->doc, index);
-}
-
-static bool scalar_is(const yaml_node_t *n, const char *s, size_t len) {
-	return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length == len &&
-	       memcmp(n->data.scalar.value, s, len) == 0;
-}
-
-yaml_node_t *loader_find(struct loader *l, const char *path) {
-	if (!l->have_doc)
-		return NULL;
-	yaml_node_t *n = yaml_document_get_root_node(&l->doc);
-	const char *p = path;
-	while (n && *p) {
-		if (*p == '[') {
-			char *end;
-			unsigned long idx = strtoul(p + 1, &end, 10);
-			if (*end != ']' || n->type != YAML_SEQUENCE_NODE)
-				return NULL;
-			if (idx >= (unsigned long)(n->data.sequence.items.top - n->data.sequence.items.start))
-				return NULL;
-			n = node_get(l, n->data.sequence.items.start[idx]);
-			p = end + 1;
-			continue;
-		}
-		if (*p == '.')
-			p++;
-		size_t len = strcspn(p, ".[");
-		if (n->type != YAML_MAPPING_NODE)
-			return NULL;
-		yaml_node_t *found = NULL;
-		for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++)
-			if (scalar_is(node_get(l, pair->key), p, len)) {
-				found = node_get(l, pair->value);
-				break;
-			}
-		n = found;
-		p += len;
-	}
-	return n;
-}
-
-int loader_fail_value(struct loader *l, const char *key, const char *why, const char *value) {
-	char buf[128];
-	/* The option as written shows the value already. */
-	if (config_set_of(l->sets, key))
-		return loader_fail(l, key, NULL, "%s", why);
-	return loader_fail(l, key, loader_find(l, key), "%s: '%s'", why, escape(value, strlen(value), buf));
-}
 
 /* ---- Step 1: the libyaml document ---- */
 
@@ -253,14 +144,6 @@ static int syntax_error(struct loader *l, const yaml_parser_t *p) {
 				   p->context_mark.line + 1, strempty(p->problem), p->problem_mark.line + 1);
 	return loader_fail(l, NULL, NULL, "YAML syntax error: %s (line %zu)", strempty(p->problem),
 			   p->problem_mark.line + 1);
-}
-
-/* A plain ~, null or nothing: YAML's null, which libcyaml would silently read as the string "~" or "". */
-static bool node_is_null(const yaml_node_t *n) {
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	const char *v = (const char *)n->data.scalar.value;
-	return streq(v, "") || streq(v, "~") || streq(v, "null") || streq(v, "Null") || streq(v, "NULL");
 }
 
 static void yaml_parser_deletep(yaml_parser_t **p) {
@@ -281,7 +164,7 @@ static int load_document(struct loader *l, const char *text, size_t len) {
 	l->have_doc = true;
 
 	yaml_node_t *root = yaml_document_get_root_node(&l->doc);
-	if (!root || node_is_null(root))
+	if (!root || loader_node_is_null(root))
 		return loader_fail(l, NULL, NULL, "empty config");
 
 	/* libcyaml reads only the first document: a second one would be ignored without a word. */
@@ -296,24 +179,6 @@ static int load_document(struct loader *l, const char *text, size_t len) {
 
 /* ---- Step 2: the document walked along the schema ---- */
 
-static const char *node_kind(const yaml_node_t *n) {
-	if (n->type == YAML_MAPPING_NODE)
-		return "a mapping";
-	if (n->type == YAML_SEQUENCE_NODE)
-		return "a list";
-	return node_is_null(n) ? "an empty value" : "a scalar";
-}
-
-static int wrong_type(struct loader *l, const char *key, const yaml_node_t *n, const char *want) {
-	char buf[128];
-	if (n->type == YAML_SCALAR_NODE && !node_is_null(n))
-		return loader_fail(l, key, n, "expected %s, got a scalar: '%s'", want,
-				   escape((const char *)n->data.scalar.value, n->data.scalar.length, buf));
-	if (node_is_null(n) && !strcmp(want, "a scalar value"))
-		return loader_fail(l, key, n, "empty value (write \"\" for an empty string)");
-	return loader_fail(l, key, n, "expected %s, got %s", want, node_kind(n));
-}
-
 /* path is a buffer of PATH_BUF bytes holding the key path of n; each level appends to it and cuts it back. */
 
 static int walk(struct loader *l, yaml_node_t *n, const cyaml_schema_value_t *schema, char *path);
@@ -324,19 +189,20 @@ static int walk_mapping(struct loader *l, yaml_node_t *n, const cyaml_schema_fie
 	int r;
 
 	if (n->type != YAML_MAPPING_NODE)
-		return wrong_type(l, base ? path : "(top level)", n, "a mapping");
+		return loader_wrong_type(l, base ? path : "(top level)", n, "a mapping");
 
 	for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
-		yaml_node_t *k = node_get(l, pair->key), *v = node_get(l, pair->value);
+		yaml_node_t *k = loader_node(l, pair->key), *v = loader_node(l, pair->value);
 		if (k->type != YAML_SCALAR_NODE)
-			return loader_fail(l, base ? path : NULL, k, "a key must be a scalar, not %s", node_kind(k));
+			return loader_fail(l, base ? path : NULL, k, "a key must be a scalar, not %s",
+					   loader_node_kind(k));
 
 		char buf[128];
 		snprintf(path + base, PATH_BUF - base, "%s%s", base ? "." : "",
-			 escape((const char *)k->data.scalar.value, k->data.scalar.length, buf));
+			 loader_escape((const char *)k->data.scalar.value, k->data.scalar.length, buf));
 		size_t i;
 		for (i = 0; fields[i].key; i++)
-			if (scalar_is(k, fields[i].key, strlen(fields[i].key)))
+			if (loader_scalar_is(k, fields[i].key, strlen(fields[i].key)))
 				break;
 		if (!fields[i].key) {
 			char known[512] = "";
@@ -349,8 +215,8 @@ static int walk_mapping(struct loader *l, yaml_node_t *n, const cyaml_schema_fie
 			/* The first occurrence, for the message: the same key earlier in this mapping. */
 			size_t first = 0;
 			for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pair; q++)
-				if (scalar_is(node_get(l, q->key), fields[i].key, strlen(fields[i].key))) {
-					first = node_get(l, q->key)->start_mark.line + 1;
+				if (loader_scalar_is(loader_node(l, q->key), fields[i].key, strlen(fields[i].key))) {
+					first = loader_node(l, q->key)->start_mark.line + 1;
 					break;
 				}
 			return loader_fail(l, path, k, "duplicate key (first at line %zu)", first);
@@ -378,11 +244,11 @@ static int walk(struct loader *l, yaml_node_t *n, const cyaml_schema_value_t *sc
 		return walk_mapping(l, n, schema->mapping.fields, path);
 	case CYAML_SEQUENCE: {
 		if (n->type != YAML_SEQUENCE_NODE)
-			return wrong_type(l, path, n, "a list");
+			return loader_wrong_type(l, path, n, "a list");
 		size_t base = strlen(path);
 		for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 			snprintf(path + base, PATH_BUF - base, "[%zu]", (size_t)(it - n->data.sequence.items.start));
-			int r = walk(l, node_get(l, *it), schema->sequence.entry, path);
+			int r = walk(l, loader_node(l, *it), schema->sequence.entry, path);
 			if (r < 0)
 				return r;
 		}
@@ -390,8 +256,8 @@ static int walk(struct loader *l, yaml_node_t *n, const cyaml_schema_value_t *sc
 		return 0;
 	}
 	case CYAML_STRING:
-		if (n->type != YAML_SCALAR_NODE || node_is_null(n))
-			return wrong_type(l, path, n, "a scalar value");
+		if (n->type != YAML_SCALAR_NODE || loader_node_is_null(n))
+			return loader_wrong_type(l, path, n, "a scalar value");
 		if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
 			return loader_fail(l, path, n, "value contains a NUL character");
 		return 0;
@@ -457,95 +323,6 @@ static int cyaml_error(struct loader *l, cyaml_err_t e) {
 	return loader_fail(l, key, node, "%s", reason[0] ? reason : cyaml_strerror(e));
 }
 
-/* ---- Step 4: program.environment (the rest is config.c's) ---- */
-
-/* An environment variable name: no '=' (it ends the name) and nothing the shell or env(1) could not pass on. */
-static bool env_name_valid(const char *s, size_t len) {
-	if (len == 0 || strlen(s) != len || (s[0] >= '0' && s[0] <= '9'))
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (s[i] == '=' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
-int config_yaml_environment(struct loader *l, char ***ret) {
-	yaml_node_t *n = loader_find(l, "program.environment");
-	_cleanup_strv_free_ char **env = NULL;
-	char buf[128], key[PATH_BUF];
-	int r;
-
-	if (!n)
-		return 0;
-	if (n->type != YAML_MAPPING_NODE)
-		return wrong_type(l, "program.environment", n, "a mapping of NAME: value");
-	for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
-		yaml_node_t *k = node_get(l, pair->key), *v = node_get(l, pair->value);
-		if (k->type != YAML_SCALAR_NODE)
-			return loader_fail(l, "program.environment", k, "a key must be a scalar, not %s", node_kind(k));
-		const char *name = (const char *)k->data.scalar.value;
-		snprintf(key, sizeof(key), "program.environment.%s", escape(name, k->data.scalar.length, buf));
-		if (!env_name_valid(name, k->data.scalar.length))
-			return loader_fail(l, key, k,
-					   "invalid variable name (no '=', spaces or control characters; not starting "
-					   "with a digit): '%s'",
-					   buf);
-		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pair; q++)
-			if (scalar_is(node_get(l, q->key), name, k->data.scalar.length))
-				return loader_fail(l, key, k, "duplicate key (first at line %zu)",
-						   node_get(l, q->key)->start_mark.line + 1);
-		if (v->type != YAML_SCALAR_NODE || node_is_null(v))
-			return wrong_type(l, key, v, "a scalar value");
-		if (strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
-			return loader_fail(l, key, v, "value contains a NUL character");
-		_cleanup_free_ char *kv = strdup_printf("%s=%s", name, (const char *)v->data.scalar.value);
-		if (!kv)
-			return -ENOMEM;
-		r = strv_extend(&env, kv);
-		if (r < 0)
-			return r;
-	}
-	*ret = TAKE_PTR(env); /* NULL for an empty mapping */
-	return 0;
-}
-
-int config_yaml_set_environment(struct loader *l, char ***env) {
-	static const char prefix[] = "program.environment.";
-
-	for (size_t i = 0; l->sets && l->sets[i]; i++) {
-		const char *arg = l->sets[i], *eq = strchr(arg, '=');
-		if (strncmp(arg, prefix, strlen(prefix)) != 0 || !eq || eq < arg + strlen(prefix))
-			continue;
-		const char *name = arg + strlen(prefix);
-		size_t len = (size_t)(eq - name);
-		/* A later option of the same name replaces this one: only the last is applied (and checked). */
-		_cleanup_free_ char *key = strndup(arg, (size_t)(eq - arg));
-		if (!key)
-			return -ENOMEM;
-		if (config_set_of(l->sets, key) != arg)
-			continue;
-		if (!env_name_valid(key + strlen(prefix), len))
-			return loader_fail(l, key, NULL,
-					   "invalid variable name (no '=', spaces or control characters; not starting "
-					   "with a digit): '%.*s'",
-					   (int)len, name);
-		/* Replaces the file's variable in place, or comes after the file's. */
-		size_t j = 0;
-		for (; *env && (*env)[j]; j++)
-			if (strncmp((*env)[j], name, len + 1) == 0)
-				break;
-		if (*env && (*env)[j]) {
-			char *kv = strdup(name);
-			if (!kv)
-				return -ENOMEM;
-			free((*env)[j]);
-			(*env)[j] = kv;
-		} else if (strv_extend(env, name) < 0)
-			return -ENOMEM;
-	}
-	return 0;
-}
-
 /* ---- Step 3b: the --set options over the raw strings, before they are validated with the file's ---- */
 
 static const cyaml_schema_field_t *field_find(const cyaml_schema_field_t *fields, const char *key, size_t len) {
@@ -575,7 +352,7 @@ static int set_fail(struct loader *l, const char *arg, const char *fmt, ...) {
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	char buf[128];
-	if (asprintf(&l->error, "--set %s: %s", escape(arg, strlen(arg), buf), why) < 0) {
+	if (asprintf(&l->error, "--set %s: %s", loader_escape(arg, strlen(arg), buf), why) < 0) {
 		l->error = NULL;
 		return -ENOMEM;
 	}
@@ -599,7 +376,7 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 
 	const cyaml_schema_field_t *section = field_find(config_fields, arg, slen);
 	if (!section)
-		return set_fail(l, arg, "unknown key '%s' (the sections: %s)", escape(arg, klen, kbuf),
+		return set_fail(l, arg, "unknown key '%s' (the sections: %s)", loader_escape(arg, klen, kbuf),
 				field_names(config_fields, names));
 	if (section->value.type == CYAML_SEQUENCE)
 		return set_fail(l, arg,
@@ -616,8 +393,8 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 	const cyaml_schema_field_t *f =
 		env ? field_find(fields, "environment", strlen("environment")) : field_find(fields, rest, rlen);
 	if (!f)
-		return set_fail(l, arg, "unknown key '%s' (the keys of %s: %s)", escape(arg, klen, kbuf), section->key,
-				field_names(fields, names));
+		return set_fail(l, arg, "unknown key '%s' (the keys of %s: %s)", loader_escape(arg, klen, kbuf),
+				section->key, field_names(fields, names));
 	if (f->value.type == CYAML_SEQUENCE)
 		return set_fail(l, arg, "%.*s is a list: write it in the file%s", (int)klen, arg,
 				streq(section->key, "program") && streq(f->key, "command") ? ", or the command after --"
@@ -630,7 +407,7 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 	if (!*slot && !(*slot = raw_alloc(cy, section->value.data_size)))
 		return -ENOMEM;
 	if (env)
-		return 0; /* the variable itself: config_yaml_set_environment(), once the file's are read */
+		return 0; /* the variable itself: loader_set_environment(), once the file's are read */
 	char **value = (char **)((char *)*slot + f->data_offset);
 	size_t vlen = strlen(eq + 1);
 	char *copy = raw_alloc(cy, vlen + 1);

@@ -360,10 +360,10 @@ static int load_program(struct loader *l, const struct raw_program *p, struct co
 	if (loader_find(l, "program.command") &&
 	    (r = get_command(l, "program.command", p->command, p->n_command, &c->command)) < 0)
 		return r;
-	r = config_yaml_environment(l, &c->environment);
+	r = loader_environment(l, &c->environment);
 	if (r < 0)
 		return r;
-	r = config_yaml_set_environment(l, &c->environment);
+	r = loader_set_environment(l, &c->environment);
 	if (r < 0)
 		return r;
 	if (p->working_directory && p->working_directory[0] != '/')
@@ -532,6 +532,18 @@ static int load_sections(struct loader *l, const struct raw_config *raw, struct 
 			return r;
 		c->fd_store = (enum fd_store_mode)e;
 	}
+	if (raw->notify && raw->notify->socket) {
+		const char *s = raw->notify->socket;
+		if (!streq(s, "auto") && !streq(s, "abstract") && *s != '/')
+			return loader_fail_value(l, "notify.socket", "must be auto, abstract or an absolute path", s);
+		if (*s == '/' && strlen(s) >= ADDR_UNIX_PATH_MAX)
+			return loader_fail_value(l, "notify.socket", "too long for a unix socket path (max 107 bytes)",
+						 s);
+		if (*s == '/' && s[strlen(s) - 1] == '/')
+			return loader_fail_value(l, "notify.socket", "must name the socket file, not a directory", s);
+		if (!streq(s, "auto") && !(c->notify_socket = strdup(s)))
+			return -ENOMEM;
+	}
 	if (raw->control && raw->control->socket) {
 		const char *s = raw->control->socket;
 		if (*s && *s != '/')
@@ -662,6 +674,7 @@ void config_free(struct config *c) {
 	free(c->user);
 	free(c->group);
 	free(c->control_socket);
+	free(c->notify_socket);
 	free(c->stdin_listener);
 	strv_free(c->readiness_command);
 	if (c->readiness_pattern)

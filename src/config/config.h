@@ -96,6 +96,10 @@ struct config {
 
 	enum fd_store_mode fd_store; /* systemd.fd-store: keep the listening sockets in systemd's fd store */
 
+	/* notify.socket: NULL for auto (a path in baton's runtime directory), "abstract", or an absolute path. Read at
+	 * start only: the socket stays what it was on reload and upgrade. */
+	char *notify_socket;
+
 	/* control.socket as written: NULL when absent (a default applies, see config_control_socket()), "" disabled. */
 	char *control_socket;
 };

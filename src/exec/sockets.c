@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -523,5 +524,59 @@ void listeners_free(struct listener *ls, size_t n) {
 		return;
 	for (size_t i = 0; i < n; i++)
 		listener_close(&ls[i]);
+	free(ls);
+}
+
+/* ---- baton upgrade ---- */
+
+void listeners_serialize(const struct listener *ls, size_t n, struct ser_writer *w) {
+	for (size_t i = 0; i < n; i++) {
+		fprintf(w->f, "listener %d %d %d ", ser_fd(w, ls[i].fd), ls[i].inherited, ls[i].created_path);
+		ser_put_escaped(w->f, ls[i].name, strlen(ls[i].name));
+		fputc('\n', w->f);
+	}
+}
+
+int listeners_deserialize(struct ser_reader *rd, const struct config *c, struct listener **ret, size_t *ret_n) {
+	struct listener *ls = NULL;
+	size_t n = 0;
+	int k = 0;
+	do {
+		if (!streq(rd->key, "listener")) {
+			ser_unread(rd);
+			break;
+		}
+		if (!c || n >= c->n_listeners) {
+			k = ser_fail(rd, "a listener the config does not have");
+			break;
+		}
+		struct listener *more = realloc(ls, (n + 1) * sizeof(*more));
+		if (!more) {
+			k = -ENOMEM;
+			break;
+		}
+		ls = more;
+		struct listener *l = &ls[n];
+		/* The address is the config's, by position. */
+		*l = (struct listener){.fd = -1, .address = c->listeners[n].address};
+		if ((k = ser_take_fd(rd, &l->fd, false)) < 0 || (k = ser_bool(rd, &l->inherited)) < 0 ||
+		    (k = ser_bool(rd, &l->created_path)) < 0 || (k = ser_string(rd, &l->name, NULL)) < 0) {
+			free(l->name);
+			break;
+		}
+		n++;
+	} while (ser_next(rd) > 0);
+	if (k < 0) {
+		listeners_forget(ls, n);
+		return k;
+	}
+	*ret = ls;
+	*ret_n = n;
+	return 0;
+}
+
+void listeners_forget(struct listener *ls, size_t n) {
+	for (size_t i = 0; i < n; i++)
+		free(ls[i].name);
 	free(ls);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "serialize.h"
 
 struct listener {
 	char *name; /* owned copy of the config's name */
@@ -57,3 +58,12 @@ bool listeners_match_config(const struct listener *ls, size_t n, const struct co
 /* Closes a listener (removing its unix socket file if baton created it) and frees its fields. */
 void listener_close(struct listener *l);
 void listeners_free(struct listener *ls, size_t n);
+
+/* `baton upgrade` (serialize.h): one record per listener, "listener FD INHERITED CREATED_PATH NAME", its fd named. */
+void listeners_serialize(const struct listener *ls, size_t n, struct ser_writer *w);
+/* Reads the "listener" records from the current one on, into a new array; each one's address is c's listener's at
+ * its position (the caller checks with listeners_match_config() that they are c's). The reader is left on the first
+ * record that is not a listener. On failure nothing is left allocated; no fd is closed. */
+int listeners_deserialize(struct ser_reader *rd, const struct config *c, struct listener **ret, size_t *ret_n);
+/* Frees listeners that were read, closing nothing. */
+void listeners_forget(struct listener *ls, size_t n);

@@ -1,6 +1,6 @@
-/* Generations as a list: names of their states and lookups (generation.h). Pure: no process is touched, so the
+/* Generations as a list: names of their states and lookups (generation-list.h). Pure: no process is touched, so the
  * state machine's unit test links these with its fake mechanisms. */
-#include "generation.h"
+#include "generation-list.h"
 
 #include <stddef.h>
 

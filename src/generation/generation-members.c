@@ -1,6 +1,6 @@
-/* What belongs to a generation (generation.h): the strays a kill must reach, the orphans adopted without cgroups,
- * membership and figures, and the remnants that outlive a generation's main process. */
-#include "generation.h"
+/* What belongs to a generation (generation-members.h): the strays a kill must reach, the orphans adopted without
+ * cgroups, membership and figures, and the remnants that outlive a generation's main process. */
+#include "generation-members.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -10,11 +10,51 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "generation-internal.h"
 #include "keeper.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
+
+/* ---- cgroups: a generation's "gen-N", and "gen-N-probe" for its readiness probes ---- */
+
+const char *generation_cgroup_name(char buf[static 32], unsigned id, bool probe) {
+	snprintf(buf, 32, "gen-%u%s", id, probe ? "-probe" : "");
+	return buf;
+}
+
+int generation_cgroup_join(const struct cgroup_tree *t, unsigned id, bool probe, bool *in, int *ret_events_fd,
+			   struct spawn_params *params, char name[static 32], char procs[static 64], char **ret_error) {
+	int r = 0;
+
+	generation_cgroup_name(name, id, probe);
+	if (!*in && (r = cgroup_create(t, name)) >= 0)
+		*in = true;
+	if (r >= 0 && ret_events_fd && (r = cgroup_events_open(t, name)) >= 0)
+		*ret_events_fd = r;
+	if (r < 0) {
+		*ret_error = strdup_printf("cgroup %s/%s: %s", t->path, name, strerror(-r));
+		generation_cgroup_drop(t, in, NULL, id, probe);
+		return r;
+	}
+	snprintf(procs, 64, "%s/cgroup.procs", name);
+	params->cgroup_dir_fd = t->fd;
+	params->cgroup_procs = procs;
+	return 0;
+}
+
+void generation_cgroup_drop(const struct cgroup_tree *t, bool *in, int *events_fd, unsigned id, bool probe) {
+	if (events_fd && *events_fd >= 0)
+		close(*events_fd); /* also leaves the epoll set */
+	if (events_fd)
+		*events_fd = -1;
+	if (!*in)
+		return;
+	*in = false;
+	char name[32];
+	int r = cgroup_remove(t, generation_cgroup_name(name, id, probe));
+	if (r < 0 && r != -ENOENT)
+		log_debug_errno(r, "Failed to remove cgroup %s, ignoring", name);
+}
 
 /* ---- strays: what a kill must reach beyond the main process ---- */
 
@@ -64,6 +104,12 @@ static int pids_add(pid_t **pids, size_t *n, pid_t pid) {
 	return 0;
 }
 
+int generation_adopt_pid(struct generation *g, pid_t pid) {
+	if (pids_contain(g->adopted, g->n_adopted, pid))
+		return 0;
+	return pids_add(&g->adopted, &g->n_adopted, pid);
+}
+
 /* SIGKILL (or sig) to pid and, when it leads a group of its own (a daemon that called setsid()), that group. */
 static void signal_with_group(pid_t pid, int sig) {
 	pid_t pgid = getpgid(pid);
@@ -100,6 +146,13 @@ static bool kill_stray(pid_t pid, void *data) {
 	log_warning("generation %u: killing pid %d, which it left behind", g->id, (int)pid);
 	signal_with_group(pid, SIGKILL);
 	return true;
+}
+
+void generation_kill_group(pid_t pgid) {
+	if (pgid <= 1 || pgid == getpgrp())
+		return;
+	if (kill(-pgid, SIGKILL) < 0 && errno != ESRCH)
+		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)pgid);
 }
 
 void generation_kill_strays(struct generation *list, struct generation *g) {
@@ -359,12 +412,13 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 		*list = rm;
 		return;
 	}
-	char buf[32];
+	char buf[32], name[32];
 	char what[96];
 	if (rm->kept)
 		snprintf(what, sizeof(what), "its keeper (pid %d) still has", (int)rm->keeper);
 	else if (rm->in_cgroup)
-		snprintf(what, sizeof(what), "its cgroup %s/gen-%u still has", g->cgroups->path, g->id);
+		snprintf(what, sizeof(what), "its cgroup %s/%s still has", g->cgroups->path,
+			 generation_cgroup_name(name, g->id, false));
 	else if (group_alive(rm->pgid))
 		snprintf(what, sizeof(what), "its process group %d still has", (int)rm->pgid);
 	else

@@ -2,21 +2,26 @@
 #include "generation.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "compat.h"
-#include "generation-internal.h"
 #include "keeper.h"
 #include "log.h"
 #include "proc.h"
 #include "program.h"
 #include "util.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3 /* Linux 5.4; glibc before 2.36 does not name it */
+#endif
 
 #define OUTPUT_TAG(gid, writable, stream)                                                                              \
 	((((((uint64_t)(gid) << 2) | ((uint64_t)(writable) << 1) | (uint64_t)(stream))) << 8) | GEN_TAG_OUTPUT)
@@ -120,34 +125,10 @@ bool generation_output(struct evloop *loop, struct generation *g, unsigned strea
 	return r > 0;
 }
 
-/* ---- cgroups ---- */
+/* ---- start, ready, follow (a generation's cgroup: generation-members.c) ---- */
 
 #define CGROUP_TAG(gid) (((uint64_t)(gid) << 8) | GEN_TAG_CGROUP)
 #define KEEPER_TAG(gid) (((uint64_t)(gid) << 8) | GEN_TAG_KEEPER)
-
-/* "gen-N", or "gen-N-probe" for its readiness probes. */
-const char *generation_cgroup_name(char buf[static 32], unsigned id, bool probe) {
-	snprintf(buf, 32, "gen-%u%s", id, probe ? "-probe" : "");
-	return buf;
-}
-
-/* Removes a cgroup that baton is done with; one still populated (a process that would not die) stays, and
- * cgroup_tree_close() tries again at the end. */
-void generation_cgroup_drop(const struct cgroup_tree *t, bool *in, int *events_fd, unsigned id, bool probe) {
-	if (events_fd && *events_fd >= 0)
-		close(*events_fd); /* also leaves the epoll set */
-	if (events_fd)
-		*events_fd = -1;
-	if (!*in)
-		return;
-	*in = false;
-	char name[32];
-	int r = cgroup_remove(t, generation_cgroup_name(name, id, probe));
-	if (r < 0 && r != -ENOENT)
-		log_debug_errno(r, "Failed to remove cgroup %s, ignoring", name);
-}
-
-/* ---- start, ready, follow ---- */
 
 /* shutdown(2) on a listening socket (servers do it to wake their accepting threads) ends its listening for every
  * process that shares it, baton included: a new generation gets it listening again. */
@@ -177,31 +158,6 @@ static void watch_pidfd(struct evloop *loop, struct generation *g) {
 	int r = evloop_add(loop, g->pidfd, EPOLLIN, ((uint64_t)g->id << 8) | GEN_TAG_PIDFD);
 	if (r < 0)
 		log_warning_errno(r, "Failed to watch generation %u's pidfd, ignoring", g->id);
-}
-
-/* The generation's cgroup, which its child joins before it execs (spawn.c): created, its cgroup.events opened into
- * *ret_events_fd, and p's spawn parameters pointed at its cgroup.procs (procs: room for the path, kept by the
- * caller until the spawn). Nothing to do without cgroups. */
-static int cgroup_prepare(const struct generation_spec *spec, struct program *p, char name[static 32],
-			  char procs[static 64], bool *in_cgroup, int *ret_events_fd, char **ret_error) {
-	if (!spec->cgroups)
-		return 0;
-	generation_cgroup_name(name, spec->id, false);
-	int r = cgroup_create(spec->cgroups, name);
-	if (r >= 0) {
-		*in_cgroup = true;
-		r = cgroup_events_open(spec->cgroups, name);
-	}
-	if (r < 0) {
-		*ret_error = strdup_printf("cgroup %s/%s: %s", spec->cgroups->path, name, strerror(-r));
-		generation_cgroup_drop(spec->cgroups, in_cgroup, NULL, spec->id, false);
-		return r;
-	}
-	*ret_events_fd = r;
-	snprintf(procs, 64, "%s/cgroup.procs", name);
-	p->params.cgroup_dir_fd = spec->cgroups->fd;
-	p->params.cgroup_procs = procs;
-	return 0;
 }
 
 /* The started child becomes generation spec->id: tracked, its pidfd, cgroup.events and output pipes watched. */
@@ -306,7 +262,9 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 	_cleanup_close_ int events_fd = -1;
 	bool in_cgroup = false;
 	char name[32], procs[64];
-	r = cgroup_prepare(spec, &p, name, procs, &in_cgroup, &events_fd, ret_error);
+	if (spec->cgroups)
+		r = generation_cgroup_join(spec->cgroups, spec->id, false, &in_cgroup, &events_fd, &p.params, name,
+					   procs, ret_error);
 	if (r < 0) {
 		program_free(&p);
 		return r;
@@ -402,6 +360,34 @@ void generation_follow(struct evloop *loop, struct generation *g, pid_t pid) {
 	watch_pidfd(loop, g);
 }
 
+void generation_follow_main(struct evloop *loop, struct generation *g, pid_t pid) {
+	pid_t old = g->pid;
+	if (!g->in_cgroup && old > 0 && generation_adopt_pid(g, old) < 0)
+		log_warning("generation %u: cannot keep track of its old main process %d, ignoring", g->id, (int)old);
+	generation_follow(loop, g, pid);
+}
+
+bool generation_main_ended_elsewhere(const struct generation *g, int *ret_wait_status) {
+	/* With a keeper, the keeper reaps and reports its main process, whoever its parent was. */
+	if (g->pid <= 0 || g->pidfd < 0 || g->keeper > 0)
+		return false;
+	struct pollfd pfd = {.fd = g->pidfd, .events = POLLIN};
+	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))
+		return false;
+	/* Exited. Baton's own child (also one re-parented to it) is a zombie waitpid() gets: not ended elsewhere. */
+	siginfo_t si = {0};
+	/* By pidfd: the pid itself may already belong to another process (its parent reaped it). */
+	if (waitid(P_PIDFD, (id_t)g->pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+		return false;
+	/* Its parent has not reaped it yet: /proc still holds its status. Read, then checked through the pidfd that
+	 * the pid was still that zombie (not reaped and reused) when read. */
+	int status = proc_exit_status(g->pid);
+	if (status != WAIT_STATUS_UNKNOWN && syscall(SYS_pidfd_send_signal, g->pidfd, 0, NULL, 0) < 0)
+		status = WAIT_STATUS_UNKNOWN;
+	*ret_wait_status = status;
+	return true;
+}
+
 void generation_end_readiness(struct generation *g) {
 	if (g->probe_pid > 0) {
 		/* Its own process group: a shell probe's children go too. The probe is reaped (and ignored) later. */
@@ -451,13 +437,6 @@ int generation_signal(const struct generation *g, int sig) {
 		return -ESRCH; /* a daemon's launcher exited and the daemon is not known yet: nothing to signal */
 	int r = g->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, g->pidfd, sig, NULL, 0) : kill(g->pid, sig);
 	return r < 0 ? -errno : 0;
-}
-
-void generation_kill_group(pid_t pgid) {
-	if (pgid <= 1 || pgid == getpgrp())
-		return;
-	if (kill(-pgid, SIGKILL) < 0 && errno != ESRCH)
-		log_warning_errno(errno, "Failed to kill process group %d, ignoring", (int)pgid);
 }
 
 void generation_kill(struct generation *list, struct generation *g, const char *why) {

@@ -29,19 +29,11 @@ static int probe_start(struct generation *g, const struct rlimit *nofile, char *
 		return r;
 	/* Its own cgroup beside the generation's: whatever it leaves behind is killed with it, and it never counts
 	 * as one of the program's processes. */
-	char procs[64];
-	if (g->cgroups) {
-		char name[32];
-		snprintf(name, sizeof(name), "gen-%u-probe", g->id);
-		if (!g->probe_cgroup && (r = cgroup_create(g->cgroups, name)) < 0) {
-			*ret_error = strdup_printf("cgroup %s/%s: %s", g->cgroups->path, name, strerror(-r));
-			program_free(&p);
-			return r;
-		}
-		g->probe_cgroup = true;
-		snprintf(procs, sizeof(procs), "%s/cgroup.procs", name);
-		p.params.cgroup_dir_fd = g->cgroups->fd;
-		p.params.cgroup_procs = procs;
+	char name[32], procs[64];
+	if (g->cgroups && (r = generation_cgroup_join(g->cgroups, g->id, true, &g->probe_cgroup, NULL, &p.params, name,
+						      procs, ret_error)) < 0) {
+		program_free(&p);
+		return r;
 	}
 	pid_t pid;
 	int pidfd;

@@ -169,3 +169,16 @@ enum upstream_action upstream_on_message(const struct config *c, const struct li
 	}
 	return m->ready ? UPSTREAM_READY : UPSTREAM_NOTHING;
 }
+
+void upstream_serialize(const struct upstream *u, struct ser_writer *w) {
+	fprintf(w->f, "upstream %d %" PRIu64 " %" PRIu64 "\n", u->fd_store, u->watchdog_interval_usec,
+		u->watchdog_next_usec);
+}
+
+int upstream_deserialize(struct ser_reader *rd, struct upstream *u) {
+	int k;
+	if ((k = ser_bool(rd, &u->fd_store)) < 0 || (k = ser_number(rd, &u->watchdog_interval_usec)) < 0 ||
+	    (k = ser_number(rd, &u->watchdog_next_usec)) < 0)
+		return k;
+	return 0;
+}

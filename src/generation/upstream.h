@@ -12,6 +12,7 @@
 #include "config.h"
 #include "generation.h"
 #include "notify.h"
+#include "serialize.h"
 #include "sockets.h"
 
 struct upstream {
@@ -36,6 +37,11 @@ void upstream_fd_store_update(const struct upstream *u, const struct listener *o
 /* baton's own watchdog ping is due at now: sent while healthy (not while the program is down and waiting for its
  * restart: a crash loop longer than WatchdogSec= is then systemd's to handle), and the next one scheduled. */
 void upstream_watchdog_due(struct upstream *u, bool healthy, uint64_t now);
+
+/* `baton upgrade` (serialize.h): the record "upstream FD_STORE WATCHDOG_INTERVAL WATCHDOG_NEXT", and reading it back
+ * (the current record) into u. */
+void upstream_serialize(const struct upstream *u, struct ser_writer *w);
+int upstream_deserialize(struct ser_reader *rd, struct upstream *u);
 
 enum upstream_action {
 	UPSTREAM_NOTHING,

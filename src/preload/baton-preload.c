@@ -20,11 +20,15 @@
  * ready; one that waits on its first socket before it listens on its second is ready early.
  *
  * Drain (BATON_DRAIN_SIGNAL=N): when the first socket is mapped and N still has its default disposition, a handler
- * for N is installed (SA_RESTART). It takes every fd the shim mapped out of the epoll sets it was added to, then puts
- * in its place a listening socket nobody connects to, so the process keeps its connections but takes no new ones from
- * the shared queue. A blocking accept() already running in another thread still takes one connection; a poll() already
- * running may return for the old socket, and the program's accept() then meets the decoy (EAGAIN, or blocks if
- * blocking).
+ * for N is installed (SA_RESTART). It puts in the place of every fd the shim mapped, under the same fd number, a
+ * listening socket nobody connects to, so the process keeps its connections but takes no new ones from the shared
+ * queue. The program's event loop does not see the swap: an epoll registration belongs to the open file description
+ * (which lives on in baton, and would keep reporting the shared socket), so the handler moves each registration of
+ * the fd over to the new socket with the program's own events and data, and the program's later EPOLL_CTL_MOD or
+ * EPOLL_CTL_DEL of its fd succeeds as it expects (Twisted's epoll reactor, for one, loses track of its readers when
+ * EPOLL_CTL_DEL fails, and fails at its stop with a KeyError). A blocking accept() already running in another thread
+ * still takes one connection; a poll() already running may return for the old socket, and the program's accept() then
+ * meets the decoy (EAGAIN, or blocks if blocking).
  *
  * Only fds the shim mapped in bind() are drained: a program that uses fd 3 itself is not. A process that maps
  * nothing (a wrapper shell) keeps the signal's default action.
@@ -127,10 +131,14 @@ static atomic_bool quiet;
 static atomic_bool drain_installed;
 
 /* Program fds the shim mapped, (inherited index << 32 | fd + 1), 0 = free; and epoll registrations of them,
- * (epfd + 1) << 32 | fd + 1. One atomic word per entry, so the drain handler never reads half an entry. */
+ * (epfd + 1) << 32 | fd + 1, with the program's events and data beside each. One atomic word per entry, so the drain
+ * handler never reads half an entry; a registration being written is EPOLL_REG_BUSY until its events and data are. */
 static _Atomic uint64_t mapped[MAX_MAPPED];
 static atomic_int mapped_used; /* entries at or above this index have never been used */
 static _Atomic uint64_t epoll_regs[MAX_EPOLL];
+static _Atomic uint32_t epoll_events[MAX_EPOLL];
+static _Atomic uint64_t epoll_data[MAX_EPOLL];
+#define EPOLL_REG_BUSY UINT64_MAX /* its packed fd is -2: never a program's */
 
 /* glibc's fortified entry points: declared by its headers only under _FORTIFY_SOURCE. */
 EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
@@ -282,7 +290,7 @@ static size_t unix_name(const struct sockaddr_un *un, socklen_t len) {
 	return n;
 }
 
-static bool addr_equal(const struct inherited *in, const struct sockaddr *addr, socklen_t len) {
+static bool inherited_matches(const struct inherited *in, const struct sockaddr *addr, socklen_t len) {
 	union sockaddr_any a = {0};
 	memcpy(&a, addr, len < sizeof a ? len : sizeof a);
 	if (a.sa.sa_family != in->domain)
@@ -418,15 +426,26 @@ static bool is_mapped_fd(int fd) {
 	return false;
 }
 
-static void record_epoll(int epfd, int fd) {
+static void record_epoll(int epfd, int fd, const struct epoll_event *ev) {
 	uint64_t v = pack((uint32_t)(epfd + 1), fd), free_value = 0;
-	for (int i = 0; i < MAX_EPOLL; i++)
-		if (atomic_load(&epoll_regs[i]) == v)
+	for (int i = 0; i < MAX_EPOLL; i++) {
+		uint64_t cur = v;
+		/* EPOLL_CTL_MOD (or an ADD again after a DEL the shim missed): the same entry, new events. */
+		if (atomic_compare_exchange_strong(&epoll_regs[i], &cur, EPOLL_REG_BUSY)) {
+			atomic_store(&epoll_events[i], ev->events);
+			atomic_store(&epoll_data[i], ev->data.u64);
+			atomic_store(&epoll_regs[i], v);
 			return;
+		}
+	}
 	for (int i = 0; i < MAX_EPOLL; i++) {
 		free_value = 0;
-		if (atomic_compare_exchange_strong(&epoll_regs[i], &free_value, v))
+		if (atomic_compare_exchange_strong(&epoll_regs[i], &free_value, EPOLL_REG_BUSY)) {
+			atomic_store(&epoll_events[i], ev->events);
+			atomic_store(&epoll_data[i], ev->data.u64);
+			atomic_store(&epoll_regs[i], v);
 			return;
+		}
 	}
 }
 
@@ -464,16 +483,33 @@ static int decoy_socket(const struct inherited *in, int domain, int flags) {
 	return s;
 }
 
-/* Puts a decoy in the place of the mapped fd, with the fd's O_NONBLOCK and FD_CLOEXEC. */
-static void replace_with_decoy(int fd, const struct inherited *in) {
+/* Puts a decoy in the place of the mapped fd, with the fd's O_NONBLOCK and FD_CLOEXEC. Returns whether it did (when
+ * not, the process keeps taking connections until baton stops it). */
+static bool replace_with_decoy(int fd, const struct inherited *in) {
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
 	if (fl < 0 || fdfl < 0)
-		return;
+		return false;
 	int s = decoy_socket(in, in->domain, (fl & O_NONBLOCK) ? SOCK_NONBLOCK : 0);
 	if (s < 0)
-		return;
-	(void)dup3(s, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+		return false;
+	int r = dup3(s, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
 	close(s);
+	return r >= 0;
+}
+
+/* Calls epoll_ctl(op) for each of fd's registrations, with the program's events and data; with forget, the entries
+ * are dropped after (the fd is no longer the shim's to drain). */
+static void epoll_regs_apply(int fd, int op, bool forget) {
+	for (int j = 0; j < MAX_EPOLL; j++) {
+		uint64_t r = atomic_load(&epoll_regs[j]);
+		if (r == 0 || r == EPOLL_REG_BUSY || packed_fd(r) != fd)
+			continue;
+		struct epoll_event ev = {.events = atomic_load(&epoll_events[j]),
+					 .data.u64 = atomic_load(&epoll_data[j])};
+		(void)real.epoll_ctl((int)packed_hi(r) - 1, op, fd, &ev);
+		if (forget)
+			atomic_store(&epoll_regs[j], 0);
+	}
 }
 
 /* Async-signal-safe: atomics, fstat, fcntl, epoll_ctl, socket, bind, listen, dup3, close. */
@@ -486,17 +522,12 @@ static void on_drain_signal(int sig) {
 		if (!mapped_live(v))
 			continue;
 		int fd = packed_fd(v);
-		/* First out of the epoll sets: a registration belongs to the open file description, which lives on in
-		 * baton, so after dup3() it would keep reporting the shared socket and could no longer be deleted. */
-		for (int j = 0; j < MAX_EPOLL; j++) {
-			uint64_t r = atomic_load(&epoll_regs[j]);
-			if (r == 0 || packed_fd(r) != fd)
-				continue;
-			struct epoll_event ev = {0};
-			(void)real.epoll_ctl((int)packed_hi(r) - 1, EPOLL_CTL_DEL, fd, &ev);
-			atomic_store(&epoll_regs[j], 0);
-		}
-		replace_with_decoy(fd, &inherited[packed_hi(v)]);
+		/* Out of the epoll sets first: the registration belongs to the open file description, which lives on in
+		 * baton, so after dup3() it would keep reporting the shared socket and could no longer be deleted. Then
+		 * the same registrations for the decoy under the same fd number: to the program, nothing changed. */
+		epoll_regs_apply(fd, EPOLL_CTL_DEL, false);
+		(void)replace_with_decoy(fd, &inherited[packed_hi(v)]);
+		epoll_regs_apply(fd, EPOLL_CTL_ADD, true);
 		atomic_store(&mapped[i], 0);
 	}
 	errno = saved;
@@ -525,7 +556,7 @@ static bool map_bind(int fd, const struct sockaddr *addr, socklen_t len) {
 	long idx = -1;
 	for (size_t i = 0; i < n_inherited && idx < 0; i++)
 		if (inherited[i].domain == domain && inherited[i].type == type && inherited[i].protocol == protocol &&
-		    addr_equal(&inherited[i], addr, len))
+		    inherited_matches(&inherited[i], addr, len))
 			idx = (long)i;
 	if (idx < 0)
 		return false;
@@ -687,10 +718,10 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event) {
 		note_wait(fd);
 	int r = real.epoll_ctl(epfd, op, fd, event);
 	/* Only mapped fds are recorded: any other registration costs one scan of the few mapped fds. */
-	if (r == 0 && drain_signal != 0 && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_DEL) && is_mapped_fd(fd)) {
-		if (op == EPOLL_CTL_ADD)
-			record_epoll(epfd, fd);
-		else
+	if (r == 0 && drain_signal != 0 && is_mapped_fd(fd)) {
+		if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && event)
+			record_epoll(epfd, fd, event);
+		else if (op == EPOLL_CTL_DEL)
 			forget_epoll(epfd, fd);
 	}
 	return r;

@@ -1,5 +1,10 @@
-/* `baton run`'s own state (run.c), shared with the handover of `baton upgrade`: its state written and read
- * (run-state.c), and the exec of the new binary and the way back (run-upgrade.c). */
+/* `baton run`'s own state, shared by the files of run/, which call one way only, each the ones listed before it:
+ *   run-core.c     what they all use: the blocked signals, a control client's answer, the strings a run owns
+ *   run-state.c    the state `baton upgrade` hands over: its envelope (version, order, fds, the config); each
+ *                  module that owns state writes and reads its own records
+ *   run-upgrade.c  the upgrade: the check of the new binary and its exec (old binary); taking the state over, or
+ *                  going back (new binary)
+ *   run.c          the event loop, which drives the upgrade's steps and runs the loop again after a takeover */
 #pragma once
 
 #include <stdbool.h>
@@ -10,7 +15,18 @@
 #include "control.h"
 #include "evloop.h"
 #include "generation.h"
+#include "serialize.h"
 #include "supervisor.h"
+
+/* How far an upgrade request is (control_client.upgrade_phase). */
+enum upgrade_phase {
+	UPGRADE_NONE,
+	UPGRADE_ASKED, /* asked for, nothing done yet */
+	UPGRADE_WAITING, /* waiting for a reload (or the start) to end; said so in the log */
+	UPGRADE_CHECKING, /* the new binary is being asked whether it can read the state (r->check) */
+	UPGRADE_CHECKED, /* it can: the exec follows once nothing is starting */
+	UPGRADE_CHECKED_WAITING, /* it can, and the exec waits for a reload to end; said so in the log */
+};
 
 /* The new binary being asked whether it can read the state (run-upgrade.c). */
 struct upgrade_check {
@@ -29,7 +45,9 @@ struct run {
 	struct supervisor sup;
 	struct evloop loop;
 	int notify_fd;
-	char *notify_path; /* NOTIFY_SOCKET for children */
+	char *notify_path; /* NOTIFY_SOCKET for children: a socket file (removed at exit), or "@name" */
+	dev_t notify_dev; /* the socket file's, so that only ours is removed (0 when abstract) */
+	ino_t notify_ino;
 	struct control control;
 	uint64_t control_resume_usec; /* accepting is paused until then (out of fds); USEC_INFINITY normally */
 	struct remnant
@@ -64,30 +82,29 @@ struct run {
 enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT, TAG_UPGRADE_CHECK };
 #define TAG(kind, id) (((uint64_t)(id) << 8) | (kind))
 
-/* run.c: answers a control client with json (NULL: out of memory) and closes it. */
+/* run-core.c: answers a control client with json (NULL: out of memory) and closes it. */
 void run_client_reply(struct run *r, struct control_client *cl, const char *json);
-/* run.c: frees the strings r owns for `baton upgrade` (the binary's path, the options a baton that took over was
+/* run-core.c: frees the strings r owns for `baton upgrade` (the binary's path, the options a baton that took over was
  * handed). */
 void run_free_strings(struct run *r);
-/* run.c: the event loop, until baton should exit; then the teardown. Returns the exit code. */
-int run_loop(struct run *r);
-/* run.c: frees and closes everything r holds (not the fds of a `baton stop` client: see there). */
-void run_teardown(struct run *r);
 
 /* run-state.c: the handover. The state of r (between two turns of the event loop, with no generation starting and
  * no reload in progress) is written to fd, in the versioned text format that run_state_read() parses; upgrader is
- * the control client that asked for the upgrade, to be answered by whichever binary carries on. Returns 0 or
- * negative errno. */
-int run_state_write(const struct run *r, const struct control_client *upgrader, uint64_t started_usec, int fd);
-/* Reads a state written by run_state_write() into r (zeroed by the caller), allocating what it needs; the fds it
- * names are taken as they are (with check_fds, each must be open), and nothing is registered or changed: a failed
- * takeover can still give the state back. On failure *ret_error says why ("state version 2, this baton reads
- * version 1", "line 12: ..."). *ret_upgrader is the id of the client to answer, *ret_started_usec when the upgrade
- * began. */
-int run_state_read(int fd, bool check_fds, struct run *r, unsigned *ret_upgrader, uint64_t *ret_started_usec,
-		   char **ret_error);
-/* The fds a state read into r names (listeners, sockets, clients, pidfds, pipes, cgroups), at most max. */
-size_t run_state_fds(const struct run *r, int *fds, size_t max);
+ * the control client that asked for the upgrade, to be answered by whichever binary carries on. *ret_fds (may be
+ * NULL; the caller frees ->fds) are the fds the state names: exactly those the exec must keep. Returns 0 or negative
+ * errno. */
+int run_state_write(const struct run *r, const struct control_client *upgrader, uint64_t started_usec, int fd,
+		    struct ser_fds *ret_fds);
+/* What a state says besides the run it describes. */
+struct run_handover {
+	unsigned upgrader; /* the control client to answer */
+	uint64_t started_usec; /* when the upgrade began */
+	struct ser_fds fds; /* the fds the state names (the caller frees ->fds) */
+};
+/* Reads a state written by run_state_write() into r, allocating what it needs; the fds it names are taken as they
+ * are (with check_fds, each must be open), and nothing is registered or changed: a failed takeover can still give the
+ * state back. On failure *ret_error says why ("state version 2, this baton reads version 1", "line 12: ..."). */
+int run_state_read(int fd, bool check_fds, struct run *r, struct run_handover *ret, char **ret_error);
 /* Frees what run_state_read() allocated, closing nothing. */
 void run_state_discard(struct run *r);
 
@@ -105,3 +122,7 @@ bool run_upgrade_reaped(struct run *r, pid_t pid, int wait_status);
 uint64_t run_upgrade_deadline(const struct run *r);
 void run_upgrade_timer(struct run *r, uint64_t now);
 void run_upgrade_abort(struct run *r);
+/* run-upgrade.c: `baton upgrade`, in the new binary: takes the state over into r (registered in a new event loop,
+ * the upgrader answered), ready for run.c's loop. Returns 0, or negative errno once it logged why (when it could, it
+ * went back to the old binary instead, and does not return). */
+int run_upgrade_resume(char *const *argv, struct run *r);

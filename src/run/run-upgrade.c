@@ -83,15 +83,6 @@ void run_upgrade_setup(struct run *r) {
 
 /* ---- the old binary ---- */
 
-/* What cl->waiting_for says about an upgrade request. */
-enum {
-	UPGRADE_ASKED = 1, /* asked for, nothing done yet */
-	UPGRADE_WAITING, /* waiting for a reload (or the start) to end; said so in the log */
-	UPGRADE_CHECKING, /* the new binary is being asked whether it can read the state (r->check) */
-	UPGRADE_CHECKED, /* it can: the exec follows once nothing is starting */
-	UPGRADE_CHECKED_WAITING, /* it can, and the exec waits for a reload to end; said so in the log */
-};
-
 static void upgrade_failed(struct run *r, struct control_client *cl, const char *why) {
 	log_warning("upgrade failed, baton %s carries on: %s", baton_version, why);
 	(void)control_client_reply_error(cl, why);
@@ -123,11 +114,12 @@ static const char *binary_of(const struct run *r, const struct control_client *c
 }
 
 /* The state as it is now, in a new memfd (close-on-exec). Returns the fd, or negative with *ret_why. */
-static int state_now(const struct run *r, const struct control_client *cl, uint64_t started, char **ret_why) {
+static int state_now(const struct run *r, const struct control_client *cl, uint64_t started, struct ser_fds *ret_fds,
+		     char **ret_why) {
 	int memfd = memfd_create("baton-state", MFD_CLOEXEC);
 	if (memfd < 0)
 		return fail_error(ret_why, -errno, "memfd_create: %s", strerror(errno));
-	int k = run_state_write(r, cl, started, memfd);
+	int k = run_state_write(r, cl, started, memfd, ret_fds);
 	if (k < 0) {
 		close(memfd);
 		return fail_error(ret_why, k, "cannot write the state: %s", strerror(-k));
@@ -140,7 +132,7 @@ static int state_now(const struct run *r, const struct control_client *cl, uint6
 static int check_start(struct run *r, struct control_client *cl, const char *binary, char **ret_why) {
 	struct upgrade_check *c = &r->check;
 	uint64_t started = now_usec();
-	_cleanup_close_ int memfd = state_now(r, cl, started, ret_why);
+	_cleanup_close_ int memfd = state_now(r, cl, started, NULL, ret_why);
 	if (memfd < 0)
 		return memfd;
 	int p[2];
@@ -248,7 +240,7 @@ static void check_done(struct run *r) {
 		return; /* it went away meanwhile */
 	if (ok) {
 		log_debug("upgrade: the new binary accepts the state");
-		cl->waiting_for = UPGRADE_CHECKED;
+		cl->upgrade_phase = UPGRADE_CHECKED;
 	} else
 		upgrade_failed(r, cl, why ? why : "out of memory");
 }
@@ -295,33 +287,15 @@ static void set_cloexec(const int *fds, size_t n, bool on) {
 		(void)fd_cloexec(fds[i], on);
 }
 
-#define KEPT_FDS_MAX 8192
-
-/* The exec of the new binary, which the check accepted. Returns only when it failed (cl has been answered). */
-static void upgrade_exec(struct run *r, struct control_client *cl) {
-	_cleanup_free_ char *why = NULL;
-	const char *binary = binary_of(r, cl, &why);
-	if (!binary) {
-		upgrade_failed(r, cl, why);
-		return;
-	}
-	/* The state as it is now: more may have happened since the check read it. */
-	_cleanup_close_ int memfd = state_now(r, cl, cl->request_usec ? cl->request_usec : now_usec(), &why);
-	if (memfd < 0) {
-		upgrade_failed(r, cl, why);
-		return;
-	}
-	log_info("upgrade: baton %s (pid %d) hands over to %s", baton_version, (int)getpid(), binary);
-
-	/* The fds the exec keeps: the state's, the state itself and the way back. */
-	static int fds[KEPT_FDS_MAX];
-	size_t n = run_state_fds(r, fds, KEPT_FDS_MAX - 2);
-	fds[n++] = memfd;
-	fds[n++] = r->exe_fd;
+/* The exec of binary with the state in memfd; the state's fds, the state itself and the way back stay open. Returns
+ * only when it failed (negative errno), with nothing changed. */
+static int exec_with_state(const struct run *r, const char *binary, int memfd, const struct ser_fds *kept) {
+	int own[2] = {memfd, r->exe_fd};
 	char state_fd[16], exe_fd[16];
 	snprintf(state_fd, sizeof(state_fd), "%d", memfd);
 	snprintf(exe_fd, sizeof(exe_fd), "%d", r->exe_fd);
-	set_cloexec(fds, n, false);
+	set_cloexec(kept->fds, kept->n, false);
+	set_cloexec(own, 2, false);
 	int k;
 	if (setenv(ENV_STATE, state_fd, 1) < 0 || setenv(ENV_FALLBACK, exe_fd, 1) < 0)
 		k = -ENOMEM;
@@ -334,7 +308,29 @@ static void upgrade_exec(struct run *r, struct control_client *cl) {
 	/* Still here: nothing changed. */
 	(void)unsetenv(ENV_STATE);
 	(void)unsetenv(ENV_FALLBACK);
-	set_cloexec(fds, n, true);
+	set_cloexec(kept->fds, kept->n, true);
+	set_cloexec(own, 2, true);
+	return k;
+}
+
+/* The exec of the new binary, which the check accepted. Returns only when it failed (cl has been answered). */
+static void upgrade_exec(struct run *r, struct control_client *cl) {
+	_cleanup_free_ char *why = NULL;
+	const char *binary = binary_of(r, cl, &why);
+	if (!binary) {
+		upgrade_failed(r, cl, why);
+		return;
+	}
+	/* The state as it is now: more may have happened since the check read it. */
+	struct ser_fds kept = {0};
+	_cleanup_close_ int memfd = state_now(r, cl, cl->request_usec ? cl->request_usec : now_usec(), &kept, &why);
+	if (memfd < 0) {
+		upgrade_failed(r, cl, why);
+		return;
+	}
+	log_info("upgrade: baton %s (pid %d) hands over to %s", baton_version, (int)getpid(), binary);
+	int k = exec_with_state(r, binary, memfd, &kept);
+	free(kept.fds);
 	why = strdup_printf("cannot execute %s: %s", binary, strerror(-k));
 	upgrade_failed(r, cl, why);
 }
@@ -360,9 +356,9 @@ static bool client_gone(const struct control_client *cl) {
 void run_upgrade_pending(struct run *r) {
 	for (struct control_client *cl = r->control.clients, *next; cl; cl = next) {
 		next = cl->next;
-		if (!cl->has_request || cl->request != CONTROL_UPGRADE || !cl->waiting_for)
+		if (!cl->has_request || cl->request != CONTROL_UPGRADE || !cl->upgrade_phase)
 			continue;
-		bool checking = cl->waiting_for == UPGRADE_CHECKING;
+		bool checking = cl->upgrade_phase == UPGRADE_CHECKING;
 		if (client_gone(cl)) {
 			log_info("upgrade: the client that asked for it went away; not upgrading");
 			if (checking)
@@ -380,11 +376,11 @@ void run_upgrade_pending(struct run *r) {
 		if (checking)
 			return;
 		const char *what = busy(r);
-		bool checked = cl->waiting_for == UPGRADE_CHECKED || cl->waiting_for == UPGRADE_CHECKED_WAITING;
+		bool checked = cl->upgrade_phase == UPGRADE_CHECKED || cl->upgrade_phase == UPGRADE_CHECKED_WAITING;
 		if (what) {
-			if (cl->waiting_for == UPGRADE_ASKED || cl->waiting_for == UPGRADE_CHECKED) {
+			if (cl->upgrade_phase == UPGRADE_ASKED || cl->upgrade_phase == UPGRADE_CHECKED) {
 				log_info("upgrade: waiting for %s to end", what);
-				cl->waiting_for = checked ? UPGRADE_CHECKED_WAITING : UPGRADE_WAITING;
+				cl->upgrade_phase = checked ? UPGRADE_CHECKED_WAITING : UPGRADE_WAITING;
 			}
 			return;
 		}
@@ -397,7 +393,7 @@ void run_upgrade_pending(struct run *r) {
 		const char *binary = binary_of(r, cl, &why);
 		if (binary && check_start(r, cl, binary, &why) == 0) {
 			log_info("upgrade: asking %s whether it can take over", binary);
-			cl->waiting_for = UPGRADE_CHECKING;
+			cl->upgrade_phase = UPGRADE_CHECKING;
 		} else
 			upgrade_failed(r, cl, why ? why : "out of memory");
 		return;
@@ -408,14 +404,14 @@ void run_upgrade_pending(struct run *r) {
 
 int run_upgrade_check(int fd) {
 	struct run tmp;
-	unsigned upgrader = 0;
-	uint64_t started = 0;
+	struct run_handover h;
 	_cleanup_free_ char *error = NULL;
-	if (run_state_read(fd, false, &tmp, &upgrader, &started, &error) < 0) {
+	if (run_state_read(fd, false, &tmp, &h, &error) < 0) {
 		fprintf(stderr, "%s\n", error ? error : "cannot read the state");
 		return EXIT_FAILED;
 	}
 	run_state_discard(&tmp);
+	free(h.fds.fds);
 	printf("baton-state-ok %u %s\n", baton_state_version, baton_version);
 	return fflush(stdout) == 0 ? 0 : EXIT_SYSTEM;
 }
@@ -433,6 +429,12 @@ static int take_over(struct run *r, bool going_back, char **ret_error) {
 	struct supervisor *s = &r->sup;
 	s->loop = &r->loop;
 	s->notify_path = r->notify_path;
+	/* The socket file is ours (the state names its fd): it is removed at exit like one this binary bound. */
+	struct stat st;
+	if (r->notify_path[0] == '/' && lstat(r->notify_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		r->notify_dev = st.st_dev;
+		r->notify_ino = st.st_ino;
+	}
 	s->cgroups = r->cgroups.fd >= 0 ? &r->cgroups : NULL;
 	for (struct generation *g = s->generations; g; g = g->next)
 		g->cgroups = s->cgroups;
@@ -478,33 +480,75 @@ static int go_back(char *const *argv, int memfd, int fallback_fd, const char *wh
 	return -errno;
 }
 
-int run_takeover(char *const *argv) {
+/* The state in memfd, read into r and taken over. On failure r holds nothing and *ret_error says why. */
+static int read_and_take_over(int memfd, char *const *argv, bool going_back, struct run *r, struct run_handover *h,
+			      char **ret_error) {
+	if (memfd < 0)
+		return fail_error(ret_error, -EBADF, ENV_STATE " does not name the state");
+	int k = run_state_read(memfd, true, r, h, ret_error);
+	if (k < 0)
+		return k;
+	r->argv = argv;
+	k = take_over(r, going_back, ret_error);
+	if (k < 0) {
+		/* Nothing of the state was changed but the event loop, which is thrown away. */
+		evloop_close(&r->loop);
+		run_state_discard(r);
+		free(h->fds.fds);
+	}
+	return k;
+}
+
+/* Taken over: this binary is the way back from now on, and the client that asked hears how the upgrade went
+ * (failed: why the new binary could not take over, and this is the old one again). */
+static void taken_over(struct run *r, const struct run_handover *h, const char *failed) {
+	r->exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (r->exe_fd < 0)
+		log_warning_errno(errno, "Failed to open /proc/self/exe: the next upgrade will be refused");
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warning_errno(errno, "Failed to become a child subreaper, ignoring");
+	set_cloexec(h->fds.fds, h->fds.n, true);
+
+	uint64_t took = now_usec() - h->started_usec;
+	if (failed)
+		log_warning("upgrade failed, baton %s carries on: %s", baton_version, failed);
+	else {
+		r->sup.upgrades++;
+		log_info("upgraded: baton %s is now baton %s (upgrade %u), in %.1f ms", strempty(r->previous_version),
+			 baton_version, r->sup.upgrades, (double)took / 1000.0);
+	}
+	/* The process name (ps, pidof, systemd's "Main PID: N (baton)") is the binary's file name, as after any exec;
+	 * the way back execs an fd, for which kernels before 6.14 name the process after the fd's number. */
+	const char *name = r->binary ? strrchr(r->binary, '/') : NULL;
+	if (name && name[1])
+		(void)prctl(PR_SET_NAME, name + 1);
+	struct control_client *cl = h->upgrader ? control_client_by_id(&r->control, h->upgrader) : NULL;
+	if (cl && failed) {
+		_cleanup_free_ char *reply = strdup_printf("the new binary cannot take over: %s", failed);
+		(void)control_client_reply_error(cl, reply ? reply : failed);
+		control_client_close(&r->control, cl);
+	} else if (cl) {
+		_cleanup_free_ char *json =
+			status_upgrade_reply(strempty(r->previous_version), r->sup.upgrades, getpid(), took);
+		run_client_reply(r, cl, json);
+	}
+}
+
+int run_upgrade_resume(char *const *argv, struct run *r) {
 	int memfd = env_fd(ENV_STATE), fallback_fd = env_fd(ENV_FALLBACK);
 	const char *failed_env = getenv(ENV_FAILED);
 	_cleanup_free_ char *failed = failed_env ? strdup(failed_env) : NULL;
 	(void)unsetenv(ENV_STATE);
 	(void)unsetenv(ENV_FALLBACK);
 	(void)unsetenv(ENV_FAILED);
-	if (run_block_signals() < 0)
-		return EXIT_SYSTEM;
+	int k = run_block_signals();
+	if (k < 0)
+		return k;
 	log_open();
 
-	struct run r;
-	unsigned upgrader = 0;
-	uint64_t started = 0;
+	struct run_handover h;
 	_cleanup_free_ char *error = NULL;
-	int k = memfd < 0 ? -EBADF : run_state_read(memfd, true, &r, &upgrader, &started, &error);
-	if (k == -EBADF && !error)
-		error = strdup(ENV_STATE " does not name the state");
-	if (k >= 0) {
-		r.argv = argv;
-		k = take_over(&r, failed != NULL, &error);
-		if (k < 0) {
-			/* Nothing of the state was changed but the event loop, which is thrown away. */
-			evloop_close(&r.loop);
-			run_state_discard(&r);
-		}
-	}
+	k = read_and_take_over(memfd, argv, failed != NULL, r, &h, &error);
 	if (k < 0) {
 		const char *why = error ? error : strerror(-k);
 		if (failed || fallback_fd < 0 || memfd < 0) {
@@ -512,51 +556,19 @@ int run_takeover(char *const *argv) {
 			log_error("Failed to take over baton's state: %s", why);
 			if (failed)
 				log_error("(after an upgrade failed: %s)", failed);
-			return EXIT_SYSTEM;
+			return k;
 		}
 		log_warning("baton %s cannot take over: %s; going back to the binary that handed over", baton_version,
 			    why);
 		k = go_back(argv, memfd, fallback_fd, why);
-		log_error_errno(k, "Failed to go back to the binary that handed over");
-		return EXIT_SYSTEM;
+		return log_error_errno(k, "Failed to go back to the binary that handed over");
 	}
-
-	/* Taken over. The state and the way back are done with; this binary is the way back from now on. */
+	/* The state and the way back are done with. */
 	close(memfd);
 	if (fallback_fd >= 0)
 		close(fallback_fd);
-	r.exe_fd = open("/proc/self/exe", O_PATH | O_CLOEXEC);
-	if (r.exe_fd < 0)
-		log_warning_errno(errno, "Failed to open /proc/self/exe: the next upgrade will be refused");
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		log_warning_errno(errno, "Failed to become a child subreaper, ignoring");
-	static int fds[KEPT_FDS_MAX];
-	set_cloexec(fds, run_state_fds(&r, fds, KEPT_FDS_MAX), true);
-
-	uint64_t took = now_usec() - started;
-	_cleanup_free_ char *reply = NULL;
-	if (failed) {
-		log_warning("upgrade failed, baton %s carries on: %s", baton_version, failed);
-		reply = strdup_printf("the new binary cannot take over: %s", failed);
-	} else {
-		r.sup.upgrades++;
-		log_info("upgraded: baton %s is now baton %s (upgrade %u), in %.1f ms", strempty(r.previous_version),
-			 baton_version, r.sup.upgrades, (double)took / 1000.0);
-	}
-	/* The process name (ps, pidof, systemd's "Main PID: N (baton)") is the binary's file name, as after any exec;
-	 * the way back execs an fd, for which kernels before 6.14 name the process after the fd's number. */
-	const char *name = r.binary ? strrchr(r.binary, '/') : NULL;
-	if (name && name[1])
-		(void)prctl(PR_SET_NAME, name + 1);
-	struct control_client *cl = upgrader ? control_client_by_id(&r.control, upgrader) : NULL;
-	if (cl && failed) {
-		(void)control_client_reply_error(cl, reply);
-		control_client_close(&r.control, cl);
-	} else if (cl) {
-		_cleanup_free_ char *json =
-			status_upgrade_reply(strempty(r.previous_version), r.sup.upgrades, getpid(), took);
-		run_client_reply(&r, cl, json);
-	}
+	taken_over(r, &h, failed);
+	free(h.fds.fds);
 	malloc_trim(0);
-	return run_loop(&r);
+	return 0;
 }

@@ -27,26 +27,7 @@
 #include "supervisor.h"
 #include "util.h"
 
-/* Every signal is baton's to read from its signalfd (baton(1) SIGNALS says what each one does): blocked, none of
- * them can kill or stop baton by its default action, and as PID 1 none is dropped by the kernel (a blocked signal is
- * never discarded as ignored). SIGKILL and SIGSTOP cannot be blocked; glibc keeps 32 and 33 for itself. A fault
- * (SIGSEGV, SIGBUS, SIGFPE, SIGILL) in baton itself still kills it: the kernel forces those through. */
-int run_block_signals(void) {
-	sigset_t mask;
-	sigfillset(&mask);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		return -errno;
-	return 0;
-}
-
 /* ---- control clients ---- */
-
-void run_client_reply(struct run *r, struct control_client *cl, const char *json) {
-	int k = json ? control_client_reply(cl, json) : control_client_reply_error(cl, "out of memory");
-	if (k < 0)
-		log_debug_errno(k, "Failed to reply to control client %u, ignoring", cl->id);
-	control_client_close(&r->control, cl);
-}
 
 /* The supervisor's outbox: each ended reload is answered to the clients waiting for its number. */
 static void deliver_replies(struct run *r) {
@@ -55,7 +36,7 @@ static void deliver_replies(struct run *r) {
 		_cleanup_free_ char *json = NULL;
 		for (struct control_client *cl = r->control.clients, *next; cl; cl = next) {
 			next = cl->next;
-			if (!cl->has_request || cl->request != CONTROL_RELOAD || cl->waiting_for != rr->seq)
+			if (!cl->has_request || cl->request != CONTROL_RELOAD || cl->reload_seq != rr->seq)
 				continue;
 			if (!json)
 				json = status_reload_reply(rr);
@@ -299,6 +280,23 @@ static bool keeper_reaped(struct run *r, pid_t pid) {
 	return true;
 }
 
+/* A main process that MAINPID= named and that is not baton's child (its parent, the old main process, still lives)
+ * is never reaped by baton: its pidfd says it ended, and its generation ends with what /proc still tells of it. */
+static void main_ended_elsewhere(struct run *r) {
+	int status;
+	for (bool again = true; again;) {
+		again = false;
+		for (struct generation *g = r->sup.generations; g && r->sup.state != SUP_DONE; g = g->next)
+			if (generation_main_ended_elsewhere(g, &status)) {
+				log_debug("generation %u: its main process %d, not baton's child, ended", g->id,
+					  (int)g->pid);
+				generation_ended(r, g, status, false);
+				again = true; /* the list changed */
+				break;
+			}
+	}
+}
+
 /* Reaps every child that has exited: generations end (EV_EXITED); a readiness probe counts for its generation; a
  * keeper's end is its generation's; anything else is an orphan that was reparented to baton (the child subreaper) and
  * is only reaped, so that no zombie stays behind. Several SIGCHLDs can arrive as one, so this loops until nothing is
@@ -339,6 +337,7 @@ static void reap_children(struct run *r) {
 		}
 		main_ended(r, g, status);
 	}
+	main_ended_elsewhere(r);
 	remnants_reaped(&r->remnants);
 }
 
@@ -438,10 +437,10 @@ static int setup_cgroups(struct run *r) {
 
 /* ---- notify ---- */
 
-/* Which generation a notify sender belongs to: the generation's main process itself; a process of its cgroup, or a
- * descendant of its keeper; or, for a generation with neither (handed over by a baton without keepers), an orphan it
- * adopted, a process in its process group, or a descendant of its main process (a shell script's systemd-notify).
- * Anyone else is not heard. */
+/* Which generation a notify sender belongs to: the generation's main process itself; a process of its cgroup, or its
+ * keeper or a descendant of it; or, for a generation with neither (handed over by a baton without keepers), an
+ * orphan it adopted (its old main process, after MAINPID=), a process in its process group, or a descendant of any
+ * of these (a shell script's systemd-notify). Anyone else is not heard. */
 static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) {
 	if (pid <= 0)
 		return NULL;
@@ -452,15 +451,45 @@ static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) 
 		if (!g->in_cgroup && generation_has(g, pid))
 			return g;
 	pid_t pgid = getpgid(pid);
-	if (pgid > 0 && (g = generation_by_pid(s->generations, pgid)) && !g->in_cgroup && g->keeper <= 0)
-		return g;
+	for (g = s->generations; g && pgid > 1; g = g->next)
+		if (!g->in_cgroup && g->keeper <= 0 && g->pgid == pgid)
+			return g;
 	pid_t self = getpid();
 	for (int depth = 0; depth < 32 && pid > 1 && pid != self; depth++) {
 		pid = proc_parent_of(pid);
-		if ((g = generation_by_pid(s->generations, pid)))
-			return !g->in_cgroup && g->keeper <= 0 ? g : NULL;
+		for (g = s->generations; g && pid > 1; g = g->next)
+			if (pid == g->pid || (!g->in_cgroup && generation_has(g, pid)))
+				return !g->in_cgroup && g->keeper <= 0 ? g : NULL;
 	}
 	return NULL;
+}
+
+/* MAINPID= (sd_notify(3)): a process of g names another live process of g as its main process, as systemd follows it
+ * (a program that replaced itself: gone/daemon's ReplaceProcess). Status, stop, the watchdog, the exit status and
+ * restart.policy follow the new one; the old one's exit no longer ends the generation. Anything else is refused. */
+static void handle_mainpid(struct run *r, struct generation *g, pid_t sender, const struct notify_msg *m) {
+	pid_t pid = m->mainpid;
+	if (m->mainpid_invalid) {
+		log_warning("generation %u: pid %d sent a MAINPID= that is not a PID, refused", g->id, (int)sender);
+		return;
+	}
+	if (pid == g->pid)
+		return; /* many programs say MAINPID=<themselves> with READY=1 */
+	const char *why = NULL;
+	char state = pid > 0 ? proc_state(pid) : 0;
+	if (g->state != GEN_STARTING && g->state != GEN_READY)
+		why = "the generation is stopping";
+	else if (state == 0 || state == 'Z' || state == 'X')
+		why = "no such live process";
+	else if (pid == getpid() || generation_of_sender(&r->sup, pid) != g)
+		why = "not a process of this generation";
+	if (why) {
+		log_warning("generation %u: pid %d sent MAINPID=%d, refused: %s", g->id, (int)sender, (int)pid, why);
+		return;
+	}
+	log_info("generation %u: its main process is now pid %d (MAINPID= from pid %d; was pid %d)", g->id, (int)pid,
+		 (int)sender, (int)g->pid);
+	generation_follow_main(&r->loop, g, pid);
 }
 
 static void handle_notify_message(struct run *r, struct notify_datagram *d) {
@@ -475,6 +504,8 @@ static void handle_notify_message(struct run *r, struct notify_datagram *d) {
 		log_warning("dropped a malformed notify message from pid %d (generation %u)", (int)d->pid, g->id);
 		return;
 	}
+	if (m.mainpid || m.mainpid_invalid)
+		handle_mainpid(r, g, d->pid, &m);
 	bool serving = g == s->current && g->state == GEN_READY;
 	switch (upstream_on_message(s->config, s->listeners, s->n_listeners, g, serving, &m, d, now_usec())) {
 	case UPSTREAM_READY:
@@ -532,7 +563,7 @@ static void handle_request(struct run *r, struct control_client *cl) {
 	}
 	case CONTROL_RELOAD:
 		/* Whatever is in progress, the reload that reads the config from now on is the next one. */
-		cl->waiting_for = r->sup.last_reload_seq + 1;
+		cl->reload_seq = r->sup.last_reload_seq + 1;
 		dispatch(r, &(struct event){.type = EV_RELOAD_REQUEST, .why = why});
 		break;
 	case CONTROL_STOP:
@@ -542,7 +573,7 @@ static void handle_request(struct run *r, struct control_client *cl) {
 	case CONTROL_UPGRADE:
 		/* Carried out between two turns of the loop (run_upgrade_pending), never in the middle of a batch of
 		 * events. */
-		cl->waiting_for = 1;
+		cl->upgrade_phase = UPGRADE_ASKED;
 		break;
 	default:
 		break;
@@ -596,6 +627,24 @@ static void handle_control_client(struct run *r, unsigned id) {
 
 /* ---- setup, teardown and the loop ---- */
 
+/* The socket the program's NOTIFY_SOCKET names (notify.socket): by default a file in baton's runtime directory, as
+ * systemd gives one (/run/systemd/notify), because some client libraries cannot reach an abstract address. */
+static int setup_notify(struct run *r, char **ret_error) {
+	const char *want = r->sup.config->notify_socket;
+	_cleanup_free_ char *path = NULL;
+	if (!want) {
+		int k = notify_default_path(&path);
+		if (k < 0)
+			return fail_error(ret_error, k, "out of memory");
+	}
+	const char *where = !want ? path : streq(want, "abstract") ? NULL : want;
+	int k = notify_server_open(where, &r->notify_fd, &r->notify_path, &r->notify_dev, &r->notify_ino, ret_error);
+	if (k < 0)
+		return k;
+	log_debug("notify socket at %s", r->notify_path);
+	return 0;
+}
+
 static int setup(struct run *r, char **ret_error) {
 	int k = run_block_signals();
 	if (k < 0)
@@ -620,9 +669,9 @@ static int setup(struct run *r, char **ret_error) {
 	k = evloop_open(&r->loop, &mask);
 	if (k < 0)
 		return log_error_errno(k, "Failed to set up the event loop");
-	k = notify_server_open(&r->notify_fd, &r->notify_path);
+	k = setup_notify(r, ret_error);
 	if (k < 0)
-		return log_error_errno(k, "Failed to open the notify socket");
+		return k;
 	r->sup.notify_path = r->notify_path;
 	k = evloop_add(&r->loop, r->notify_fd, EPOLLIN, TAG_NOTIFY);
 	if (k < 0)
@@ -650,7 +699,7 @@ static int setup(struct run *r, char **ret_error) {
 	return 0;
 }
 
-void run_teardown(struct run *r) {
+static void run_teardown(struct run *r) {
 	/* `baton stop` reads this line, then waits for the connection to close. That happens when the kernel closes
 	 * the fd as baton's process ends, not here: the rest of the teardown (and an ASan leak check) still runs, and
 	 * the client must not return while baton is alive. So the fd is left open on purpose. */
@@ -672,6 +721,8 @@ void run_teardown(struct run *r) {
 	remnants_free(r->remnants);
 	supervisor_free(&r->sup);
 	cgroup_tree_close(&r->cgroups);
+	if (r->notify_path)
+		notify_server_remove(r->notify_path, r->notify_dev, r->notify_ino);
 	free(r->notify_path);
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);
@@ -684,15 +735,6 @@ void run_teardown(struct run *r) {
 	 * which it does as it exits. A plain baton need not wait: its clients outlive it. */
 	if (n_answered > 0 && getpid() == 1)
 		control_linger(answered, n_answered, USEC_PER_SEC);
-}
-
-void run_free_strings(struct run *r) {
-	free(r->binary);
-	free(r->previous_version);
-	free(r->own_config_path);
-	strv_free(r->own_listens);
-	strv_free(r->own_sets);
-	strv_free(r->own_command);
 }
 
 static void handle_event(struct run *r, uint64_t tag) {
@@ -732,7 +774,7 @@ static void handle_event(struct run *r, uint64_t tag) {
 	}
 }
 
-int run_loop(struct run *r) {
+static int run_loop(struct run *r) {
 	/* Done once the state machine is, and nothing of any generation is left. */
 	while (r->sup.state != SUP_DONE || r->remnants) {
 		/* Between two turns: an upgrade that was asked for (which, when it succeeds, does not return). */
@@ -791,5 +833,14 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 	malloc_trim(0);
 
 	sync_terminal(&r);
+	return run_loop(&r);
+}
+
+/* The new binary of `baton upgrade`: run-upgrade.c takes the state over (or goes back), and the loop carries on with
+ * it; run-upgrade.c never calls the loop itself. */
+int run_takeover(char *const *argv) {
+	struct run r;
+	if (run_upgrade_resume(argv, &r) < 0)
+		return EXIT_SYSTEM;
 	return run_loop(&r);
 }

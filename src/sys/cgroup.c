@@ -451,3 +451,59 @@ bool cgroup_has_pid(const struct cgroup_tree *t, const char *name, pid_t pid) {
 	}
 	return false;
 }
+
+/* ---- baton upgrade ---- */
+
+void cgroup_tree_serialize(const struct cgroup_tree *t, struct ser_writer *w) {
+	if (t->fd < 0)
+		return;
+	fprintf(w->f, "cgroups %d %d\n", ser_fd(w, t->fd), t->created);
+	ser_put_string(w, "cgroups.path", t->path);
+	ser_put_string(w, "cgroups.dir", t->dir);
+	ser_put_string(w, "cgroups.origin", t->origin);
+	ser_put_string(w, "cgroups.controllers", t->controllers);
+}
+
+static int cgroup_tree_record(struct ser_reader *rd, struct cgroup_tree *t) {
+	if (streq(rd->key, "cgroups.path"))
+		return ser_string(rd, &t->path, NULL);
+	if (streq(rd->key, "cgroups.dir"))
+		return ser_string(rd, &t->dir, NULL);
+	if (streq(rd->key, "cgroups.origin"))
+		return ser_string(rd, &t->origin, NULL);
+	if (streq(rd->key, "cgroups.controllers")) {
+		_cleanup_free_ char *c = NULL;
+		int k = ser_string(rd, &c, NULL);
+		if (k < 0)
+			return k;
+		if (strlen(c) >= sizeof(t->controllers))
+			return ser_fail(rd, "too long");
+		strcpy(t->controllers, c);
+		return 0;
+	}
+	return ser_fail(rd, "unknown record");
+}
+
+int cgroup_tree_deserialize(struct ser_reader *rd, struct cgroup_tree *t) {
+	int k;
+	if ((k = ser_take_fd(rd, &t->fd, false)) < 0 || (k = ser_bool(rd, &t->created)) < 0)
+		return k;
+	while (ser_next(rd) > 0) {
+		if (!ser_key_has_prefix(rd, "cgroups.")) {
+			ser_unread(rd);
+			break;
+		}
+		if ((k = cgroup_tree_record(rd, t)) < 0)
+			return k;
+	}
+	if (!t->path || !t->dir || !t->origin)
+		return ser_fail_whole(rd, "the cgroup subtree is incomplete");
+	return 0;
+}
+
+void cgroup_tree_forget(struct cgroup_tree *t) {
+	free(t->path);
+	free(t->dir);
+	free(t->origin);
+	*t = (struct cgroup_tree)CGROUP_TREE_INIT;
+}

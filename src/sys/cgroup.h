@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "serialize.h"
+
 struct cgroup_tree {
 	int fd; /* the directory the generations' cgroups are created in; -1 when baton has no cgroups */
 	char *path; /* that directory as /proc/PID/cgroup names it ("/system.slice/app.service"; "" for "/") */
@@ -30,6 +32,14 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error);
 /* Moves baton back to where it started and removes what cgroup_tree_open() created (the generations' cgroups are
  * gone by then: cgroup_remove()). */
 void cgroup_tree_close(struct cgroup_tree *t);
+
+/* `baton upgrade` (serialize.h): t's records ("cgroups FD CREATED", then "cgroups.path" ...; nothing without a
+ * subtree), and reading them back from the current record on into t (CGROUP_TREE_INIT); the reader is left on the
+ * first record that is not t's. Nothing is opened or checked in the file system. */
+void cgroup_tree_serialize(const struct cgroup_tree *t, struct ser_writer *w);
+int cgroup_tree_deserialize(struct ser_reader *rd, struct cgroup_tree *t);
+/* Frees what was read into t, closing nothing, and leaves it CGROUP_TREE_INIT. */
+void cgroup_tree_forget(struct cgroup_tree *t);
 
 /* The cgroups of t are named, never held open: a generation costs baton one fd (its cgroup.events), which matters
  * under a low RLIMIT_NOFILE. */

@@ -1,5 +1,6 @@
 #include "control.h"
 
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,34 +84,6 @@ static int make_sockaddr(const char *path, struct sockaddr_un *ret, socklen_t *r
 	*ret = sa;
 	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 	return 0;
-}
-
-/* mkdir -p of path's parent directory. On failure *ret_dir names the component that could not be made. */
-static int mkdir_parents(const char *path, char **ret_dir) {
-	_cleanup_free_ char *p = strdup(path);
-	if (!p)
-		return -ENOMEM;
-
-	char *slash = strrchr(p, '/');
-	if (!slash || slash == p)
-		return 0; /* relative name in the current directory, or a file in / */
-	*slash = '\0';
-
-	for (char *q = p + 1;; q++) {
-		if (*q != '/' && *q != '\0')
-			continue;
-		char saved = *q;
-		*q = '\0';
-		/* EEXIST also covers a non-directory in the way; the next mkdir() or the bind() then says ENOTDIR. */
-		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-			int r = -errno;
-			*ret_dir = TAKE_PTR(p);
-			return r;
-		}
-		if (saved == '\0')
-			return 0;
-		*q = saved;
-	}
 }
 
 /* Whether something listens on the socket at sa: 1 yes, 0 no (stale file), negative errno when we cannot tell. */
@@ -469,6 +442,108 @@ void control_client_close(struct control *c, struct control_client *cl) {
 	}
 	free(cl->argument);
 	free(cl);
+}
+
+/* ---- baton upgrade ---- */
+
+/* One number says what a client waits for: the field of its kind of request. */
+static uint64_t client_waiting(const struct control_client *cl) {
+	if (cl->request == CONTROL_RELOAD)
+		return cl->reload_seq;
+	if (cl->request == CONTROL_UPGRADE)
+		return cl->upgrade_phase;
+	return 0;
+}
+
+void control_serialize(const struct control *c, struct ser_writer *w) {
+	if (c->fd < 0)
+		return;
+	fprintf(w->f, "control %d %" PRIu64 " %" PRIu64 " %u ", ser_fd(w, c->fd), (uint64_t)c->dev, (uint64_t)c->ino,
+		c->last_id);
+	ser_put_escaped(w->f, c->path, strlen(c->path));
+	fputc('\n', w->f);
+	for (const struct control_client *cl = c->clients; cl; cl = cl->next) {
+		fprintf(w->f, "client %u %d %" PRIu64 " %d %d %d %" PRIu64 " %" PRIu64 " ", cl->id, ser_fd(w, cl->fd),
+			cl->deadline_usec, cl->has_request, cl->eof, (int)cl->request, client_waiting(cl),
+			cl->request_usec);
+		/* The request line as read so far; once complete, it has been parsed into the fields. */
+		ser_put_escaped(w->f, cl->buf, cl->has_request ? 0 : cl->len);
+		fputc('\n', w->f);
+		ser_put_string(w, "client.argument", cl->argument);
+	}
+}
+
+static int client_deserialize(struct ser_reader *rd, struct control_client *cl) {
+	int req, k;
+	uint64_t waiting;
+	_cleanup_free_ char *buf = NULL;
+	size_t n;
+	if ((k = ser_unsigned(rd, &cl->id)) < 0 || (k = ser_take_fd(rd, &cl->fd, false)) < 0 ||
+	    (k = ser_number(rd, &cl->deadline_usec)) < 0 || (k = ser_bool(rd, &cl->has_request)) < 0 ||
+	    (k = ser_bool(rd, &cl->eof)) < 0 || (k = ser_int(rd, &req)) < 0 || (k = ser_number(rd, &waiting)) < 0 ||
+	    (k = ser_number(rd, &cl->request_usec)) < 0 || (k = ser_string(rd, &buf, &n)) < 0)
+		return k;
+	if (req < 0 || req >= _CONTROL_REQUEST_MAX || n > CONTROL_LINE_MAX)
+		return ser_fail(rd, "not a control client");
+	cl->request = (enum control_request)req;
+	if (cl->request == CONTROL_RELOAD)
+		cl->reload_seq = waiting;
+	else if (cl->request == CONTROL_UPGRADE && waiting <= UINT32_MAX)
+		cl->upgrade_phase = (unsigned)waiting;
+	else if (waiting != 0)
+		return ser_fail(rd, "a control client waits for what its request does not");
+	memcpy(cl->buf, buf, n);
+	cl->len = n;
+	return 0;
+}
+
+int control_deserialize(struct ser_reader *rd, struct control *c) {
+	uint64_t dev, ino;
+	int k;
+	if ((k = ser_take_fd(rd, &c->fd, false)) < 0 || (k = ser_number(rd, &dev)) < 0 ||
+	    (k = ser_number(rd, &ino)) < 0 || (k = ser_unsigned(rd, &c->last_id)) < 0 ||
+	    (k = ser_string(rd, &c->path, NULL)) < 0)
+		return k;
+	c->dev = (dev_t)dev;
+	c->ino = (ino_t)ino;
+	/* In the order written: the order of the list is the order the requests were made in. */
+	struct control_client **tail = &c->clients, *cl = NULL;
+	while (ser_next(rd) > 0) {
+		if (streq(rd->key, "client.argument")) {
+			if (!cl)
+				return ser_fail(rd, "an argument without its client");
+			if ((k = ser_string(rd, &cl->argument, NULL)) < 0)
+				return k;
+			continue;
+		}
+		if (!streq(rd->key, "client")) {
+			ser_unread(rd);
+			break;
+		}
+		if (c->n_clients >= CONTROL_CLIENTS_MAX)
+			return ser_fail(rd, "too many control clients");
+		cl = calloc(1, sizeof(*cl));
+		if (!cl)
+			return -ENOMEM;
+		cl->fd = -1;
+		*tail = cl;
+		tail = &cl->next;
+		c->n_clients++;
+		if ((k = client_deserialize(rd, cl)) < 0)
+			return k;
+	}
+	return 0;
+}
+
+void control_forget(struct control *c) {
+	while (c->clients) {
+		struct control_client *cl = c->clients;
+		c->clients = cl->next;
+		free(cl->argument);
+		free(cl);
+	}
+	free(c->path);
+	*c = (struct control){.fd = -1};
 }
 
 /* ---- client side ---- */

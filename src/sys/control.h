@@ -1,6 +1,7 @@
 /* The control socket: a unix stream socket where `baton reload|status|stop` (or any client) sends one request line
  * and reads one JSON reply line. This module owns the socket, the connections and the wire format; what a request
- * does is the supervisor's business (supervisor.c). It also holds the client side used by those subcommands.
+ * does is its caller's business (src/run/: run.c turns requests into the state machine's events, run-upgrade.c
+ * carries out upgrades). It also holds the client side used by those subcommands.
  * Logs nothing: it returns what happened, and the caller says it. */
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <sys/types.h>
 
 #include "json.h"
+#include "serialize.h"
 
 /* A request line is at most this long (without its '\n'): "upgrade" and a path of up to PATH_MAX bytes. A longer
  * one is an error and the connection is closed. */
@@ -48,7 +50,9 @@ struct control_client {
 	bool eof; /* the peer shut down its write side after its request (see control_client_read()) */
 	enum control_request request; /* valid when has_request */
 	char *argument; /* what followed the request's name (upgrade: the binary), or NULL */
-	uint64_t waiting_for; /* supervisor's business: e.g. the reload number it waits for; 0 = none */
+	/* What the request waits for, one field per kind of request (the caller's business). */
+	uint64_t reload_seq; /* CONTROL_RELOAD: the number of the reload whose end it is answered with; 0: none */
+	unsigned upgrade_phase; /* CONTROL_UPGRADE: how far its upgrade is (run-upgrade.c's enum); 0: none */
 	struct control_client *next;
 };
 
@@ -105,6 +109,14 @@ void control_linger(const int *fds, size_t n, uint64_t timeout_usec);
 struct control_client *control_client_by_id(struct control *c, unsigned id);
 /* Unlinks, closes and frees one client. */
 void control_client_close(struct control *c, struct control_client *cl);
+
+/* `baton upgrade` (serialize.h): c's records ("control FD DEV INO LAST_ID PATH", then "client ..." and
+ * "client.argument ARG" for each client, in list order, with the line it has read so far; nothing without a socket),
+ * and reading them back from the current record on into c ({.fd = -1}); the reader is left on the first record that
+ * is not c's. control_forget() frees what was read, closing nothing (a takeover that fails gives the fds back). */
+void control_serialize(const struct control *c, struct ser_writer *w);
+int control_deserialize(struct ser_reader *rd, struct control *c);
+void control_forget(struct control *c);
 
 /* Client side. Connects to path, sends request + '\n', and reads one reply line within timeout_usec (USEC_INFINITY:
  * no limit). With wait_for_close, keeps reading until the server closes the connection (for "stop"), and then

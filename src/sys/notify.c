@@ -6,8 +6,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -70,8 +72,9 @@ static void notify_parse_line(struct notify_msg *m, const char *key, const char 
 			m->monotonic_usec = u;
 	} else if (streq(key, "MAINPID")) {
 		/* PID 0 means "nobody" and would make the caller watch the wrong process. */
-		if (parse_uint_max(value, INT_MAX, &u) >= 0 && u > 0)
-			m->mainpid = (pid_t)u;
+		bool ok = parse_uint_max(value, INT_MAX, &u) >= 0 && u > 0;
+		m->mainpid = ok ? (pid_t)u : 0;
+		m->mainpid_invalid = !ok;
 	}
 	/* Unknown keys are ignored: sd_notify(3) reserves the right to add new ones. */
 }
@@ -112,11 +115,10 @@ int notify_parse(char *buf, size_t len, struct notify_msg *ret) {
 	return 0;
 }
 
-int notify_server_open(int *ret_fd, char **ret_path) {
-	static unsigned counter;
+/* A datagram socket with what the notify socket needs, not bound yet. */
+static int notify_socket_new(void) {
 	_cleanup_close_ int fd = -1;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int r, one = 1, rcvbuf = 1024 * 1024;
+	int one = 1, rcvbuf = 1024 * 1024;
 
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -132,6 +134,17 @@ int notify_server_open(int *ret_fd, char **ret_path) {
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
 	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
 		log_debug_errno(errno, "Failed to enlarge the notify socket's receive buffer, ignoring");
+	return TAKE_FD(fd);
+}
+
+static int notify_open_abstract(int *ret_fd, char **ret_path) {
+	static unsigned counter;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int r;
+
+	_cleanup_close_ int fd = notify_socket_new();
+	if (fd < 0)
+		return fd;
 
 	/* Abstract names live per network namespace, not per PID namespace: two batons that are both PID 1 of
 	 * containers sharing a network namespace would pick the same "<pid>/<counter>". A random part avoids that, and
@@ -164,6 +177,114 @@ int notify_server_open(int *ret_fd, char **ret_path) {
 		if (r != -EADDRINUSE || attempt >= 8)
 			return r;
 	}
+}
+
+/* Whether a socket is bound at the datagram socket file sa: 1 yes, 0 no (a stale file), negative errno when we
+ * cannot tell. */
+static int dgram_is_bound(const struct sockaddr_un *sa, socklen_t len) {
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, len) == 0)
+		return 1;
+	return errno == ECONNREFUSED ? 0 : -errno;
+}
+
+static int notify_open_path(const char *path, int *ret_fd, char **ret_path, dev_t *ret_dev, ino_t *ret_ino,
+			    char **ret_error) {
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n = strlen(path);
+	struct stat st;
+	int r;
+
+	if (n >= sizeof(sa.sun_path))
+		return fail_error(ret_error, -ENAMETOOLONG,
+				  "notify socket path %s is too long for a unix socket (%zu bytes, at most %zu): set "
+				  "notify.socket to a shorter path, or to abstract",
+				  path, n, sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, n);
+	socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+
+	_cleanup_free_ char *dir = NULL;
+	r = mkdir_parents(path, &dir);
+	if (r < 0)
+		return fail_error(ret_error, r, "cannot create directory %s for the notify socket: %s",
+				  dir ? dir : path, strerror(-r));
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return fail_error(ret_error, -EEXIST, "notify socket %s: exists and is not a socket", path);
+		r = dgram_is_bound(&sa, salen);
+		if (r > 0)
+			return fail_error(ret_error, -EADDRINUSE,
+					  "notify socket %s: another process is bound to it (set notify.socket)", path);
+		/* Left behind by a baton that was killed: nobody can be using it. */
+		if (r < 0 || (unlink(path) < 0 && errno != ENOENT))
+			return fail_error(ret_error, r < 0 ? r : -errno, "notify socket %s: cannot replace it: %s",
+					  path, strerror(r < 0 ? -r : errno));
+	}
+
+	_cleanup_close_ int fd = notify_socket_new();
+	if (fd < 0)
+		return fail_error(ret_error, fd, "notify socket %s: cannot create socket: %s", path, strerror(-fd));
+	/* Mode 0777 from the first moment, as systemd's /run/systemd/notify: the program may run as another user
+	 * (program.user), and senders are told apart by their credentials (SCM_CREDENTIALS), not by the file. */
+	mode_t old_umask = umask(0);
+	r = bind(fd, (const struct sockaddr *)&sa, salen) < 0 ? -errno : 0;
+	umask(old_umask);
+	if (r < 0)
+		return fail_error(ret_error, r, "cannot bind the notify socket %s: %s", path, strerror(-r));
+	char *p = strdup(path);
+	if (!p || lstat(path, &st) < 0) {
+		r = p ? -errno : -ENOMEM;
+		free(p);
+		unlink(path);
+		return fail_error(ret_error, r, "notify socket %s: %s", path, strerror(-r));
+	}
+	*ret_fd = TAKE_FD(fd);
+	*ret_path = p;
+	*ret_dev = st.st_dev;
+	*ret_ino = st.st_ino;
+	return 0;
+}
+
+int notify_server_open(const char *path, int *ret_fd, char **ret_path, dev_t *ret_dev, ino_t *ret_ino,
+		       char **ret_error) {
+	if (path)
+		return notify_open_path(path, ret_fd, ret_path, ret_dev, ret_ino, ret_error);
+	int r = notify_open_abstract(ret_fd, ret_path);
+	if (r < 0)
+		return fail_error(ret_error, r, "cannot bind an abstract notify socket: %s", strerror(-r));
+	*ret_dev = 0;
+	*ret_ino = 0;
+	return 0;
+}
+
+int notify_default_path(char **ret) {
+	const char *rt = getenv("RUNTIME_DIRECTORY"), *xdg = getenv("XDG_RUNTIME_DIR");
+	int pid = (int)getpid(), r;
+
+	/* systemd's RuntimeDirectory= (a list when several are configured: the first is baton's). */
+	if (rt && rt[0] == '/')
+		r = asprintf(ret, "%.*s/notify-%d.sock", (int)strcspn(rt, ":"), rt, pid);
+	else if (geteuid() == 0)
+		r = asprintf(ret, "/run/baton/notify-%d.sock", pid);
+	else if (xdg && xdg[0] == '/')
+		r = asprintf(ret, "%s/baton/notify-%d.sock", xdg, pid);
+	else
+		r = asprintf(ret, "/tmp/baton-%u/notify-%d.sock", (unsigned)geteuid(), pid);
+	if (r < 0) {
+		*ret = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void notify_server_remove(const char *path, dev_t dev, ino_t ino) {
+	struct stat st;
+	/* Only the file we bound: another baton may have replaced it after judging ours stale. */
+	if (path && path[0] == '/' && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev &&
+	    st.st_ino == ino && unlink(path) < 0)
+		log_debug_errno(errno, "Failed to remove the notify socket %s, ignoring", path);
 }
 
 void notify_datagram_close_fds(struct notify_datagram *d) {

@@ -27,7 +27,8 @@ struct notify_msg {
 	int errno_value; /* ERRNO=, -1 if absent */
 	uint64_t extend_timeout_usec; /* EXTEND_TIMEOUT_USEC=, UINT64_MAX if absent */
 	uint64_t monotonic_usec; /* MONOTONIC_USEC=, UINT64_MAX if absent */
-	pid_t mainpid; /* MAINPID=, 0 if absent */
+	pid_t mainpid; /* MAINPID=, 0 if absent or invalid */
+	bool mainpid_invalid; /* MAINPID= was given but is not a PID (0, -3, abc): the sender is told off */
 };
 
 /* Parses one datagram of newline-separated KEY=VALUE lines. buf must hold len bytes followed by a NUL (the caller
@@ -37,9 +38,20 @@ struct notify_msg {
  * -EBADMSG for a datagram that must be dropped whole: empty, or with an embedded NUL byte. Pure. */
 int notify_parse(char *buf, size_t len, struct notify_msg *ret);
 
-/* Opens baton's notify socket: an abstract unix datagram socket with SO_PASSCRED, non-blocking, close-on-exec.
- * *ret_path is the malloc'd NOTIFY_SOCKET value for children ("@baton/<pid>/notify/<n>"). */
-int notify_server_open(int *ret_fd, char **ret_path);
+/* Opens baton's notify socket: a unix datagram socket with SO_PASSCRED, non-blocking, close-on-exec. path: the
+ * socket file to bind (its directory created; a stale socket file that a killed baton left is replaced; mode 0777,
+ * as systemd's own), or NULL for an abstract socket ("@baton/<pid>/notify/<n>-<random>"). *ret_path is the malloc'd
+ * NOTIFY_SOCKET value for children; *ret_dev, *ret_ino the file's (0 when abstract), for notify_server_remove(). On
+ * failure *ret_error says what failed, naming the path. */
+int notify_server_open(const char *path, int *ret_fd, char **ret_path, dev_t *ret_dev, ino_t *ret_ino,
+		       char **ret_error);
+/* Where the notify socket goes by default (baton.yaml(5) notify.socket auto): notify-PID.sock in systemd's
+ * $RUNTIME_DIRECTORY (its first entry), else in /run/baton as root, $XDG_RUNTIME_DIR/baton, or /tmp/baton-UID.
+ * Returns 0 or -ENOMEM. */
+int notify_default_path(char **ret);
+/* Removes the socket file at path (when it is one: an abstract name is left alone) if it is still the file that
+ * notify_server_open() bound (dev, ino). */
+void notify_server_remove(const char *path, dev_t dev, ino_t ino);
 
 struct notify_datagram {
 	char buf[NOTIFY_BUFFER_MAX + 1];

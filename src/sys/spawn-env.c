@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spawn.h"
+#include "spawn-env.h"
 #include "util.h"
 
 /* ---- environment ---- */

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "spawn-preload.h"
 #include "util.h"
 
 /* Finds argv0 like execvpe() would: as given when it has a '/', else the first regular executable file in path_env

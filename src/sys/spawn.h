@@ -10,40 +10,9 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-struct spawn_env_params {
-	char *const *base; /* the supervisor's environ */
-	char *const *overrides; /* program.environment, "KEY=value"; win over base */
-	char *const *names; /* listener names in fd order; NULL when n_fds is 0 */
-	size_t n_fds;
-	const char *notify_socket; /* baton's own NOTIFY_SOCKET for the child */
-	unsigned generation; /* BATON_GENERATION */
-	uint64_t watchdog_usec; /* > 0: WATCHDOG_USEC for the child, with WATCHDOG_PID its own pid */
-	char *const *extra; /* "KEY=value" that baton computes (compat variables, LD_PRELOAD): win over both */
-};
+#include "spawn-env.h"
+#include "spawn-preload.h"
 
-/* Builds the child's environment: base minus LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LISTEN_PIDFDID, WATCHDOG_PID,
- * WATCHDOG_USEC, NOTIFY_SOCKET and BATON_GENERATION; then overrides; then extra (whose names win over base and
- * overrides); then LISTEN_FDS, LISTEN_FDNAMES and a
- * "LISTEN_PID=" placeholder (when n_fds > 0), NOTIFY_SOCKET, BATON_GENERATION, and with watchdog_usec WATCHDOG_USEC
- * and a "WATCHDOG_PID=" placeholder. The placeholders come last and have room for any pid, so the child can fill
- * them in after fork without allocating (spawn_set_listen_pid).
- * Entries without '=' are dropped, and so are overrides of the variables baton sets. Pure. Returns 0 or -ENOMEM. */
-int spawn_build_env(const struct spawn_env_params *p, char ***ret);
-
-/* Writes pid's decimal digits into the "LISTEN_PID=" and "WATCHDOG_PID=" slots of an envp from spawn_build_env (the
- * last such entries); does nothing for a slot that is not there. Async-signal-safe (no allocation, no stdio): meant
- * for the forked child. Only for those slots, which have room for any pid; an entry from elsewhere could be
- * overrun. */
-void spawn_set_listen_pid(char **envp, pid_t pid);
-
-/* The first "{fd:NAME}" placeholder in s: returns its '{', with NAME at *ret_name (*ret_len bytes, not
- * NUL-terminated), or NULL when s has none. A "{fd:" without a closing '}' is returned with *ret_name NULL. Pure. */
-const char *spawn_placeholder_find(const char *s, const char **ret_name, size_t *ret_len);
-
-/* Substitutes "{fd:NAME}" in each argument by that listener's fd number (3 + its index). An unknown name gives
- * -ENOENT with *ret_error "{fd:NAME} names no listener"; a "{fd:" with no closing brace is -EINVAL with *ret_error
- * "a {fd:NAME} placeholder is not closed" (malloc'd). Pure but for the allocation. */
-int spawn_expand_argv(char *const *command, char *const *names, size_t n_names, char ***ret_argv, char **ret_error);
 struct spawn_params {
 	char *const *argv;
 	char **envp; /* from spawn_build_env: its LISTEN_PID slot is filled in by the child */
@@ -87,9 +56,3 @@ int spawn_resolve_credentials(const char *user, const char *group, struct spawn_
  * the step and path ("exec /usr/bin/app: No such file or directory"). On success *ret_pid and *ret_pidfd are set
  * (*ret_pidfd is -1 where the kernel, or valgrind, has no pidfd_open). At most 65536 fds. */
 int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, char **ret_error);
-
-/* Why LD_PRELOAD cannot work for the program argv0 (searched in path_env, a PATH value, when it has no '/'): a
- * statically linked ELF executable, a set-user-ID or set-group-ID file (the dynamic linker ignores LD_PRELOAD paths
- * with slashes then), or the same for the interpreter of a "#!" script. Returns a static English reason, or NULL
- * when preloading should work or nothing can be said (the file is missing: exec reports that). */
-const char *spawn_preload_problem(const char *argv0, const char *path_env);

@@ -252,14 +252,17 @@ status_figures() {
   status_figures never
 }
 
-@test "an exec probe runs in a cgroup of its own, beside its generation's" {
+@test "an exec probe runs in a cgroup of its own, beside its generation's, the same one for each run" {
+  # Ready at its third run: the second and third run in the cgroup the first one created.
   CFG_PROGRAM="  cgroup: required" \
-    CFG_READINESS="{type: exec, command: [/bin/sh, -c, \"cat /proc/self/cgroup >$T/probe.cg\"], interval: 50ms, timeout: 10s}" \
+    CFG_READINESS="{type: exec, command: [/bin/sh, -c, \"grep ^0:: /proc/self/cgroup >>$T/probe.cg; [ \$(wc -l <$T/probe.cg) -ge 3 ]\"], interval: 50ms, timeout: 10s}" \
     write_config /bin/sh -c "cat /proc/self/cgroup >$T/program.cg; exec sleep 1000"
   baton_start run -c "$CFG"
   wait_log "generation 1 is ready"
-  run grep -E '^0::/.*/gen-1-probe$' "$T/probe.cg"
-  assert_success
+  run grep -c -E '^0::/.*/gen-1-probe$' "$T/probe.cg"
+  assert_output 3
+  run wc -l <"$T/probe.cg"
+  assert_output 3
   run grep -E '^0::/.*/gen-1$' "$T/program.cg"
   assert_success
   baton_stop

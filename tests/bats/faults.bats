@@ -722,7 +722,7 @@ wait_rss_baseline() {
   start_baton
   pid1=$(answer_pid "$PORT")
   notify_socket=$(tr '\0' '\n' <"/proc/$pid1/environ" | sed -n 's/^NOTIFY_SOCKET=//p')
-  [[ "$notify_socket" == @baton/* ]]
+  [[ "$notify_socket" == */notify-"$BATON_PID".sock ]]
 
   bg_run flood env "NOTIFY_SOCKET=$notify_socket" "$PYTHON" "$FLOODER" 10000 "$BATS_TEST_TMPDIR/flood"
   wait_for test -e "$BATS_TEST_TMPDIR/flood.started"

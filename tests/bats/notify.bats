@@ -44,7 +44,7 @@ teardown() { teardown_processes; }
   # The child got baton's notify socket, never systemd's.
   wait_for report_ready "$BATS_TEST_TMPDIR/report"
   run report_get "$BATS_TEST_TMPDIR/report" env.NOTIFY_SOCKET
-  assert_output --regexp '^@baton/[0-9]+/notify/'
+  assert_output --regexp '^/.*/notify-[0-9]+\.sock$'
   refute_output "$UPSTREAM_SOCKET"
   baton_stop
   assert_equal "$BATON_STATUS" 0
@@ -109,13 +109,13 @@ SH
     baton_start run -c "$CFG" --log-level debug
   wait_for report_ready "$report"
   sock=$(report_get "$report" env.NOTIFY_SOCKET)
-  [[ "$sock" == @* ]]
+  [[ "$sock" == /* ]]
 
   # The test's own python3 is no descendant of baton's child, nor in its process group.
   spoofer=$("$PYTHON" -c '
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.sendto(b"READY=1\nSTATUS=spoofed", "\0" + sys.argv[1][1:])
+s.sendto(b"READY=1\nSTATUS=spoofed", sys.argv[1])
 print(os.getpid())' "$sock")
   wait_log "dropped a notify message from pid $spoofer, which is not one of baton's generations"
 
@@ -213,4 +213,308 @@ PY
   assert_failure
   # Nothing reached the test's receiver either.
   [[ ! -e "$UPSTREAM_OUT" ]]
+}
+
+# ---- The notify socket itself (baton.yaml(5) notify.socket): a socket file by default, as systemd gives ----
+
+
+@test "by default NOTIFY_SOCKET is a socket file of baton's own (mode 0777, named after baton's PID), removed at exit" {
+  program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  sock=$(report_get "$report" env.NOTIFY_SOCKET)
+  [[ "$sock" == /*"/notify-$BATON_PID.sock" ]] || fail "NOTIFY_SOCKET=$sock"
+  # As root, in /run/baton (baton.yaml(5)); another user's is in $XDG_RUNTIME_DIR/baton.
+  if ((EUID == 0)); then assert_equal "$sock" "/run/baton/notify-$BATON_PID.sock"; fi
+  [[ -S "$sock" ]]
+  assert_equal "$(stat -c %a "$sock")" 777
+  # The probe's sd_notify() reached it.
+  wait_log 'generation 1 is ready'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$sock" ]]
+}
+
+@test "the socket file outlives a crash restart (SIGKILL of the program) with the same path, and goes at exit" {
+  program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  sock=$(report_get "$report" env.NOTIFY_SOCKET)
+  pid1=$(report_get "$report" pid)
+  wait_log 'generation 1 is ready'
+  rm "$report"
+  kill -KILL "$pid1"
+  wait_log 'generation 2 is ready'
+  wait_for report_ready "$report"
+  assert_equal "$(report_get "$report" env.NOTIFY_SOCKET)" "$sock"
+  [[ -S "$sock" ]]
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$sock" ]]
+}
+
+@test "the socket file is removed when the program cannot start, and when baton exits with the program's status" {
+  program_config /nonexistent/program
+  baton_start run -c "$CFG"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 102
+  [[ ! -e "/run/baton/notify-$BATON_PID.sock" ]]
+
+  CFG_EXTRA="restart: {policy: never}" CFG_READINESS="{type: none}" program_config /bin/sh -c 'exit 7'
+  baton_start run -c "$CFG"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 7
+  [[ ! -e "/run/baton/notify-$BATON_PID.sock" ]]
+}
+
+@test "a stale socket file of a killed baton with the same path is replaced; a file that is not a socket is an error" {
+  dir="$BATS_TEST_TMPDIR/run"
+  mkdir -p "$dir"
+  # A stale socket: bound, then its owner gone.
+  "$PYTHON" -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).bind(sys.argv[1])' "$dir/n.sock"
+  [[ -S "$dir/n.sock" ]]
+  CFG_EXTRA="notify: {socket: $dir/n.sock}" program_config "$PROBE"
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$dir/n.sock" ]]
+
+  echo data >"$dir/n.sock"
+  baton_start run -c "$CFG"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 111
+  log_has "notify socket $dir/n.sock: exists and is not a socket"
+  assert_equal "$(cat "$dir/n.sock")" data
+}
+
+@test "program.user reaches the socket file: systemd-notify --ready as nobody makes the generation ready" {
+  CFG_PROGRAM="  user: nobody" program_config /bin/sh -c 'systemd-notify --ready && exec sleep 1000'
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  pid=$(logged_pid 1)
+  wait_for eval '[[ "$(ps -o user= -p "$(pgrep -P "$pid" -x sleep || echo "$pid")")" == nobody ]]'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "notify.socket: a path of the config's own, and RUNTIME_DIRECTORY (systemd's RuntimeDirectory=) by default" {
+  CFG_EXTRA="notify: {socket: $BATS_TEST_TMPDIR/sub/dir/notify.sock}" program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  assert_equal "$(report_get "$report" env.NOTIFY_SOCKET)" "$BATS_TEST_TMPDIR/sub/dir/notify.sock"
+  wait_log 'generation 1 is ready'
+  baton_stop
+  [[ ! -e "$BATS_TEST_TMPDIR/sub/dir/notify.sock" ]]
+
+  rm "$report"
+  program_config "$PROBE"
+  mkdir "$BATS_TEST_TMPDIR/rt"
+  PROBE_OUT="$report" RUNTIME_DIRECTORY="$BATS_TEST_TMPDIR/rt:/run/other" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  assert_equal "$(report_get "$report" env.NOTIFY_SOCKET)" "$BATS_TEST_TMPDIR/rt/notify-$BATON_PID.sock"
+  wait_log 'generation 1 is ready'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$BATS_TEST_TMPDIR/rt/notify-$BATON_PID.sock" ]]
+}
+
+@test "notify.socket: abstract gives the abstract socket (in the file, and by --set in quick use)" {
+  CFG_EXTRA="notify: {socket: abstract}" program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" baton_start run -c "$CFG"
+  wait_for report_ready "$report"
+  run report_get "$report" env.NOTIFY_SOCKET
+  assert_output --regexp "^@baton/$BATON_PID/notify/"
+  wait_log 'generation 1 is ready'
+  [[ ! -e "/run/baton/notify-$BATON_PID.sock" ]]
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+
+  rm "$report"
+  PROBE_OUT="$report" baton_start run --set notify.socket=abstract --set readiness.type=notify -- "$PROBE"
+  wait_for report_ready "$report"
+  run report_get "$report" env.NOTIFY_SOCKET
+  assert_output --regexp "^@baton/$BATON_PID/notify/"
+  wait_log 'generation 1 is ready'
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "notify.socket: bad values and a path beyond sun_path's 108 bytes are clear errors naming the path" {
+  long="$BATS_TEST_TMPDIR/$(printf 'd%.0s' {1..110})"
+  CFG_EXTRA="notify: {socket: $long/n.sock}" program_config "$PROBE"
+  run --separate-stderr "$BATON" run -c "$CFG"
+  assert_equal "$status" 101
+  stderr_has "key 'notify.socket': too long for a unix socket path (max 107 bytes)"
+
+  run --separate-stderr "$BATON" check --set notify.socket=relative.sock -- "$PROBE"
+  assert_equal "$status" 101
+  stderr_has "--set notify.socket=relative.sock: must be auto, abstract or an absolute path"
+
+  # The default path, made long by the runtime directory: an error at start that names it and the way out.
+  mkdir -p "$long"
+  program_config "$PROBE"
+  report="$BATS_TEST_TMPDIR/report"
+  PROBE_OUT="$report" RUNTIME_DIRECTORY="$long" baton_start run -c "$CFG"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 111
+  log_has "notify socket path $long/notify-$BATON_PID.sock is too long for a unix socket \([0-9]+ bytes, at most 107\): set notify.socket to a shorter path, or to abstract"
+  [[ ! -e "$report" ]]
+}
+
+# ---- MAINPID= (sd_notify(3)): a program that replaces itself, as gone/daemon's ReplaceProcess does ----
+
+# tests/programs/replace-self.py in $BATS_TEST_TMPDIR/rs: replace_config [MODE] (more config in CFG_EXTRA).
+replace_config() {
+  RS="$BATS_TEST_TMPDIR/rs"
+  mkdir -p "$RS"
+  write_config "$PYTHON" "$TESTS_DIR/programs/replace-self.py" "$RS" "$@"
+}
+rs_pid() { cat "$RS/pid.$1.$2"; }
+rs_has() { [[ -s "$RS/$1" ]]; }
+# baton's status: the generations' ids and pids ("1:1234 2:5678").
+gen_pids() { status_get '" ".join("%d:%d" % (g["generation"], g["pid"]) for g in d["generations"])'; }
+
+@test "MAINPID= from a copy of the program (SIGUSR2 to baton, READY=1 + MAINPID=, SIGTERM to its parent): the generation follows it, status and stop too" {
+  replace_config
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  wait_for rs_has pid.1.1
+  old=$(rs_pid 1 1)
+  # SIGUSR2 is the program's (baton(1) SIGNALS): gone's usual `kill -USR2 $MAINPID` reaches it through baton.
+  kill -USR2 "$BATON_PID"
+  wait_for rs_has pid.1.2
+  new=$(rs_pid 1 2)
+  wait_log "generation 1: its main process is now pid $new \(MAINPID= from pid $new; was pid $old\)"
+  # The old one got its SIGTERM from the copy and is gone; the generation lives on.
+  wait_for rs_has "term.$old"
+  wait_gone "$old"
+  assert_equal "$(gen_pids)" "1:$new"
+  assert_equal "$(status_get 'd["state"]')" running
+  run log_has 'generation 1 \(pid [0-9]+\) exited'
+  assert_failure
+  # And once more: a copy of the copy.
+  kill -USR2 "$BATON_PID"
+  wait_for rs_has pid.1.3
+  newer=$(rs_pid 1 3)
+  wait_for eval '[[ "$(gen_pids)" == "1:$newer" ]]'
+  wait_gone "$new"
+  # stop reaches the current main process.
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  rs_has "term.$newer"
+  log_has "stopping generation 1 \(pid $newer\) with SIGTERM"
+}
+
+@test "MAINPID=: the new main process's exit status and restart.policy decide, and the watchdog follows it" {
+  CFG_PROGRAM="  watchdog: 1s" CFG_EXTRA="restart: {policy: on-failure, delay: 100ms}" replace_config
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  wait_for rs_has pid.1.1
+  kill -USR2 "$BATON_PID"
+  wait_for rs_has pid.1.2
+  new=$(rs_pid 1 2)
+  wait_log "its main process is now pid $new"
+  wait_gone "$(rs_pid 1 1)"
+  # A crash of the new main process is the generation's: restarted.
+  echo 3 >"$RS/exit.$new"
+  wait_log "generation 1 \(pid $new\) exited with status 3; restarting in"
+  wait_log 'generation 2 is ready'
+  # In generation 2, the same handover; then the new main process stops pinging: the watchdog kills it.
+  wait_for rs_has pid.2.1
+  kill -USR2 "$BATON_PID"
+  wait_for rs_has pid.2.2
+  new2=$(rs_pid 2 2)
+  wait_log "generation 2: its main process is now pid $new2"
+  wait_gone "$(rs_pid 2 1)"
+  touch "$RS/no-ping"
+  wait_log "generation 2 \(pid $new2\) missed its watchdog .*, sending SIGKILL"
+  wait_log "generation 2 \(pid $new2\) was killed by SIGKILL; restarting in"
+  rm "$RS/no-ping"
+  wait_log 'generation 3 is ready'
+  # A clean exit of the new main process with on-failure ends baton with status 0, like the original's would.
+  wait_for rs_has pid.3.1
+  kill -USR2 "$BATON_PID"
+  wait_for rs_has pid.3.2
+  new3=$(rs_pid 3 2)
+  wait_log "generation 3: its main process is now pid $new3"
+  wait_gone "$(rs_pid 3 1)"
+  echo 0 >"$RS/exit.$new3"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 0
+  log_has "generation 3 \(pid $new3\) exited with status 0; restart.policy is on-failure, exiting"
+}
+
+@test "MAINPID= naming a process whose parent lives on (not baton's child): its exit status is read while it is a zombie" {
+  CFG_EXTRA="restart: {policy: never}" replace_config keep-parent
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  wait_for rs_has pid.1.1
+  kill -USR2 "$BATON_PID"
+  wait_for rs_has pid.1.2
+  new=$(rs_pid 1 2)
+  wait_log "its main process is now pid $new"
+  # Its parent, the old main process, lives and is not the generation's main any more.
+  kill -0 "$(rs_pid 1 1)"
+  echo 6 >"$RS/exit.$new"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 6
+  log_has "generation 1 \(pid $new\) exited with status 6; restart.policy is never, exiting"
+  # What was left of the generation (the old main process) was stopped with it.
+  rs_has "term.$(rs_pid 1 1)"
+}
+
+@test "MAINPID= naming a process outside the generation, a dead one, baton, PID 1 or garbage is refused with a warning" {
+  stranger_pid=$$
+  sleep 1000 &
+  dead=$!
+  track_pid "$dead"
+  kill -KILL "$dead"
+  wait "$dead" || true
+  child=$(py_child child <<PY
+notify("READY=1")
+for v in ["abc", "0", "-4", "1", "$stranger_pid", "$dead", str(os.getppid())]:
+    notify("MAINPID=" + v)
+notify("STATUS=all sent")
+signal.pause()
+PY
+)
+  program_config "$PYTHON" "$child"
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  wait_for eval "log_has 'pid [0-9]+ sent MAINPID=$BATON_PID, refused: not a process of this generation'"
+  pid=$(logged_pid 1)
+  assert_equal "$(grep -c "generation 1: pid $pid sent a MAINPID= that is not a PID, refused" "$BATON_LOG")" 3
+  log_has "generation 1: pid $pid sent MAINPID=1, refused: not a process of this generation"
+  log_has "generation 1: pid $pid sent MAINPID=$stranger_pid, refused: not a process of this generation"
+  log_has "generation 1: pid $pid sent MAINPID=$dead, refused: no such live process"
+  run log_has 'its main process is now'
+  assert_failure
+  # The generation and its main process are as they were.
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  log_has "stopping generation 1 \(pid $pid\) with SIGTERM"
+}
+
+@test "MAINPID= without cgroups (program.cgroup: never): the copy is known by its process group, and the handover works the same" {
+  CFG_PROGRAM="  cgroup: never" replace_config
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  wait_for rs_has pid.1.1
+  old=$(rs_pid 1 1)
+  kill -USR2 "$BATON_PID"
+  wait_for rs_has pid.1.2
+  new=$(rs_pid 1 2)
+  wait_log "generation 1: its main process is now pid $new"
+  wait_gone "$old"
+  assert_equal "$(gen_pids)" "1:$new"
+  # The copy, reparented to baton, is baton's child now.
+  assert_equal "$(ps -o ppid= -p "$new" | tr -d ' ')" "$BATON_PID"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  rs_has "term.$new"
 }

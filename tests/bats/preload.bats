@@ -322,8 +322,12 @@ READY=1"
 
   kill -USR2 "$a"
   wait_for fd_not_inherited "$a" "$fd"
-  # Out of a's epoll set, and in its place a listening socket with the program's O_NONBLOCK.
+  # Out of a's epoll set, and in its place a listening socket with the program's O_NONBLOCK, registered in the
+  # program's epoll set instead (the program's own EPOLL_CTL_DEL of its fd must still work: Twisted's does).
   run ! epoll_holds "$a" "$inode"
+  decoy=$(readlink "/proc/$a/fd/$fd" | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
+  [[ -n "$decoy" && "$decoy" != "$inode" ]]
+  epoll_holds "$a" "$decoy"
   fd_flag_set "$a" "$fd" $O_NONBLOCK
   assert_equal "$(sock_opt "$a" "$fd" SOL_SOCKET SO_ACCEPTCONN)" 1
   # A connection made now waits in the shared queue while b is stopped: a, still running, must not take it.

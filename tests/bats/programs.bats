@@ -161,7 +161,7 @@ stop_ok() {
 
 @test "the program examples are all there and each passes baton check" {
   local f
-  for f in lighttpd gunicorn memcached nginx server-starter python-http-server; do
+  for f in lighttpd gunicorn memcached nginx server-starter python-http-server go-service; do
     run --separate-stderr "$BATON" check -c "$EXAMPLES/$f.yaml"
     echo "$f.yaml: status $status, stderr: $stderr"
     assert_success
@@ -767,6 +767,36 @@ EOF2
   shim_reloads load 2 4
   log_has "draining generation 3"
   holds_socket "$(current pid)" "$inode"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "Twisted (twistd3 web, epoll reactor) through the preload shim with stop.drain: reloads under a client loop fail nothing, and its drained stop is clean" {
+  need /usr/bin/twistd3
+  mkdir -p "$BATS_TEST_TMPDIR/www" && echo hello >"$BATS_TEST_TMPDIR/www/index.html"
+  cat >"$CFG" <<EOF2
+listeners:
+  - {name: http, address: "tcp://127.0.0.1:$PORT"}
+program:
+  command: [/usr/bin/twistd3, --nodaemon, --pidfile=, web, --listen, "tcp:$PORT:interface=127.0.0.1", --path, "$BATS_TEST_TMPDIR/www"]
+  preload: true
+readiness: {timeout: 20s}
+stop: {drain: 1s, timeout: 5s}
+control: {socket: "$CTL"}
+EOF2
+  baton_start run -c "$CFG"
+  wait_for settled_on 1
+  wait_for http_ok
+  proto_loop_start load "$PORT" http
+  wait_for client_loop_has load 5
+  shim_reloads load 2 4
+  echo "# twistd3 web: 3 reloads with stop.drain under a client loop: $(client_loop_count load ok) requests, $(client_loop_count load fail) failed" >&3
+  log_has "draining generation 3"
+  # Each drained generation stopped as Twisted stops when nothing happened to its event loop: its port closed, no
+  # traceback (the shim's swap used to make its epoll reactor fail with KeyError in removeAll).
+  assert_equal "$(grep -c '(TCP Port [0-9]* Closed)' "$BATON_LOG")" 3
+  run grep -E 'Traceback|KeyError|Unhandled Error' "$BATON_LOG"
+  assert_failure
   baton_stop
   assert_equal "$BATON_STATUS" 0
 }

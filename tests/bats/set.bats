@@ -121,7 +121,7 @@ EOF
 @test "--set of an unknown key is an error (101) naming the option" {
   expect_set_error "--set readiness.tpye=none: unknown key 'readiness.tpye' (the keys of readiness: type, timeout, command, interval, pattern, stream, pid-file, delay)" \
     --set readiness.tpye=none
-  expect_set_error "--set stpo.timeout=5s: unknown key 'stpo.timeout' (the sections: listeners, program, readiness, reload, stop, restart, control, systemd)" \
+  expect_set_error "--set stpo.timeout=5s: unknown key 'stpo.timeout' (the sections: listeners, program, readiness, reload, stop, restart, notify, control, systemd)" \
     --set stpo.timeout=5s
   expect_set_error "--set stop=5s: stop is a section: set one of its keys (signal, timeout, drain)" --set stop=5s
 }

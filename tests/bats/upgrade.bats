@@ -415,6 +415,59 @@ PY
   wait_for eval '[[ "$(status_get "d[\"generations\"][0][\"status\"]")" == "after the upgrade" ]]'
 }
 
+@test "the notify socket file is kept across upgrades (same path, same file), and removed when the upgraded baton exits" {
+  child=$(py_child talker <<'PY'
+print(os.environ["NOTIFY_SOCKET"], flush=True)
+notify("READY=1\nSTATUS=before")
+wait_file(sys.argv[1])
+notify("STATUS=after the upgrade")
+time.sleep(1000)
+PY
+)
+  write_config "$PYTHON" "$child" "$BATS_TEST_TMPDIR/go"
+  baton_start run -c "$CFG"
+  wait_log "generation 1 is ready"
+  sock=$(grep -m1 '^/' "$BATON_LOG")
+  [[ "$sock" == */notify-"$BATON_PID".sock ]]
+  inode=$(stat -c %i "$sock")
+  upgrade_ok --binary "$BATON_NEXT"
+  upgrade_ok
+  [[ -S "$sock" ]]
+  assert_equal "$(stat -c %i "$sock")" "$inode"
+  touch "$BATS_TEST_TMPDIR/go"
+  wait_for eval '[[ "$(status_get "d[\"generations\"][0][\"status\"]")" == "after the upgrade" ]]'
+  # A crash restart after the upgrade: the new generation gets the same path, and its READY=1 arrives.
+  kill -KILL "$(logged_pid 1)"
+  wait_log "generation 2 is ready"
+  assert_equal "$(grep -c "^$sock\$" "$BATON_LOG")" 2
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$sock" ]]
+}
+
+@test "a main process that MAINPID= named (not baton's child) is carried across an upgrade: stop, exit status follow it" {
+  RS="$BATS_TEST_TMPDIR/rs"
+  mkdir -p "$RS"
+  CFG_EXTRA="restart: {policy: never}" write_config "$PYTHON" "$TESTS_DIR/programs/replace-self.py" "$RS" keep-parent
+  baton_start run -c "$CFG"
+  wait_log 'generation 1 is ready'
+  wait_for test -s "$RS/pid.1.1"
+  kill -USR2 "$BATON_PID"
+  wait_for test -s "$RS/pid.1.2"
+  new=$(cat "$RS/pid.1.2")
+  wait_log "its main process is now pid $new"
+  upgrade_ok --binary "$BATON_NEXT"
+  assert_equal "$(status_get 'd["generations"][0]["pid"]')" "$new"
+  upgrade_ok
+  assert_equal "$(status_get 'd["generations"][0]["pid"]')" "$new"
+  # Its parent (the old main process) still lives: the new binary learns of its end through the pidfd.
+  kill -0 "$(cat "$RS/pid.1.1")"
+  echo 4 >"$RS/exit.$new"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 4
+  log_has "generation 1 \(pid $new\) exited with status 4; restart.policy is never, exiting"
+}
+
 @test "30 upgrades back to back between two builds leave baton's fd count as it was" {
   demo_config
   start_baton

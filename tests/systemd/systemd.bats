@@ -94,10 +94,18 @@ assert_stopped_cleanly() {
   assert_output "0::/system.slice/baton-demo.service/supervisor"
   run ct grep '^0::' "/proc/$child/cgroup"
   assert_output "0::/system.slice/baton-demo.service/gen-1"
+  # The program's NOTIFY_SOCKET is a socket file of baton's own (baton.yaml(5) notify.socket), which the program,
+  # running as nobody, reached: the unit is active because its READY=1 arrived.
+  run ct sh -c "tr '\\0' '\\n' </proc/$child/environ | grep '^NOTIFY_SOCKET='"
+  assert_output "NOTIFY_SOCKET=/run/baton/notify-$main.sock"
+  run ct test -S "/run/baton/notify-$main.sock"
+  assert_success
   inv=$(invocation baton-demo.service)
   run sctl stop baton-demo.service
   assert_success
   assert_stopped_cleanly baton-demo.service "$inv"
+  run ct test -e "/run/baton/notify-$main.sock"
+  assert_failure
 }
 
 @test "baton@demo: MainPID is baton and stays the same across 10 systemctl reload; StatusText is the program's" {
@@ -267,8 +275,11 @@ assert_stopped_cleanly() {
   assert_line --regexp '^Seccomp:[[:space:]]+2$'
   assert_equal "$(prop baton-hardened.service StatusText)" "serving on 1 sockets"
   assert_equal "$(ct_answer_generation 8081)" 1
-  # The control socket is in RuntimeDirectory=, where ExecReload= finds it.
+  # The control socket is in RuntimeDirectory=, where ExecReload= finds it; so is the program's notify socket, the one
+  # directory this sandbox lets baton write ($RUNTIME_DIRECTORY).
   run ct test -S /run/baton-hardened/baton.sock
+  assert_success
+  run ct test -S "/run/baton-hardened/notify-$main.sock"
   assert_success
 
   for g in 2 3; do

@@ -89,7 +89,7 @@ static void test_file_errors(void) {
 
 static void test_schema_errors(void) {
 	load_fails("program: {}\nlisteners: []\nfoo: 1\n",
-	           "key 'foo': unknown key (expected one of: listeners, program, readiness, reload, stop, restart, "
+	           "key 'foo': unknown key (expected one of: listeners, program, readiness, reload, stop, restart, notify, "
 	           "control, systemd) (line 3)",
 	           "unknown top-level key");
 	load_fails(TCP_LISTENER "    nodelay: true\n    backlogg: 5\n",
@@ -374,6 +374,30 @@ static void test_section_errors(void) {
 	           "key 'control.socket': must be an absolute path, or \"\" to disable the socket: 'run/baton.sock' "
 	           "(line 2)",
 	           "relative control socket");
+	load_fails("notify:\n  socket: run/notify.sock\n",
+	           "key 'notify.socket': must be auto, abstract or an absolute path: 'run/notify.sock' (line 2)",
+	           "relative notify socket");
+	load_fails("notify:\n  socket: Abstract\n",
+	           "key 'notify.socket': must be auto, abstract or an absolute path: 'Abstract' (line 2)",
+	           "notify.socket is case-sensitive");
+	load_fails("notify:\n  socket: \"\"\n",
+	           "key 'notify.socket': must be auto, abstract or an absolute path: '' (line 2)", "empty notify.socket");
+	load_fails("notify:\n  socket: /run/app/\n",
+	           "key 'notify.socket': must name the socket file, not a directory: '/run/app/' (line 2)",
+	           "notify.socket directory");
+	{
+		char text[200], name[108];
+		memset(name, 'n', sizeof(name) - 1);
+		name[sizeof(name) - 1] = '\0';
+		snprintf(text, sizeof(text), "notify:\n  socket: /%s\n", name);
+		struct config *c = NULL;
+		char *error = NULL;
+		CHECK(config_load(write_tmp(text), &c, &error) == -EINVAL && error &&
+			      strstr(error, "key 'notify.socket': too long for a unix socket path (max 107 bytes)"),
+		      "notify.socket too long: %s", strempty(error));
+		free(error);
+		config_free(c);
+	}
 }
 
 /* The defaults of a file (quick false); quick use (no file) differs in readiness.type (none) and restart.policy
@@ -392,6 +416,7 @@ static void check_defaults(const struct config *c, bool quick) {
 	CHECK(c->restart_delay_usec == 100 * USEC_PER_MSEC, "default restart.delay 100ms");
 	CHECK(c->restart_max_delay_usec == 30 * USEC_PER_SEC, "default restart.max-delay 30s");
 	CHECK(c->control_socket == NULL, "default control.socket unset");
+	CHECK(c->notify_socket == NULL, "default notify.socket auto");
 	CHECK(c->program_watchdog_usec == 0 && !c->program_fd_store, "default program.watchdog 0s, fd-store false");
 	CHECK(c->fd_store == FD_STORE_AUTO, "default systemd.fd-store auto");
 	CHECK(!c->environment && !c->working_directory && !c->user && !c->group, "default program settings unset");
@@ -427,6 +452,16 @@ static void test_defaults(void) {
 	c = load_ok("program:\n  command: [/bin/true]\n", "no listeners");
 	if (c) {
 		CHECK(c->n_listeners == 0 && c->listeners == NULL, "no listeners");
+		config_free(c);
+	}
+	c = load_ok("notify:\n  socket: abstract\n", "notify socket abstract");
+	if (c) {
+		CHECK_STREQ(c->notify_socket, "abstract", "notify.socket abstract kept");
+		config_free(c);
+	}
+	c = load_ok("notify:\n  socket: auto\n", "notify socket auto");
+	if (c) {
+		CHECK(c->notify_socket == NULL, "notify.socket auto is the default");
 		config_free(c);
 	}
 	c = load_ok("control:\n  socket: \"\"\n", "control socket disabled");
@@ -496,6 +531,8 @@ static const char full_config[] = "# every key of the contract\n"
                                   "  policy: always\n"
                                   "  delay: 250ms\n"
                                   "  max-delay: 1h\n"
+                                  "notify:\n"
+                                  "  socket: /run/app/notify.sock\n"
                                   "control:\n"
                                   "  socket: /run/app/baton.sock\n"
                                   "systemd:\n"
@@ -548,6 +585,7 @@ static void test_full(const struct config *c) {
 	          c->restart_max_delay_usec == 3600 * USEC_PER_SEC,
 	      "full: restart");
 	CHECK_STREQ(c->control_socket, "/run/app/baton.sock", "full: control.socket");
+	CHECK_STREQ(c->notify_socket, "/run/app/notify.sock", "full: notify.socket");
 	CHECK(c->program_watchdog_usec == 20 * USEC_PER_SEC && c->program_fd_store, "full: program watchdog, fd-store");
 	CHECK(c->fd_store == FD_STORE_YES, "full: systemd.fd-store");
 }
@@ -587,7 +625,7 @@ static bool config_equal(const struct config *a, const struct config *b) {
 	       a->stop_timeout_usec == b->stop_timeout_usec && a->restart_policy == b->restart_policy &&
 	       a->restart_delay_usec == b->restart_delay_usec &&
 	       a->restart_max_delay_usec == b->restart_max_delay_usec &&
-	       str_equal(a->control_socket, b->control_socket) &&
+	       str_equal(a->control_socket, b->control_socket) && str_equal(a->notify_socket, b->notify_socket) &&
 	       a->program_watchdog_usec == b->program_watchdog_usec && a->program_fd_store == b->program_fd_store &&
 	       a->fd_store == b->fd_store && str_equal(a->stdin_listener, b->stdin_listener) &&
 	       a->stdin_mode == b->stdin_mode &&
@@ -1314,7 +1352,7 @@ static void test_set_types(void) {
 			"program.user=nobody", "program.group=0", "program.working-directory=/srv",
 			"program.watchdog=1m", "control.socket=", "program.environment.GREETING=hello world",
 			"program.environment.X.Y=a=b", "program.stdin=/dev/null", "readiness.type=notify",
-			"restart.delay=1s", "restart.max-delay=1h"),
+			"restart.delay=1s", "restart.max-delay=1h", "notify.socket=/run/n.sock"),
 		   "every kind of scalar");
 	if (c) {
 		CHECK(c->stop_timeout_usec == 5 * USEC_PER_SEC, "duration: stop.timeout 5s");
@@ -1331,12 +1369,13 @@ static void test_set_types(void) {
 		CHECK_STREQ(c->user, "nobody", "string: program.user");
 		CHECK_STREQ(c->group, "0", "string: program.group");
 		CHECK_STREQ(c->working_directory, "/srv", "string: program.working-directory");
+		CHECK_STREQ(c->notify_socket, "/run/n.sock", "string: notify.socket");
 		CHECK_STREQ(c->control_socket, "", "string: control.socket \"\" (disabled)");
 		CHECK(c->environment && streq(c->environment[0], "GREETING=hello world") &&
 			      streq(c->environment[1], "X.Y=a=b") && !c->environment[2],
 		      "environment: two variables, a '.' in a name and a '=' in a value");
 		CHECK(c->stdin_mode == STDIN_NULL && !c->stdin_listener, "program.stdin /dev/null");
-		CHECK(c->sets && streq(c->sets[0], "stop.timeout=5s") && strv_length(c->sets) == 19,
+		CHECK(c->sets && streq(c->sets[0], "stop.timeout=5s") && strv_length(c->sets) == 20,
 		      "the options are kept for messages");
 		config_free(c);
 	}
@@ -1428,7 +1467,7 @@ static void test_set_errors(void) {
 		  "unknown key");
 	set_fails(NULL, SETS("stpo.timeout=5s"),
 		  "--set stpo.timeout=5s: unknown key 'stpo.timeout' (the sections: listeners, program, readiness, "
-		  "reload, stop, restart, control, systemd)",
+		  "reload, stop, restart, notify, control, systemd)",
 		  "unknown section");
 	set_fails(NULL, SETS("stop.timeout.x=5s"),
 		  "--set stop.timeout.x=5s: unknown key 'stop.timeout.x' (the keys of stop: signal, timeout, drain)",
@@ -1453,6 +1492,8 @@ static void test_set_errors(void) {
 		  "program.environment.NAME=VALUE",
 		  "program.environment itself");
 	set_fails(NULL, SETS("stop.timeout"), "--set stop.timeout: expected KEY=VALUE", "no '=' (unchecked caller)");
+	set_fails(NULL, SETS("notify.socket=@x"),
+		  "--set notify.socket=@x: must be auto, abstract or an absolute path", "notify.socket");
 
 	/* A bad value of each type: the file's reason, the option instead of a line. */
 	set_fails(NULL, SETS("stop.timeout=5"),

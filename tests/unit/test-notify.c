@@ -4,11 +4,13 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -32,7 +34,8 @@ static int parse(const char *text, struct notify_msg *m) {
 static bool msg_is_empty(const struct notify_msg *m) {
 	return !m->ready && !m->reloading && !m->stopping && !m->watchdog && !m->watchdog_trigger && !m->barrier &&
 	       !m->fdstore && !m->status && !m->fdname && m->errno_value == -1 &&
-	       m->extend_timeout_usec == UINT64_MAX && m->monotonic_usec == UINT64_MAX && m->mainpid == 0;
+	       m->extend_timeout_usec == UINT64_MAX && m->monotonic_usec == UINT64_MAX && m->mainpid == 0 &&
+	       !m->mainpid_invalid;
 }
 
 static void test_parse_keys(void) {
@@ -58,7 +61,7 @@ static void test_parse_keys(void) {
 	CHECK(parse("ERRNO=110", &m) == 0 && m.errno_value == 110, "ERRNO=110");
 	CHECK(parse("EXTEND_TIMEOUT_USEC=5000000", &m) == 0 && m.extend_timeout_usec == 5000000,
 	      "EXTEND_TIMEOUT_USEC=");
-	CHECK(parse("MAINPID=4242", &m) == 0 && m.mainpid == 4242, "MAINPID=");
+	CHECK(parse("MAINPID=4242", &m) == 0 && m.mainpid == 4242 && !m.mainpid_invalid, "MAINPID=");
 	CHECK(parse("STATUS=Serving 3 clients", &m) == 0, "STATUS= parses");
 	CHECK_STREQ(m.status, "Serving 3 clients", "STATUS= value");
 	CHECK(parse("STATUS=", &m) == 0, "empty STATUS= parses");
@@ -105,10 +108,14 @@ static void test_parse_bad_values(void) {
 	CHECK(parse("ERRNO=2147483647", &m) == 0 && m.errno_value == 2147483647, "ERRNO=INT_MAX accepted");
 	CHECK(parse("ERRNO= 5", &m) == 0 && m.errno_value == -1, "ERRNO with a space ignored");
 
-	CHECK(parse("MAINPID=0", &m) == 0 && m.mainpid == 0, "MAINPID=0 ignored");
-	CHECK(parse("MAINPID=-3", &m) == 0 && m.mainpid == 0, "MAINPID=-3 ignored");
-	CHECK(parse("MAINPID=12ab", &m) == 0 && m.mainpid == 0, "MAINPID=12ab ignored");
-	CHECK(parse("MAINPID=99999999999", &m) == 0 && m.mainpid == 0, "MAINPID beyond pid_t ignored");
+	CHECK(parse("MAINPID=0", &m) == 0 && m.mainpid == 0 && m.mainpid_invalid, "MAINPID=0 ignored, invalid");
+	CHECK(parse("MAINPID=-3", &m) == 0 && m.mainpid == 0 && m.mainpid_invalid, "MAINPID=-3 ignored, invalid");
+	CHECK(parse("MAINPID=12ab", &m) == 0 && m.mainpid == 0 && m.mainpid_invalid, "MAINPID=12ab ignored, invalid");
+	CHECK(parse("MAINPID=abc", &m) == 0 && m.mainpid == 0 && m.mainpid_invalid, "MAINPID=abc ignored, invalid");
+	CHECK(parse("MAINPID=99999999999", &m) == 0 && m.mainpid == 0 && m.mainpid_invalid,
+	      "MAINPID beyond pid_t ignored, invalid");
+	CHECK(parse("MAINPID=abc\nMAINPID=12", &m) == 0 && m.mainpid == 12 && !m.mainpid_invalid,
+	      "a later valid MAINPID= wins");
 
 	CHECK(parse("EXTEND_TIMEOUT_USEC=5s", &m) == 0 && m.extend_timeout_usec == UINT64_MAX,
 	      "EXTEND_TIMEOUT_USEC=5s ignored");
@@ -272,6 +279,10 @@ static socklen_t abstract_address(const char *path, struct sockaddr_un *sa) {
 
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
+	if (path[0] != '@') {
+		memcpy(sa->sun_path, path, n + 1);
+		return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	}
 	sa->sun_path[0] = '\0';
 	memcpy(sa->sun_path + 1, path + 1, n - 1); /* skip the '@' */
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
@@ -316,8 +327,12 @@ static void test_socket(void) {
 	int fd = -1, pipefd[2], r;
 	char *path = NULL;
 
-	r = notify_server_open(&fd, &path);
-	CHECK(r == 0 && fd >= 0 && path, "notify_server_open: %s", strerror(-r));
+	dev_t dev;
+	ino_t ino;
+	char *error = NULL;
+	r = notify_server_open(NULL, &fd, &path, &dev, &ino, &error);
+	CHECK(r == 0 && fd >= 0 && path && dev == 0 && ino == 0, "notify_server_open: %s", strerror(-r));
+	free(error);
 	if (r < 0)
 		return;
 	CHECK(strncmp(path, "@baton/", 7) == 0, "NOTIFY_SOCKET path is abstract and ours: %s", path);
@@ -346,7 +361,8 @@ static void test_socket(void) {
 	{
 		int fd2 = -1;
 		char *path2 = NULL;
-		CHECK(notify_server_open(&fd2, &path2) == 0 && !streq(path, path2), "a second socket: %s", path2);
+		CHECK(notify_server_open(NULL, &fd2, &path2, &dev, &ino, NULL) == 0 && !streq(path, path2),
+		      "a second socket: %s", path2);
 		if (fd2 >= 0)
 			close(fd2);
 		free(path2);
@@ -466,6 +482,74 @@ static void test_socket(void) {
 	free(path);
 }
 
+/* The path form (notify.socket auto or a path): what every client library reaches, as systemd's own. */
+static void test_socket_path(void) {
+	char dir[] = "/tmp/test-notify-XXXXXX", path[256], longp[200];
+	struct stat st;
+	int fd = -1, fd2 = -1, r;
+	char *got = NULL, *error = NULL;
+	dev_t dev;
+	ino_t ino;
+
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/sub/notify.sock", dir);
+	r = notify_server_open(path, &fd, &got, &dev, &ino, &error);
+	CHECK(r == 0 && fd >= 0, "a path socket, its directory created: %s", strempty(error));
+	CHECK(got && streq(got, path), "NOTIFY_SOCKET is the path itself: %s", strempty(got));
+	CHECK(lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0777 && st.st_ino == ino,
+	      "a socket file of mode 0777 (%o)", (unsigned)(st.st_mode & 07777));
+	CHECK(send_datagram(path, "READY=1", 7, -1, 0) == 7, "sendmsg to the path");
+	static struct notify_datagram d;
+	CHECK(notify_receive(fd, &d) == 1 && d.pid == getpid() && d.len == 7, "received with credentials");
+
+	/* A live socket is never taken over; a stale one (its baton was killed) is. */
+	free(error);
+	error = NULL;
+	r = notify_server_open(path, &fd2, &got, &dev, &ino, &error);
+	CHECK(r == -EADDRINUSE && error && strstr(error, path), "a live socket is refused: %s", strempty(error));
+	free(error);
+	error = NULL;
+	close(fd);
+	free(got);
+	got = NULL;
+	r = notify_server_open(path, &fd, &got, &dev, &ino, &error);
+	CHECK(r == 0, "a stale socket file is replaced: %s", strempty(error));
+	notify_server_remove(path, dev, ino);
+	CHECK(lstat(path, &st) < 0 && errno == ENOENT, "notify_server_remove removes the file");
+	close(fd);
+	free(got);
+	got = NULL;
+
+	/* Not a socket: left alone, an error. */
+	int f = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	close(f);
+	r = notify_server_open(path, &fd, &got, &dev, &ino, &error);
+	CHECK(r == -EEXIST && error && strstr(error, "not a socket"), "a file in the way: %s", strempty(error));
+	free(error);
+	error = NULL;
+	unlink(path);
+
+	/* Longer than sun_path: a clear error naming the path and the way out. */
+	memset(longp, 'x', sizeof(longp) - 1);
+	longp[0] = '/';
+	longp[sizeof(longp) - 1] = '\0';
+	r = notify_server_open(longp, &fd, &got, &dev, &ino, &error);
+	CHECK(r == -ENAMETOOLONG && error && strstr(error, longp) && strstr(error, "abstract"), "too long: %s",
+	      strempty(error));
+	free(error);
+
+	/* The default: in systemd's RuntimeDirectory= when given, with baton's PID. */
+	char want[300];
+	setenv("RUNTIME_DIRECTORY", "/run/app:/run/other", 1);
+	snprintf(want, sizeof(want), "/run/app/notify-%d.sock", (int)getpid());
+	CHECK(notify_default_path(&got) == 0 && streq(got, want), "default in $RUNTIME_DIRECTORY: %s", got);
+	free(got);
+	unsetenv("RUNTIME_DIRECTORY");
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
 int main(void) {
 	test_parse_keys();
 	test_parse_bad_values();
@@ -475,5 +559,6 @@ int main(void) {
 	test_parse_utf8_valid();
 	test_parse_long_status();
 	test_socket();
+	test_socket_path();
 	return test_done();
 }

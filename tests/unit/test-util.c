@@ -2,10 +2,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <stdbool.h>
 
 #include "test.h"
+#include "proc.h"
 #include "util.h"
 
 static void test_uint(void) {
@@ -101,6 +103,36 @@ static void test_fd_flags(void) {
 	CHECK(fd_cloexec(p[0], true) == -EBADF && fd_nonblock(p[0], true) == -EBADF, "a closed fd is -EBADF");
 }
 
+/* What baton reads of a process it cannot reap (MAINPID= named another process's child): its state and, while it is
+ * a zombie, its wait status from /proc/PID/stat. */
+static void test_proc(void) {
+	CHECK(proc_state(getpid()) == 'R', "our own state is R (%c)", proc_state(getpid()));
+	for (int i = 0; i < 2; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			if (i == 1)
+				raise(SIGKILL);
+			_exit(7);
+		}
+		siginfo_t si;
+		CHECK(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0, "the child ended (not reaped)");
+		CHECK(proc_state(pid) == 'Z', "a zombie's state is Z (%c)", proc_state(pid));
+		int status = proc_exit_status(pid), want = i == 0 ? 7 << 8 : SIGKILL;
+		CHECK(status == want, "its wait status from /proc: 0x%x (want 0x%x)", (unsigned)status, (unsigned)want);
+		char buf[64];
+		CHECK_STREQ(wait_status_describe(status, buf), i == 0 ? "exited with status 7" : "was killed by SIGKILL",
+			    "described");
+		waitpid(pid, NULL, 0);
+		CHECK(proc_state(pid) == 0 && proc_exit_status(pid) == WAIT_STATUS_UNKNOWN, "once reaped: unknown");
+	}
+	char buf[64];
+	CHECK_STREQ(wait_status_describe(WAIT_STATUS_UNKNOWN, buf), "ended with an unknown status (not baton's child)",
+		    "an unknown status described");
+	CHECK(wait_status_exit_code(WAIT_STATUS_UNKNOWN) == 255, "an unknown status is exit status 255");
+	CHECK(wait_status_exit_code(3 << 8) == 3 && wait_status_exit_code(SIGTERM) == 128 + SIGTERM,
+	      "exit codes: N, 128+N");
+}
+
 int main(void) {
 	test_utf8();
 	test_uint();
@@ -109,5 +141,6 @@ int main(void) {
 	test_signal();
 	test_strv();
 	test_fd_flags();
+	test_proc();
 	return test_done();
 }
