@@ -33,7 +33,8 @@ bool generation_has(const struct generation *g, pid_t pid);
 /* The generation whose cgroup pid is in (NULL when none, or without cgroups). */
 struct generation *generation_by_cgroup(struct generation *list, pid_t pid);
 /* Updates g's figures for `baton status`: the processes of its cgroup (or its keeper's descendants; without either,
- * of its process group and adopted orphans), and its cgroup's memory.current and cpu usage_usec where the controllers give them. */
+ * of its process group and adopted orphans), and its cgroup's memory.current and cpu usage_usec where the controllers
+ * give them. */
 void generation_figures(struct generation *g);
 /* g's cgroup.events changed (GEN_TAG_CGROUP): whether its cgroup is empty now (false without a cgroup). */
 bool generation_cgroup_empty(struct generation *g);

@@ -1,8 +1,9 @@
 /* Generations and remnants across `baton upgrade` (generation.h): their records, written and read beside the structs
  * they carry. A generation is "generation ID" followed by its "gen.*" records; a remnant "remnant ..." followed by
- * its "remnant.adopted" ones and its "remnant.keeper"; a generation's keeper is its "gen.keeper". What is not written is rebuilt by the binary that takes over: the watches
- * (generation_watch), the cgroup tree pointer, the figures of `baton status`; the config a generation was started
- * with is only needed while it starts, and nothing is starting when the state is written. */
+ * its "remnant.adopted" ones and its "remnant.keeper"; a generation's keeper is its "gen.keeper". What is not written
+ * is rebuilt by the binary that takes over: the watches (generation_watch), the cgroup tree pointer, the figures of
+ * `baton status`; the config a generation was started with is only needed while it starts, and nothing is starting when
+ * the state is written. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
