@@ -22,7 +22,7 @@
 #define REQUEST_MAX 8192 /* the request line and headers must fit; bodies are not read */
 #define STOP_GRACE_MS 1000 /* how long in-flight responses may take after SIGTERM */
 
-enum source_kind { SOURCE_LISTENER, SOURCE_CONN, SOURCE_SIGNAL, SOURCE_TIMER };
+enum source_kind { SOURCE_LISTENER, SOURCE_CONN, SOURCE_SIGNAL, SOURCE_TIMER, SOURCE_WATCHDOG };
 
 /* What an epoll event points at. Every struct that goes into the epoll set starts with one. */
 struct source {
@@ -45,6 +45,9 @@ struct options {
 	long ready_delay_ms;
 	bool notify;
 	int exit_after_ready; /* -1: no */
+	long exit_delay_ms; /* with exit_after_ready: this long after ready */
+	int http_status; /* the status every request is answered with */
+	bool watchdog; /* send WATCHDOG=1 as often as WATCHDOG_USEC asks */
 	bool ignore_sigterm;
 	int fail_start; /* -1: no */
 };
@@ -53,7 +56,7 @@ struct server {
 	struct options opt;
 	int epfd;
 	int spare_fd; /* kept open so that accept() can still shed a connection at EMFILE */
-	struct source sig, timer;
+	struct source sig, timer, watchdog;
 	struct source listeners[MAX_LISTENERS];
 	size_t n_listeners;
 	struct conn *conns;
@@ -69,6 +72,9 @@ static void usage(FILE *f) {
 	      "  --ready-delay MS         wait MS milliseconds before becoming ready (a slow start)\n"
 	      "  --no-notify              never send READY=1 (serve anyway)\n"
 	      "  --exit-after-ready CODE  exit with CODE right after becoming ready\n"
+	      "  --exit-delay MS          with --exit-after-ready: exit MS milliseconds after becoming ready\n"
+	      "  --http-status CODE       answer every request with HTTP status CODE (default 200)\n"
+	      "  --watchdog               send WATCHDOG=1 every half of WATCHDOG_USEC (by default never)\n"
 	      "  --ignore-sigterm         ignore SIGTERM (SIGINT still stops)\n"
 	      "  --fail-start CODE        exit with CODE instead of becoming ready\n"
 	      "  --help                   show this help\n"
@@ -98,10 +104,13 @@ static void parse_args(int argc, char **argv, struct options *opt) {
 		{"exit-after-ready", required_argument, NULL, 'x'},
 		{"ignore-sigterm", no_argument, NULL, 'i'},
 		{"fail-start", required_argument, NULL, 'f'},
+		{"exit-delay", required_argument, NULL, 'e'},
+		{"http-status", required_argument, NULL, 's'},
+		{"watchdog", no_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	*opt = (struct options){.notify = true, .exit_after_ready = -1, .fail_start = -1};
+	*opt = (struct options){.notify = true, .exit_after_ready = -1, .fail_start = -1, .http_status = 200};
 	int c, idx = 0;
 	long v;
 	while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
@@ -120,6 +129,19 @@ static void parse_args(int argc, char **argv, struct options *opt) {
 			if (!parse_number(optarg, 255, &v))
 				goto bad_value;
 			opt->fail_start = (int)v;
+			break;
+		case 'e':
+			if (!parse_number(optarg, 24L * 3600 * 1000, &v))
+				goto bad_value;
+			opt->exit_delay_ms = v;
+			break;
+		case 's':
+			if (!parse_number(optarg, 599, &v) || v < 100)
+				goto bad_value;
+			opt->http_status = (int)v;
+			break;
+		case 'w':
+			opt->watchdog = true;
 			break;
 		case 'n':
 			opt->notify = false;
@@ -342,8 +364,11 @@ static bool conn_run(struct server *s, struct conn *c) {
 			c->in[end] = saved;
 			if (!ok || s->stopping)
 				c->keep_alive = false;
+			char status[32];
+			snprintf(status, sizeof status, "%d %s", s->opt.http_status,
+				 s->opt.http_status == 200 ? "OK" : "As Asked");
 			if (ok)
-				conn_respond(c, "200 OK", s->body, is_head, http10);
+				conn_respond(c, status, s->body, is_head, http10);
 			else
 				conn_respond(c, "400 Bad Request", "bad request\n", false, false);
 			memmove(c->in, c->in + end, c->in_len - end);
@@ -417,6 +442,10 @@ static void become_ready(struct server *s) {
 	s->serving = true;
 	if (s->opt.notify)
 		sd_notifyf(0, "READY=1\nSTATUS=serving on %zu sockets", s->n_listeners);
+	if (s->opt.exit_after_ready >= 0 && s->opt.exit_delay_ms > 0) {
+		arm_timer(s, s->opt.exit_delay_ms); /* the timer's next expiry is the exit */
+		return;
+	}
 	if (s->opt.exit_after_ready >= 0) {
 		fprintf(stderr, "baton-demo: exiting with status %d after ready, as asked\n", s->opt.exit_after_ready);
 		exit(s->opt.exit_after_ready);
@@ -437,6 +466,23 @@ static void begin_stop(struct server *s) {
 	if (!s->conns)
 		exit(0);
 	arm_timer(s, STOP_GRACE_MS);
+}
+
+/* WATCHDOG=1 every half of WATCHDOG_USEC (sd_watchdog_enabled(3)), from the start: baton's program watchdog counts
+ * from ready. */
+static void start_watchdog(struct server *s) {
+	uint64_t usec = 0;
+	if (!s->opt.watchdog || sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return;
+	uint64_t half = usec / 2;
+	struct itimerspec its = {
+		.it_value = {.tv_sec = (time_t)(half / 1000000), .tv_nsec = (long)(half % 1000000) * 1000},
+	};
+	its.it_interval = its.it_value;
+	s->watchdog = (struct source){SOURCE_WATCHDOG, timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)};
+	if (s->watchdog.fd < 0 || timerfd_settime(s->watchdog.fd, 0, &its, NULL) < 0)
+		die("watchdog timer");
+	epoll_set(s, EPOLL_CTL_ADD, &s->watchdog, EPOLLIN);
 }
 
 int main(int argc, char **argv) {
@@ -472,6 +518,7 @@ int main(int argc, char **argv) {
 		die("setting up the event loop");
 	epoll_set(&s, EPOLL_CTL_ADD, &s.sig, EPOLLIN);
 	epoll_set(&s, EPOLL_CTL_ADD, &s.timer, EPOLLIN);
+	start_watchdog(&s);
 
 	if (s.opt.ready_delay_ms > 0)
 		arm_timer(&s, s.opt.ready_delay_ms);
@@ -495,6 +542,10 @@ int main(int argc, char **argv) {
 				if (!s.stopping)
 					accept_all(&s, src->fd);
 				break;
+			case SOURCE_WATCHDOG:
+				if (read(s.watchdog.fd, &expirations, sizeof expirations) > 0)
+					sd_notify(0, "WATCHDOG=1");
+				break;
 			case SOURCE_CONN:
 				conn_event(&s, (struct conn *)src);
 				break;
@@ -507,6 +558,12 @@ int main(int argc, char **argv) {
 					break;
 				if (s.stopping)
 					exit(0); /* the grace period is over */
+				if (s.serving) {
+					fprintf(stderr,
+						"baton-demo: exiting with status %d %ld ms after ready, as asked\n",
+						s.opt.exit_after_ready, s.opt.exit_delay_ms);
+					exit(s.opt.exit_after_ready);
+				}
 				become_ready(&s);
 				break;
 			}

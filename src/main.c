@@ -209,14 +209,18 @@ static int cmd_check(int argc, char **argv) {
 		return r == 1 ? 0 : r;
 
 	/* What `run` would load, with the same options; only a missing command is fine here (a note says so). */
+	struct supervisor_options so = {
+		.config_path = o.config_path,
+		.listens = listens,
+		.sets = sets,
+		.command = o.command,
+		.command_optional = true,
+	};
 	struct config *c = NULL;
 	_cleanup_free_ char *error = NULL;
-	r = config_load_set(o.config_path, sets, &c, &error);
-	if (r >= 0)
-		r = config_merge_cli(c, listens, o.command, &error);
+	r = supervisor_load_config(&so, &c, &error);
 	if (r < 0) {
 		fprintf(stderr, "baton: %s\n", error ? error : strerror(-r));
-		config_free(c);
 		return EXIT_CONFIG;
 	}
 	config_print(c, stdout);

@@ -43,13 +43,15 @@ int log_internal(int level, int error, const char *fmt, ...) {
 	int e = error < 0 ? -error : error;
 
 	if (level <= log_max_level) {
-		char msg[2048];
+		char msg[LOG_LINE_MAX];
 		va_list ap;
 		va_start(ap, fmt);
 		int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 		if (e != 0 && n >= 0 && (size_t)n < sizeof(msg))
-			snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(e));
+			n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(e));
+		if (n >= (int)sizeof(msg))
+			memcpy(msg + sizeof(msg) - sizeof(LOG_CUT_MARK), LOG_CUT_MARK, sizeof(LOG_CUT_MARK));
 
 		if (to_journal)
 			fprintf(stderr, "<%d>%s\n", level, msg);

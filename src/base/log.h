@@ -15,6 +15,11 @@ bool log_to_journal(void);
 /* "error", "warning", "notice", "info", "debug" → LOG_*; -EINVAL otherwise. */
 int log_level_from_string(const char *s);
 
+/* A log message is cut at this many bytes (with the strerror part), visibly: it then ends in LOG_CUT_MARK. The log is
+ * for people; what a program reads whole (a control reply) is not built through it. */
+#define LOG_LINE_MAX 2048
+#define LOG_CUT_MARK "[...]"
+
 /* Logs and returns -abs(error), so a caller can write `return log_error_errno(r, "Failed to bind %s", a);`.
  * With a non-zero error the line ends in ": " and strerror(abs(error)) (C11 printf has no %m). */
 int log_internal(int level, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

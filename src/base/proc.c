@@ -9,21 +9,10 @@
 #include "exit-status.h"
 #include "util.h"
 
-ssize_t read_small_file(const char *path, int flags, char *buf, size_t size) {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, size - 1);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return n;
-}
-
 pid_t proc_parent_of(pid_t pid) {
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small_file(path, 0, buf, sizeof(buf)) <= 0)
+	if (read_file_at(AT_FDCWD, path, 0, buf, sizeof(buf)) <= 0)
 		return 0;
 	/* The comm field may hold spaces and parentheses: the fields are counted from its last ')'. */
 	char *p = strrchr(buf, ')');
@@ -37,7 +26,7 @@ pid_t proc_parent_of(pid_t pid) {
 static const char *stat_fields(pid_t pid, char *buf, size_t size) {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small_file(path, 0, buf, size) <= 0)
+	if (read_file_at(AT_FDCWD, path, 0, buf, size) <= 0)
 		return NULL;
 	const char *p = strrchr(buf, ')');
 	return p ? p + 1 : NULL;
@@ -67,7 +56,7 @@ int proc_exit_status(pid_t pid) {
 int proc_catches_signal(pid_t pid, int sig) {
 	char path[64], buf[2048];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	ssize_t n = read_small_file(path, 0, buf, sizeof(buf));
+	ssize_t n = read_file_at(AT_FDCWD, path, 0, buf, sizeof(buf));
 	if (n <= 0)
 		return n < 0 ? (int)n : -EIO;
 	const char *p = strstr(buf, "\nSigCgt:");

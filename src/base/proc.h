@@ -6,10 +6,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Reads up to size-1 bytes of the file at path (opened with O_RDONLY|O_CLOEXEC|flags, e.g. O_NONBLOCK for a FIFO)
- * into buf, NUL-terminated. Returns the length, or negative errno. For /proc files and pid files: one read(). */
-ssize_t read_small_file(const char *path, int flags, char *buf, size_t size);
-
 /* The parent of pid from /proc/PID/stat; 0 when it cannot be read (the process is gone). */
 pid_t proc_parent_of(pid_t pid);
 /* 1 when pid has a handler for sig (SigCgt in /proc/PID/status), 0 when not, negative errno when unreadable. */

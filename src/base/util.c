@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 
 void strv_freep(char ***p) {
@@ -262,6 +263,106 @@ int fd_cloexec(int fd, bool on) {
 	if (nflags != flags && fcntl(fd, F_SETFD, nflags) < 0)
 		return -errno;
 	return 0;
+}
+
+/* Reads into buf until it is full, the end of the file, or a read that would block after some bytes (a FIFO whose
+ * writer has written part of a pid: what is there is what the caller judges). The count, or negative errno. */
+static ssize_t read_full(int fd, char *buf, size_t size) {
+	size_t n = 0;
+	while (n < size) {
+		ssize_t k = read(fd, buf + n, size - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN && n > 0)
+			break;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	return (ssize_t)n;
+}
+
+ssize_t read_file_at(int dir_fd, const char *path, int flags, char *buf, size_t size) {
+	_cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | flags);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read_full(fd, buf, size - 1);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	return n;
+}
+
+int read_file_alloc(int dir_fd, const char *path, int flags, size_t max, char **ret, size_t *ret_len) {
+	_cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | flags);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, size = 0;
+
+	if (fd < 0)
+		return -errno;
+	/* Grown as it fills, so that a small file costs little (a pipe has no size to ask for): up to one byte more
+	 * than max, which says the file is too large. */
+	while (len == size) {
+		if (size > max)
+			return -EFBIG;
+		size = size == 0 ? 4096 : size * 2;
+		if (size > max + 1)
+			size = max + 1;
+		char *nbuf = realloc(buf, size + 1);
+		if (!nbuf)
+			return -ENOMEM;
+		buf = nbuf;
+		ssize_t n = read_full(fd, buf + len, size - len);
+		if (n < 0)
+			return (int)n;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+int unix_path_clear_stale(const char *path, int type, const char **ret_step) {
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return fail_why(ret_step, -ENAMETOOLONG, "stat");
+	strcpy(sa.sun_path, path);
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : fail_why(ret_step, -errno, "stat");
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+
+	/* Non-blocking: a blocking connect() to a stream listener whose backlog is full would wait. */
+	_cleanup_close_ int probe = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (probe < 0)
+		return fail_why(ret_step, -errno, "socket");
+	if (connect(probe, (const struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return -EADDRINUSE;
+	switch (errno) {
+	case ECONNREFUSED:
+		break;
+	case EAGAIN: /* a live listener with a full backlog */
+	case EINPROGRESS:
+	case EPROTOTYPE: /* a live socket of another type */
+		return -EADDRINUSE;
+	default:
+		return fail_why(ret_step, -errno, "connect to the existing socket");
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+		return fail_why(ret_step, -errno, "remove the stale socket");
+	return 0;
+}
+
+int bind_with_mode(int fd, const struct sockaddr *sa, socklen_t len, mode_t mode) {
+	mode_t old_umask = umask(~mode & 0777);
+	int r = bind(fd, sa, len) < 0 ? -errno : 0;
+	umask(old_umask);
+	return r;
 }
 
 const char *strv_env_get(char *const *env, const char *name) {

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -108,6 +110,29 @@ const char *strv_env_get(char *const *env, const char *name);
 int fd_nonblock(int fd, bool on);
 /* Sets or clears FD_CLOEXEC; returns 0 or -errno. */
 int fd_cloexec(int fd, bool on);
+
+/* Reads the file at path (relative to dir_fd: AT_FDCWD, or a directory's fd), opened O_RDONLY|O_CLOEXEC|flags
+ * (O_NONBLOCK for what may be a FIFO, O_NOCTTY), into buf, NUL-terminated: until the end of the file, a read that
+ * would block after some bytes, or size-1 bytes, whichever comes first. Returns the length, or negative errno. For
+ * /proc and cgroup files, pid files. */
+ssize_t read_file_at(int dir_fd, const char *path, int flags, char *buf, size_t size);
+/* The same into a malloc'd buffer of the file's size (NUL-terminated; *ret_len without the NUL), for a file of at most
+ * max bytes: -EFBIG for a larger one. */
+int read_file_alloc(int dir_fd, const char *path, int flags, size_t max, char **ret, size_t *ret_len);
+
+/* A unix socket's file outlives its socket: after a crash the path still exists and bind() fails with EADDRINUSE.
+ * Makes path free for bind() when it is a socket nobody holds open any more (connect() with a socket of type, e.g.
+ * SOCK_STREAM, fails with ECONNREFUSED, whatever the old socket's type): removes it. Returns 0 when the path is free
+ * (absent, or stale and removed); -EADDRINUSE when a process holds it open (connect() succeeds, says EAGAIN: a full
+ * backlog, or EPROTOTYPE: a live socket of another type); -ENOTSOCK when something else than a socket is there;
+ * another negative errno with *ret_step (may be NULL) naming what failed: "stat", "socket", "connect to the existing
+ * socket", "remove the stale socket". */
+int unix_path_clear_stale(const char *path, int type, const char **ret_step);
+/* bind(), with umask ~mode & 0777 for its duration: bind() creates a unix socket's file with 0777 & ~umask, so the
+ * file never exists with wider permissions than mode, not even until a chmod after it (which callers still run: a
+ * default ACL overrides the umask). Returns 0 or negative errno. Sets the process umask briefly: call it while
+ * single-threaded (baton always is). */
+int bind_with_mode(int fd, const struct sockaddr *sa, socklen_t len, mode_t mode);
 
 /* Opens /dev/null on whichever of fds 0, 1 and 2 is closed, so that no socket or file opened later takes one of
  * those numbers (and reaches a program as its stdin). Returns 0 or negative errno. */

@@ -30,7 +30,9 @@ struct raw_readiness {
 	unsigned n_command;
 };
 struct raw_reload {
-	char *strategy, *signal;
+	char *strategy, *signal, *confirm;
+	char **confirm_command;
+	unsigned n_confirm_command;
 };
 struct raw_stop {
 	char *signal, *timeout, *drain;

@@ -88,8 +88,8 @@ static void print_listener(FILE *f, const struct listener_config *lc) {
 	fprintf(f, "    inherit: %s\n", inherit_mode_to_string(lc->inherit));
 }
 
-static void print_command(FILE *f, char *const *command) {
-	fputs("  command: [", f);
+static void print_command(FILE *f, const char *key, char *const *command) {
+	fprintf(f, "  %s: [", key);
 	for (size_t i = 0; command[i]; i++) {
 		if (i > 0)
 			fputs(", ", f);
@@ -118,7 +118,7 @@ void config_print(const struct config *c, FILE *f) {
 
 	fputs("program:\n", f);
 	if (c->command && c->command[0])
-		print_command(f, c->command);
+		print_command(f, "command", c->command);
 	if (c->environment && c->environment[0]) {
 		fputs("  environment:\n", f);
 		for (size_t i = 0; c->environment[i]; i++) {
@@ -151,8 +151,8 @@ void config_print(const struct config *c, FILE *f) {
 	fprintf(f, "readiness:\n  type: %s\n", readiness_type_to_string(t));
 	fprintf(f, "  timeout: %s\n", format_duration(c->readiness_timeout_usec, buf));
 	if (t == READINESS_EXEC && c->readiness_command)
-		print_command(f, c->readiness_command);
-	if (t == READINESS_EXEC || t == READINESS_PIDFILE)
+		print_command(f, "command", c->readiness_command);
+	if (t == READINESS_EXEC || t == READINESS_PIDFILE || c->confirm_command)
 		fprintf(f, "  interval: %s\n", format_duration(c->readiness_interval_usec, buf));
 	if (t == READINESS_LOG) {
 		print_key_string(f, "pattern", c->readiness_pattern);
@@ -163,6 +163,9 @@ void config_print(const struct config *c, FILE *f) {
 		fprintf(f, "  delay: %s\n", format_duration(c->readiness_delay_usec, buf));
 	fprintf(f, "reload:\n  strategy: %s\n", reload_strategy_to_string(c->reload_strategy));
 	print_signal(f, "signal", c->reload_signal);
+	fprintf(f, "  confirm: %s\n", format_duration(c->reload_confirm_usec, buf));
+	if (c->confirm_command)
+		print_command(f, "confirm-command", c->confirm_command);
 	fputs("stop:\n", f);
 	print_signal(f, "signal", c->stop_signal);
 	fprintf(f, "  timeout: %s\n", format_duration(c->stop_timeout_usec, buf));

@@ -91,6 +91,9 @@ static const cyaml_schema_field_t readiness_fields[] = {
 static const cyaml_schema_field_t reload_fields[] = {
 	STR("strategy", struct raw_reload, strategy),
 	STR("signal", struct raw_reload, signal),
+	STR("confirm", struct raw_reload, confirm),
+	CYAML_FIELD_SEQUENCE_COUNT("confirm-command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_reload,
+				   confirm_command, n_confirm_command, &string_schema, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END,
 };
 static const cyaml_schema_field_t stop_fields[] = {
@@ -422,35 +425,7 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 /* ---- Loading ---- */
 
 static int read_file(const char *path, char **ret, size_t *ret_len) {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, size = 0;
-
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		if (len == size) {
-			if (size >= CONFIG_FILE_MAX)
-				return -EFBIG;
-			size = size ? size * 2 : 4096;
-			char *nbuf = realloc(buf, size + 1);
-			if (!nbuf)
-				return -ENOMEM;
-			buf = nbuf;
-		}
-		ssize_t n = read(fd, buf + len, size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
+	return read_file_alloc(AT_FDCWD, path, O_NOCTTY, CONFIG_FILE_MAX, ret, ret_len);
 }
 
 /* text NULL: no file, the raw config is empty but for the --set options. */

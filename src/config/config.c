@@ -425,7 +425,9 @@ static int load_readiness(struct loader *l, const struct raw_readiness *rd, stru
 		bool given, wanted;
 	} keys[] = {
 		{"readiness.command", loader_find(l, "readiness.command") != NULL, t == READINESS_EXEC},
-		{"readiness.interval", rd->interval != NULL, t == READINESS_EXEC || t == READINESS_PIDFILE},
+		/* reload.confirm-command runs every readiness.interval too, whatever the readiness type. */
+		{"readiness.interval", rd->interval != NULL,
+		 t == READINESS_EXEC || t == READINESS_PIDFILE || loader_find(l, "reload.confirm-command") != NULL},
 		{"readiness.pattern", rd->pattern != NULL, t == READINESS_LOG},
 		{"readiness.stream", rd->stream != NULL, t == READINESS_LOG},
 		{"readiness.pid-file", rd->pid_file != NULL, t == READINESS_PIDFILE},
@@ -481,6 +483,28 @@ static int load_readiness(struct loader *l, const struct raw_readiness *rd, stru
 	return 0;
 }
 
+/* reload.confirm needs an old generation that keeps serving while the new one proves itself: with restart the old
+ * one is gone before the new one starts, with signal there is only one, so there is nothing to roll back to. */
+static int load_confirm(struct loader *l, const struct raw_reload *rl, struct config *c) {
+	int r;
+	if ((r = get_duration(l, "reload.confirm", rl->confirm, false, &c->reload_confirm_usec)) < 0)
+		return r;
+	if (c->reload_confirm_usec > 0 && c->reload_strategy != RELOAD_REPLACE) {
+		char why[160];
+		snprintf(why, sizeof(why),
+			 "needs reload.strategy replace, not %s (with %s no old generation is left to roll back to)",
+			 reload_names[c->reload_strategy], reload_names[c->reload_strategy]);
+		return loader_fail_value(l, "reload.confirm", why, rl->confirm);
+	}
+	if (!loader_find(l, "reload.confirm-command"))
+		return 0;
+	if (c->reload_confirm_usec == 0)
+		return loader_fail(l, "reload.confirm-command", loader_find(l, "reload.confirm-command"),
+				   "needs reload.confirm longer than 0s (it runs during that window)");
+	return get_command(l, "reload.confirm-command", rl->confirm_command, rl->n_confirm_command,
+			   &c->confirm_command);
+}
+
 static int load_sections(struct loader *l, const struct raw_config *raw, struct config *c) {
 	int r, e;
 
@@ -493,6 +517,8 @@ static int load_sections(struct loader *l, const struct raw_config *raw, struct 
 		    (r = get_signal(l, "reload.signal", raw->reload->signal, &c->reload_signal)) < 0)
 			return r;
 		c->reload_strategy = (enum reload_strategy)e;
+		if ((r = load_confirm(l, raw->reload, c)) < 0)
+			return r;
 	}
 	if (raw->stop) {
 		if ((r = get_signal(l, "stop.signal", raw->stop->signal, &c->stop_signal)) < 0 ||
@@ -677,6 +703,7 @@ void config_free(struct config *c) {
 	free(c->notify_socket);
 	free(c->stdin_listener);
 	strv_free(c->readiness_command);
+	strv_free(c->confirm_command);
 	if (c->readiness_pattern)
 		regfree(&c->readiness_regex);
 	free(c->readiness_pattern);

@@ -85,6 +85,10 @@ struct config {
 
 	enum reload_strategy reload_strategy;
 	int reload_signal; /* default SIGHUP */
+	/* reload.confirm: replace only; after the new generation is ready the old one keeps serving this long, and
+	 * the reload commits at its end or rolls back if the new one fails within it; 0 = commit at once. */
+	uint64_t reload_confirm_usec;
+	char **confirm_command; /* reload.confirm-command: run every readiness.interval during the window; or NULL */
 
 	int stop_signal; /* default SIGTERM */
 	uint64_t stop_timeout_usec; /* default 30s */

@@ -106,7 +106,7 @@ static int prepare_probe(const struct program_spec *spec, struct program *p) {
 	int r = spawn_build_env(&ep, &p->envp);
 	if (r < 0)
 		return r;
-	if (!(p->argv = strv_copy(c->readiness_command)))
+	if (!(p->argv = strv_copy(spec->probe_command)))
 		return -ENOMEM;
 	/* A probe outlives nothing: it dies with baton. */
 	p->params.parent_death_signal = SIGKILL;

@@ -17,11 +17,13 @@ struct program_spec {
 	const struct config *config;
 	unsigned generation; /* BATON_GENERATION */
 	/* A generation's program: command is config->command, with these listeners at fds 3.. and this NOTIFY_SOCKET.
-	 * A probe (probe_of_pid > 0): config->readiness_command, no fds, BATON_PID=probe_of_pid. */
+	 * A probe (probe_of_pid > 0): probe_command (readiness.command or reload.confirm-command), no fds,
+	 * BATON_PID=probe_of_pid. */
 	const struct listener *listeners;
 	size_t n_listeners;
 	const char *notify_socket;
 	pid_t probe_of_pid;
+	char *const *probe_command;
 	const struct rlimit *nofile; /* what baton was given: what the program gets */
 	bool take_terminal; /* the program's process group takes the terminal's foreground (spawn_params) */
 };

@@ -111,38 +111,16 @@ static int set_options(const struct listener_config *l, int fd, int domain, stru
 	return 0;
 }
 
-/* A unix socket file outlives its socket: after a crash the path still exists and bind() fails with EADDRINUSE.
- * Remove it only when it is a socket nobody holds open any more: connect() to such a file fails with ECONNREFUSED
- * whatever the socket type. */
-static int unix_path_prepare(const struct address *a, const struct sockaddr_storage *ss, socklen_t len,
-			     struct bind_error *e) {
-	struct stat st;
-
-	if (lstat(a->path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return bind_fail(e, -errno, "stat", NULL);
-	}
-	if (!S_ISSOCK(st.st_mode))
+/* A stale socket file left by a crash is removed; anything else at the path is left alone (util.h). */
+static int unix_path_prepare(const struct address *a, struct bind_error *e) {
+	const char *step = NULL;
+	int r = unix_path_clear_stale(a->path, addr_socket_type(a), &step);
+	if (r == -ENOTSOCK)
 		return bind_fail(e, -EADDRINUSE, NULL, "exists and is not a socket");
-
-	/* Non-blocking: a blocking connect() to a stream listener whose backlog is full would wait. */
-	_cleanup_close_ int probe = socket(AF_UNIX, addr_socket_type(a) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (probe < 0)
-		return bind_fail(e, -errno, "socket", NULL);
-	if (connect(probe, (const struct sockaddr *)ss, len) == 0)
-		return bind_fail(e, -EADDRINUSE, NULL, "another process listens on it");
-	switch (errno) {
-	case ECONNREFUSED:
-		break;
-	case EAGAIN: /* a live listener with a full backlog */
-	case EPROTOTYPE: /* a live socket of another type */
-		return bind_fail(e, -EADDRINUSE, NULL, "another process listens on it");
-	default:
-		return bind_fail(e, -errno, "connect to the existing socket", NULL);
-	}
-	if (unlink(a->path) < 0 && errno != ENOENT)
-		return bind_fail(e, -errno, "remove the stale socket", NULL);
+	if (r == -EADDRINUSE)
+		return bind_fail(e, r, NULL, "another process listens on it");
+	if (r < 0)
+		return bind_fail(e, r, step, NULL);
 	return 0;
 }
 
@@ -212,19 +190,16 @@ static int bind_listener(const struct listener_config *l, int *ret_fd, struct bi
 		return r;
 
 	if (unix_path) {
-		r = unix_path_prepare(a, &ss, len, e);
+		r = unix_path_prepare(a, e);
 		if (r < 0)
 			return r;
 	}
 
-	/* bind() creates the socket file with 0777 & ~umask: with the listener's mode as umask, it never exists with
-	 * wider permissions, not even until the chmod below (which still runs: a default ACL overrides the umask). */
-	mode_t old_umask = 0;
+	/* With a mode, the file never exists with wider permissions, not even until the chmod below. */
 	if (unix_path && l->mode >= 0)
-		old_umask = umask(~(mode_t)l->mode & 0777);
-	r = bind(fd, (const struct sockaddr *)&ss, len) < 0 ? -errno : 0;
-	if (unix_path && l->mode >= 0)
-		umask(old_umask);
+		r = bind_with_mode(fd, (const struct sockaddr *)&ss, len, (mode_t)l->mode);
+	else
+		r = bind(fd, (const struct sockaddr *)&ss, len) < 0 ? -errno : 0;
 	if (r < 0)
 		return bind_fail(e, r, "bind", NULL);
 

@@ -39,7 +39,10 @@ struct generation {
 	uint64_t watchdog_deadline_usec; /* ready: the next WATCHDOG=1 is due by then; USEC_INFINITY otherwise */
 	/* Readiness (readiness.c). */
 	enum readiness_type readiness;
-	const struct config *config; /* the config it was started with: only valid while it is GEN_STARTING */
+	/* The config it was started with: only valid while it is GEN_STARTING, or confirming (the config of the reload
+	 * that started it lives until the reload commits or rolls back). */
+	const struct config *config;
+	bool confirming; /* ready, in its reload.confirm window: check_usec runs reload.confirm-command */
 	pid_t pgid; /* its process group: the pid it was started as, also after following a daemon */
 	uint64_t check_usec; /* the next readiness check (probe, pid file, delay's end); USEC_INFINITY for none */
 	pid_t probe_pid; /* exec: the probe running now; 0 for none */

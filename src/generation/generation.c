@@ -399,6 +399,7 @@ void generation_end_readiness(struct generation *g) {
 	if (g->probe_cgroup)
 		(void)cgroup_kill(g->cgroups, generation_cgroup_name(name, g->id, true));
 	g->check_usec = USEC_INFINITY;
+	g->confirming = false;
 }
 
 void generation_free(struct generation *g) {

@@ -54,7 +54,7 @@ void generation_follow_main(struct evloop *loop, struct generation *g, pid_t pid
  * baton cannot reap it. Then *ret_wait_status is its wait status where /proc still has it, else WAIT_STATUS_UNKNOWN.
  * A main process that is baton's child (or became it, re-parented to baton as subreaper) is reaped instead. */
 bool generation_main_ended_elsewhere(const struct generation *g, int *ret_wait_status);
-/* The generation stops starting: its probe is killed and readiness checks stop. */
+/* The generation stops starting (or confirming): its probe is killed and readiness checks stop. */
 void generation_end_readiness(struct generation *g);
 
 /* Sends sig to g's main process (through its pidfd where there is one). Returns 0 or negative errno. */

@@ -16,11 +16,14 @@
 
 /* ---- exec: a probe command ---- */
 
+/* readiness.command while g starts, reload.confirm-command in its confirm window: the same kind of probe, run the
+ * same way. */
 static int probe_start(struct generation *g, const struct rlimit *nofile, char **ret_error) {
 	struct program_spec ps = {
 		.config = g->config,
 		.generation = g->id,
 		.probe_of_pid = g->pid,
+		.probe_command = g->confirming ? g->config->confirm_command : g->config->readiness_command,
 		.nofile = nofile,
 	};
 	struct program p;
@@ -45,30 +48,37 @@ static int probe_start(struct generation *g, const struct rlimit *nofile, char *
 	if (pidfd >= 0)
 		close(pidfd);
 	g->probe_pid = pid;
-	log_debug("generation %u: readiness probe started (pid %d)", g->id, (int)pid);
+	log_debug("generation %u: %s probe started (pid %d)", g->id, g->confirming ? "confirm" : "readiness", (int)pid);
 	return 0;
 }
 
-bool readiness_probe_reaped(struct generation *list, pid_t pid, int wait_status, uint64_t now,
-			    struct generation **ret_ready) {
+enum probe_outcome readiness_probe_reaped(struct generation *list, pid_t pid, int wait_status, uint64_t now,
+					  struct generation **ret_gen) {
 	struct generation *g = list;
 	while (g && g->probe_pid != pid)
 		g = g->next;
 	if (!g)
-		return false;
-	*ret_ready = NULL;
+		return PROBE_NOT_A_PROBE;
+	*ret_gen = g;
 	g->probe_pid = 0;
-	if (g->state != GEN_STARTING)
-		return true;
-	if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) {
-		*ret_ready = g;
-		return true;
-	}
+	bool ok = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
 	char buf[64];
+	if (g->state == GEN_READY && g->confirming) {
+		/* One failure is enough: the window is short, and a retry would let a broken version serve on. */
+		if (!ok)
+			return PROBE_FAILED;
+		log_debug("generation %u: reload.confirm-command exited 0", g->id);
+		g->check_usec = now + g->config->readiness_interval_usec;
+		return PROBE_NOTHING;
+	}
+	if (g->state != GEN_STARTING)
+		return PROBE_NOTHING;
+	if (ok)
+		return PROBE_READY;
 	log_debug("generation %u: readiness probe %s; next one in %" PRIu64 " ms", g->id,
 		  wait_status_describe(wait_status, buf), g->config->readiness_interval_usec / USEC_PER_MSEC);
 	g->check_usec = now + g->config->readiness_interval_usec;
-	return true;
+	return PROBE_NOTHING;
 }
 
 /* ---- pidfile: a live process of this generation, followed from then on ---- */
@@ -76,7 +86,7 @@ bool readiness_probe_reaped(struct generation *list, pid_t pid, int wait_status,
 /* The pid in the file: decimal digits, optionally surrounded by white space. 0 when there is none (yet). */
 static pid_t read_pid_file(const char *path) {
 	char buf[64];
-	if (read_small_file(path, O_NOCTTY | O_NONBLOCK, buf, sizeof(buf)) <= 0)
+	if (read_file_at(AT_FDCWD, path, O_NOCTTY | O_NONBLOCK, buf, sizeof(buf)) <= 0)
 		return 0;
 	char *p = buf + strspn(buf, " \t\n");
 	size_t len = strspn(p, "0123456789");
@@ -160,10 +170,32 @@ void readiness_begin(struct generation *g) {
 	}
 }
 
+void readiness_confirm_begin(struct generation *g, uint64_t now) {
+	g->confirming = true;
+	g->check_usec = g->config->confirm_command ? now : USEC_INFINITY;
+}
+
+/* Starts g's probe unless one runs; one that cannot be started is tried again after readiness.interval. */
+static void probe_run(struct generation *g, const struct rlimit *nofile, uint64_t now) {
+	_cleanup_free_ char *error = NULL;
+	if (g->probe_pid > 0)
+		return;
+	int r = probe_start(g, nofile, &error);
+	if (r < 0) {
+		log_warning("generation %u: could not run %s: %s; trying again in %" PRIu64 " ms", g->id,
+			    g->confirming ? "reload.confirm-command" : "readiness.command",
+			    error ? error : strerror(-r), g->config->readiness_interval_usec / USEC_PER_MSEC);
+		g->check_usec = now + g->config->readiness_interval_usec;
+	}
+}
+
 bool readiness_check(struct evloop *loop, struct generation *list, struct generation *g, const struct rlimit *nofile,
 		     uint64_t now, char how[static READINESS_HOW_MAX]) {
-	_cleanup_free_ char *error = NULL;
 	g->check_usec = USEC_INFINITY;
+	if (g->state == GEN_READY && g->confirming) {
+		probe_run(g, nofile, now);
+		return false;
+	}
 	if (g->state != GEN_STARTING)
 		return false;
 	switch (g->readiness) {
@@ -173,16 +205,7 @@ bool readiness_check(struct evloop *loop, struct generation *list, struct genera
 	case READINESS_PIDFILE:
 		return check_pid_file(loop, list, g, now, how);
 	case READINESS_EXEC:
-		if (g->probe_pid > 0)
-			return false;
-		int r = probe_start(g, nofile, &error);
-		if (r < 0) {
-			log_warning("generation %u: could not run readiness.command: %s; trying again in %" PRIu64
-				    " ms",
-				    g->id, error ? error : strerror(-r),
-				    g->config->readiness_interval_usec / USEC_PER_MSEC);
-			g->check_usec = now_usec() + g->config->readiness_interval_usec;
-		}
+		probe_run(g, nofile, now);
 		return false;
 	default:
 		return false;

@@ -25,14 +25,26 @@
 void readiness_begin(struct generation *g);
 
 /* g's check_usec has come. Returns true when g is ready, with how[] saying why; otherwise the next check is
- * scheduled (or a probe runs). list: every generation (a pid file must not name another one's process). */
+ * scheduled (or a probe runs: readiness.command while starting, reload.confirm-command while confirming). list:
+ * every generation (a pid file must not name another one's process). */
 bool readiness_check(struct evloop *loop, struct generation *list, struct generation *g, const struct rlimit *nofile,
 		     uint64_t now, char how[static READINESS_HOW_MAX]);
 
-/* A child was reaped: returns true when it was the probe of a generation in list (and is dealt with); then
- * *ret_ready is that generation when the probe made it ready, else NULL. */
-bool readiness_probe_reaped(struct generation *list, pid_t pid, int wait_status, uint64_t now,
-			    struct generation **ret_ready);
+/* The reload.confirm window of g (ready, the old generation still serving) begins at now: with
+ * reload.confirm-command, the first probe runs at once and the next one readiness.interval after each success. The
+ * window ends with generation_end_readiness() (or the generation's stop or kill). */
+void readiness_confirm_begin(struct generation *g, uint64_t now);
+
+enum probe_outcome {
+	PROBE_NOT_A_PROBE, /* the pid was no generation's probe */
+	PROBE_NOTHING, /* a probe, dealt with: the next one is scheduled, or it no longer counts */
+	PROBE_READY, /* readiness.command exited 0: the generation is ready */
+	PROBE_FAILED, /* reload.confirm-command failed: the generation in its window is not healthy */
+};
+/* A child was reaped: what it means when it was the probe of a generation in list; *ret_gen is that generation
+ * (set for PROBE_READY and PROBE_FAILED). */
+enum probe_outcome readiness_probe_reaped(struct generation *list, pid_t pid, int wait_status, uint64_t now,
+					  struct generation **ret_gen);
 
 /* g's main process was reaped: true when, with readiness.type pidfile, it exited 0 before the pid file named a live
  * process: the daemon it left is awaited, and the generation lives on without a process of its own for now. */

@@ -337,7 +337,9 @@ static void upgrade_exec(struct run *r, struct control_client *cl) {
 
 /* Whether something is starting: an upgrade waits for it to be ready (or to fail). */
 static const char *busy(const struct run *r) {
-	if (r->sup.state == SUP_RELOADING)
+	/* A reload's confirm window too: its state (the window, its probe, the config it would commit) is waited for,
+	 * not carried. */
+	if (r->sup.state == SUP_RELOADING || r->sup.state == SUP_CONFIRMING)
 		return "a reload";
 	if (r->sup.state == SUP_STARTING)
 		return "the start";

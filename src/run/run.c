@@ -144,6 +144,9 @@ static void handle_timer(struct run *r) {
 	}
 	if (s->upstream.watchdog_next_usec <= now)
 		upstream_watchdog_due(&s->upstream, s->state != SUP_BACKOFF, now);
+	/* After the watchdogs: a new generation that hung at the end of its window is rolled back, not committed. */
+	if (s->state == SUP_CONFIRMING && s->reload.confirm_until <= now)
+		dispatch(r, &(struct event){.type = EV_CONFIRMED});
 	if (s->state == SUP_BACKOFF && s->restart_usec <= now) {
 		s->restart_usec = USEC_INFINITY;
 		dispatch(r, &(struct event){.type = EV_RESTART_DUE});
@@ -324,14 +327,23 @@ static void reap_children(struct run *r) {
 		generations_adopt(s->generations, r->remnants, pid);
 		uint64_t now = now_usec();
 		struct generation *g;
-		if (readiness_probe_reaped(s->generations, pid, status, now, &g)) {
-			if (g)
-				ready(r, g, "readiness.command exited 0");
+		char buf[64], why[96];
+		switch (readiness_probe_reaped(s->generations, pid, status, now, &g)) {
+		case PROBE_READY:
+			ready(r, g, "readiness.command exited 0");
 			continue;
+		case PROBE_FAILED:
+			snprintf(why, sizeof(why), "failed reload.confirm-command (it %s)",
+				 wait_status_describe(status, buf));
+			dispatch(r, &(struct event){.type = EV_UNHEALTHY, .gen = g, .why = why});
+			continue;
+		case PROBE_NOTHING:
+			continue;
+		case PROBE_NOT_A_PROBE:
+			break;
 		}
 		g = generation_by_pid(s->generations, pid);
 		if (!g) {
-			char buf[64];
 			log_debug("reaped process %d, which %s", (int)pid, wait_status_describe(status, buf));
 			continue;
 		}
@@ -517,6 +529,16 @@ static void handle_notify_message(struct run *r, struct notify_datagram *d) {
 		break;
 	case UPSTREAM_NOTHING:
 		break;
+	}
+	/* What a program says when it is failing: in a confirm window that rolls the reload back (elsewhere nothing
+	 * listens). g may be gone by now: looked up again. */
+	if ((m.stopping || m.errno_value >= 0) && (g = generation_of_sender(s, d->pid))) {
+		char why[64];
+		if (m.stopping)
+			snprintf(why, sizeof(why), "sent STOPPING=1");
+		else
+			snprintf(why, sizeof(why), "sent ERRNO=%d", m.errno_value);
+		dispatch(r, &(struct event){.type = EV_UNHEALTHY, .gen = g, .why = why});
 	}
 }
 

@@ -8,17 +8,37 @@
 #include "util.h"
 #include "version.h"
 
+/* SUP_CONFIRMING: how long the reload.confirm window has to run. */
+static uint64_t confirm_left(const struct supervisor *s, uint64_t now) {
+	return s->reload.confirm_until > now ? s->reload.confirm_until - now : 0;
+}
+
+/* The reload.confirm window in progress: the generation on trial, the window and what is left of it; or null. */
+static void append_confirm(struct json_buf *b, const struct supervisor *s, uint64_t now) {
+	if (s->state == SUP_CONFIRMING && s->reload.gen)
+		json_append(b, "{\"generation\":%u,\"window_ms\":%" PRIu64 ",\"left_ms\":%" PRIu64 "}",
+			    s->reload.gen->id, s->reload.config->reload_confirm_usec / USEC_PER_MSEC,
+			    confirm_left(s, now) / USEC_PER_MSEC);
+	else
+		json_append(b, "null");
+}
+
 /* The same, as text for `baton status` without --json (so the client needs no JSON array reader). */
 static char *status_text(const struct supervisor *s, pid_t pid, uint64_t now) {
 	char abuf[ADDR_FORMAT_MAX];
 	struct json_buf t = {0};
 	json_append(&t, "baton pid %d: %s", (int)pid, sup_state_to_string(s->state));
+	if (s->state == SUP_CONFIRMING)
+		json_append(&t, ", %.1f s left", (double)confirm_left(s, now) / (double)USEC_PER_SEC);
 	if (s->options.config_path)
 		json_append(&t, " (%s)", s->options.config_path);
 	json_append(&t, "\n");
 	for (const struct generation *g = s->generations; g; g = g->next) {
 		json_append(&t, "  generation %u: pid %d, %s%s, up %" PRIu64 "s", g->id, (int)g->pid,
-			    gen_state_to_string(g->state), g == s->current ? " (current)" : "",
+			    gen_state_to_string(g->state),
+			    g == s->current                                    ? " (current)"
+			    : g == s->reload.gen && s->state == SUP_CONFIRMING ? " (new, confirming)"
+									       : "",
 			    (now - g->started_usec) / USEC_PER_SEC);
 		if (g->processes >= 0)
 			json_append(&t, ", %d process%s", g->processes, g->processes == 1 ? "" : "es");
@@ -79,8 +99,11 @@ char *status_render(const struct supervisor *s, pid_t pid, uint64_t now) {
 		json_append_string(&b, addr_format(&s->listeners[i].address, abuf));
 		json_append(&b, ",\"inherited\":%s}", s->listeners[i].inherited ? "true" : "false");
 	}
-	json_append(&b, "],\"reload_in_progress\":%s,\"reload_queued\":%s,\"last_reload\":",
-		    s->state == SUP_RELOADING ? "true" : "false", s->reload_queued ? "true" : "false");
+	bool reloading = s->state == SUP_RELOADING || s->state == SUP_CONFIRMING;
+	json_append(&b, "],\"reload_in_progress\":%s,\"reload_queued\":%s,\"confirm\":", reloading ? "true" : "false",
+		    s->reload_queued ? "true" : "false");
+	append_confirm(&b, s, now);
+	json_append(&b, ",\"last_reload\":");
 	if (s->last_reload.seq) {
 		json_append(&b, "{\"reload\":%" PRIu64 ",\"ok\":%s,\"message\":", s->last_reload.seq,
 			    s->last_reload.ok ? "true" : "false");

@@ -5,6 +5,7 @@
 #include "supervisor.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -13,107 +14,10 @@
 #include "notify.h"
 #include "proc.h"
 #include "readiness.h"
+#include "supervisor-internal.h"
 #include "util.h"
 
 typedef void (*transition_fn)(struct supervisor *s, const struct event *ev);
-
-static const char *const sup_state_names[_SUP_STATE_MAX] = {
-	[SUP_STARTING] = "starting",  [SUP_RUNNING] = "running",   [SUP_RELOADING] = "reloading",
-	[SUP_BACKOFF] = "restarting", [SUP_STOPPING] = "stopping", [SUP_DONE] = "done",
-};
-
-static const char *const event_names[_EV_MAX] = {
-	[EV_READY] = "ready",
-	[EV_EXITED] = "exited",
-	[EV_READY_TIMEOUT] = "readiness timeout",
-	[EV_STOP_TIMEOUT] = "stop timeout",
-	[EV_STOP_REQUEST] = "stop request",
-	[EV_RELOAD_REQUEST] = "reload request",
-	[EV_RESTART_DUE] = "restart due",
-	[EV_WATCHDOG] = "watchdog",
-};
-
-const char *sup_state_to_string(enum sup_state st) {
-	return st < _SUP_STATE_MAX ? sup_state_names[st] : "?";
-}
-
-const char *sup_event_to_string(enum sup_event ev) {
-	return ev < _EV_MAX ? event_names[ev] : "?";
-}
-
-/* ---- what transitions use: the queue, the outbox, generations started and listener sets swapped ---- */
-
-/* Queues a follow-up event: it runs once the transition in progress has returned. */
-static void post(struct supervisor *s, const struct event *ev) {
-	if (s->n_queued >= SUP_QUEUE_MAX) {
-		/* Cannot happen: a transition queues at most one event (a queued reload). */
-		log_error("event queue full, dropping event '%s'", sup_event_to_string(ev->type));
-		return;
-	}
-	s->queue[s->n_queued++] = *ev;
-}
-
-/* Reload seq has ended (or will not run): control clients waiting for it get this reply from run.c. */
-static void reply_reload(struct supervisor *s, uint64_t seq, bool ok, const char *message) {
-	struct reload_reply *r = calloc(1, sizeof(*r));
-	if (!r || !(r->message = strdup(message))) {
-		free(r);
-		log_error("out of memory: the reply to reload %" PRIu64 " is lost", seq);
-		return;
-	}
-	r->seq = seq;
-	r->ok = ok;
-	if (ok && s->current) {
-		r->generation = s->current->id;
-		r->pid = s->current->pid;
-		r->duration_usec = s->last_reload.duration_usec;
-		r->ready_usec = s->last_reload.ready_usec;
-	}
-	struct reload_reply **p = &s->replies;
-	while (*p)
-		p = &(*p)->next;
-	*p = r;
-}
-
-/* Starts the next generation of config c on the listeners ls, and its readiness checks. current: it is the
- * current generation from the start (the first start, a restart), so it takes the terminal's foreground at once;
- * a reload's new generation takes it when it becomes current (run.c). */
-static int start_generation(struct supervisor *s, const struct config *c, const struct listener *ls, size_t n,
-			    bool current, struct generation **ret, char **ret_error) {
-	struct generation_spec spec = {
-		.config = c,
-		.listeners = ls,
-		.n_listeners = n,
-		.id = s->last_generation + 1,
-		.notify_socket = s->notify_path,
-		.nofile = &s->options.nofile,
-		.loop = s->loop,
-		.take_terminal = current && s->terminal,
-		/* program.cgroup: never, on a reload too, means none for this generation. */
-		.cgroups = c->cgroup_mode != CGROUP_NEVER ? s->cgroups : NULL,
-	};
-	int r = generation_start(&s->generations, &spec, ret, ret_error);
-	if (r < 0)
-		return r;
-	s->last_generation = spec.id;
-	readiness_begin(*ret);
-	if (c->readiness_type == READINESS_NONE) {
-		/* Ready now, before anything else can happen to it (a program that is done at once exits right away).
-		 */
-		log_info("generation %u (pid %d): readiness.type is none", (*ret)->id, (int)(*ret)->pid);
-		post(s, &(struct event){.type = EV_READY, .gen = *ret});
-	}
-	return 0;
-}
-
-/* The new listener set of a reload becomes the supervisor's; the fd store follows it. */
-static void listeners_commit(struct supervisor *s, struct listener *ls, size_t n) {
-	upstream_fd_store_update(&s->upstream, s->listeners, s->n_listeners, ls, n);
-	listeners_move_paths(ls, n, s->listeners, s->n_listeners);
-	listeners_free(s->listeners, s->n_listeners);
-	s->listeners = ls;
-	s->n_listeners = n;
-}
 
 /* ---- transitions ---- */
 
@@ -127,7 +31,7 @@ static void begin_stop(struct supervisor *s, int exit_code) {
 	s->state = SUP_STOPPING;
 	s->exit_code = exit_code;
 	s->reload_queued = false;
-	reply_reload(s, s->last_reload_seq + 1, false, "baton is stopping");
+	sup_reply_reload(s, s->last_reload_seq + 1, false, "baton is stopping");
 	notify_upstream("STOPPING=1\nSTATUS=stopping");
 	for (struct generation *g = s->generations; g; g = g->next)
 		generation_stop(s->generations, g, s->config, s->now);
@@ -158,7 +62,7 @@ static void on_stop_timeout(struct supervisor *s, const struct event *ev) {
 static void start_queued_reload(struct supervisor *s) {
 	if (!s->reload_queued)
 		return;
-	post(s, &(struct event){.type = EV_RELOAD_REQUEST, .why = "queued reload"});
+	sup_post(s, &(struct event){.type = EV_RELOAD_REQUEST, .why = "queued reload"});
 }
 
 /* Schedules the next generation after the current one died: restart.delay doubled for each consecutive failure, up
@@ -308,12 +212,12 @@ static void on_restart_due(struct supervisor *s, const struct event *ev) {
 	_cleanup_free_ char *error = NULL;
 	struct generation *g;
 	s->restarts++;
-	int r = start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, &error);
+	int r = sup_start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, &error);
 	if (r < 0) {
-		char why[256];
-		snprintf(why, sizeof(why), "failed to start the program: %s", error ? error : strerror(-r));
-		log_error("%s", why);
-		schedule_restart(s, why);
+		_cleanup_free_ char *why =
+			strdup_printf("failed to start the program: %s", error ? error : strerror(-r));
+		log_error("%s", why ? why : "failed to start the program");
+		schedule_restart(s, why ? why : "failed to start the program");
 		return;
 	}
 	notify_upstreamf("STATUS=restarted: starting generation %u (pid %d)", g->id, (int)g->pid);
@@ -331,7 +235,7 @@ static void on_reload_queue(struct supervisor *s, const struct event *ev) {
 
 static void on_reload_refused(struct supervisor *s, const struct event *ev) {
 	log_info("%s while stopping, ignoring", ev->why ? ev->why : "reload requested");
-	reply_reload(s, s->last_reload_seq + 1, false, "baton is stopping");
+	sup_reply_reload(s, s->last_reload_seq + 1, false, "baton is stopping");
 }
 
 /* Ends the reload in progress (or one that could not start) and reports it. */
@@ -346,6 +250,9 @@ static void reload_finish(struct supervisor *s, bool ok, const char *message) {
 		.duration_usec = now - rl->started_usec,
 		.ready_usec = ok && rl->gen ? rl->gen->ready_usec - rl->gen->started_usec : 0,
 	};
+	/* A confirm probe runs the reload's config: it ends before that config is freed (or swapped in). */
+	if (rl->gen && rl->gen->confirming)
+		generation_end_readiness(rl->gen);
 	if (ok)
 		log_info("reload %" PRIu64 " done in %" PRIu64 " ms: %s", rl->seq,
 			 s->last_reload.duration_usec / USEC_PER_MSEC, message);
@@ -357,13 +264,17 @@ static void reload_finish(struct supervisor *s, bool ok, const char *message) {
 	uint64_t seq = rl->seq;
 	*rl = (struct reload){0};
 
-	reply_reload(s, seq, ok, message);
+	sup_reply_reload(s, seq, ok, message);
 }
 
 /* The reload failed: the new generation (if any) is killed, the new config and sockets are dropped, and whatever
- * was serving keeps serving. READY=1 goes upstream either way: systemd waits for it after RELOADING=1. */
-static void reload_fail(struct supervisor *s, const char *why) {
+ * was serving keeps serving. READY=1 goes upstream either way: systemd waits for it after RELOADING=1. The message is
+ * why, then sep and which generation serves, built in memory of its own size, so that a long reason (a config error
+ * quoting its file and key) reaches the client, the status and the log whole. */
+static void reload_abandon(struct supervisor *s, const char *why, const char *sep) {
 	struct reload *rl = &s->reload;
+	_cleanup_free_ char *msg = NULL, *restart_why = NULL;
+
 	if (rl->gen && rl->gen->state != GEN_KILLED) {
 		/* Stopped, not killed: a program that does not notify may serve on the shared sockets before it
 		 * counts as ready, and its requests in flight can finish. */
@@ -371,13 +282,10 @@ static void reload_fail(struct supervisor *s, const char *why) {
 		generation_stop(s->generations, rl->gen, s->config, s->now);
 	}
 
-	char msg[512];
 	if (s->current)
-		snprintf(msg, sizeof(msg), "%s; generation %u keeps serving", why, s->current->id);
-	else
-		snprintf(msg, sizeof(msg), "%s", why);
-	notify_upstreamf("READY=1\nSTATUS=reload failed: %s", msg);
-	reload_finish(s, false, msg);
+		msg = strdup_printf("%s%sgeneration %u keeps serving", why, sep, s->current->id);
+	notify_upstreamf("READY=1\nSTATUS=reload failed: %s", msg ? msg : why);
+	reload_finish(s, false, msg ? msg : why);
 
 	if (s->current) {
 		if (s->current->state == GEN_READY)
@@ -387,28 +295,43 @@ static void reload_fail(struct supervisor *s, const char *why) {
 	} else {
 		/* Nothing serves (it died meanwhile, or the restart strategy stopped it): the old config starts again.
 		 */
-		char buf[300];
-		snprintf(buf, sizeof(buf), "reload failed with no generation serving (%s)", why);
-		schedule_restart(s, buf);
+		restart_why = strdup_printf("reload failed with no generation serving (%s)", why);
+		schedule_restart(s, restart_why ? restart_why : why);
 	}
 }
 
+/* A reload failed for the reason fmt says (printf-style). */
+static void reload_fail(struct supervisor *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reload_fail(struct supervisor *s, const char *fmt, ...) {
+	_cleanup_free_ char *why = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&why, fmt, ap) < 0)
+		why = NULL; /* undefined on failure */
+	va_end(ap);
+	/* Out of memory: the reply still says that the reload failed. */
+	reload_abandon(s, why ? why : "out of memory", "; ");
+}
+
 /* The new generation is serving: it becomes current, the new config and sockets are swapped in, and the old
- * generation is told to stop. */
-static void reload_commit(struct supervisor *s) {
+ * generation is told to stop. how: what the message adds (how a confirm window ended), or "". */
+static void reload_commit(struct supervisor *s, const char *how) {
 	struct reload *rl = &s->reload;
 	struct generation *old = s->current;
 	struct generation *g = rl->gen ? rl->gen : s->current;
-	char msg[160];
+	char msg[400];
 
 	if (rl->gen) {
-		uint64_t took = generation_ready(rl->gen, s->now);
+		/* Ready now, or at the start of its confirm window. */
+		uint64_t took =
+			g->state == GEN_STARTING ? generation_ready(g, s->now) : g->ready_usec - g->started_usec;
 		s->current = rl->gen;
-		listeners_commit(s, rl->listeners, rl->n_listeners);
+		sup_listeners_commit(s, rl->listeners, rl->n_listeners);
 		rl->listeners = NULL;
 		rl->n_listeners = 0;
-		snprintf(msg, sizeof(msg), "generation %u (pid %d) is serving, ready %" PRIu64 " ms after start", g->id,
-			 (int)g->pid, took / USEC_PER_MSEC);
+		snprintf(msg, sizeof(msg), "generation %u (pid %d) is serving, ready %" PRIu64 " ms after start%s",
+			 g->id, (int)g->pid, took / USEC_PER_MSEC, how);
 	} else {
 		g->deadline_usec = USEC_INFINITY;
 		snprintf(msg, sizeof(msg), "generation %u (pid %d) reloaded itself", g->id, (int)g->pid);
@@ -431,11 +354,9 @@ static void reload_commit(struct supervisor *s) {
 static void reload_start_generation(struct supervisor *s) {
 	struct reload *rl = &s->reload;
 	_cleanup_free_ char *error = NULL;
-	int r = start_generation(s, rl->config, rl->listeners, rl->n_listeners, false, &rl->gen, &error);
+	int r = sup_start_generation(s, rl->config, rl->listeners, rl->n_listeners, false, &rl->gen, &error);
 	if (r < 0) {
-		char why[512];
-		snprintf(why, sizeof(why), "could not start the program: %s", error ? error : strerror(-r));
-		reload_fail(s, why);
+		reload_fail(s, "could not start the program: %s", error ? error : strerror(-r));
 		return;
 	}
 	notify_upstreamf("STATUS=reloading: starting generation %u (pid %d)", rl->gen->id, (int)rl->gen->pid);
@@ -457,13 +378,10 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 
 	int r = supervisor_load_config(&s->options, &c, &error);
 	if (r < 0) {
-		char why[1024];
 		/* Out of fds or memory is baton's trouble, not the file's. */
 		bool system = r == -EMFILE || r == -ENFILE || r == -ENOMEM;
-		snprintf(why, sizeof(why), "%s: %s",
-			 system ? "could not read the configuration" : "invalid configuration",
-			 error ? error : strerror(-r));
-		reload_fail(s, why);
+		reload_fail(s, "%s: %s", system ? "could not read the configuration" : "invalid configuration",
+			    error ? error : strerror(-r));
 		return;
 	}
 	rl->config = c;
@@ -471,10 +389,9 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 
 	if (rl->strategy == RELOAD_SIGNAL && s->current && s->current->state == GEN_READY) {
 		if (!listeners_match_config(s->listeners, s->n_listeners, c)) {
-			reload_fail(
-				s,
-				"the listeners changed, and reload.strategy signal cannot give a running program new "
-				"sockets (use replace or restart)");
+			reload_fail(s,
+				    "the listeners changed, and reload.strategy signal cannot give a running program "
+				    "new sockets (use replace or restart)");
 			return;
 		}
 		int sig = c->reload_signal;
@@ -482,15 +399,13 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 			 (int)s->current->pid);
 		r = generation_signal(s->current, sig);
 		if (r < 0) {
-			char why[128];
-			snprintf(why, sizeof(why), "could not send %s: %s", strempty(signal_name(sig)), strerror(-r));
-			reload_fail(s, why);
+			reload_fail(s, "could not send %s: %s", strempty(signal_name(sig)), strerror(-r));
 			return;
 		}
 		if (c->readiness_type != READINESS_NOTIFY || s->current->readiness != READINESS_NOTIFY) {
 			/* Nothing will say when a program that does not notify has reloaded: delivering the signal
 			 * is all there is to wait for. */
-			reload_commit(s);
+			reload_commit(s, "");
 			return;
 		}
 		/* It reports RELOADING=1 ... READY=1 (or just READY=1) when done; the readiness timeout bounds that. */
@@ -503,9 +418,7 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 
 	r = sock_open_all(c, s->listeners, s->n_listeners, NULL, 0, &rl->listeners, &error);
 	if (r < 0) {
-		char why[1024];
-		snprintf(why, sizeof(why), "%s", error ? error : strerror(-r));
-		reload_fail(s, why);
+		reload_fail(s, "%s", error ? error : strerror(-r));
 		return;
 	}
 	rl->n_listeners = c->n_listeners;
@@ -522,10 +435,33 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 	reload_start_generation(s);
 }
 
+/* The new generation is ready, but the reload is not done yet: the old one serves on beside it for reload.confirm,
+ * and the new one must stay healthy that long (baton(1) RELOAD). */
+static void begin_confirm(struct supervisor *s) {
+	struct reload *rl = &s->reload;
+	struct generation *g = rl->gen;
+	char buf[32];
+	uint64_t took = generation_ready(g, s->now);
+	rl->confirm_until = s->now + rl->config->reload_confirm_usec;
+	readiness_confirm_begin(g, s->now);
+	s->state = SUP_CONFIRMING;
+	format_duration(rl->config->reload_confirm_usec, buf);
+	log_info("generation %u (pid %d) is ready (%" PRIu64 " ms after start); generation %u serves on beside it "
+		 "for reload.confirm %s",
+		 g->id, (int)g->pid, took / USEC_PER_MSEC, s->current->id, buf);
+	/* No READY=1 yet: under Type=notify-reload systemd waits for it, and gets it at the commit or the rollback. */
+	notify_upstreamf("STATUS=reloading: generation %u ready, confirming for %s; generation %u serving", g->id, buf,
+			 s->current->id);
+}
+
 static void on_reloading_ready(struct supervisor *s, const struct event *ev) {
 	struct reload *rl = &s->reload;
-	if (ev->gen == rl->gen || (!rl->gen && rl->strategy == RELOAD_SIGNAL && ev->gen == s->current))
-		reload_commit(s);
+	/* A window needs an old generation to go back to: a reload while none serves (restarting) commits at once. */
+	bool confirm = rl->config->reload_confirm_usec > 0 && s->current && s->current->state == GEN_READY;
+	if (ev->gen == rl->gen && confirm)
+		begin_confirm(s);
+	else if (ev->gen == rl->gen || (!rl->gen && rl->strategy == RELOAD_SIGNAL && ev->gen == s->current))
+		reload_commit(s, "");
 	else
 		log_debug("generation %u sent READY=1 during a reload, ignoring", ev->gen->id);
 }
@@ -537,9 +473,8 @@ static void on_reloading_exited(struct supervisor *s, const struct event *ev) {
 
 	if (g == rl->gen) {
 		rl->gen = NULL;
-		snprintf(why, sizeof(why), "the new generation %u %s before it was ready", g->id,
-			 wait_status_describe(ev->wait_status, buf));
-		reload_fail(s, why);
+		reload_fail(s, "the new generation %u %s before it was ready", g->id,
+			    wait_status_describe(ev->wait_status, buf));
 	} else if (g == rl->old) {
 		rl->old = NULL;
 		log_info("generation %u (pid %d) %s; starting its replacement", g->id, (int)g->pid,
@@ -551,7 +486,7 @@ static void on_reloading_exited(struct supervisor *s, const struct event *ev) {
 			 wait_status_describe(ev->wait_status, buf));
 		log_warning("%s", why);
 		if (rl->strategy == RELOAD_SIGNAL)
-			reload_fail(s, why);
+			reload_fail(s, "%s", why);
 		/* replace: the new generation may still come up and take over. */
 	} else
 		on_other_exited(s, ev);
@@ -559,24 +494,78 @@ static void on_reloading_exited(struct supervisor *s, const struct event *ev) {
 
 static void on_reloading_timeout(struct supervisor *s, const struct event *ev) {
 	struct reload *rl = &s->reload;
-	char buf[32], why[160];
+	char buf[32];
 	const char *limit = format_duration(rl->config->readiness_timeout_usec, buf);
 
-	if (ev->gen == rl->gen) {
-		snprintf(why, sizeof(why), "the new generation %u was not ready within %s (readiness.timeout)",
-			 ev->gen->id, limit);
-		reload_fail(s, why);
-	} else if (ev->gen == s->current && rl->strategy == RELOAD_SIGNAL) {
-		snprintf(why, sizeof(why), "generation %u did not report READY=1 within %s of %s", ev->gen->id, limit,
-			 strempty(signal_name(rl->config->reload_signal)));
-		reload_fail(s, why);
-	}
+	if (ev->gen == rl->gen)
+		reload_fail(s, "the new generation %u was not ready within %s (readiness.timeout)", ev->gen->id, limit);
+	else if (ev->gen == s->current && rl->strategy == RELOAD_SIGNAL)
+		reload_fail(s, "generation %u did not report READY=1 within %s of %s", ev->gen->id, limit,
+			    strempty(signal_name(rl->config->reload_signal)));
 }
 
 static void on_reloading_stop(struct supervisor *s, const struct event *ev) {
 	log_info("%s during reload %" PRIu64 ", abandoning it", ev->why ? ev->why : "stop requested", s->reload.seq);
 	reload_finish(s, false, "baton is stopping");
 	on_stop_request(s, ev);
+}
+
+/* The new generation failed within its confirm window (what: "exited with status 2"): the reload rolls back. The
+ * new generation goes (stopped, or gone already, with everything it started); the old one never stopped serving and
+ * stays current; the failed version is not restarted. */
+static void rollback(struct supervisor *s, struct generation *g, const char *what) {
+	char buf[32], why[600];
+	snprintf(why, sizeof(why), "generation %u %s, %.1f s after ready, within reload.confirm %s: rolled back", g->id,
+		 what, (double)(s->now - g->ready_usec) / (double)USEC_PER_SEC,
+		 format_duration(s->reload.config->reload_confirm_usec, buf));
+	reload_abandon(s, why, ", "); /* which logs it */
+}
+
+static void on_confirming_exited(struct supervisor *s, const struct event *ev) {
+	struct reload *rl = &s->reload;
+	struct generation *g = ev->gen;
+	char buf[64], how[160];
+	if (g == rl->gen) {
+		rl->gen = NULL; /* nothing left to stop */
+		rollback(s, g, wait_status_describe(ev->wait_status, buf));
+	} else if (g == s->current) {
+		/* Nothing is left to roll back to: the new generation takes over now, window or not. */
+		snprintf(how, sizeof(how), ", before the end of reload.confirm: generation %u %s", g->id,
+			 wait_status_describe(ev->wait_status, buf));
+		log_warning("generation %u (pid %d) %s during the reload.confirm window; generation %u takes over now",
+			    g->id, (int)g->pid, buf, rl->gen->id);
+		s->current = NULL;
+		reload_commit(s, how);
+	} else
+		on_other_exited(s, ev);
+}
+
+static void on_confirming_watchdog(struct supervisor *s, const struct event *ev) {
+	struct generation *g = ev->gen;
+	char buf[32], what[96];
+	if (g != s->reload.gen) {
+		on_watchdog(s, ev); /* the old generation hung: killed, and its exit hands over to the new one */
+		return;
+	}
+	snprintf(what, sizeof(what), "missed its watchdog (no WATCHDOG=1 within %s)",
+		 format_duration(g->watchdog_usec, buf));
+	generation_kill(s->generations, g, ev->why ? ev->why : what);
+	rollback(s, g, ev->why ? ev->why : what);
+}
+
+static void on_confirming_unhealthy(struct supervisor *s, const struct event *ev) {
+	if (ev->gen == s->reload.gen)
+		rollback(s, ev->gen, ev->why ? ev->why : "is unhealthy");
+	else
+		log_debug("generation %u is unhealthy (%s), but not in a confirm window, ignoring", ev->gen->id,
+			  strempty(ev->why));
+}
+
+static void on_confirmed(struct supervisor *s, const struct event *ev) {
+	char buf[32], how[96];
+	snprintf(how, sizeof(how), ", confirmed after reload.confirm %s",
+		 format_duration(s->reload.config->reload_confirm_usec, buf));
+	reload_commit(s, how);
 }
 
 static void on_stopping_exited(struct supervisor *s, const struct event *ev) {
@@ -615,6 +604,17 @@ static const transition_fn transitions[_SUP_STATE_MAX][_EV_MAX] = {
 			[EV_RELOAD_REQUEST] = on_reload_queue,
 			[EV_WATCHDOG] = on_watchdog,
 		},
+	[SUP_CONFIRMING] =
+		{
+			[EV_READY] = on_running_ready,
+			[EV_EXITED] = on_confirming_exited,
+			[EV_STOP_TIMEOUT] = on_stop_timeout,
+			[EV_STOP_REQUEST] = on_reloading_stop,
+			[EV_RELOAD_REQUEST] = on_reload_queue,
+			[EV_WATCHDOG] = on_confirming_watchdog,
+			[EV_CONFIRMED] = on_confirmed,
+			[EV_UNHEALTHY] = on_confirming_unhealthy,
+		},
 	[SUP_BACKOFF] =
 		{
 			[EV_EXITED] = on_other_exited,
@@ -635,8 +635,8 @@ static const transition_fn transitions[_SUP_STATE_MAX][_EV_MAX] = {
 
 static void run_one(struct supervisor *s, const struct event *ev) {
 	transition_fn fn = transitions[s->state][ev->type];
-	log_debug("event '%s' (generation %u) in state '%s'%s", event_names[ev->type], ev->gen ? ev->gen->id : 0,
-		  sup_state_names[s->state], fn ? "" : ": ignored");
+	log_debug("event '%s' (generation %u) in state '%s'%s", sup_event_to_string(ev->type),
+		  ev->gen ? ev->gen->id : 0, sup_state_to_string(s->state), fn ? "" : ": ignored");
 	if (fn)
 		fn(s, ev);
 }
@@ -679,96 +679,18 @@ void supervisor_generation_ended(struct supervisor *s, struct generation *g, int
 		now);
 }
 
-struct reload_reply *supervisor_take_replies(struct supervisor *s) {
-	return TAKE_PTR(s->replies);
-}
-
-void reload_replies_free(struct reload_reply *r) {
-	while (r) {
-		struct reload_reply *next = r->next;
-		free(r->message);
-		free(r);
-		r = next;
-	}
-}
-
-uint64_t supervisor_next_deadline(const struct supervisor *s) {
-	uint64_t next = USEC_INFINITY;
-	for (const struct generation *g = s->generations; g; g = g->next) {
-		if (g->deadline_usec < next)
-			next = g->deadline_usec;
-		if (g->watchdog_deadline_usec < next)
-			next = g->watchdog_deadline_usec;
-		if (g->check_usec < next)
-			next = g->check_usec;
-	}
-	if (s->upstream.watchdog_next_usec < next)
-		next = s->upstream.watchdog_next_usec;
-	if (s->state == SUP_BACKOFF && s->restart_usec < next)
-		next = s->restart_usec;
-	return next;
-}
-
-void supervisor_init(struct supervisor *s, const struct supervisor_options *o, struct config *config,
-		     struct listener *listeners, size_t n_listeners, struct evloop *loop, const char *notify_path) {
-	*s = (struct supervisor){
-		.options = *o,
-		.config = config,
-		.listeners = listeners,
-		.n_listeners = n_listeners,
-		.state = SUP_STARTING,
-		.restart_usec = USEC_INFINITY,
-		.loop = loop,
-		.notify_path = notify_path,
-		.upstream = {.watchdog_next_usec = USEC_INFINITY},
-	};
-}
-
 /* Starts the first generation. */
 int supervisor_start(struct supervisor *s, uint64_t now, char **ret_error) {
 	struct generation *g;
 	s->now = now;
 	/* Before the program runs: from now on a crash of baton (kill -9) leaves the sockets open in systemd. */
 	upstream_fd_store_add(&s->upstream, s->listeners, s->n_listeners);
-	int r = start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, ret_error);
+	int r = sup_start_generation(s, s->config, s->listeners, s->n_listeners, true, &g, ret_error);
 	if (r < 0)
 		return r;
 	s->current = g;
 	s->state = SUP_STARTING;
 	notify_upstreamf("STATUS=starting generation %u (pid %d)", g->id, (int)g->pid);
 	drain(s);
-	return 0;
-}
-
-void supervisor_free(struct supervisor *s) {
-	while (s->generations) {
-		struct generation *g = s->generations;
-		s->generations = g->next;
-		generation_free(g);
-	}
-	config_free(s->reload.config);
-	listeners_free(s->reload.listeners, s->reload.n_listeners);
-	s->reload = (struct reload){0};
-	free(s->last_reload.message);
-	s->last_reload.message = NULL;
-	reload_replies_free(TAKE_PTR(s->replies));
-	listeners_free(s->listeners, s->n_listeners);
-	s->listeners = NULL;
-	s->n_listeners = 0;
-	config_free(s->config);
-	s->config = NULL;
-}
-
-int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error) {
-	struct config *c = NULL;
-	int r;
-	r = config_load_set(o->config_path, o->sets, &c, ret_error);
-	if (r >= 0)
-		r = config_apply_cli(c, o->listens, o->command, ret_error);
-	if (r < 0) {
-		config_free(c);
-		return r;
-	}
-	*ret = c;
 	return 0;
 }

@@ -23,6 +23,7 @@ enum sup_state {
 	SUP_STARTING, /* the current generation runs but has not reported ready (at start, or after a crash) */
 	SUP_RUNNING, /* the current generation is ready */
 	SUP_RELOADING, /* a reload is in progress (struct reload) */
+	SUP_CONFIRMING, /* a reload's new generation is ready; the old one serves on until reload.confirm_until */
 	SUP_BACKOFF, /* the current generation died; the next one starts at restart_usec */
 	SUP_STOPPING, /* every generation was told to stop; waiting for them to exit */
 	SUP_DONE, /* nothing left to wait for: the loop ends with exit_code */
@@ -38,6 +39,8 @@ enum sup_event {
 	EV_RELOAD_REQUEST, /* SIGHUP, `baton reload`, or a queued reload */
 	EV_RESTART_DUE, /* the backoff after a crash is over */
 	EV_WATCHDOG, /* a ready generation sent no WATCHDOG=1 within program.watchdog, or WATCHDOG=trigger */
+	EV_CONFIRMED, /* the reload.confirm window is over (reload.confirm_until) */
+	EV_UNHEALTHY, /* a ready generation sent STOPPING=1 or ERRNO=, or its reload.confirm-command failed (why) */
 	_EV_MAX,
 };
 
@@ -58,6 +61,7 @@ struct supervisor_options {
 	char *const *listens; /* --listen NAME=ADDRESS */
 	char *const *sets; /* --set KEY=VALUE: applied over the file (or the defaults) on every load, a reload's too */
 	char *const *command; /* after -- */
+	bool command_optional; /* `baton check`: a config that has no command yet loads too */
 };
 
 /* The reload in progress (valid in SUP_RELOADING). */
@@ -70,6 +74,7 @@ struct reload {
 	size_t n_listeners;
 	struct generation *gen; /* replace/restart: the new generation, once started */
 	struct generation *old; /* restart: the generation that must exit before the new one starts */
+	uint64_t confirm_until; /* SUP_CONFIRMING: the end of the reload.confirm window, when the reload commits */
 };
 
 struct reload_result {
@@ -156,6 +161,6 @@ uint64_t supervisor_next_deadline(const struct supervisor *s);
 /* Frees everything s owns (generations are freed, not signalled). */
 void supervisor_free(struct supervisor *s);
 
-/* Loads the config the way `run` does: the file (if any), then the command line merged in. On failure *ret_error is
- * a malloc'd message. */
+/* Loads the config the way `run` does: the file (if any), then the command line merged in (config_apply_cli(), or
+ * config_merge_cli() with o->command_optional). On failure *ret_error is a malloc'd message. */
 int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error);

@@ -27,26 +27,6 @@ static bool is_cgroup2(const char *path) {
 	return statfs(path, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-/* Reads a cgroup's file (below dir_fd) into buf, NUL-terminated; the length or negative errno. */
-static ssize_t read_at(int dir_fd, const char *name, char *buf, size_t size) {
-	_cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t n = 0;
-	while (n < size - 1) {
-		ssize_t k = read(fd, buf + n, size - 1 - n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
-	buf[n] = '\0';
-	return (ssize_t)n;
-}
-
 static int write_at(int dir_fd, const char *name, const char *s) {
 	_cleanup_close_ int fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -59,7 +39,7 @@ static int write_at(int dir_fd, const char *name, const char *s) {
 /* The "0::/path" line of /proc/self/cgroup: the cgroup v2 path, malloc'd. */
 static int own_path(char **ret) {
 	char buf[4096];
-	ssize_t n = read_small_file("/proc/self/cgroup", 0, buf, sizeof(buf));
+	ssize_t n = read_file_at(AT_FDCWD, "/proc/self/cgroup", 0, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	for (char *line = buf; line && *line;) {
@@ -78,7 +58,7 @@ static int own_path(char **ret) {
 /* Whether a process other than baton is in the cgroup. */
 static bool shared(int cgroup_fd) {
 	char buf[4096];
-	if (read_at(cgroup_fd, "cgroup.procs", buf, sizeof(buf)) < 0)
+	if (read_file_at(cgroup_fd, "cgroup.procs", 0, buf, sizeof(buf)) < 0)
 		return true;
 	pid_t self = getpid();
 	for (char *p = buf; *p;) {
@@ -111,7 +91,7 @@ static bool delegated(int cgroup_fd) {
  * then missing from `baton status`. */
 static void enable_controllers(struct cgroup_tree *t) {
 	char avail[512];
-	if (read_at(t->fd, "cgroup.controllers", avail, sizeof(avail)) < 0)
+	if (read_file_at(t->fd, "cgroup.controllers", 0, avail, sizeof(avail)) < 0)
 		return;
 	const char *want[] = {"memory", "cpu", "pids"};
 	char buf[64] = "";
@@ -354,7 +334,7 @@ int cgroup_populated(int events_fd) {
 
 int cgroup_pids(const struct cgroup_tree *t, const char *name, pid_t **ret, size_t *ret_n) {
 	char path[256], buf[16384];
-	ssize_t n = read_at(t->fd, file_of(path, name, "cgroup.procs"), buf, sizeof(buf));
+	ssize_t n = read_file_at(t->fd, file_of(path, name, "cgroup.procs"), 0, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	pid_t *pids = NULL;
@@ -413,13 +393,13 @@ void cgroup_figures(const struct cgroup_tree *t, const char *name, uint64_t *ret
 	char path[256], buf[1024];
 	*ret_memory = *ret_cpu_usec = UINT64_MAX;
 	uint64_t v;
-	if (read_at(t->fd, file_of(path, name, "memory.current"), buf, sizeof(buf)) > 0) {
+	if (read_file_at(t->fd, file_of(path, name, "memory.current"), 0, buf, sizeof(buf)) > 0) {
 		buf[strcspn(buf, "\n")] = '\0';
 		if (parse_uint64(buf, &v) == 0)
 			*ret_memory = v;
 	}
 	/* cpu.stat's usage_usec is there without the cpu controller too (Linux 5.13+: it is the base stat). */
-	if (read_at(t->fd, file_of(path, name, "cpu.stat"), buf, sizeof(buf)) > 0 &&
+	if (read_file_at(t->fd, file_of(path, name, "cpu.stat"), 0, buf, sizeof(buf)) > 0 &&
 	    strncmp(buf, "usage_usec ", 11) == 0) {
 		char *p = buf + 11;
 		p[strcspn(p, "\n")] = '\0';
@@ -431,7 +411,7 @@ void cgroup_figures(const struct cgroup_tree *t, const char *name, uint64_t *ret
 bool cgroup_has_pid(const struct cgroup_tree *t, const char *name, pid_t pid) {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if (t->fd < 0 || read_small_file(path, 0, buf, sizeof(buf)) <= 0)
+	if (t->fd < 0 || read_file_at(AT_FDCWD, path, 0, buf, sizeof(buf)) <= 0)
 		return false;
 	for (char *line = buf; line && *line;) {
 		char *next = strchr(line, '\n');

@@ -86,21 +86,6 @@ static int make_sockaddr(const char *path, struct sockaddr_un *ret, socklen_t *r
 	return 0;
 }
 
-/* Whether something listens on the socket at sa: 1 yes, 0 no (stale file), negative errno when we cannot tell. */
-static int socket_is_listening(const struct sockaddr_un *sa, socklen_t len) {
-	/* Non-blocking, so a listener whose backlog is full answers EAGAIN instead of making us wait for it. */
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, len) == 0)
-		return 1;
-	if (errno == EAGAIN || errno == EINPROGRESS)
-		return 1;
-	if (errno == ECONNREFUSED)
-		return 0;
-	return -errno;
-}
-
 int control_open(struct control *c, const char *path, char **ret_error) {
 	struct sockaddr_un sa;
 	socklen_t salen;
@@ -124,33 +109,23 @@ int control_open(struct control *c, const char *path, char **ret_error) {
 		return fail_error(ret_error, r, "cannot create directory %s for the control socket: %s", dir,
 				  strerror(-r));
 
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return fail_error(ret_error, -EEXIST, "control socket %s: exists and is not a socket", path);
-		r = socket_is_listening(&sa, salen);
-		if (r > 0)
-			return fail_error(ret_error, -EADDRINUSE,
-					  "control socket %s: another process is listening on it", path);
-		if (r < 0)
-			return fail_error(ret_error, r, "control socket %s: cannot check whether it is in use: %s",
-					  path, strerror(-r));
-		/* Left behind by a baton that was killed: nobody can be using it. */
-		if (unlink(path) < 0 && errno != ENOENT)
-			return fail_error(ret_error, -errno, "control socket %s: cannot remove the stale socket: %s",
-					  path, strerror(errno));
-	} else if (errno != ENOENT)
-		return fail_error(ret_error, -errno, "control socket %s: %s", path, strerror(errno));
+	/* A socket file left behind by a baton that was killed is removed: nobody can be using it. */
+	const char *step = NULL;
+	r = unix_path_clear_stale(path, SOCK_STREAM, &step);
+	if (r == -ENOTSOCK)
+		return fail_error(ret_error, -EEXIST, "control socket %s: exists and is not a socket", path);
+	if (r == -EADDRINUSE)
+		return fail_error(ret_error, r, "control socket %s: another process is listening on it", path);
+	if (r < 0)
+		return fail_error(ret_error, r, "control socket %s: cannot %s: %s", path, step, strerror(-r));
 
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail_error(ret_error, -errno, "control socket %s: cannot create socket: %s", path,
 				  strerror(errno));
 
-	/* bind() creates the file with 0777 & ~umask; with umask 0177 it is 0600 from the first moment, so there is no
-	 * window in which another user could connect. */
-	mode_t old_umask = umask(0177);
-	r = bind(fd, (const struct sockaddr *)&sa, salen) < 0 ? -errno : 0;
-	umask(old_umask);
+	/* 0600 from the first moment: there is no window in which another user could connect. */
+	r = bind_with_mode(fd, (const struct sockaddr *)&sa, salen, 0600);
 	if (r < 0)
 		return fail_error(ret_error, r, "cannot bind control socket %s: %s", path, strerror(-r));
 

@@ -321,12 +321,10 @@ static char *format_failure(const struct spawn_params *p, const struct spawn_fai
 	case STEP_EXEC: {
 		/* ENOENT for a script that exists is its "#!" interpreter that is missing: say which. */
 		char line[256];
-		_cleanup_close_ int fd = f->err == ENOENT && strchr(p->argv[0], '/')
-						 ? open(p->argv[0], O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-						 : -1;
-		ssize_t n = fd >= 0 ? read(fd, line, sizeof(line) - 1) : -1;
+		ssize_t n = f->err == ENOENT && strchr(p->argv[0], '/')
+				    ? read_file_at(AT_FDCWD, p->argv[0], O_NONBLOCK, line, sizeof(line))
+				    : -1;
 		if (n > 2 && line[0] == '#' && line[1] == '!') {
-			line[n] = '\0';
 			char *interp = line + 2 + strspn(line + 2, " \t");
 			interp[strcspn(interp, " \t\r\n")] = '\0';
 			return strdup_printf("exec %s: its interpreter %s: %s", p->argv[0], interp, why);

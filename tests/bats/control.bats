@@ -9,11 +9,6 @@ load 'helpers'
 setup() { demo_setup; }
 teardown() { teardown_processes; }
 
-start_baton() {
-  baton_start run -c "$CFG" "$@"
-  wait_for generation_answers "$PORT" 1
-}
-
 # Sends raw bytes (printf FORMAT) as a request and prints baton's reply: raw_request FORMAT.
 raw_request() {
   # shellcheck disable=SC2059
@@ -156,45 +151,6 @@ except ConnectionResetError:
   run log_has "reload 1"
   assert_failure
   assert_equal "$(answer_generation "$PORT")" 1
-  status_ok
-}
-
-# A client that connects and sends nothing; prints "connected", then what happened to it.
-idle_client() {
-  "$PYTHON" - "$CTL" <<'PY'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-print("connected", flush=True)
-t = time.monotonic()
-s.settimeout(20)
-data = s.recv(100)
-print("closed after %d ms, got %r" % ((time.monotonic() - t) * 1000, data), flush=True)
-PY
-}
-idle_connected() { grep -q '^connected' "$BATS_TEST_TMPDIR/idle.out"; }
-
-@test "a client that sends nothing is dropped after 5s, and baton serves others meanwhile" {
-  demo_config
-  start_baton --log-level debug
-
-  bg_run idle idle_client
-  wait_for idle_connected
-  # The event loop is not blocked by it.
-  status_ok
-  assert_equal "$(answer_generation "$PORT")" 1
-  run timeout 10 "$BATON" reload --control "$CTL"
-  assert_success
-  run bg_done idle
-  assert_failure
-
-  wait_for bg_done idle
-  assert_equal "$(bg_rc idle)" 0
-  run bg_out idle
-  assert_output --regexp "closed after [0-9]+ ms, got b''"
-  ms=$(sed -n 's/closed after \([0-9]*\) ms.*/\1/p' "$BATS_TEST_TMPDIR/idle.out")
-  ((ms >= 4000 && ms <= 9000))
-  log_has "sent no request in time, dropping it"
   status_ok
 }
 

@@ -54,10 +54,9 @@ baton_exec() {
   track_pid "$BATON_PID"
 }
 
-# Starts baton on $CFG, waits until generation 1 answers on $PORT and is ready, and takes the baseline.
-start_baton() {
-  baton_start run -c "$CFG" "$@"
-  wait_for generation_answers "$PORT" 1
+# start_baton (helpers.bash), then once generation 1 is ready, the baseline: start_baton_baseline [ARG]...
+start_baton_baseline() {
+  start_baton "$@"
   wait_log "generation 1 is ready"
   take_baseline
 }
@@ -168,7 +167,7 @@ expected_words() { if [[ "$1" =~ ^[0-9]+$ ]]; then echo "exited with status $1";
 @test "restart.policy on-failure: after each failing exit status and fatal signal the next generation serves" {
   # One baton through all the cases: the delay stays 50ms (max-delay), and the fds must not creep up either.
   CFG_EXTRA="restart: {policy: on-failure, delay: 50ms, max-delay: 50ms}" server_config
-  start_baton
+  start_baton_baseline
   gen=1
   for how in "${EXIT_CASES[@]:1}" "${SIGNAL_CASES[@]}"; do
     echo "# case: $how (generation $gen)"
@@ -238,7 +237,7 @@ bad_message() { IFS='|' read -r _ _ _ msg <<<"$1" && echo "$msg"; }
 @test "the same failures on reload: baton reload exits 1 with the reason, generation 1 keeps serving, fds at baseline" {
   bad_programs
   demo_config
-  start_baton
+  start_baton_baseline
   pid1=$(answer_pid "$PORT")
   for c in "${BAD_CASES[@]}"; do
     echo "# case: $c"
@@ -283,7 +282,7 @@ not_a_program() {
 
 @test "exec of a file that is not a program (ENOEXEC) on reload fails with Exec format error; generation 1 serves" {
   demo_config
-  start_baton
+  start_baton_baseline
   pid1=$(answer_pid "$PORT")
   prog=$(not_a_program)
   fault_config "$prog"
@@ -362,7 +361,7 @@ as_fault_user() {
 @test "a new generation that dies right after READY=1: the reload succeeded, its death is a crash, a restart serves" {
   # The old generation drains slowly (it ignores SIGTERM), so the new one dies before the old one is gone.
   CFG_STOP="{timeout: 1s}" demo_config --ignore-sigterm
-  start_baton
+  start_baton_baseline
   pid1=$(answer_pid "$PORT")
   track_pid "$pid1"
 
@@ -387,7 +386,7 @@ as_fault_user() {
 
 @test "SIGKILL of the old generation while it drains: baton reaps it at once (no zombie), only the new one is left" {
   CFG_STOP="{timeout: 30s}" demo_config --ignore-sigterm
-  start_baton
+  start_baton_baseline
   pid1=$(answer_pid "$PORT")
   track_pid "$pid1"
   reload_ok 2
@@ -413,7 +412,7 @@ as_fault_user() {
 
 @test "a child that closes its listening socket: baton still holds it, a client waits in the backlog, a reload serves" {
   server_config
-  start_baton
+  start_baton_baseline
   pid1=$(answer_pid "$PORT")
   curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$PORT/close"
   wait_for test ! -e "/proc/$pid1/fd/3"
@@ -438,7 +437,7 @@ as_fault_user() {
 
 @test "a child that shuts its listening socket down: it stops listening for all; a reload must make it listen again" {
   server_config
-  start_baton
+  start_baton_baseline
   curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$PORT/shutdown"
   # shutdown(2) acts on the socket, not on one fd: baton's copy stops listening as well, and clients are refused.
   wait_for bash -c "! ss -Htln '( sport = :$PORT )' | grep -q ."
@@ -472,7 +471,7 @@ baton_listener_nonblock() {
 
 @test "a child that sets O_NONBLOCK on its socket: the flag is shared, the next generation gets it, both still serve" {
   server_config
-  start_baton
+  start_baton_baseline
   run demo_answer "$PORT"
   assert_output --partial "generation=1 nonblock=0"
   assert_equal "$(baton_listener_nonblock "$PORT")" 0
@@ -596,7 +595,7 @@ unmount_full_tmpfs() {
 @test "full file system on reload: adding a unix listener there fails the reload (ENOSPC); generation 1 serves" {
   mount_full_tmpfs
   demo_config
-  start_baton
+  start_baton_baseline
   pid1=$(answer_pid "$PORT")
 
   CFG_LISTENERS="  - {name: http, address: \"tcp://127.0.0.1:$PORT\"}
@@ -640,7 +639,7 @@ closed_after_ms() { sed -n 's/^closed after \([0-9]*\) ms.*/\1/p' "$BATS_TEST_TM
 
 @test "a control client that never writes (or half a line) is dropped after 5s; others are served; fds at baseline" {
   demo_config
-  start_baton --log-level debug
+  start_baton_baseline --log-level debug
 
   bg_run silent silent_client ""
   bg_run half silent_client "sta"
@@ -682,7 +681,7 @@ wait_rss_baseline() {
 
 @test "a notify flood (100,000 datagrams) from the current generation during a reload: it completes, baton answers" {
   CFG_PROGRAM="  environment: {FAULT_FLOOD_OUT: \"$BATS_TEST_TMPDIR/flood\"}" server_config
-  start_baton
+  start_baton_baseline
   curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$PORT/flood/100000"
   # 100,000 sent, and the flood goes on (until flood.stop, or until its generation ends).
   WAIT_SECONDS=120 wait_for test -e "$BATS_TEST_TMPDIR/flood.counted"
@@ -719,7 +718,7 @@ wait_rss_baseline() {
 # processes under bats), before it drops it; that takes it about 10 times as long per datagram as a generation's.
 @test "a notify flood (10,000 datagrams) from a process outside every generation is dropped: no effect" {
   server_config
-  start_baton
+  start_baton_baseline
   pid1=$(answer_pid "$PORT")
   notify_socket=$(tr '\0' '\n' <"/proc/$pid1/environ" | sed -n 's/^NOTIFY_SOCKET=//p')
   [[ "$notify_socket" == */notify-"$BATON_PID".sock ]]

@@ -128,6 +128,12 @@ write_config() {
   } >"$CFG"
 }
 
+# Starts baton on $CFG (baton run -c $CFG ARG...) and waits until generation 1 answers on $PORT: start_baton [ARG]...
+start_baton() {
+  baton_start run -c "$CFG" "$@"
+  wait_for generation_answers "$PORT" 1
+}
+
 # Writes $CFG for the demo program: demo_config [DEMO_ARG]... As write_config, with readiness "{timeout: 10s}" and
 # stop "{timeout: 1s}" unless CFG_READINESS / CFG_STOP say otherwise.
 demo_config() {
@@ -185,21 +191,21 @@ bg_out() { cat "$BATS_TEST_TMPDIR/$1.out"; }
 
 # A client that connects, sends one GET and reads the whole answer, over and over, one connection at a time, until
 # the file $BATS_TEST_TMPDIR/NAME.stop exists: client_loop_start NAME PORT. Each request prints one line to
-# NAME.log: "ok GENERATION" or "fail WHY". Then client_loop_stop NAME waits for it to end.
+# NAME.log: "ok GENERATION" or "fail WHY". Returns once generation 1 has answered it. Then client_loop_stop NAME waits
+# for it to end.
 client_loop_start() {
   local name=$1 port=$2
   "$PYTHON" "$TESTS_DIR/programs/client-loop.py" "$port" "$BATS_TEST_TMPDIR/$name.stop" demo \
     >"$BATS_TEST_TMPDIR/$name.log" 2>&1 &
   track_pid $!
   eval "CLIENT_LOOP_PID_$name=$!"
+  wait_for client_loop_saw "$name" 1
 }
 client_loop_stop() {
   local name=$1 pid_var="CLIENT_LOOP_PID_$1"
   touch "$BATS_TEST_TMPDIR/$name.stop"
   wait_gone "${!pid_var}"
 }
-client_loop_count() { grep -c "^$2" "$BATS_TEST_TMPDIR/$1.log" || true; }
-client_loop_saw() { grep -qx "ok $2" "$BATS_TEST_TMPDIR/$1.log"; }
 
 # ---- Notify relay, inherited sockets and lifecycle (notify.bats, inherit.bats, lifecycle.bats) ----
 

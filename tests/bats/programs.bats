@@ -201,7 +201,6 @@ lighttpd_setup() {
   assert_equal "$(listening_ports "$pid1")" "$PORT"
 
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
   reload_ok 2
   reload_ok 3
   assert_clients_all_ok load 3
@@ -220,7 +219,6 @@ lighttpd_setup() {
   start_settled
   pid1=$(current pid)
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
 
   # A syntax error: lighttpd exits before its "server started" line (and before it accepts anything).
   cp "$ETC/lighttpd.conf" "$ETC/lighttpd.conf.good"
@@ -273,7 +271,6 @@ EOF
   [[ -S "$ETC/status-1.sock" ]]
   pid1=$(current pid)
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
   reload_ok 2
   reload_ok 3
   assert_clients_all_ok load 3
@@ -312,7 +309,6 @@ gunicorn_setup() {
   holds_socket "$BATON_PID" "$(listen_inode "$PORT")"
   assert_equal "$(listening_ports "$pid1")" "$PORT"
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
 
   # New code with a syntax error: with --preload the arbiter imports it before READY=1, and exits (before it has
   # workers to accept anything). Generation 1 keeps serving the code it loaded.
@@ -326,9 +322,9 @@ gunicorn_setup() {
   cp "$ETC/hello_wsgi.py.good" "$ETC/hello_wsgi.py"
   reload_ok 3
   assert_clients_all_ok load 3
-  # SIGTERM (stop.signal) is gunicorn's graceful stop: the old arbiter ends its workers and exits 0.
-  wait_gone "$pid1"
-  log_has "generation 1 \(pid $pid1\) exited with status 0"
+  # SIGTERM (stop.signal) is gunicorn's graceful stop: the old arbiter ends its workers and exits 0. Waited for in
+  # baton's log: the process is gone (a zombie, to ps) a moment before baton has reaped it and said so.
+  wait_log "generation 1 \(pid $pid1\) exited with status 0"
   stop_ok
 }
 
@@ -466,7 +462,6 @@ nginx_serve() {
   assert_equal "$(listening_ports "$pid1")" "$PORT"
 
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
   for gen in 2 3; do
     nginx_serve "$gen"
     reload_ok "$gen"
@@ -489,7 +484,6 @@ nginx_serve() {
   start_settled
   pid1=$(current pid)
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
   cp "$ETC/nginx.conf" "$ETC/nginx.conf.good"
 
   # A syntax error: nginx exits 1 before it writes its pid file (and before it accepts anything).
@@ -537,11 +531,11 @@ nginx_serve() {
   holds_socket "$BATON_PID" "$(listen_inode "$PORT")"
 
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
   reload_ok 2
   reload_ok 3
+  # Its last line reaches baton's log through the pipe after the process is gone: waited for.
   wait_gone "$pid1"
-  log_has "server-starter-app: generation 1 stopped"
+  wait_log "server-starter-app: generation 1 stopped"
 
   # Without program.compat the program finds no SERVER_STARTER_PORT and dies: the reload fails.
   sed -i '/^  compat: \[server-starter\]$/d' "$CFG"
@@ -616,7 +610,6 @@ EINHORN_FD_COUNT=2"
   assert_output --partial "generation=1 fd=4"
 
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
   reload_ok 2
   reload_ok 3
   wait_gone "$pid1"

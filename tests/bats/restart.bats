@@ -9,11 +9,6 @@ load 'helpers'
 setup() { demo_setup; }
 teardown() { teardown_processes; }
 
-start_baton() {
-  baton_start run -c "$CFG"
-  wait_for generation_answers "$PORT" 1
-}
-
 # The "restarting in X" delays baton logged, in order, space-separated.
 restart_delays() { sed -n 's/.*; restarting in \([0-9a-z]*\) (failure.*/\1/p' "$BATON_LOG" | tr '\n' ' '; }
 delays_logged() { [[ "$(restart_delays)" == "$1"* ]]; }

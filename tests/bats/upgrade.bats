@@ -16,11 +16,6 @@ setup() {
 }
 teardown() { teardown_processes; }
 
-start_baton() {
-  baton_start run -c "$CFG" "$@"
-  wait_for generation_answers "$PORT" 1
-}
-
 upgrade_ok() {
   run timeout 30 "$BATON" upgrade --control "$CTL" "$@"
   echo "$output"
@@ -55,7 +50,6 @@ fd_count() { ls "/proc/$BATON_PID/fd" | wc -l; }
   start_baton
   before=$(snapshot)
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
   for i in 1 2 3 4 5; do
     upgrade_ok
     assert_output --partial "baton $VERSION is now baton $VERSION (pid $BATON_PID, upgrade $i)"
@@ -128,7 +122,6 @@ fd_count() { ls "/proc/$BATON_PID/fd" | wc -l; }
   start_baton
   before=$(snapshot)
   client_loop_start load "$PORT"
-  wait_for client_loop_saw load 1
   fds=$(fd_count)
   bin="$BATS_TEST_TMPDIR/bin"
   mkdir -p "$bin"

@@ -27,3 +27,9 @@ wait_for() {
     if ((i++ < 100)); then sleep 0.01; else sleep 0.05; fi
   done
 }
+
+# What a client loop (tests/programs/client-loop.py, started by each helpers.bash's client_loop_start NAME PORT) wrote
+# to NAME.log: the number of lines starting with WORD ("ok", "fail"): client_loop_count NAME WORD; whether generation
+# N answered it: client_loop_saw NAME N.
+client_loop_count() { grep -c "^$2" "$BATS_TEST_TMPDIR/$1.log" || true; }
+client_loop_saw() { grep -qx "ok $2" "$BATS_TEST_TMPDIR/$1.log"; }

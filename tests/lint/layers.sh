@@ -29,13 +29,14 @@ ranks='
 12 generation  generation-members.c
 13 generation  generation.c
 14 generation  readiness.c upstream.c generation-serialize.c
-15 supervisor  supervisor.c
-16 supervisor  status.c supervisor-serialize.c
-17 run         run-core.c run-internal.h run.h
-18 run         run-state.c
-19 run         run-upgrade.c
-20 run         run.c
-21 .           main.c
+15 supervisor  supervisor-common.c supervisor-internal.h supervisor.h
+16 supervisor  supervisor.c
+17 supervisor  status.c supervisor-serialize.c
+18 run         run-core.c run-internal.h run.h
+19 run         run-state.c
+20 run         run-upgrade.c
+21 run         run.c
+22 .           main.c
 '
 # Where the table's lines mean:
 #   base        helpers every file may use; which baton this is; the log, parsers, the event loop's registry, the
@@ -48,7 +49,9 @@ ranks='
 #   exec        what a config asks of a program's world; program: the exec of a program for a config
 #   generation  the list, what belongs to a generation (members, its cgroups), starting and stopping it; then
 #               readiness and upstream, the mechanisms the state machine drives; generations across an upgrade
-#   supervisor  the state machine; status: its state as the control socket shows it; the same across an upgrade
+#   supervisor  what the transitions stand on (supervisor-common: names, queue, outbox, setup; supervisor.h with
+#               the state they share), the state machine; status: its state as the control socket shows it; the
+#               same across an upgrade
 #   run         what the run files share (and run.h, their public header), the upgrade state's envelope, the
 #               upgrade, the event loop of `baton run`
 set -u

@@ -31,9 +31,14 @@ def verdict(data):
     return "ok" if data.startswith(b"VERSION ") else None
 
 
+# How long one request may take. A request waits in the listening socket's backlog while generations hand over (a
+# gunicorn arbiter says READY=1 before its workers are forked, and the old workers stop at once): on a loaded machine
+# that wait can take seconds. It is slowness, not a failure: a refused or reset connection fails at once.
+TIMEOUT = 20
+
 while not os.path.exists(stop):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
             s.sendall(request)
             data = b""
             # memcached keeps the connection open: its answer is one line.

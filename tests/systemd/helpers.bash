@@ -234,13 +234,14 @@ ct_stop_all() { sctl stop "$@" >/dev/null 2>&1 || true; sctl reset-failed "$@" >
 # A client inside the container's network namespace that connects to 127.0.0.1:PORT, sends one GET and reads the
 # whole answer, one connection at a time, until $BATS_TEST_TMPDIR/NAME.stop exists: client_loop_start NAME PORT.
 # One line per request in NAME.log: "ok GENERATION" or "fail WHY". 2 ms between requests: some hundreds a second,
-# several during each reload's switch-over, without taking a CPU to itself.
+# several during each reload's switch-over, without taking a CPU to itself. Returns once generation 1 has answered.
 client_loop_start() {
   local name=$1 port=$2
   ct_net "$PYTHON" "$TESTS_DIR/programs/client-loop.py" "$port" "$BATS_TEST_TMPDIR/$name.stop" demo 0.002 \
     >"$BATS_TEST_TMPDIR/$name.log" 2>&1 3>&- &
   eval "CLIENT_LOOP_PID_$name=$!"
   echo $! >>"$BATS_TEST_TMPDIR/pids"
+  wait_for client_loop_saw "$name" 1
 }
 client_loop_stop() {
   local name=$1 pid_var="CLIENT_LOOP_PID_$1" rc=0
@@ -248,7 +249,6 @@ client_loop_stop() {
   wait "${!pid_var}" || rc=$?
   return "$rc"
 }
-client_loop_count() { grep -c "^$2" "$BATS_TEST_TMPDIR/$1.log" || true; }
 # Stops loop NAME and asserts that none of its requests failed and that it made more than 10: the count goes to the
 # TAP output, the first failures (if any) to stderr.
 client_loop_no_failure() {
@@ -261,7 +261,6 @@ client_loop_no_failure() {
   assert_equal "$fails" 0
   ((oks > 10))
 }
-client_loop_saw() { grep -qx "ok $2" "$BATS_TEST_TMPDIR/$1.log"; }
 client_loop_lines() { wc -l <"$BATS_TEST_TMPDIR/$1.log"; }
 
 # Ends what a test started on the host side (the client loop), by pid.

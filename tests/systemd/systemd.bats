@@ -51,6 +51,15 @@ assert_running() {
   assert_equal "$(prop "$1" ActiveState)/$(prop "$1" SubState)" active/running
 }
 
+# Starts UNIT (a service whose main process is baton; list it in UNITS first, for teardown), asserts it is
+# active/running with baton as its main PID, and sets main to that PID: start_unit UNIT
+start_unit() {
+  run sctl start "$1"
+  assert_success
+  assert_running "$1"
+  main=$(main_pid_is_baton "$1")
+}
+
 # The unit's current invocation id (to read the journal of this run only): invocation UNIT
 invocation() { prop "$1" InvocationID; }
 
@@ -78,10 +87,7 @@ assert_stopped_cleanly() {
 
 @test "baton-demo.service as shipped: baton is the main PID, the demo serves behind it as nobody" {
   UNITS=(baton-demo.service)
-  run sctl start baton-demo.service
-  assert_success
-  assert_running baton-demo.service
-  main=$(main_pid_is_baton baton-demo.service)
+  start_unit baton-demo.service
   # Type=notify: start returned once baton relayed READY=1, so the demo answers now, without waiting.
   run ct_answer 8080
   assert_success
@@ -110,10 +116,7 @@ assert_stopped_cleanly() {
 
 @test "baton@demo: MainPID is baton and stays the same across 10 systemctl reload; StatusText is the program's" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  assert_running baton@demo.service
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   # baton-demo sends STATUS=serving on N sockets with its READY=1; systemd shows it as baton's.
   assert_equal "$(prop baton@demo.service StatusText)" "serving on 1 sockets"
   assert_equal "$(ct_answer_generation 8080)" 1
@@ -133,11 +136,8 @@ assert_stopped_cleanly() {
 
 @test "baton@demo: systemctl reload under a continuous client loop, zero failed requests" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   for _ in 1 2 3 4 5; do
     run sctl reload baton@demo.service
     assert_success
@@ -149,9 +149,7 @@ assert_stopped_cleanly() {
 
 @test "baton@demo: systemctl reload fails when the new generation fails; the old one keeps serving" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   child=$(ct_answer_pid 8080)
   # The new generation exits with status 3 instead of becoming ready.
   sed 's|^\(  command: \)\[/usr/local/bin/baton-demo\]|\1[/usr/local/bin/baton-demo, --fail-start, "3"]|' \
@@ -177,11 +175,44 @@ assert_stopped_cleanly() {
   assert_equal "$(ct_answer_generation 8080)" 3
 }
 
-@test "baton@demo: systemctl stop ends baton and the program cleanly, ActiveState=inactive, no failure" {
+@test "baton@demo with reload.confirm: systemctl reload returns after the window; a version that exits in it is rolled back, the reload fails, StatusText says so" {
   UNITS=(baton@demo.service)
+  # reload.confirm 3s under the strategy line of the shipped config.
+  confirm_config() {
+    sed -e 's|^\(  strategy: replace\).*|\1\n  confirm: 3s|' -e "s|^\(  command: \)\[/usr/local/bin/baton-demo\]|\1[/usr/local/bin/baton-demo$1]|" \
+      "$CONTRIB_SYSTEMD/demo.yaml" | ct_config demo
+    grep -q "confirm: 3s" "$CT_DIR/etc-baton/demo.yaml"
+  }
+  confirm_config ""
   run sctl start baton@demo.service
   assert_success
   main=$(main_pid_is_baton baton@demo.service)
+  t0=$(date +%s%3N)
+  run sctl reload baton@demo.service
+  t1=$(date +%s%3N)
+  assert_success
+  # ExecReload=baton reload returned at the end of the window, not when generation 2 was ready.
+  ((t1 - t0 >= 3000))
+  assert_equal "$(ct_answer_generation 8080)" 2
+  child=$(ct_answer_pid 8080)
+
+  # A version that is ready, then exits with status 2 half a second later.
+  confirm_config ', --exit-after-ready, "2", --exit-delay, "500"'
+  run sctl reload baton@demo.service
+  assert_failure
+  run prop baton@demo.service StatusText
+  assert_output --regexp '^reload failed: generation 3 exited with status 2, [0-9.]+ s after ready, within reload\.confirm 3s: rolled back, generation 2 keeps serving$'
+  assert_running baton@demo.service
+  assert_equal "$(prop baton@demo.service MainPID)" "$main"
+  assert_equal "$(ct_answer_pid 8080)" "$child"
+  assert_equal "$(prop baton@demo.service NRestarts)" 0
+  run journal baton@demo.service
+  assert_output --partial "rolled back, generation 2 keeps serving"
+}
+
+@test "baton@demo: systemctl stop ends baton and the program cleanly, ActiveState=inactive, no failure" {
+  UNITS=(baton@demo.service)
+  start_unit baton@demo.service
   child=$(ct_answer_pid 8080)
   inv=$(invocation baton@demo.service)
   run sctl stop baton@demo.service
@@ -262,10 +293,7 @@ assert_stopped_cleanly() {
 
 @test "baton-hardened.service: starts unprivileged and without capabilities, reloads and stops cleanly" {
   UNITS=(baton-hardened.service)
-  run sctl start baton-hardened.service
-  assert_success
-  assert_running baton-hardened.service
-  main=$(main_pid_is_baton baton-hardened.service)
+  start_unit baton-hardened.service
   # DynamicUser=yes, CapabilityBoundingSet= (empty), NoNewPrivileges=yes, the seccomp filter in place.
   refute [ "$(ct ps -o uid= -p "$main" | tr -d ' ')" = 0 ]
   run ct grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' "/proc/$main/status"
@@ -322,14 +350,10 @@ notify_reload_or_skip() {
   notify_reload_or_skip
   assert_equal "$(prop baton-notify-reload.service Type)" notify-reload
   assert_equal "$(prop baton-notify-reload.service ReloadSignal)" 1
-  run sctl start baton-notify-reload.service
-  assert_success
-  assert_running baton-notify-reload.service
-  main=$(main_pid_is_baton baton-notify-reload.service)
+  start_unit baton-notify-reload.service
   assert_equal "$(ct_answer_generation 8082)" 1
   inv=$(invocation baton-notify-reload.service)
   client_loop_start loop 8082
-  wait_for client_loop_saw loop 1
   for i in 2 3 4 5 6; do
     run sctl reload baton-notify-reload.service
     assert_success
@@ -354,9 +378,7 @@ notify_reload_or_skip() {
 @test "baton-notify-reload.service: a failed reload is rolled back, and systemctl reload still SUCCEEDS (what systemd does with READY=1)" {
   UNITS=(baton-notify-reload.service)
   notify_reload_or_skip
-  run sctl start baton-notify-reload.service
-  assert_success
-  main=$(main_pid_is_baton baton-notify-reload.service)
+  start_unit baton-notify-reload.service
   child=$(ct_answer_pid 8082)
   inv=$(invocation baton-notify-reload.service)
   # The new generation exits with status 3 instead of becoming ready.
@@ -395,22 +417,38 @@ notify_reload_or_skip() {
   assert_equal "$(prop baton-notify-reload.service StatusText)" "serving on 1 sockets"
 }
 
+@test "baton-notify-reload.service with reload.confirm: systemctl reload lasts the window (READY=1 only at the commit)" {
+  UNITS=(baton-notify-reload.service)
+  notify_reload_or_skip
+  sed 's|^\(  strategy: replace\).*|\1\n  confirm: 3s|' "$CONTRIB_SYSTEMD/notify-reload.yaml" | ct_config notify-reload
+  grep -q "confirm: 3s" "$CT_DIR/etc-baton/notify-reload.yaml"
+  run sctl start baton-notify-reload.service
+  assert_success
+  main=$(main_pid_is_baton baton-notify-reload.service)
+  t0=$(date +%s%3N)
+  run sctl reload baton-notify-reload.service
+  t1=$(date +%s%3N)
+  assert_success
+  # systemd waited from RELOADING=1 to the READY=1 of the commit: the whole window.
+  ((t1 - t0 >= 3000))
+  assert_equal "$(ct_answer_generation 8082)" 2
+  assert_equal "$(prop baton-notify-reload.service MainPID)" "$main"
+  assert_running baton-notify-reload.service
+}
+
 # ---- The fd store and the watchdogs. These need baton's fd store (systemd.fd-store) and watchdog support
 # (WATCHDOG_USEC pings, program.watchdog), added in commit 8d4e2fb while these tests were written; they are the last
 # ones in the file on purpose.
 
 @test "fd store: systemctl restart and kill -9 of baton keep the listening socket open; clients wait, none is refused" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   inv=$(invocation baton@demo.service)
   # demo.yaml: systemd.fd-store: true; baton@.service: FileDescriptorStoreMax=16.
   wait_for journal_invocation_has "$inv" "keeping 1 listening socket(s) in systemd's fd store"
   ino=$(ct_listen_inode 8080)
   [[ -n "$ino" ]]
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   # systemctl restart: baton stops (the demo finishes what it has in hand), a new baton takes the stored socket.
   run sctl restart baton@demo.service
   assert_success
@@ -450,9 +488,7 @@ notify_reload_or_skip() {
 
 @test "systemd's watchdog (WatchdogSec= in baton@.service): baton pings it; a hung baton is killed and restarted" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   assert_equal "$(prop baton@demo.service WatchdogUSec)" 10s
   # baton pings every 5s: systemd records each WATCHDOG=1.
   t0=$(prop baton@demo.service WatchdogTimestampMonotonic)
@@ -479,9 +515,7 @@ notify_reload_or_skip() {
   run ct /usr/local/bin/baton check -c /etc/baton/demo.yaml
   assert_success
   assert_output --partial "watchdog: 1s"
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   inv=$(invocation baton@demo.service)
   first=$(ct_answer_pid 8080)
   wait_for journal_invocation_has "$inv" "missed its watchdog"
@@ -526,14 +560,11 @@ systemd_saw_nothing_since() {
 
 @test "baton upgrade as the package's postinst runs it: baton@demo moves to the new /usr/local/bin/baton in place under a client loop; same MainPID and program, no restart, nothing sent to systemd, no failed request" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   child=$(ct_answer_pid 8080)
   inv=$(invocation baton@demo.service)
   old=$("$BATON" --version | cut -d' ' -f2)
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   # The new binary arrives as dpkg installs it: written beside the old file, renamed over it. The running baton
   # keeps the old file.
   ct_replace_baton "$BATON_NEXT"
@@ -581,14 +612,11 @@ systemd_saw_nothing_since() {
 
 @test "a failed baton upgrade under systemd (state refused; a new binary that cannot take over) leaves baton@demo as it was: same MainPID, binary and program, serving, nothing sent to systemd" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   child=$(ct_answer_pid 8080)
   inv=$(invocation baton@demo.service)
   version=$("$BATON" --version | cut -d' ' -f2)
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   systemd_log_level_debug
   cursor=$(journal_cursor)
   [[ -n "$cursor" ]]
@@ -637,13 +665,10 @@ systemd_saw_nothing_since() {
 
 @test "after baton upgrade: systemctl reload (ExecReload=baton reload) works, an upgrade back without --binary too, and systemctl stop stops cleanly" {
   UNITS=(baton@demo.service)
-  run sctl start baton@demo.service
-  assert_success
-  main=$(main_pid_is_baton baton@demo.service)
+  start_unit baton@demo.service
   inv=$(invocation baton@demo.service)
   version=$("$BATON" --version | cut -d' ' -f2)
   client_loop_start loop 8080
-  wait_for client_loop_saw loop 1
   run ct /usr/local/bin/baton upgrade -c /etc/baton/demo.yaml --binary /baton-builds/next/baton --timeout 60s
   assert_success
   assert_output --regexp "is now baton 0\.1\.0\+next \(pid $main, upgrade 1\)"
@@ -697,9 +722,7 @@ systemd_saw_nothing_since() {
 
 @test "baton upgrade of baton-hardened.service: the new binary is executed and takes over inside the sandbox (no capabilities, seccomp filter, dynamic user)" {
   UNITS=(baton-hardened.service)
-  run sctl start baton-hardened.service
-  assert_success
-  main=$(main_pid_is_baton baton-hardened.service)
+  start_unit baton-hardened.service
   child=$(ct_answer_pid 8081)
   version=$("$BATON" --version | cut -d' ' -f2)
   # memfd_create, the --upgrade-check child, execve and, on the way back, execveat: all allowed by the unit's

@@ -65,6 +65,7 @@ int generation_signal(const struct generation *g, int sig) {
 void generation_stop(struct generation *list, struct generation *g, const struct config *c, uint64_t now) {
 	if (g->state == GEN_STOPPING || g->state == GEN_KILLED)
 		return;
+	generation_end_readiness(g);
 	fake.stopped++;
 	g->state = GEN_STOPPING;
 	g->deadline_usec = now + c->stop_timeout_usec;
@@ -75,6 +76,7 @@ void generation_retire(struct generation *list, struct generation *g, const stru
 }
 
 void generation_kill(struct generation *list, struct generation *g, const char *why) {
+	generation_end_readiness(g);
 	fake.killed++;
 	g->state = GEN_KILLED;
 	g->deadline_usec = USEC_INFINITY;
@@ -82,6 +84,17 @@ void generation_kill(struct generation *list, struct generation *g, const char *
 
 void readiness_begin(struct generation *g) {
 	(void)g;
+}
+
+void readiness_confirm_begin(struct generation *g, uint64_t now) {
+	fake.confirm_begun++;
+	g->confirming = true;
+	g->check_usec = g->config->confirm_command ? now : USEC_INFINITY;
+}
+
+void generation_end_readiness(struct generation *g) {
+	g->check_usec = USEC_INFINITY;
+	g->confirming = false;
 }
 
 void upstream_ready(const struct generation *g) {

@@ -12,7 +12,7 @@
 struct fake_world {
 	uint64_t now; /* the fake clock: generations start at it */
 	bool fail_start; /* generation_start fails (as a fork that fails) */
-	unsigned started, stopped, killed, freed, signals, upstream_ready;
+	unsigned started, stopped, killed, freed, signals, upstream_ready, confirm_begun;
 	int last_signal;
 };
 extern struct fake_world fake;

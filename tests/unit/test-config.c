@@ -87,6 +87,24 @@ static void test_file_errors(void) {
 	load_fails("- a\n- b\n", "key '(top level)': expected a mapping, got a list (line 1)", "list top level");
 }
 
+/* The size limit: a file of exactly 1 MiB loads (a comment pads it), one byte more is refused, saying the limit. */
+static void test_file_size(void) {
+	static const char head[] = "program:\n  command: [/bin/true]\n#";
+	size_t max = 1024 * 1024;
+	char *text = malloc(max + 2);
+	memcpy(text, head, sizeof(head) - 1);
+	memset(text + sizeof(head) - 1, 'x', max - sizeof(head));
+	text[max - 1] = '\n';
+	text[max] = '\0';
+	struct config *c = load_ok(text, "a file of exactly 1 MiB");
+	if (c)
+		config_free(c);
+	text[max] = '\n';
+	text[max + 1] = '\0';
+	load_fails(text, "file too large (max 1048576 bytes)", "a file of 1 MiB and one byte");
+	free(text);
+}
+
 static void test_schema_errors(void) {
 	load_fails("program: {}\nlisteners: []\nfoo: 1\n",
 	           "key 'foo': unknown key (expected one of: listeners, program, readiness, reload, stop, restart, notify, "
@@ -410,6 +428,7 @@ static void check_defaults(const struct config *c, bool quick) {
 	CHECK(c->readiness_timeout_usec == 60 * USEC_PER_SEC, "default readiness.timeout 60s");
 	CHECK(c->reload_strategy == RELOAD_REPLACE, "default reload.strategy replace");
 	CHECK(c->reload_signal == SIGHUP, "default reload.signal SIGHUP");
+	CHECK(c->reload_confirm_usec == 0 && !c->confirm_command, "default reload.confirm 0s, no confirm-command");
 	CHECK(c->stop_signal == SIGTERM, "default stop.signal SIGTERM");
 	CHECK(c->stop_timeout_usec == 30 * USEC_PER_SEC, "default stop.timeout 30s");
 	CHECK(c->restart_policy == policy, "default restart.policy %s", restart_policy_to_string(policy));
@@ -621,7 +640,8 @@ static bool config_equal(const struct config *a, const struct config *b) {
 	       str_equal(a->working_directory, b->working_directory) && str_equal(a->user, b->user) &&
 	       str_equal(a->group, b->group) && a->readiness_type == b->readiness_type &&
 	       a->readiness_timeout_usec == b->readiness_timeout_usec && a->reload_strategy == b->reload_strategy &&
-	       a->reload_signal == b->reload_signal && a->stop_signal == b->stop_signal &&
+	       a->reload_signal == b->reload_signal && a->reload_confirm_usec == b->reload_confirm_usec &&
+	       strv_equal(a->confirm_command, b->confirm_command) && a->stop_signal == b->stop_signal &&
 	       a->stop_timeout_usec == b->stop_timeout_usec && a->restart_policy == b->restart_policy &&
 	       a->restart_delay_usec == b->restart_delay_usec &&
 	       a->restart_max_delay_usec == b->restart_max_delay_usec &&
@@ -1540,6 +1560,67 @@ static void test_set_errors(void) {
 		  "drain without preload");
 }
 
+/* reload.confirm and reload.confirm-command (baton.yaml(5) RELOAD): a duration, a probe that runs every
+ * readiness.interval, and the rules across keys that keep a window with nothing to roll back to from being written. */
+static void test_reload_confirm(void) {
+	struct config *c = load_ok(TCP_LISTENER "readiness:\n  interval: 100ms\n"
+	                                        "reload:\n  confirm: 10s\n  confirm-command: [/bin/check, --url, x]\n",
+	                           "confirm with a command");
+	if (c) {
+		CHECK(c->reload_confirm_usec == 10 * USEC_PER_SEC, "reload.confirm 10s");
+		CHECK(c->confirm_command && streq(c->confirm_command[0], "/bin/check") &&
+		          streq(c->confirm_command[2], "x") && !c->confirm_command[3],
+		      "reload.confirm-command as written");
+		CHECK(c->readiness_interval_usec == 100 * USEC_PER_MSEC && c->readiness_type == READINESS_NOTIFY,
+		      "readiness.interval is taken with readiness.type notify: confirm-command uses it");
+		char *text = round_trip(c, "confirm");
+		CHECK(strstr(text, "  confirm: 10s\n  confirm-command: [\"/bin/check\", \"--url\", \"x\"]\n") &&
+		          strstr(text, "  interval: 100ms\n"),
+		      "print: confirm, confirm-command and the interval it uses");
+		free(text);
+		config_free(c);
+	}
+	c = set_ok(NULL, SETS("reload.confirm=1500ms"), "--set reload.confirm=1500ms");
+	if (c) {
+		CHECK(c->reload_confirm_usec == 1500 * USEC_PER_MSEC, "--set reload.confirm: 1.5 s");
+		config_free(c);
+	}
+	load_fails("reload:\n  confirm: 10\n",
+	           "key 'reload.confirm': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '10' (line 2)",
+	           "a bare integer");
+	set_fails(NULL, SETS("reload.confirm=10"),
+	          "--set reload.confirm=10: expected a duration with its unit, such as 250ms, 30s, 5m or 1h",
+	          "--set with a bare integer");
+	load_fails("reload:\n  strategy: restart\n  confirm: 5s\n",
+	           "key 'reload.confirm': needs reload.strategy replace, not restart (with restart no old generation is "
+	           "left to roll back to): '5s' (line 3)",
+	           "confirm with strategy restart");
+	set_fails("reload:\n  confirm: 5s\n", SETS("reload.strategy=signal"),
+	          "key 'reload.confirm': needs reload.strategy replace, not signal (with signal no old generation is "
+	          "left to roll back to): '5s' (line 2)",
+	          "confirm in the file, strategy signal by --set");
+	set_fails("reload:\n  strategy: signal\n", SETS("reload.confirm=5s"),
+	          "--set reload.confirm=5s: needs reload.strategy replace, not signal (with signal no old generation "
+	          "is left to roll back to)",
+	          "strategy signal in the file, confirm by --set");
+	c = load_ok("reload:\n  strategy: restart\n  confirm: 0s\n", "confirm 0s with strategy restart");
+	config_free(c);
+	load_fails("reload:\n  confirm-command: [/bin/true]\n",
+	           "key 'reload.confirm-command': needs reload.confirm longer than 0s (it runs during that window) "
+	           "(line 2)",
+	           "confirm-command without confirm");
+	load_fails("reload:\n  confirm: 1s\n  confirm-command: []\n",
+	           "key 'reload.confirm-command': empty command (line 3)", "empty confirm-command");
+	load_fails("reload:\n  confirm: 1s\n  confirm-command: [\"\"]\n",
+	           "key 'reload.confirm-command[0]': empty program name: '' (line 3)", "empty program name");
+	set_fails(NULL, SETS("reload.confirm-command=/bin/true"),
+	          "--set reload.confirm-command=/bin/true: reload.confirm-command is a list: write it in the file",
+	          "confirm-command by --set");
+	load_fails("readiness:\n  interval: 1s\n",
+	           "key 'readiness.interval': not used with readiness.type notify (line 2)",
+	           "readiness.interval without exec, pidfile or confirm-command");
+}
+
 int main(void) {
 	CHECK(config_name_valid("http") && config_name_valid("a.b-c_D9") && !config_name_valid("") &&
 	          !config_name_valid("a:b") && !config_name_valid("a/b"),
@@ -1551,6 +1632,7 @@ int main(void) {
 	      "enum names");
 
 	test_file_errors();
+	test_file_size();
 	test_schema_errors();
 	test_listener_errors();
 	test_program_errors();
@@ -1568,6 +1650,7 @@ int main(void) {
 	test_set_types();
 	test_set_over_file();
 	test_set_errors();
+	test_reload_confirm();
 
 	for (size_t i = 0; i < n_tmp_paths; i++) {
 		unlink(tmp_paths[i]);

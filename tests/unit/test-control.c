@@ -157,6 +157,17 @@ static void test_open(void) {
 	close(fd);
 	unlink(path);
 
+	/* A live socket of another type (connect() says EPROTOTYPE) is someone's too. */
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "a live dgram socket at the path");
+	free(err);
+	err = NULL;
+	CHECK(control_open(&c, path, &err) == -EADDRINUSE && err && strstr(err, "another process is listening"),
+	      "a live dgram socket is not replaced: %s", strempty(err));
+	CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode), "and left in place");
+	close(fd);
+	unlink(path);
+
 	char *file = tmp_path("regular");
 	int ffd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
 	close(ffd);

@@ -601,6 +601,17 @@ static void test_spawn_failures(void) {
 	snprintf(want, sizeof(want), "exec %s: Permission denied", path);
 	CHECK_STREQ(error, want, "permission message");
 	free(error);
+
+	/* A script whose "#!" interpreter is missing: ENOENT, and the message names the interpreter. */
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	CHECK(fd >= 0 && write(fd, "#!  /nonexistent/interp -x\nexit 0\n", 34) == 34 && fchmod(fd, 0755) == 0,
+	      "a script with a missing interpreter");
+	close(fd);
+	r = spawn_simple(noexec, "PATH=/usr/bin:/bin", NULL, NULL, &error);
+	snprintf(want, sizeof(want), "exec %s: its interpreter /nonexistent/interp: No such file or directory", path);
+	CHECK(r == -ENOENT, "a missing interpreter is -ENOENT (%d)", r);
+	CHECK_STREQ(error, want, "the message names the interpreter");
+	free(error);
 	unlink(path);
 
 	/* No zombie left behind by a failed spawn. */

@@ -113,6 +113,31 @@ static void test_status(void) {
 	_cleanup_free_ char *text2 = NULL;
 	json_get_string(json2, "text", &text2);
 	contains(text2, "baton pid 7: restarting\n  no generation running\n  no reload yet\n", "text without any");
+	contains(json2, "\"confirm\":null", "JSON outside a confirm window");
+}
+
+/* A reload.confirm window: 7.2 s of 10 s left, generation 2 on trial beside generation 1. */
+static void test_confirming(void) {
+	struct generation g1 = gen(1, 101, GEN_READY, 1000000, NULL);
+	struct generation g2 = gen(2, 102, GEN_READY, 9000000, NULL);
+	g2.next = &g1;
+	struct config c = {.reload_confirm_usec = 10000000};
+	struct supervisor s = {
+		.state = SUP_CONFIRMING,
+		.generations = &g2,
+		.current = &g1,
+		.reload = {.gen = &g2, .config = &c, .confirm_until = 20000000},
+	};
+	_cleanup_free_ char *json = status_render(&s, 42, 12800000);
+	contains(json, "\"state\":\"confirming\"", "JSON in a window");
+	contains(json, "\"reload_in_progress\":true,\"reload_queued\":false,\"confirm\":{\"generation\":2,"
+		       "\"window_ms\":10000,\"left_ms\":7200}",
+		 "JSON in a window");
+	_cleanup_free_ char *text = NULL;
+	json_get_string(json, "text", &text);
+	contains(text, "baton pid 42: confirming, 7.2 s left\n", "text in a window");
+	contains(text, "  generation 2: pid 102, ready (new, confirming), up 3s\n", "text in a window");
+	contains(text, "  generation 1: pid 101, ready (current), up 11s\n", "text in a window");
 }
 
 static void test_replies(void) {
@@ -144,6 +169,7 @@ static void test_replies(void) {
 
 int main(void) {
 	test_status();
+	test_confirming();
 	test_replies();
 	return test_done();
 }

@@ -2,9 +2,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "proc.h"
@@ -103,6 +106,139 @@ static void test_fd_flags(void) {
 	CHECK(fd_cloexec(p[0], true) == -EBADF && fd_nonblock(p[0], true) == -EBADF, "a closed fd is -EBADF");
 }
 
+static void write_text(const char *path, const char *text) {
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+/* read_file_at(): the whole file, NUL-terminated; cut at size-1; relative to a directory; a FIFO with nothing in it;
+ * the errno of what cannot be opened. */
+static void test_read_file_at(void) {
+	char dir[] = "/tmp/baton-test-util-XXXXXX", path[128], buf[16];
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/f", dir);
+	write_text(path, "12345\n");
+	CHECK(read_file_at(AT_FDCWD, path, 0, buf, sizeof(buf)) == 6 && streq(buf, "12345\n"), "a small file, whole");
+	CHECK(read_file_at(AT_FDCWD, path, 0, buf, 4) == 3 && streq(buf, "123"), "cut at size-1, NUL-terminated");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(read_file_at(dfd, "f", 0, buf, sizeof(buf)) == 6 && streq(buf, "12345\n"), "relative to a directory fd");
+	CHECK(read_file_at(dfd, "missing", 0, buf, sizeof(buf)) == -ENOENT, "a missing file: -ENOENT");
+	CHECK(read_file_at(AT_FDCWD, dir, 0, buf, sizeof(buf)) == -EISDIR, "a directory: -EISDIR");
+	write_text(path, "");
+	CHECK(read_file_at(dfd, "f", 0, buf, sizeof(buf)) == 0 && buf[0] == '\0', "an empty file: 0, \"\"");
+	unlink(path);
+	CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+	CHECK(read_file_at(dfd, "f", O_NONBLOCK, buf, sizeof(buf)) == 0, "a FIFO without a writer: 0, not a hang");
+	int w = open(path, O_RDWR | O_CLOEXEC); /* a writer that stays: reads would block */
+	CHECK(read_file_at(dfd, "f", O_NONBLOCK, buf, sizeof(buf)) == -EAGAIN, "an empty FIFO with a writer: -EAGAIN");
+	CHECK(write(w, "42", 2) == 2, "write to the FIFO");
+	CHECK(read_file_at(dfd, "f", O_NONBLOCK, buf, sizeof(buf)) == 2 && streq(buf, "42"),
+	      "a FIFO with a writer still there: what was written");
+	close(w);
+	close(dfd);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* read_file_alloc(): a buffer of the file's size, for files of up to max bytes; a larger one is -EFBIG. */
+static void test_read_file_alloc(void) {
+	char dir[] = "/tmp/baton-test-util-XXXXXX", path[128];
+	char *text = NULL;
+	size_t len = 0;
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/f", dir);
+	write_text(path, "a: 1\n");
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 100, &text, &len) == 0 && len == 5 && streq(text, "a: 1\n"),
+	      "a small file, whole and NUL-terminated");
+	free(text);
+	static char big[10001];
+	memset(big, 'x', 10000);
+	write_text(path, big);
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 10000, &text, &len) == 0 && len == 10000 && strlen(text) == 10000,
+	      "a file of exactly max bytes (past two doublings of the buffer)");
+	free(text);
+	text = NULL;
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 9999, &text, &len) == -EFBIG && !text,
+	      "one byte more than max: -EFBIG");
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 4095, &text, &len) == -EFBIG && !text, "well over max: -EFBIG");
+	write_text(path, "");
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 100, &text, &len) == 0 && len == 0 && streq(text, ""),
+	      "an empty file");
+	free(text);
+	text = NULL;
+	unlink(path);
+	CHECK(read_file_alloc(AT_FDCWD, path, 0, 100, &text, &len) == -ENOENT && !text, "a missing file: -ENOENT");
+	int p[2];
+	CHECK(pipe(p) == 0 && write(p[1], "from a pipe", 11) == 11 && close(p[1]) == 0, "a pipe");
+	char fdpath[64];
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", p[0]);
+	CHECK(read_file_alloc(AT_FDCWD, fdpath, 0, 100, &text, &len) == 0 && streq(text, "from a pipe"),
+	      "a pipe, which has no size to ask for");
+	free(text);
+	close(p[0]);
+	rmdir(dir);
+}
+
+static int bind_unix(int type, const char *path) {
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (bind_with_mode(fd, (struct sockaddr *)&sa, sizeof(sa), 0640) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 1) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* unix_path_clear_stale(): only a socket nobody holds is removed; bind_with_mode(): the file's mode from bind() on,
+ * and the umask as it was afterwards. */
+static void test_unix_path(void) {
+	char dir[] = "/tmp/baton-test-util-XXXXXX", path[128];
+	const char *step = NULL;
+	struct stat st;
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/s", dir);
+
+	CHECK(unix_path_clear_stale(path, SOCK_STREAM, &step) == 0, "no file: free");
+	mode_t before = umask(0022);
+	int fd = bind_unix(SOCK_STREAM, path);
+	CHECK(fd >= 0 && lstat(path, &st) == 0 && (st.st_mode & 0777) == 0640, "bound with mode 0640 (got %o)",
+	      (unsigned)(st.st_mode & 0777));
+	CHECK(umask(before) == 0022, "the umask is as it was");
+	CHECK(unix_path_clear_stale(path, SOCK_STREAM, &step) == -EADDRINUSE, "a live listener: -EADDRINUSE");
+	CHECK(unix_path_clear_stale(path, SOCK_DGRAM, &step) == -EADDRINUSE, "a live socket of another type too");
+	CHECK(lstat(path, &st) == 0, "a live socket's file stays");
+	close(fd);
+	CHECK(unix_path_clear_stale(path, SOCK_DGRAM, &step) == 0 && lstat(path, &st) < 0 && errno == ENOENT,
+	      "a stale socket (of any type) is removed");
+
+	fd = bind_unix(SOCK_DGRAM, path);
+	CHECK(unix_path_clear_stale(path, SOCK_DGRAM, &step) == -EADDRINUSE, "a live dgram socket: -EADDRINUSE");
+	close(fd);
+	unlink(path);
+
+	write_text(path, "not a socket");
+	CHECK(unix_path_clear_stale(path, SOCK_STREAM, &step) == -ENOTSOCK, "a regular file: -ENOTSOCK");
+	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode), "the regular file stays");
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s/f/s", dir);
+	char file[128];
+	snprintf(file, sizeof(file), "%s/f", dir);
+	write_text(file, "");
+	step = NULL;
+	CHECK(unix_path_clear_stale(path, SOCK_STREAM, &step) == -ENOTDIR && streq(step, "stat"),
+	      "a path through a file: -ENOTDIR at \"stat\"");
+	unlink(file);
+	char longpath[200];
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	CHECK(unix_path_clear_stale(longpath, SOCK_STREAM, &step) == -ENAMETOOLONG, "a path too long: -ENAMETOOLONG");
+	rmdir(dir);
+}
+
 /* What baton reads of a process it cannot reap (MAINPID= named another process's child): its state and, while it is
  * a zombie, its wait status from /proc/PID/stat. */
 static void test_proc(void) {
@@ -141,6 +277,9 @@ int main(void) {
 	test_signal();
 	test_strv();
 	test_fd_flags();
+	test_read_file_at();
+	test_read_file_alloc();
+	test_unix_path();
 	test_proc();
 	return test_done();
 }
