@@ -1,17 +1,23 @@
 #!/bin/sh
 # Installs what baton needs to build (no option), to run the demo (--demo: curl too) and to test (--test) on Debian 13
-# or 12 (run as root). Idempotent: skips apt when all is there.
+# or 12 (run as root), and to measure (--bench: bench/'s tools). Idempotent: skips apt when all is there.
 set -eu
 build="meson ninja-build pkg-config gcc libc6-dev libcyaml-dev libyaml-dev libsystemd-dev scdoc"
 test="bats bats-assert bats-support bats-file curl socat systemd systemd-container procps python3 iproute2 util-linux coreutils stress-ng redis-server wrk
   golang-go golang-github-coreos-go-systemd-dev python3-systemd python3-twisted"
+# tests/podman and bench/container-inits: a real container runtime (rootful podman; crun, and runc where crun refuses
+# a hybrid cgroup host), debootstrap for its image, and the inits baton is compared with.
+test="$test podman crun runc conmon debootstrap tini dumb-init catatonit"
 # tests/bats/programs.bats runs these unmodified Debian programs under baton; config-examples/ has a config for each.
 programs="lighttpd gunicorn memcached nginx-light libserver-starter-perl tftpd-hpa"
+# bench/ only (--bench): the inits idle-footprint compares baton with, and gnuplot for the SVG charts.
+bench="tini dumb-init catatonit gnuplot-nox wrk libserver-starter-perl curl socat python3 systemd"
 extra=""
 case "${1:-}" in
   --demo) extra="curl" ;;
   --test) extra="$test $programs" ;;
-  --all) extra="$test $programs ${BATON_EXTRA_PACKAGES:-}" ;;
+  --bench) extra="$bench" ;;
+  --all) extra="$test $programs $bench ${BATON_EXTRA_PACKAGES:-}" ;;
 esac
 # One dpkg-query for all (one per package costs seconds): " name name ... " of those installed.
 # shellcheck disable=SC2086

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "libsystemd.h"
 #include "log.h"
 #include "sockets.h"
 #include "run.h"
@@ -250,6 +251,12 @@ static int cmd_run(int argc, char **argv) {
 	 * where a service's lifecycle belongs, as with a file. */
 	if (!o.config_path && !o.log_level_set && !log_to_journal())
 		log_max_level = LOG_WARNING;
+	/* Found missing at start, not at the first READY=1 that systemd would then wait for in vain. */
+	const char *wanted = libsystemd_wanted();
+	if (wanted && libsystemd_load() < 0) {
+		log_error("%s is set, but libsystemd cannot be loaded: %s", wanted, libsystemd_error());
+		return EXIT_SYSTEM;
+	}
 
 	struct supervisor_options so = {
 		.config_path = o.config_path,
@@ -303,24 +310,19 @@ static int cmd_run(int argc, char **argv) {
 	return run_supervisor(&so, c, ls, c->n_listeners, main_argv);
 }
 
-/* The control socket of the baton that runs FILE: what `run -c FILE` chose. If FILE is broken now, the path comes
- * from the file name alone (right unless the file set control.socket), and the load error is kept for the message
- * in case baton cannot be reached. */
-static int control_path_of(const struct options *o, char **ret, char **ret_load_error) {
+/* The control socket of the baton that runs FILE: what `run -c FILE` chose, from control.socket as written or, without
+ * it, from the file name. Only that key is read, not the whole config: a control command's cost must not grow with
+ * the file (issue 23). A file that is invalid now (being edited while baton runs the old one) still gives the path. */
+static int control_path_of(const struct options *o, char **ret) {
 	if (o->control_path) {
 		*ret = strdup(o->control_path);
 		return *ret ? 0 : -ENOMEM;
 	}
-	_cleanup_(config_freep) struct config *c = NULL;
-	int r = config_load(o->config_path, &c, ret_load_error);
-	if (r < 0) {
-		_cleanup_free_ char *written = NULL;
-		r = config_peek_control_socket(o->config_path, &written);
-		if (r < 0 && r != -ENOENT)
-			return r;
-		return config_control_socket_of(o->config_path, written, ret);
-	}
-	return config_control_socket(c, ret);
+	_cleanup_free_ char *written = NULL;
+	int r = config_peek_control_socket(o->config_path, &written);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	return config_control_socket_of(o->config_path, written, ret);
 }
 
 static int cmd_control(int argc, char **argv, enum control_request request) {
@@ -336,8 +338,8 @@ static int cmd_control(int argc, char **argv, enum control_request request) {
 	if (!!o.config_path == !!o.control_path)
 		return usage_error("%s needs either -c FILE or --control PATH", name);
 
-	_cleanup_free_ char *path = NULL, *load_error = NULL, *reply = NULL, *error = NULL;
-	r = control_path_of(&o, &path, &load_error);
+	_cleanup_free_ char *path = NULL, *reply = NULL, *error = NULL;
+	r = control_path_of(&o, &path);
 	if (r < 0) {
 		fprintf(stderr, "baton: cannot find the control socket: %s\n", strerror(-r));
 		return EXIT_SYSTEM;
@@ -368,8 +370,11 @@ static int cmd_control(int argc, char **argv, enum control_request request) {
 	r = control_call(path, line ? line : name, o.timeout_usec, request == CONTROL_STOP, &reply, &error);
 	if (r < 0) {
 		fprintf(stderr, "baton: %s\n", error ? error : strerror(-r));
-		if (load_error)
-			fprintf(stderr, "baton: note: the configuration is invalid: %s\n", load_error);
+		/* An invalid file may be why no baton runs there; validating it here would cost the full load that
+		 * finding the socket avoids (issue 23), so the hint names the command that does. */
+		if (o.config_path && (r == -ENOENT || r == -ECONNREFUSED))
+			fprintf(stderr, "baton: note: no baton runs with %s (baton check -c %s says whether it can)\n",
+				o.config_path, o.config_path);
 		return EXIT_SYSTEM;
 	}
 

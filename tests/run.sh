@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs the whole test suite (unit, integration, and under a real systemd in nspawn) on a fresh Debian 13 or 12
-# machine, as root:
+# Runs the whole test suite (unit, integration, under a real systemd in nspawn, in podman containers) on a fresh
+# Debian 13 or 12 machine, as root:
 #   sh tests/run.sh              the normal build, in build/
 #   sh tests/run.sh --sanitize   the same suite on an ASan+UBSan build, in build-sanitize/
 #   sh tests/run.sh --busy       the normal suite with a CPU hog beside it (stress-ng, 4 workers): the timing of
@@ -39,7 +39,7 @@ ninja -C "$dir"
 # wired into tests/meson.build) fails the run here.
 listed=$(meson test -C "$dir" --list 2>/dev/null)
 missing=""
-for f in tests/unit/test-*.c tests/lint/*.sh tests/bats/*.bats tests/systemd/*.bats; do
+for f in tests/unit/test-*.c tests/lint/*.sh tests/bats/*.bats tests/systemd/*.bats tests/podman/*.bats; do
   name=$(basename "$f")
   name=${name#test-}
   name=${name%.c}

@@ -345,6 +345,75 @@ bool addr_equal(const struct address *a, const struct address *b) {
 	return a->port == b->port && strcmp(a->host, b->host) == 0 && effective_family(a) == effective_family(b);
 }
 
+/* FNV-1a over what addr_equal() compares, so that equal addresses hash alike. */
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+	for (const unsigned char *s = p; n-- > 0; s++)
+		h = (h ^ *s) * UINT64_C(0x100000001b3);
+	return h;
+}
+
+static uint64_t addr_hash(const struct address *a) {
+	uint64_t h = hash_bytes(UINT64_C(0xcbf29ce484222325), &a->kind, sizeof(a->kind));
+	if (addr_is_unix(a)) {
+		h = hash_bytes(h, &a->abstract, sizeof(a->abstract));
+		return hash_bytes(h, a->path, strlen(a->path));
+	}
+	int family = effective_family(a);
+	h = hash_bytes(h, &a->port, sizeof(a->port));
+	h = hash_bytes(h, &family, sizeof(family));
+	return hash_bytes(h, a->host, strlen(a->host));
+}
+
+struct addr_index_entry {
+	uint64_t hash;
+	size_t k;
+};
+
+static int entry_cmp(const void *x, const void *y) {
+	const struct addr_index_entry *a = x, *b = y;
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	return a->k < b->k ? -1 : a->k > b->k;
+}
+
+static const struct address *index_at(const struct addr_index *x, size_t k) {
+	return (const struct address *)(const void *)(x->base + k * x->stride);
+}
+
+int addr_index_init(struct addr_index *x, const struct address *base, size_t n, size_t stride) {
+	*x = (struct addr_index){.n = n, .base = (const char *)base, .stride = stride};
+	if (n == 0)
+		return 0;
+	if (!(x->entries = calloc(n, sizeof(*x->entries))))
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++)
+		x->entries[k] = (struct addr_index_entry){.hash = addr_hash(index_at(x, k)), .k = k};
+	qsort(x->entries, n, sizeof(*x->entries), entry_cmp);
+	return 0;
+}
+
+long addr_index_find(const struct addr_index *x, const struct address *a) {
+	uint64_t h = addr_hash(a);
+	size_t lo = 0, hi = x->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (x->entries[mid].hash < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Entries of one hash are in index order: the first equal one is the lowest k. */
+	for (size_t i = lo; i < x->n && x->entries[i].hash == h; i++)
+		if (addr_equal(index_at(x, x->entries[i].k), a))
+			return (long)x->entries[i].k;
+	return -1;
+}
+
+void addr_index_free(struct addr_index *x) {
+	free(x->entries);
+	*x = (struct addr_index){0};
+}
+
 static const char *gai_why(int e) {
 	/* gai_strerror() returns static strings in glibc, but EAI_SYSTEM's real reason is in errno. */
 	return e == EAI_SYSTEM ? "host name resolution failed" : gai_strerror(e);

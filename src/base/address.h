@@ -50,6 +50,21 @@ bool addr_is_stream(const struct address *a); /* stream or seqpacket: listen() a
 /* True when two parsed addresses denote the same socket (same kind, family, host, port / path). */
 bool addr_equal(const struct address *a, const struct address *b);
 
+/* Finding addresses among many without comparing every pair: a reload of 1,000 listeners matched each new one
+ * against each old one (a million addr_equal() calls, most of baton's own reload time; issue 23). The index holds n
+ * addresses at base, base + stride, ... (the address member of an array of structs), sorted by a hash that equal
+ * addresses share. */
+struct addr_index {
+	struct addr_index_entry *entries;
+	size_t n;
+	const char *base;
+	size_t stride;
+};
+int addr_index_init(struct addr_index *x, const struct address *base, size_t n, size_t stride);
+/* The lowest k whose address addr_equal()s a, or -1. */
+long addr_index_find(const struct addr_index *x, const struct address *a);
+void addr_index_free(struct addr_index *x);
+
 /* Resolves a into a sockaddr for bind(). IP with an empty host: [::] for AF_UNSPEC and AF_INET6 (the caller decides
  * IPV6_V6ONLY), 0.0.0.0 for AF_INET; with a name: getaddrinfo(), first result of the wanted family. Unix: the
  * sockaddr_un with the right length (abstract names exclude any trailing NUL). Returns 0 or negative errno

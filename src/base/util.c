@@ -302,12 +302,13 @@ int read_file_alloc(int dir_fd, const char *path, int flags, size_t max, char **
 
 	if (fd < 0)
 		return -errno;
-	/* Grown as it fills, so that a small file costs little (a pipe has no size to ask for): up to one byte more
-	 * than max, which says the file is too large. */
+	/* On the heap, not the stack: a long-lived process keeps every page of stack it ever touched. Grown as it
+	 * fills, so that a small file costs little (a pipe has no size to ask for): up to one byte more than max, which
+	 * says the file is too large. */
 	while (len == size) {
 		if (size > max)
 			return -EFBIG;
-		size = size == 0 ? 4096 : size * 2;
+		size = size == 0 ? 1024 : size * 2;
 		if (size > max + 1)
 			size = max + 1;
 		char *nbuf = realloc(buf, size + 1);

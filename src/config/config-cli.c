@@ -187,8 +187,3 @@ int config_apply_cli(struct config *c, char *const *listens, char *const *comman
 int config_merge_cli(struct config *c, char *const *listens, char *const *command, char **ret_error) {
 	return apply_cli(c, listens, command, false, ret_error);
 }
-
-int config_peek_control_socket(const char *path, char **ret) {
-	/* Only the YAML document is needed, not a valid config. */
-	return config_yaml_peek(path, "control.socket", ret);
-}

@@ -78,3 +78,9 @@ void config_listener_defaults(struct listener_config *lc);
 /* The scalar at key path in the YAML file at path, read leniently: the file need not be a valid config. Returns 0
  * and a malloc'd copy, -ENOENT when the key is absent or not a scalar or the file is not YAML, or negative errno. */
 int config_yaml_peek(const char *path, const char *key, char **ret);
+
+/* ---- config-peek.c ---- */
+
+/* config_peek_control_socket()'s reading of a file's text by hand: 0 and *ret, -ENOENT when there is no
+ * control.socket, or -EAGAIN when only libyaml's reading of the whole document can tell. */
+int config_peek_text(const char *text, size_t len, char **ret);

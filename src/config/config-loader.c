@@ -7,6 +7,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config-libcyaml.h"
 #include "config-loader.h"
 #include "util.h"
 
@@ -78,7 +79,7 @@ int loader_fail(struct loader *l, const char *key, const yaml_node_t *node, cons
 /* ---- The document ---- */
 
 yaml_node_t *loader_node(struct loader *l, int index) {
-	return yaml_document_get_node(&l->doc, index);
+	return libcyaml.yaml_document_get_node(&l->doc, index);
 }
 
 bool loader_scalar_is(const yaml_node_t *n, const char *s, size_t len) {
@@ -89,7 +90,7 @@ bool loader_scalar_is(const yaml_node_t *n, const char *s, size_t len) {
 yaml_node_t *loader_find(struct loader *l, const char *path) {
 	if (!l->have_doc)
 		return NULL;
-	yaml_node_t *n = yaml_document_get_root_node(&l->doc);
+	yaml_node_t *n = libcyaml.yaml_document_get_root_node(&l->doc);
 	const char *p = path;
 	while (n && *p) {
 		if (*p == '[') {

@@ -14,12 +14,15 @@ struct loader {
 	yaml_document_t doc;
 	bool have_doc;
 	char *error; /* the first error wins */
-	char cyaml_log[4096];
+	/* libcyaml's log lines, allocated at its first (CYAML_LOG_MAX bytes): 4 kB on the stack of every load would
+	 * stay baton's private memory for good (issue 23), and only a broken file makes libcyaml log. */
+	char *cyaml_log;
 	size_t cyaml_log_len;
 };
 
 /* Key paths ("listeners[1].address") fit in this many bytes. */
 #define PATH_BUF 512
+#define CYAML_LOG_MAX 4096
 
 /* Sets l's error to "FILE: key 'KEY': WHY (line N)" unless it has one already; key may be NULL (a file-level error),
  * node may be NULL (no line known). A key that a --set option gave makes "--set KEY=VALUE: WHY" instead: the user

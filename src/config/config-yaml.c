@@ -22,6 +22,7 @@
 #include <yaml.h>
 
 #include "config-internal.h"
+#include "config-libcyaml.h"
 #include "util.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -151,32 +152,32 @@ static int syntax_error(struct loader *l, const yaml_parser_t *p) {
 
 static void yaml_parser_deletep(yaml_parser_t **p) {
 	if (*p)
-		yaml_parser_delete(*p);
+		libcyaml.yaml_parser_delete(*p);
 }
 
 static int load_document(struct loader *l, const char *text, size_t len) {
 	yaml_parser_t parser;
 	int r = 0;
 
-	if (!yaml_parser_initialize(&parser))
+	if (!libcyaml.yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	_cleanup_(yaml_parser_deletep) yaml_parser_t *p = &parser;
-	yaml_parser_set_input_string(p, (const unsigned char *)text, len);
-	if (!yaml_parser_load(p, &l->doc))
+	libcyaml.yaml_parser_set_input_string(p, (const unsigned char *)text, len);
+	if (!libcyaml.yaml_parser_load(p, &l->doc))
 		return syntax_error(l, p);
 	l->have_doc = true;
 
-	yaml_node_t *root = yaml_document_get_root_node(&l->doc);
+	yaml_node_t *root = libcyaml.yaml_document_get_root_node(&l->doc);
 	if (!root || loader_node_is_null(root))
 		return loader_fail(l, NULL, NULL, "empty config");
 
 	/* libcyaml reads only the first document: a second one would be ignored without a word. */
 	yaml_document_t next;
-	if (!yaml_parser_load(p, &next))
+	if (!libcyaml.yaml_parser_load(p, &next))
 		return syntax_error(l, p);
-	if (yaml_document_get_root_node(&next))
+	if (libcyaml.yaml_document_get_root_node(&next))
 		r = loader_fail(l, NULL, NULL, "more than one YAML document (line %zu)", next.start_mark.line + 1);
-	yaml_document_delete(&next);
+	libcyaml.yaml_document_delete(&next);
 	return r;
 }
 
@@ -277,7 +278,9 @@ static int walk(struct loader *l, yaml_node_t *n, const cyaml_schema_value_t *sc
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static void cyaml_log_collect(cyaml_log_t level, void *ctx, const char *fmt, va_list ap) {
 	struct loader *l = ctx;
-	size_t room = sizeof(l->cyaml_log) - l->cyaml_log_len;
+	if (!l->cyaml_log && !(l->cyaml_log = calloc(1, CYAML_LOG_MAX)))
+		return;
+	size_t room = CYAML_LOG_MAX - l->cyaml_log_len;
 	if (room <= 1)
 		return;
 	int n = vsnprintf(l->cyaml_log + l->cyaml_log_len, room, fmt, ap);
@@ -293,7 +296,9 @@ static int cyaml_error(struct loader *l, cyaml_err_t e) {
 
 	if (e == CYAML_ERR_OOM)
 		return -ENOMEM;
-	for (line = strtok_r(l->cyaml_log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	char none[] = "";
+	for (line = strtok_r(l->cyaml_log ? l->cyaml_log : none, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		const char *s = line;
 		if (!strncmp(s, "Load: ", 6))
 			s += 6;
@@ -323,7 +328,7 @@ static int cyaml_error(struct loader *l, cyaml_err_t e) {
 		node = loader_find(l, key);
 	if (is_missing && m < sizeof(key))
 		snprintf(key + m, sizeof(key) - m, "%s%s", m ? "." : "", missing);
-	return loader_fail(l, key, node, "%s", reason[0] ? reason : cyaml_strerror(e));
+	return loader_fail(l, key, node, "%s", reason[0] ? reason : libcyaml.cyaml_strerror(e));
 }
 
 /* ---- Step 3b: the --set options over the raw strings, before they are validated with the file's ---- */
@@ -362,12 +367,38 @@ static int set_fail(struct loader *l, const char *arg, const char *fmt, ...) {
 	return -EINVAL;
 }
 
-/* Memory that cyaml_free() frees with the rest of the raw config. */
+/* libcyaml's allocator contract (cyaml_mem_fn_t), as its own cyaml_mem(), without needing libcyaml loaded: realloc,
+ * and free on size 0. Memory that cyaml_free() frees with the rest of the raw config. */
+static void *raw_mem(void *ctx, void *ptr, size_t size) {
+	if (size == 0) {
+		free(ptr);
+		return NULL;
+	}
+	return realloc(ptr, size);
+}
+
 static void *raw_alloc(const cyaml_config_t *cy, size_t size) {
 	void *p = cy->mem_fn(cy->mem_ctx, NULL, size);
 	if (p)
 		memset(p, 0, size);
 	return p;
+}
+
+/* Frees a raw config that only --set filled (no file, so libcyaml is not loaded): sections of strings, each made by
+ * set_one(). */
+static void raw_free_sets(struct raw_config *raw) {
+	if (!raw)
+		return;
+	for (const cyaml_schema_field_t *s = config_fields; s->key; s++) {
+		char *section = *(char **)((char *)raw + s->data_offset);
+		if (!section || s->value.type != CYAML_MAPPING)
+			continue;
+		for (const cyaml_schema_field_t *f = s->value.mapping.fields; f->key; f++)
+			if (f->value.type == CYAML_STRING)
+				free(*(char **)(section + f->data_offset));
+		free(section);
+	}
+	free(raw);
 }
 
 /* Puts one KEY=VALUE into raw, where the file's value of KEY would be: a section's string, the section made when the
@@ -424,52 +455,55 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 
 /* ---- Loading ---- */
 
-static int read_file(const char *path, char **ret, size_t *ret_len) {
-	return read_file_alloc(AT_FDCWD, path, O_NOCTTY, CONFIG_FILE_MAX, ret, ret_len);
-}
-
-/* text NULL: no file, the raw config is empty but for the --set options. */
+/* text NULL: no file, the raw config is empty but for the --set options, and libcyaml is not needed. */
 static int load(struct loader *l, const char *text, size_t len, struct config *c) {
 	cyaml_config_t cy = {
 		.log_fn = cyaml_log_collect,
 		.log_ctx = l,
-		.mem_fn = cyaml_mem,
+		.mem_fn = raw_mem,
 		.log_level = CYAML_LOG_ERROR,
 		.flags = CYAML_CFG_DEFAULT,
 	};
 	struct raw_config *raw = NULL;
 	char path[PATH_BUF] = "";
+	const char *why = NULL;
 	int r;
 
 	if (text) {
+		if (config_libcyaml_load(&why) < 0)
+			return loader_fail(l, NULL, NULL,
+					   "reading a config file needs libcyaml, which cannot be loaded: %s", why);
 		r = load_document(l, text, len);
 		if (r < 0)
 			return r;
-		r = walk(l, yaml_document_get_root_node(&l->doc), &config_schema, path);
+		r = walk(l, libcyaml.yaml_document_get_root_node(&l->doc), &config_schema, path);
 		if (r < 0)
 			return r;
-		cyaml_err_t e =
-			cyaml_load_data((const uint8_t *)text, len, &cy, &config_schema, (cyaml_data_t **)&raw, NULL);
+		cyaml_err_t e = libcyaml.cyaml_load_data((const uint8_t *)text, len, &cy, &config_schema,
+							 (cyaml_data_t **)&raw, NULL);
 		if (e != CYAML_OK)
 			return cyaml_error(l, e);
 	} else if (!(raw = raw_alloc(&cy, sizeof(*raw))))
 		return -ENOMEM;
 	r = 0;
 	for (size_t i = 0; l->sets && l->sets[i] && r >= 0; i++) {
-		const char *why = NULL;
 		r = config_set_check(l->sets[i], &why) < 0 ? set_fail(l, l->sets[i], "%s", why)
 							   : set_one(l, &cy, raw, l->sets[i]);
 	}
 	if (r >= 0)
 		r = config_from_raw(l, raw, c);
-	cyaml_free(&cy, &config_schema, raw, 0);
+	if (text)
+		libcyaml.cyaml_free(&cy, &config_schema, raw, 0);
+	else
+		raw_free_sets(raw);
 	return r;
 }
 
 static void loader_done(struct loader *l) {
 	if (l->have_doc)
-		yaml_document_delete(&l->doc);
+		libcyaml.yaml_document_delete(&l->doc);
 	free(l->error);
+	free(l->cyaml_log);
 }
 
 static int load_config(struct loader *l, struct config **ret) {
@@ -479,7 +513,7 @@ static int load_config(struct loader *l, struct config **ret) {
 	int r;
 
 	if (l->path) {
-		r = read_file(l->path, &text, &len);
+		r = read_file_alloc(AT_FDCWD, l->path, O_NOCTTY, CONFIG_FILE_MAX, &text, &len);
 		if (r == -EFBIG)
 			return loader_fail(l, NULL, NULL, "file too large (max %d bytes)", CONFIG_FILE_MAX);
 		if (r < 0)
@@ -529,7 +563,7 @@ int config_load(const char *path, struct config **ret, char **ret_error) {
 	return config_load_set(path, NULL, ret, ret_error);
 }
 
-int config_load_text(const char *text, size_t len, const char *path, char *const *sets, struct config **ret,
+static int load_text(const char *text, size_t len, const char *path, char *const *sets, struct config **ret,
 		     char **ret_error) {
 	_cleanup_(loader_done) struct loader l = {.path = "the handed-over config"};
 	_cleanup_(config_freep) struct config *c = malloc(sizeof(*c));
@@ -548,11 +582,24 @@ int config_load_text(const char *text, size_t len, const char *path, char *const
 	return 0;
 }
 
+int config_load_text(const char *text, size_t len, const char *path, char *const *sets, struct config **ret,
+		     char **ret_error) {
+	int r = load_text(text, len, path, sets, ret, ret_error);
+	/* Without a file no reload will read YAML again: quick use stays without libcyaml after an upgrade. */
+	if (!path)
+		config_libcyaml_unload();
+	return r;
+}
+
 int config_yaml_peek(const char *path, const char *key, char **ret) {
 	_cleanup_(loader_done) struct loader l = {.path = path};
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	int r = read_file(path, &text, &len);
+	const char *why;
+	int r = read_file_alloc(AT_FDCWD, path, O_NOCTTY, CONFIG_FILE_MAX, &text, &len);
+	if (r < 0)
+		return r;
+	r = config_libcyaml_load(&why);
 	if (r < 0)
 		return r;
 	/* libyaml loads all or nothing, so a YAML syntax error anywhere gives -ENOENT here. */

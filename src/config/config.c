@@ -333,10 +333,39 @@ static int load_listener(struct loader *l, size_t i, const struct raw_listener *
 	return 0;
 }
 
+static int name_cmp(const void *a, const void *b) {
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether two listeners share a name or an address, found in O(n log n): comparing every pair took 500,000 pairs for
+ * a file of 1,000 listeners, read again at each reload (issue 23). -ENOMEM: cannot tell. */
+static int any_duplicate(const struct listener_config *ls, size_t n) {
+	_cleanup_free_ char **names = calloc(n, sizeof(char *));
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		names[i] = ls[i].name;
+	qsort(names, n, sizeof(char *), name_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (streq(names[i - 1], names[i]))
+			return 1;
+	struct addr_index x;
+	if (addr_index_init(&x, &ls[0].address, n, sizeof(*ls)) < 0)
+		return -ENOMEM;
+	int r = 0;
+	for (size_t i = 0; i < n && !r; i++)
+		r = addr_index_find(&x, &ls[i].address) != (long)i;
+	addr_index_free(&x);
+	return r;
+}
+
 /* Names and addresses are unique: a name is how the child finds its fd, and two listeners cannot bind one address. */
 static int check_unique(struct loader *l, const struct listener_config *ls, size_t n) {
 	char key[64], why[64], abuf[ADDR_FORMAT_MAX];
 
+	/* Every pair only to name the first duplicate, as the message does. */
+	if (n < 2 || any_duplicate(ls, n) == 0)
+		return 0;
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < i; j++) {
 			if (streq(ls[i].name, ls[j].name)) {

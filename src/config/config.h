@@ -161,7 +161,8 @@ int config_control_socket(const struct config *c, char **ret);
 
 /* control.socket as written in path, read leniently: the file may be an invalid config (being fixed while baton runs
  * the old one) as long as it is YAML. Returns 0 and a malloc'd string ("" when disabled), -ENOENT when the key is
- * absent or the file is not YAML, or another negative errno. */
+ * absent or the file is not YAML, or another negative errno. For a valid config it is what config_load() gives
+ * c->control_socket, without loading the rest: its cost does not grow with the listeners (config-peek.c). */
 int config_peek_control_socket(const char *path, char **ret);
 
 /* A listener name is 1-255 bytes of [A-Za-z0-9._-]. */

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "creds.h"
+#include "libsystemd.h"
 #include "log.h"
 #include "util.h"
 
@@ -230,7 +230,7 @@ int sock_take_inherited(struct inherited_fd **ret, size_t *ret_n) {
 
 	/* Checks LISTEN_PID, sets close-on-exec and unsets LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES. libsystemd 252 does
 	 * not know LISTEN_PIDFDID (systemd >= 256): unset it too, or our children would inherit a stale one. */
-	int n = sd_listen_fds_with_names(1, &names);
+	int n = libsystemd_listen_fds_with_names(&names);
 	(void)unsetenv("LISTEN_PIDFDID");
 	if (n <= 0) {
 		strv_free(names);
@@ -244,12 +244,12 @@ int sock_take_inherited(struct inherited_fd **ret, size_t *ret_n) {
 	struct inherited_fd *inh = calloc((size_t)n, sizeof(*inh));
 	if (!inh) {
 		for (int i = 0; i < n; i++)
-			close(SD_LISTEN_FDS_START + i);
+			close(LISTEN_FDS_START + i);
 		strv_free(names);
 		return -ENOMEM;
 	}
 	for (int i = 0; i < n; i++) {
-		inh[i].fd = SD_LISTEN_FDS_START + i;
+		inh[i].fd = LISTEN_FDS_START + i;
 		/* "unknown" is what systemd passes for a socket without FileDescriptorName= (and what libsystemd fills
 		 * in when LISTEN_FDNAMES is missing), "stored" for an fd-store entry stored without FDNAME=: neither
 		 * names a listener, so those are matched by address. */
@@ -312,23 +312,25 @@ static char *describe_inherited(const struct inherited_fd *inh, size_t n_inh) {
 	return buf;
 }
 
-/* A listener whose address a held listener has gets a duplicate of that very socket. */
-static int take_held(struct listener *l, const struct listener *held, size_t n_held, char **ret_error) {
-	char abuf[ADDR_FORMAT_MAX];
-	for (size_t j = 0; j < n_held; j++) {
-		if (!addr_equal(&held[j].address, &l->address))
-			continue;
-		l->fd = fcntl(held[j].fd, F_DUPFD_CLOEXEC, 3);
-		if (l->fd < 0) {
-			int r = -errno;
-			*ret_error = strdup_printf("listener '%s' (%s): dup: %s", l->name,
-						   addr_format(&l->address, abuf), strerror(errno));
-			return r;
-		}
-		l->inherited = held[j].inherited;
-		return 1;
-	}
-	return 0;
+/* The held listener with l's address: the one at l's own position when the config kept its order (a reload's common
+ * case), else found in the index. Held addresses are unique (validated), so the first equal one is the one. */
+static long held_of(const struct listener *l, size_t i, const struct listener *held, size_t n_held,
+		    const struct addr_index *x) {
+	if (i < n_held && addr_equal(&held[i].address, &l->address))
+		return (long)i;
+	return addr_index_find(x, &l->address);
+}
+
+/* A listener whose address a held listener has gets that very socket, borrowed until the hand-over. 1 when it did. */
+static int take_held(struct listener *l, size_t i, const struct listener *held, size_t n_held,
+		     const struct addr_index *x) {
+	long j = held_of(l, i, held, n_held, x);
+	if (j < 0)
+		return 0;
+	l->fd = held[j].fd;
+	l->borrowed = true;
+	l->inherited = held[j].inherited;
+	return 1;
 }
 
 /* By name first, for every listener: systemd passes several socket units in no guaranteed order, and an address
@@ -432,7 +434,8 @@ int sock_open_all(const struct config *c, const struct listener *held, size_t n_
 	_cleanup_free_ char *error = NULL;
 	_cleanup_free_ bool *is_held = calloc(n > 0 ? n : 1, sizeof(bool));
 	struct listener *ls = calloc(n > 0 ? n : 1, sizeof(*ls));
-	int r = ls && is_held ? 0 : -ENOMEM;
+	struct addr_index x;
+	int r = ls && is_held ? addr_index_init(&x, held ? &held[0].address : NULL, n_held, sizeof(*held)) : -ENOMEM;
 
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		ls[i].fd = -1;
@@ -440,9 +443,11 @@ int sock_open_all(const struct config *c, const struct listener *held, size_t n_
 		ls[i].address = c->listeners[i].address;
 		if (!(ls[i].name = strdup(c->listeners[i].name)))
 			r = -ENOMEM;
-		else if ((r = take_held(&ls[i], held, n_held, &error)) >= 0)
+		else if ((r = take_held(&ls[i], i, held, n_held, &x)) >= 0)
 			is_held[i] = r > 0;
 	}
+	if (ls && is_held)
+		addr_index_free(&x);
 	if (r >= 0) {
 		claim_by_name(c, ls, is_held, inh, n_inh);
 		r = claim_by_address(c, ls, is_held, held != NULL, inh, n_inh, &error);
@@ -463,13 +468,30 @@ int sock_open_all(const struct config *c, const struct listener *held, size_t n_
 	return 0;
 }
 
-void listeners_move_paths(struct listener *ls, size_t n, struct listener *old, size_t n_old) {
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < n_old; j++)
-			if (addr_equal(&ls[i].address, &old[j].address) && old[j].created_path) {
-				ls[i].created_path = true;
-				old[j].created_path = false;
-			}
+void listeners_hand_over(struct listener *ls, size_t n, struct listener *old, size_t n_old) {
+	struct addr_index x;
+	/* Without memory for the index, every pair: slower, the same result. */
+	bool indexed = addr_index_init(&x, old ? &old[0].address : NULL, n_old, sizeof(*old)) >= 0;
+	for (size_t i = 0; i < n; i++) {
+		/* Addresses are unique on each side: at most one old listener matches. */
+		long j = -1;
+		if (indexed)
+			j = held_of(&ls[i], i, old, n_old, &x);
+		else
+			for (size_t k = 0; k < n_old && j < 0; k++)
+				if (addr_equal(&ls[i].address, &old[k].address))
+					j = (long)k;
+		if (j >= 0 && ls[i].borrowed && ls[i].fd == old[j].fd) {
+			old[j].fd = -1;
+			ls[i].borrowed = false;
+		}
+		if (j >= 0 && old[j].created_path) {
+			ls[i].created_path = true;
+			old[j].created_path = false;
+		}
+	}
+	if (indexed)
+		addr_index_free(&x);
 }
 
 bool listeners_match_config(const struct listener *ls, size_t n, const struct config *c) {
@@ -486,9 +508,10 @@ void listener_close(struct listener *l) {
 	if (l->created_path && !l->inherited && addr_is_unix(&l->address) && !l->address.abstract &&
 	    unlink(l->address.path) < 0 && errno != ENOENT)
 		log_debug_errno(-errno, "Failed to remove %s, ignoring", l->address.path);
-	if (l->fd >= 0)
+	if (l->fd >= 0 && !l->borrowed)
 		close(l->fd);
 	l->fd = -1;
+	l->borrowed = false;
 	l->created_path = false;
 	free(l->name);
 	l->name = NULL;

@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <systemd/sd-daemon.h>
-
+#include "libsystemd.h"
 #include "log.h"
 #include "util.h"
 
@@ -25,7 +24,7 @@ void upstream_setup(struct upstream *u, const struct config *c, uint64_t now) {
 	uint64_t watchdog_usec = 0;
 	u->watchdog_interval_usec = 0;
 	u->watchdog_next_usec = USEC_INFINITY;
-	if (sd_watchdog_enabled(/* unset_environment= */ 0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+	if (libsystemd_watchdog_enabled(&watchdog_usec) > 0 && watchdog_usec > 0) {
 		u->watchdog_interval_usec = watchdog_usec / 2;
 		u->watchdog_next_usec = now + u->watchdog_interval_usec;
 		log_debug("systemd's watchdog: pinging every %" PRIu64 " ms",
@@ -59,9 +58,18 @@ void upstream_fd_store_add(const struct upstream *u, const struct listener *ls, 
 		fd_store_add_one(&ls[i]);
 }
 
-static bool listener_in(const struct listener *l, const struct listener *set, size_t n) {
-	for (size_t i = 0; i < n; i++)
-		if (streq(l->name, set[i].name) && addr_equal(&l->address, &set[i].address))
+/* Whether set has l (name and address), by set's address index (addresses are unique in a set); without the index,
+ * every entry. */
+static bool listener_in(const struct listener *l, size_t i, const struct listener *set, size_t n,
+			const struct addr_index *x) {
+	if (i < n && streq(l->name, set[i].name) && addr_equal(&l->address, &set[i].address))
+		return true;
+	if (x) {
+		long k = addr_index_find(x, &l->address);
+		return k >= 0 && streq(l->name, set[k].name);
+	}
+	for (size_t k = 0; k < n; k++)
+		if (streq(l->name, set[k].name) && addr_equal(&l->address, &set[k].address))
 			return true;
 	return false;
 }
@@ -73,12 +81,19 @@ void upstream_fd_store_update(const struct upstream *u, const struct listener *o
 			      const struct listener *ls, size_t n) {
 	if (!u->fd_store)
 		return;
+	struct addr_index x_new, x_old;
+	bool have_new = addr_index_init(&x_new, ls ? &ls[0].address : NULL, n, sizeof(*ls)) >= 0;
+	bool have_old = addr_index_init(&x_old, old ? &old[0].address : NULL, n_old, sizeof(*old)) >= 0;
 	for (size_t i = 0; i < n_old; i++)
-		if (!listener_in(&old[i], ls, n))
+		if (!listener_in(&old[i], i, ls, n, have_new ? &x_new : NULL))
 			notify_upstreamf("FDSTOREREMOVE=1\nFDNAME=%s", old[i].name);
 	for (size_t i = 0; i < n; i++)
-		if (!listener_in(&ls[i], old, n_old))
+		if (!listener_in(&ls[i], i, old, n_old, have_old ? &x_old : NULL))
 			fd_store_add_one(&ls[i]);
+	if (have_new)
+		addr_index_free(&x_new);
+	if (have_old)
+		addr_index_free(&x_old);
 }
 
 /* A program's FDSTORE=1 / FDSTOREREMOVE=1 goes on to systemd, fds included, when program.fd-store allows it; the

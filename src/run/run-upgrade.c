@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "libsystemd.h"
 #include "log.h"
 #include "proc.h"
 #include "run-internal.h"
@@ -54,10 +55,10 @@ static char *self_path(const char *argv0) {
 	if (argv0 && strchr(argv0, '/')) {
 		if (argv0[0] == '/')
 			return strdup(argv0);
-		char cwd[PATH_MAX];
-		if (getcwd(cwd, sizeof(cwd)))
-			return strdup_printf("%s/%s", cwd, argv0);
-		return NULL;
+		/* getcwd() allocates: a PATH_MAX buffer here would be the deepest page of baton's stack, private memory
+		 * for its whole life. */
+		_cleanup_free_ char *cwd = getcwd(NULL, 0);
+		return cwd ? strdup_printf("%s/%s", cwd, argv0) : NULL;
 	}
 	const char *path = getenv("PATH");
 	if (argv0 && path) {
@@ -414,6 +415,12 @@ int run_upgrade_check(int fd) {
 	}
 	run_state_discard(&tmp);
 	free(h.fds.fds);
+	/* The new binary runs in this environment: one that cannot talk to systemd must not take over. */
+	const char *wanted = libsystemd_wanted();
+	if (wanted && libsystemd_load() < 0) {
+		fprintf(stderr, "%s is set, but libsystemd cannot be loaded: %s\n", wanted, libsystemd_error());
+		return EXIT_FAILED;
+	}
 	printf("baton-state-ok %u %s\n", baton_state_version, baton_version);
 	return fflush(stdout) == 0 ? 0 : EXIT_SYSTEM;
 }

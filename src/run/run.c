@@ -799,6 +799,14 @@ static void handle_event(struct run *r, uint64_t tag) {
 static int run_loop(struct run *r) {
 	/* Done once the state machine is, and nothing of any generation is left. */
 	while (r->sup.state != SUP_DONE || r->remnants) {
+		/* Once the first generation is ready, off the start's path: baton moves itself into its cgroup leaf
+		 * (cgroup.h says why not sooner). Before an upgrade's state is written, which assumes it. */
+		if (r->sup.ever_ready && r->cgroups.fd >= 0 && !r->cgroups.settled) {
+			int k = cgroup_tree_settle(&r->cgroups);
+			if (k < 0)
+				log_warning_errno(k, "Failed to move baton into %s/supervisor, ignoring",
+						  r->cgroups.dir);
+		}
 		/* Between two turns: an upgrade that was asked for (which, when it succeeds, does not return). */
 		run_upgrade_pending(r);
 		int k = evloop_arm(&r->loop, next_deadline(r));

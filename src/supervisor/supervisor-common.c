@@ -106,7 +106,7 @@ int sup_start_generation(struct supervisor *s, const struct config *c, const str
 /* The new listener set of a reload becomes the supervisor's; the fd store follows it. */
 void sup_listeners_commit(struct supervisor *s, struct listener *ls, size_t n) {
 	upstream_fd_store_update(&s->upstream, s->listeners, s->n_listeners, ls, n);
-	listeners_move_paths(ls, n, s->listeners, s->n_listeners);
+	listeners_hand_over(ls, n, s->listeners, s->n_listeners);
 	listeners_free(s->listeners, s->n_listeners);
 	s->listeners = ls;
 	s->n_listeners = n;

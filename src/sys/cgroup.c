@@ -22,6 +22,9 @@
 
 #define SUPERVISOR_LEAF "supervisor"
 
+/* /proc/PID/cgroup and cgroup.procs: a line per controller, a line per process. */
+#define PROC_FILE_MAX (4 * 1024 * 1024)
+
 static bool is_cgroup2(const char *path) {
 	struct statfs sf;
 	return statfs(path, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
@@ -38,10 +41,11 @@ static int write_at(int dir_fd, const char *name, const char *s) {
 
 /* The "0::/path" line of /proc/self/cgroup: the cgroup v2 path, malloc'd. */
 static int own_path(char **ret) {
-	char buf[4096];
-	ssize_t n = read_file_at(AT_FDCWD, "/proc/self/cgroup", 0, buf, sizeof(buf));
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int n = read_file_alloc(AT_FDCWD, "/proc/self/cgroup", O_NOCTTY, PROC_FILE_MAX, &buf, &len);
 	if (n < 0)
-		return (int)n;
+		return n;
 	for (char *line = buf; line && *line;) {
 		char *next = strchr(line, '\n');
 		if (next)
@@ -57,8 +61,9 @@ static int own_path(char **ret) {
 
 /* Whether a process other than baton is in the cgroup. */
 static bool shared(int cgroup_fd) {
-	char buf[4096];
-	if (read_file_at(cgroup_fd, "cgroup.procs", 0, buf, sizeof(buf)) < 0)
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (read_file_alloc(cgroup_fd, "cgroup.procs", O_NOCTTY, PROC_FILE_MAX, &buf, &len) < 0)
 		return true;
 	pid_t self = getpid();
 	for (char *p = buf; *p;) {
@@ -234,8 +239,9 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 		goto fail;
 	}
 	leaf = openat(n.fd, SUPERVISOR_LEAF, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (leaf < 0 || (r = write_at(leaf, "cgroup.procs", "0")) < 0) {
-		r = leaf < 0 ? -errno : r;
+	/* Only whether baton may move there, now: the move itself waits for cgroup_tree_settle(). */
+	if (leaf < 0 || faccessat(leaf, "cgroup.procs", W_OK, AT_EACCESS) < 0) {
+		r = -errno;
 		(void)unlinkat(n.fd, SUPERVISOR_LEAF, AT_REMOVEDIR);
 		r = fail_error(ret_error, r, "cannot move baton into %s%s/" SUPERVISOR_LEAF ": %s", root, n.path,
 			       strerror(-r));
@@ -251,8 +257,7 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	if (created || delegated(n.fd))
-		enable_controllers(&n);
+	n.may_enable = created || delegated(n.fd);
 	TAKE_FD(fd);
 	TAKE_PTR(path);
 	*t = n;
@@ -261,6 +266,21 @@ fail:
 	if (created)
 		(void)unlinkat(origin, strrchr(n.path, '/') + 1, AT_REMOVEDIR);
 	return r;
+}
+
+int cgroup_tree_settle(struct cgroup_tree *t) {
+	if (t->fd < 0 || t->settled)
+		return 0;
+	t->settled = true;
+	_cleanup_close_ int leaf = openat(t->fd, SUPERVISOR_LEAF, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = leaf < 0 ? -errno : write_at(leaf, "cgroup.procs", "0");
+	if (r < 0)
+		return r;
+	/* Only once baton has left it: a cgroup with processes of its own cannot enable controllers for its children
+	 * (cgroup v2's "no internal processes"). */
+	if (t->may_enable)
+		enable_controllers(t);
+	return 0;
 }
 
 void cgroup_tree_close(struct cgroup_tree *t) {
@@ -333,10 +353,12 @@ int cgroup_populated(int events_fd) {
 }
 
 int cgroup_pids(const struct cgroup_tree *t, const char *name, pid_t **ret, size_t *ret_n) {
-	char path[256], buf[16384];
-	ssize_t n = read_file_at(t->fd, file_of(path, name, "cgroup.procs"), 0, buf, sizeof(buf));
+	char path[256];
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int n = read_file_alloc(t->fd, file_of(path, name, "cgroup.procs"), O_NOCTTY, PROC_FILE_MAX, &buf, &len);
 	if (n < 0)
-		return (int)n;
+		return n;
 	pid_t *pids = NULL;
 	size_t count = 0;
 	for (char *p = buf; *p;) {
@@ -409,9 +431,11 @@ void cgroup_figures(const struct cgroup_tree *t, const char *name, uint64_t *ret
 }
 
 bool cgroup_has_pid(const struct cgroup_tree *t, const char *name, pid_t pid) {
-	char path[64], buf[4096];
+	char path[64];
+	_cleanup_free_ char *buf = NULL;
+	size_t flen;
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if (t->fd < 0 || read_file_at(AT_FDCWD, path, 0, buf, sizeof(buf)) <= 0)
+	if (t->fd < 0 || read_file_alloc(AT_FDCWD, path, O_NOCTTY, PROC_FILE_MAX, &buf, &flen) < 0)
 		return false;
 	for (char *line = buf; line && *line;) {
 		char *next = strchr(line, '\n');
@@ -468,6 +492,8 @@ int cgroup_tree_deserialize(struct ser_reader *rd, struct cgroup_tree *t) {
 	int k;
 	if ((k = ser_take_fd(rd, &t->fd, false)) < 0 || (k = ser_bool(rd, &t->created)) < 0)
 		return k;
+	/* An upgrade waits for the start, after which baton is in its leaf (cgroup_tree_settle()). */
+	t->settled = true;
 	while (ser_next(rd) > 0) {
 		if (!ser_key_has_prefix(rd, "cgroups.")) {
 			ser_unread(rd);

@@ -17,6 +17,10 @@ struct cgroup_tree {
 	char *origin; /* the cgroup baton was started in (a directory), to go back to at the end */
 	bool created; /* dir is a cgroup baton created ("baton-PID", in a cgroup that others share) */
 	char controllers[64]; /* what baton enabled in fd's cgroup.subtree_control ("+memory +cpu +pids"), or "" */
+	bool may_enable; /* baton may enable controllers there (created, or delegated) */
+	/* baton moved itself into its leaf (cgroup_tree_settle()); until then its children are created in their
+	 * cgroups (spawn_params.cgroup_at_clone) rather than moved there */
+	bool settled;
 };
 
 #define CGROUP_TREE_INIT                                                                                               \
@@ -24,11 +28,17 @@ struct cgroup_tree {
 
 /* Finds the cgroup2 hierarchy (BATON_CGROUP_ROOT, for tests only; else /sys/fs/cgroup, else the hybrid layout's
  * /sys/fs/cgroup/unified) and baton's own cgroup in it (/proc/self/cgroup); when others share that cgroup, works in a
- * "baton-PID" child of it instead. Moves baton itself into the leaf "supervisor" of that directory and enables the
- * memory, cpu and pids controllers for the generations where it may (a cgroup baton created, or one systemd
- * delegated: its trusted.delegate or user.delegate attribute). On failure nothing is left changed and *ret_error
- * says why ("no cgroup2 hierarchy is mounted ...", "cannot create cgroups in ...: Permission denied"). */
+ * "baton-PID" child of it instead, with a leaf "supervisor" that baton may move into. On failure nothing is left
+ * changed and *ret_error says why ("no cgroup2 hierarchy is mounted ...", "cannot create cgroups in ...: Permission
+ * denied"). */
 int cgroup_tree_open(struct cgroup_tree *t, char **ret_error);
+/* Moves baton itself into the leaf and enables the memory, cpu and pids controllers for the generations where it may
+ * (a cgroup baton created, or one systemd delegated: its trusted.delegate or user.delegate attribute). Not at the
+ * start: moving a process between cgroups (a write to cgroup.procs) takes the kernel's cgroup_threadgroup_rwsem for
+ * writing, which waits for an RCU grace period when no migration ran in the last one: 10-60 ms on an idle machine,
+ * once per start (issue 23). The first generation is created in its cgroup instead (clone3(CLONE_INTO_CGROUP)), and
+ * baton settles once it is ready. Once only; 0 or negative errno (baton then stays where it started). */
+int cgroup_tree_settle(struct cgroup_tree *t);
 /* Moves baton back to where it started and removes what cgroup_tree_open() created (the generations' cgroups are
  * gone by then: cgroup_remove()). */
 void cgroup_tree_close(struct cgroup_tree *t);

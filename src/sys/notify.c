@@ -8,9 +8,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "libsystemd.h"
 #include "log.h"
 #include "util.h"
 
@@ -380,7 +380,7 @@ void notify_upstream(const char *text) {
 	if (!notify_upstream_enabled())
 		return;
 
-	int r = sd_notify(/* unset_environment= */ 0, text);
+	int r = libsystemd_notify(text);
 	if (r < 0)
 		log_warning_errno(r, "Failed to notify systemd, ignoring");
 }
@@ -407,7 +407,7 @@ void notify_upstreamf(const char *fmt, ...) {
 int notify_upstream_with_fds(const char *text, const int *fds, size_t n_fds) {
 	if (!notify_upstream_enabled())
 		return 0;
-	int r = sd_pid_notify_with_fds(0, /* unset_environment= */ 0, text, fds, (unsigned)n_fds);
+	int r = libsystemd_notify_with_fds(text, fds, (unsigned)n_fds);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to pass file descriptors to systemd, ignoring");
 	return 0;

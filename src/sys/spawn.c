@@ -1,6 +1,7 @@
 /* Starting a child the way systemd would (spawn.h has the contract; baton(1) WHAT THE PROGRAM GETS the user-visible
- * promise): fork, a clean signal state and process group, the fds at 3.., credentials, exec, and an exec failure
- * reported back to the parent. Does not log: failures are messages for the caller. */
+ * promise): clone(CLONE_VM | CLONE_VFORK) as posix_spawn(3) does, a clean signal state and process group, the fds
+ * at 3.., credentials, exec, and an exec failure reported back to the parent. Does not log: failures are messages
+ * for the caller. */
 #include "spawn.h"
 
 #include <fcntl.h>
@@ -8,7 +9,10 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <linux/sched.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -220,14 +224,14 @@ static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps)
  * NSS) in a state the child must never touch. */
 /* temps: room for n_fds ints, allocated by the parent (no malloc after fork). */
 __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, int err_read, int err_fd,
-						 pid_t parent_pid, int *temps) {
+						 pid_t parent_pid, int *temps, bool in_cgroup) {
 	close(err_read);
 
 	if (setpgid(0, 0) < 0)
 		child_fail(err_fd, STEP_SETPGID);
 	/* Into its cgroup first, before it runs anything of the program: whatever it forks from now on is born
 	 * there. "0" is the writer itself (cgroup v2). */
-	if (p->cgroup_procs) {
+	if (p->cgroup_procs && !in_cgroup) {
 		int fd = openat(p->cgroup_dir_fd, p->cgroup_procs, O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || write(fd, "0", 1) < 0)
 			child_fail(err_fd, STEP_CGROUP);
@@ -285,6 +289,50 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 
 	exec_search(p->argv, p->envp);
 	child_fail(err_fd, STEP_EXEC);
+}
+
+/* The child's stack (clone(2) needs one; it grows down on every architecture baton runs on): child_exec() and
+ * exec_search()'s PATH_MAX buffers with room to spare. Touched pages only, and unmapped once the child has exec'd. */
+#define CHILD_STACK_SIZE (256 * 1024)
+
+struct child_args {
+	const struct spawn_params *p;
+	int err_read, err_fd;
+	pid_t parent;
+	int *temps;
+};
+
+static int child_main(void *arg) {
+	const struct child_args *a = arg;
+	child_exec(a->p, a->err_read, a->err_fd, a->parent, a->temps, false);
+}
+
+/* The child on a stack of its own in baton's memory, baton suspended until it has exec'd: the pid, or -errno. */
+static pid_t clone_vfork(struct child_args *a) {
+	void *stack =
+		mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	pid_t pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+	int saved = errno;
+	munmap(stack, CHILD_STACK_SIZE);
+	return pid < 0 ? -saved : pid;
+}
+
+/* fork() into the cgroup of p->cgroup_procs at once (clone3(CLONE_INTO_CGROUP), Linux 5.7): 0 in the child, the pid
+ * in the parent, or -errno (-ENOSYS, -EINVAL, -E2BIG where the kernel lacks it: the caller moves the child instead). */
+static pid_t clone_into_cgroup(const struct spawn_params *p) {
+	char dir[64];
+	const char *slash = strrchr(p->cgroup_procs, '/');
+	if (!slash || (size_t)(slash - p->cgroup_procs) >= sizeof(dir))
+		return -EINVAL;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - p->cgroup_procs), p->cgroup_procs);
+	_cleanup_close_ int fd = openat(p->cgroup_dir_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct clone_args ca = {.flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)fd};
+	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	return pid < 0 ? -errno : (pid_t)pid;
 }
 
 static char *format_failure(const struct spawn_params *p, const struct spawn_failure *f) {
@@ -393,12 +441,19 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 		return fail_error(ret_error, -errno, "pipe2: %s", strerror(errno));
 	_cleanup_close_ int err_read = pipefd[0], err_write = pipefd[1];
 
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid < 0)
-		return fail_error(ret_error, -errno, "fork: %s", strerror(errno));
+	/* clone(CLONE_VM | CLONE_VFORK), as posix_spawn(3) does, not fork(): a fork copies baton's page tables and
+	 * marks all its memory copy-on-write, and baton then pays a page fault for every page it writes after each
+	 * start (a reload of 1,000 listeners spent a large part of its time in them; issue 23). The child runs on a
+	 * stack of its own in baton's memory until its exec, and baton waits meanwhile: child_exec() writes nothing of
+	 * baton's but that stack, temps, the envp it is given and errno, and calls nothing that takes a lock. */
+	struct child_args a = {.p = p, .err_read = err_read, .err_fd = err_write, .parent = getpid(), .temps = temps};
+	pid_t pid = p->cgroup_procs && p->cgroup_at_clone ? clone_into_cgroup(p) : -ENOSYS;
 	if (pid == 0)
-		child_exec(p, err_read, err_write, parent, temps);
+		child_exec(p, err_read, err_write, a.parent, temps, true);
+	if (pid == -ENOSYS || pid == -EINVAL || pid == -E2BIG)
+		pid = clone_vfork(&a);
+	if (pid < 0)
+		return fail_error(ret_error, pid, "clone: %s", strerror(-pid));
 
 	close(TAKE_FD(err_write));
 	/* From this side too (the classic job-control race): a signal sent to the group right after we return must

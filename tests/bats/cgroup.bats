@@ -269,17 +269,42 @@ status_figures() {
   assert_equal "$BATON_STATUS" 0
 }
 
+baton_cgroup() { sed -n 's/^0:://p' "/proc/$BATON_PID/cgroup"; }
+baton_in_leaf() { [[ "$(baton_cgroup)" == */baton-$BATON_PID/supervisor ]]; }
+
 @test "baton moves itself into a leaf of its own and removes what it created when it exits" {
   CFG_PROGRAM="  cgroup: required" CFG_READINESS="{type: none}" write_config /bin/sleep 1000
   baton_start run -c "$CFG"
   wait_log "generation 1 is ready"
-  own=$(sed -n 's/^0:://p' "/proc/$BATON_PID/cgroup")
-  [[ "$own" == */baton-$BATON_PID/supervisor ]] || fail "baton is in $own"
+  wait_for baton_in_leaf
   dir="$(cg_dir)/baton-$BATON_PID"
   [[ -d "$dir/gen-1" ]]
   baton_stop
   assert_equal "$BATON_STATUS" 0
   [[ ! -e "$dir" ]] || fail "$dir is left: $(ls "$dir")"
+}
+
+@test "the first start moves no process between cgroups: the program is born in gen-1, baton settles once it is ready" {
+  # Moving a process (a write to cgroup.procs) waits for an RCU grace period when none ran lately: 10-60 ms at the
+  # start (issue 23). The program is created in its cgroup (clone3(CLONE_INTO_CGROUP)); baton moves itself later.
+  CFG_PROGRAM="  cgroup: required" CFG_READINESS="{timeout: 10s}" demo_config --ready-delay 1500
+  baton_start run -c "$CFG"
+  wait_log "generation 1 started"
+  child=$(logged_pid 1)
+  run sed -n 's/^0:://p' "/proc/$child/cgroup"
+  assert_output --regexp "/baton-$BATON_PID/gen-1$"
+  # Still starting: baton has not moved.
+  run baton_in_leaf
+  assert_failure
+  wait_log "generation 1 is ready"
+  wait_for baton_in_leaf
+  # A reload's generation (baton settled by then) lands in its cgroup too.
+  run timeout 30 "$BATON" reload -c "$CFG"
+  assert_success
+  run sed -n 's/^0:://p' "/proc/$(logged_pid 2)/cgroup"
+  assert_output --regexp "/baton-$BATON_PID/gen-2$"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
 }
 
 @test "what a baton killed with SIGKILL left of its cgroups is removed by the next baton started beside it" {

@@ -125,6 +125,12 @@ if [[ $lint_rc == 0 ]]; then ok "lintian: no error, no warning${lint:+ ($lint)}"
 fi
 built1=("$work"/v1/baton_*.deb) built2=("$work"/v2/baton_*.deb)
 [[ ${#built1[@]} == 1 && ${#built2[@]} == 1 ]] || die "expected one baton_*.deb a build: ${built1[*]} ${built2[*]}"
+# baton loads libsystemd and libcyaml with dlopen() (src/base/libsystemd.c, src/config/config-libcyaml.c), which
+# dpkg-shlibdeps cannot see: debian/control names them.
+depends=$(dpkg-deb -f "${built1[0]}" Depends)
+if [[ $depends == *libsystemd0* && $depends == *libcyaml1* ]]; then ok "Depends names the dlopen()ed libraries: $depends"; else
+  not_ok "Depends names the dlopen()ed libraries libsystemd0 and libcyaml1: $depends"
+fi
 cp "${built1[0]}" "$work/debs/v1/" && cp "${built2[0]}" "$work/debs/v2/"
 # Their paths inside the container.
 deb1=/debs/v1/$(basename "${built1[0]}") deb2=/debs/v2/$(basename "${built2[0]}")

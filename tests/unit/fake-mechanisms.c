@@ -122,7 +122,7 @@ int sock_open_all(const struct config *c, const struct listener *held, size_t n_
 	return 0;
 }
 
-void listeners_move_paths(struct listener *ls, size_t n, struct listener *old, size_t n_old) {
+void listeners_hand_over(struct listener *ls, size_t n, struct listener *old, size_t n_old) {
 }
 
 bool listeners_match_config(const struct listener *ls, size_t n, const struct config *c) {

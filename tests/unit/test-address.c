@@ -60,7 +60,6 @@ static void check_bad(const char *input, const char *why_part) {
 	CHECK(addr_parse(input, &a, NULL) == -EINVAL, "reject '%s' with ret_why NULL", printable(input));
 }
 
-
 /* "localhost" resolves through /etc/hosts (or nss-myhostname). A minimal root, such as a pristine debootstrap where
  * the Debian package is built, may have neither: there the checks that resolve it are skipped, saying so. */
 static bool localhost_resolves(void) {
@@ -74,7 +73,7 @@ static bool localhost_resolves(void) {
 #define SKIP_LOCALHOST(what)                                                                                           \
 	do {                                                                                                           \
 		test_count++;                                                                                          \
-		printf("ok %d - %s # SKIP localhost does not resolve here (no /etc/hosts)\n", test_count, what);      \
+		printf("ok %d - %s # SKIP localhost does not resolve here (no /etc/hosts)\n", test_count, what);       \
 	} while (0)
 
 static char *repeat(char c, size_t n, const char *prefix) {
@@ -114,7 +113,7 @@ static void test_forms(void) {
 
 	struct address a = parse("tcp://127.0.0.1:80");
 	CHECK(a.kind == ADDR_TCP && a.family == AF_UNSPEC && a.host_numeric && a.port == 80 &&
-	          streq(a.host, "127.0.0.1"),
+		      streq(a.host, "127.0.0.1"),
 	      "tcp:// fields");
 	a = parse("udp6://[::1]:5353");
 	CHECK(a.kind == ADDR_UDP && a.family == AF_INET6 && a.host_numeric && a.port == 5353 && streq(a.host, "::1"),
@@ -280,23 +279,23 @@ static void test_sockaddr(void) {
 
 	a = parse("tcp://:8080");
 	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_INET6 &&
-	          len == sizeof(struct sockaddr_in6) &&
-	          IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr) &&
-	          ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == 8080,
+		      len == sizeof(struct sockaddr_in6) &&
+		      IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr) &&
+		      ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == 8080,
 	      "tcp://:8080 is [::]:8080");
 	a = parse("tcp4://:8080");
 	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_INET &&
-	          len == sizeof(struct sockaddr_in) &&
-	          ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY),
+		      len == sizeof(struct sockaddr_in) &&
+		      ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY),
 	      "tcp4://:8080 is 0.0.0.0:8080");
 	a = parse("udp://10.1.2.3:53");
 	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_INET &&
-	          ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(0x0a010203) &&
-	          ntohs(((struct sockaddr_in *)&ss)->sin_port) == 53,
+		      ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(0x0a010203) &&
+		      ntohs(((struct sockaddr_in *)&ss)->sin_port) == 53,
 	      "udp://10.1.2.3:53");
 	a = parse("tcp://[fe80::1%1]:80");
 	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_INET6 &&
-	          ((struct sockaddr_in6 *)&ss)->sin6_scope_id == 1,
+		      ((struct sockaddr_in6 *)&ss)->sin6_scope_id == 1,
 	      "numeric scope id");
 	a = parse("tcp://[fe80::1%lo]:80");
 	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ((struct sockaddr_in6 *)&ss)->sin6_scope_id != 0,
@@ -306,22 +305,22 @@ static void test_sockaddr(void) {
 	if (localhost_resolves()) {
 		a = parse("tcp4://localhost:80");
 		CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_INET &&
-		          ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
-		          ntohs(((struct sockaddr_in *)&ss)->sin_port) == 80,
+			      ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK) &&
+			      ntohs(((struct sockaddr_in *)&ss)->sin_port) == 80,
 		      "tcp4://localhost resolves to 127.0.0.1");
 	} else
 		SKIP_LOCALHOST("tcp4://localhost resolves to 127.0.0.1");
 
 	a = parse("unix:/run/x.sock");
 	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_UNIX &&
-	          len == offsetof(struct sockaddr_un, sun_path) + strlen("/run/x.sock") + 1 &&
-	          streq(((struct sockaddr_un *)&ss)->sun_path, "/run/x.sock"),
+		      len == offsetof(struct sockaddr_un, sun_path) + strlen("/run/x.sock") + 1 &&
+		      streq(((struct sockaddr_un *)&ss)->sun_path, "/run/x.sock"),
 	      "unix path sockaddr includes the NUL");
 	a = parse("unix:@name");
 	CHECK(addr_to_sockaddr(&a, &ss, &len, &why) == 0 && ss.ss_family == AF_UNIX &&
-	          len == offsetof(struct sockaddr_un, sun_path) + 1 + 4 &&
-	          ((struct sockaddr_un *)&ss)->sun_path[0] == '\0' &&
-	          memcmp(((struct sockaddr_un *)&ss)->sun_path + 1, "name", 4) == 0,
+		      len == offsetof(struct sockaddr_un, sun_path) + 1 + 4 &&
+		      ((struct sockaddr_un *)&ss)->sun_path[0] == '\0' &&
+		      memcmp(((struct sockaddr_un *)&ss)->sun_path + 1, "name", 4) == 0,
 	      "abstract sockaddr: leading NUL, no trailing NUL");
 }
 
@@ -334,7 +333,6 @@ __attribute__((format(printf, 2, 3))) static int matches(int fd, const char *fmt
 	struct address a = parse(text);
 	return addr_matches_fd(&a, fd);
 }
-
 
 static void test_matches_ip(void) {
 	uint16_t port, port2;
@@ -359,7 +357,7 @@ static void test_matches_ip(void) {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sin);
 	CHECK(bind(idle, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	          getsockname(idle, (struct sockaddr *)&sin, &len) == 0,
+		      getsockname(idle, (struct sockaddr *)&sin, &len) == 0,
 	      "bind a tcp socket without listen");
 	CHECK(matches(idle, "tcp://127.0.0.1:%u", ntohs(sin.sin_port)) == 0, "a non-listening socket does not match");
 
@@ -437,6 +435,33 @@ static void test_matches_unix(const char *dir) {
 	unlink(path2);
 }
 
+/* The index finds what addr_equal() finds: the lowest position of an equal address, whatever the spelling. */
+static void test_index(void) {
+	const char *texts[] = {"tcp://127.0.0.1:80", "tcp://:8080",     "unix:/run/a.sock",    "unix:@a.sock",
+			       "udp://127.0.0.1:80", "tcp6://:8080",    "tcp4://127.0.0.1:80", "tcp://[::1]:80",
+			       "tcp://127.0.0.1:81", "unix:/run/a.sock"};
+	size_t n = ARRAY_SIZE(texts);
+	struct address as[ARRAY_SIZE(texts)];
+	const char *why;
+	for (size_t i = 0; i < n; i++)
+		CHECK(addr_parse(texts[i], &as[i], &why) == 0, "parse %s", texts[i]);
+	struct addr_index x;
+	CHECK(addr_index_init(&x, as, n, sizeof(as[0])) == 0, "index of %zu addresses", n);
+	for (size_t i = 0; i < n; i++) {
+		long want = -1;
+		for (size_t k = 0; k < n && want < 0; k++)
+			if (addr_equal(&as[k], &as[i]))
+				want = (long)k;
+		CHECK(addr_index_find(&x, &as[i]) == want, "%s is found at %ld", texts[i], want);
+	}
+	struct address other;
+	CHECK(addr_parse("tcp://127.0.0.1:82", &other, &why) == 0 && addr_index_find(&x, &other) == -1,
+	      "an address not in the index: -1");
+	addr_index_free(&x);
+	CHECK(addr_index_init(&x, NULL, 0, sizeof(as[0])) == 0 && addr_index_find(&x, &other) == -1, "an empty index");
+	addr_index_free(&x);
+}
+
 int main(void) {
 	char dir[] = "/tmp/baton-test-address-XXXXXX";
 
@@ -444,6 +469,7 @@ int main(void) {
 	test_bad();
 	test_helpers();
 	test_sockaddr();
+	test_index();
 
 	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
 	test_matches_ip();

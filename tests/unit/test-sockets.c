@@ -296,6 +296,54 @@ static void test_open_all(const char *dir) {
 	      "resolve error message: %s", strempty(error));
 	free(error);
 }
+/* A reload: the new set borrows the held set's sockets (no dup), in any order; a failed reload frees the new set and
+ * leaves every held socket open; a committed one hands the sockets over, so freeing the old set closes only the
+ * sockets and files of listeners that are gone. */
+static void test_reload_hand_over(const char *dir) {
+	char a[3][PATH_MAX + 16], p_unix[PATH_MAX];
+	struct stat st;
+	snprintf(a[0], sizeof(a[0]), "tcp://127.0.0.1:%u", free_port());
+	snprintf(a[1], sizeof(a[1]), "tcp://127.0.0.1:%u", free_port());
+	snprintf(p_unix, sizeof(p_unix), "%s/hand-over.sock", dir);
+	snprintf(a[2], sizeof(a[2]), "unix:%s", p_unix);
+	struct listener_config first[3] = {lconf("a", a[0]), lconf("b", a[1]), lconf("u", a[2])};
+	struct config c = {.listeners = first, .n_listeners = 3};
+	struct listener *old = NULL, *ls = NULL;
+	char *error = NULL;
+	CHECK(sock_open_all(&c, NULL, 0, NULL, 0, &old, &error) == 0, "the first set (%s)", strempty(error));
+	if (!old)
+		return;
+
+	/* The next config: "b" is gone, "u" and "a" kept in another order, "n" new. */
+	char a_new[64];
+	snprintf(a_new, sizeof(a_new), "tcp://127.0.0.1:%u", free_port());
+	struct listener_config next[3] = {lconf("u", a[2]), lconf("n", a_new), lconf("a", a[0])};
+	c = (struct config){.listeners = next, .n_listeners = 3};
+	CHECK(sock_open_all(&c, old, 3, NULL, 0, &ls, &error) == 0, "the reload's set (%s)", strempty(error));
+	CHECK(ls[0].fd == old[2].fd && ls[0].borrowed && ls[2].fd == old[0].fd && ls[2].borrowed,
+	      "kept listeners borrow the held sockets, found whatever their order");
+	CHECK(!ls[1].borrowed && ls[1].fd >= 0 && ls[1].fd != old[0].fd && ls[1].fd != old[1].fd,
+	      "a new listener gets a socket of its own");
+	int new_fd = ls[1].fd;
+	listeners_free(ls, 3);
+	CHECK(fd_open(old[0].fd) && fd_open(old[1].fd) && fd_open(old[2].fd) && lstat(p_unix, &st) == 0,
+	      "a failed reload's set, freed, leaves every held socket and file");
+	CHECK(!fd_open(new_fd) || new_fd == old[0].fd || new_fd == old[1].fd || new_fd == old[2].fd,
+	      "and closes its own new socket");
+
+	CHECK(sock_open_all(&c, old, 3, NULL, 0, &ls, &error) == 0, "the reload again (%s)", strempty(error));
+	int fd_a = old[0].fd, fd_b = old[1].fd, fd_u = old[2].fd;
+	listeners_hand_over(ls, 3, old, 3);
+	CHECK(!ls[0].borrowed && !ls[2].borrowed && ls[0].created_path, "the committed set owns its sockets and files");
+	listeners_free(old, 3);
+	CHECK(fd_open(fd_a) && fd_open(fd_u) && lstat(p_unix, &st) == 0,
+	      "freeing the old set leaves the sockets and files handed over");
+	CHECK(!fd_open(fd_b) || fd_b == ls[1].fd, "and closes the socket of the listener that is gone");
+	listeners_free(ls, 3);
+	CHECK(!fd_open(fd_a) && lstat(p_unix, &st) < 0, "the new set closes and removes them at its end");
+	free(error);
+}
+
 int main(void) {
 	char dir[] = "/tmp/baton-test-sockets-XXXXXX";
 
@@ -305,6 +353,7 @@ int main(void) {
 	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
 	test_bind(dir);
 	test_open_all(dir);
+	test_reload_hand_over(dir);
 	rmdir(dir);
 
 	return test_done();
