@@ -41,7 +41,8 @@ static const char usage_text[] =
 	"  -l, --listen NAME=ADDR   add a listener (without a config file, or when it has none)\n"
 	"      --set KEY=VALUE      set a config key over the file or the defaults (stop.timeout=5s,\n"
 	"                           readiness.type=none, program.environment.NAME=VALUE)\n"
-	"      --log-level LEVEL    error, warning, notice, info (default) or debug\n"
+	"      --log-level LEVEL    error, warning, notice, info or debug (default: info; without -c,\n"
+	"                           warning, unless stderr is the journal)\n"
 	"      --control PATH       the control socket of a running baton (instead of -c)\n"
 	"      --binary PATH        upgrade: the new baton (default: the path baton was started from)\n"
 	"      --timeout DURATION   give up waiting after DURATION (250ms, 30s, 5m; default: no limit)\n"
@@ -75,6 +76,7 @@ struct options {
 	uint64_t timeout_usec;
 	bool json;
 	const char *binary; /* upgrade --binary */
+	bool log_level_set; /* --log-level */
 };
 
 enum { OPT_LOG_LEVEL = 0x100, OPT_CONTROL, OPT_TIMEOUT, OPT_JSON, OPT_SET, OPT_BINARY };
@@ -170,6 +172,7 @@ static int parse_options(int argc, char **argv, unsigned allowed, struct options
 				return usage_error("invalid --log-level '%s' (error, warning, notice, info, debug)",
 						   optarg);
 			log_max_level = level;
+			o->log_level_set = true;
 			break;
 		}
 		case 'h':
@@ -243,6 +246,11 @@ static int cmd_run(int argc, char **argv) {
 	if (run_block_signals() < 0)
 		return EXIT_SYSTEM;
 	log_open();
+	/* Quick use is a container's init or a command at a terminal: like tini, it says nothing while all goes well,
+	 * so the program's own output is all there is (and all `docker logs` shows). Under systemd the journal is
+	 * where a service's lifecycle belongs, as with a file. */
+	if (!o.config_path && !o.log_level_set && !log_to_journal())
+		log_max_level = LOG_WARNING;
 	/* Found missing at start, not at the first READY=1 that systemd would then wait for in vain. */
 	const char *wanted = libsystemd_wanted();
 	if (wanted && libsystemd_load() < 0) {

@@ -12,7 +12,7 @@
 #include "util.h"
 
 int log_max_level = LOG_INFO;
-static bool log_to_journal;
+static bool to_journal;
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
@@ -25,8 +25,12 @@ void log_open(void) {
 	const char *js = getenv("JOURNAL_STREAM");
 	struct stat st;
 	unsigned long long dev, ino;
-	log_to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+	to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
 			 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+bool log_to_journal(void) {
+	return to_journal;
 }
 
 int log_level_from_string(const char *s) {
@@ -68,7 +72,7 @@ static void log_write(int level, int e, const char *fmt, va_list ap) {
 		len = cap - 1;
 		memcpy(msg + cap - sizeof(LOG_CUT_MARK), LOG_CUT_MARK, sizeof(LOG_CUT_MARK));
 	}
-	if (log_to_journal)
+	if (to_journal)
 		snprintf(prefix, sizeof(prefix), "<%d>", level);
 	else
 		snprintf(prefix, sizeof(prefix), "baton: %s: ", level_names[level]);

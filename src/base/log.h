@@ -4,11 +4,14 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <syslog.h>
 
 extern int log_max_level; /* LOG_INFO by default */
 
 void log_open(void);
+/* Whether log_open() found stderr to be the journal (systemd.exec(5) JOURNAL_STREAM). */
+bool log_to_journal(void);
 /* "error", "warning", "notice", "info", "debug" → LOG_*; -EINVAL otherwise. */
 int log_level_from_string(const char *s);
 

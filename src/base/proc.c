@@ -66,45 +66,6 @@ int proc_catches_signal(pid_t pid, int sig) {
 	return sig >= 1 && sig <= 64 && (mask >> (sig - 1)) & 1;
 }
 
-unsigned proc_generation_of(pid_t pid) {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	static const char key[] = "BATON_GENERATION=";
-	/* Read in blocks; an entry cut at a block's end is carried over to the next. Entries end with NUL. */
-	char buf[8192];
-	size_t have = 0;
-	unsigned found = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		size_t start = 0;
-		for (size_t i = 0; i < have; i++) {
-			if (buf[i] != '\0')
-				continue;
-			const char *e = buf + start;
-			uint64_t v;
-			if (strncmp(e, key, sizeof(key) - 1) == 0 && parse_uint64(e + sizeof(key) - 1, &v) == 0 &&
-			    v <= UINT32_MAX)
-				found = (unsigned)v;
-			start = i + 1;
-		}
-		if (start == 0 && have == sizeof(buf))
-			have = 0; /* one entry longer than the buffer: not ours, skip it */
-		else {
-			memmove(buf, buf + start, have - start);
-			have -= start;
-		}
-	}
-	return found;
-}
-
 /* The contract's exit status for a wait status: the exit code, or 128+N for signal N (as shells report it). */
 int wait_status_exit_code(int wait_status) {
 	if (wait_status == WAIT_STATUS_UNKNOWN)

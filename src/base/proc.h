@@ -11,10 +11,6 @@ pid_t proc_parent_of(pid_t pid);
 /* 1 when pid has a handler for sig (SigCgt in /proc/PID/status), 0 when not, negative errno when unreadable. */
 int proc_catches_signal(pid_t pid, int sig);
 
-/* The BATON_GENERATION=N in pid's environment (/proc/PID/environ, as it was at exec), or 0 when there is none or it
- * cannot be read (the process is gone; a program that rewrote its environment area for its process title). */
-unsigned proc_generation_of(pid_t pid);
-
 /* The state letter of pid from /proc/PID/stat (R, S, D, Z, ...); 0 when it cannot be read (the process is gone). */
 char proc_state(pid_t pid);
 /* The wait status of pid, a zombie that baton cannot reap (another process's child), from /proc/PID/stat's exit_code

@@ -67,7 +67,8 @@ struct raw_config {
 /* Step 4 of a load (config-yaml.c): validates the raw strings and converts them into c, which has its defaults. */
 int config_from_raw(struct loader *l, const struct raw_config *raw, struct config *c);
 
-/* The defaults of a config file; those of quick use (no file), which differ in readiness.type (none). */
+/* The defaults of a config file; those of quick use (no file), which differ in readiness.type (none) and
+ * restart.policy (never). */
 void config_defaults(struct config *c);
 void config_quick_use_defaults(struct config *c);
 void config_listener_defaults(struct listener_config *lc);

@@ -78,10 +78,13 @@ void config_defaults(struct config *c) {
 }
 
 /* Quick use must work for any program, and most never send READY=1: without a file, "started" is ready, as with
- * systemd's default Type=simple. A file keeps notify, the exact signal, as its default. */
+ * systemd's default Type=simple. And the program's exit is baton's (systemd's default Restart=no, tini): as a
+ * container's init, a container ends with its program and its status reaches the orchestrator, whose own restart
+ * policy decides. A file keeps notify, the exact signal, and on-failure as its defaults. */
 void config_quick_use_defaults(struct config *c) {
 	config_defaults(c);
 	c->readiness_type = READINESS_NONE;
+	c->restart_policy = RESTART_NEVER;
 }
 
 int config_new_default(struct config **ret) {

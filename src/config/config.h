@@ -94,7 +94,7 @@ struct config {
 	uint64_t stop_timeout_usec; /* default 30s */
 	uint64_t stop_drain_usec; /* program.preload: the old generation stops accepting this long before stop.signal */
 
-	enum restart_policy restart_policy; /* default on-failure */
+	enum restart_policy restart_policy; /* default on-failure; never in quick use */
 	uint64_t restart_delay_usec; /* default 100ms */
 	uint64_t restart_max_delay_usec; /* default 30s */
 
@@ -132,7 +132,8 @@ int config_load_text(const char *text, size_t len, const char *path, char *const
 int config_set_check(const char *arg, const char **ret_why);
 
 /* An empty config with every default of quick use (no file): as a file's, but readiness.type none, so that any
- * program works without sending READY=1 (as systemd's Type=simple); for `baton run --listen ... -- COMMAND`. */
+ * program works without sending READY=1 (as systemd's Type=simple), and restart.policy never, so that baton exits
+ * with the program (as tini, and systemd's Restart=no); for `baton run --listen ... -- COMMAND`. */
 int config_new_default(struct config **ret);
 
 /* Merges the command-line listeners ("NAME=ADDRESS") and command into c, and checks the result is runnable

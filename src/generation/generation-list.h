@@ -56,6 +56,11 @@ struct generation {
 	int cgroup_events_fd;
 	pid_t *adopted;
 	size_t n_adopted;
+	/* Without cgroups: its keeper (keeper.h), the parent of its program and the subreaper of all it starts, and the
+	 * socket on which it reports their wait statuses (watched as GEN_TAG_KEEPER); 0 and -1 for none (with
+	 * cgroups, or handed over by a baton without keepers, or the keeper died). */
+	pid_t keeper;
+	int keeper_fd;
 	/* What `baton status` shows (generation_figures); processes -1, the others UINT64_MAX when unknown. */
 	int processes;
 	uint64_t memory_bytes, cpu_usec;
@@ -68,6 +73,7 @@ enum {
 	GEN_TAG_PIDFD = 16, /* tag >> 8: the generation's id */
 	GEN_TAG_OUTPUT = 17, /* tag >> 8: id << 2 | writable << 1 | stream (0 stdout, 1 stderr) */
 	GEN_TAG_CGROUP = 18, /* tag >> 8: the generation's id: its cgroup.events changed (also once it is a remnant) */
+	GEN_TAG_KEEPER = 19, /* tag >> 8: the generation's id: its keeper reported (also once it is a remnant) */
 };
 
 const char *gen_state_to_string(enum gen_state st);

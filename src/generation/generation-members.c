@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "keeper.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
@@ -141,17 +142,9 @@ static bool kill_stray(pid_t pid, void *data) {
 	struct strays *st = data;
 	struct generation *g = st->g;
 	bool adopted = pids_contain(g->adopted, g->n_adopted, pid);
-	if (!adopted) {
-		/* An orphan of baton's that still carries g's number (a daemon that never made it into its pid file and
-		 * was never adopted), or a descendant of g's processes that left its process group. */
-		bool orphan = proc_parent_of(pid) == st->self;
-		if (!(orphan && proc_generation_of(pid) == g->id) && !descends_from(g, pid, st->self))
-			return true;
-		if (orphan)
-			for (struct generation *o = st->list; o; o = o->next)
-				if ((o != g && o->pid == pid) || o->probe_pid == pid)
-					return true;
-	}
+	/* A descendant of g's processes that left its process group. */
+	if (!adopted && !descends_from(g, pid, st->self))
+		return true;
 	log_warning("generation %u: killing pid %d, which it left behind", g->id, (int)pid);
 	signal_with_group(pid, SIGKILL);
 	return true;
@@ -165,6 +158,18 @@ void generation_kill_group(pid_t pgid) {
 }
 
 void generation_kill_strays(struct generation *list, struct generation *g) {
+	if (g->keeper > 0) {
+		/* Whatever it started: the keeper's subtree, walked until nothing is left in it. */
+		int n = keeper_count(g->keeper);
+		if (n > (g->pid > 0 ? 1 : 0))
+			log_warning("generation %u: killing the %d processes under its keeper (pid %d)", g->id, n,
+				    (int)g->keeper);
+		keeper_kill(g->keeper);
+		/* And what its readiness probes left to baton. */
+		for (size_t i = 0; i < g->n_adopted; i++)
+			signal_with_group(g->adopted[i], SIGKILL);
+		return;
+	}
 	if (g->in_cgroup) {
 		/* Whatever it started, whatever it calls itself now. */
 		char name[32];
@@ -197,11 +202,13 @@ struct adoption {
 };
 
 static bool claimed(const struct adoption *a, pid_t pid) {
+	/* A keeper is baton's child too, and another generation's. */
 	for (struct generation *g = a->list; g; g = g->next)
-		if (g->pid == pid || g->probe_pid == pid || pids_contain(g->adopted, g->n_adopted, pid))
+		if (g->pid == pid || g->probe_pid == pid || g->keeper == pid ||
+		    pids_contain(g->adopted, g->n_adopted, pid))
 			return true;
 	for (struct remnant *rm = a->remnants; rm; rm = rm->next)
-		if (pids_contain(rm->adopted, rm->n_adopted, pid))
+		if ((rm->kept && rm->keeper == pid) || pids_contain(rm->adopted, rm->n_adopted, pid))
 			return true;
 	return false;
 }
@@ -210,17 +217,9 @@ static bool adopt_one(pid_t pid, void *data) {
 	struct adoption *a = data;
 	if (proc_parent_of(pid) != a->self || claimed(a, pid))
 		return true;
-	/* Its number, where the program left its environment readable, beats the guess from who was reaped. */
-	unsigned id = proc_generation_of(pid);
-	struct generation *g = id ? generation_by_id(a->list, id) : NULL;
-	struct remnant *rm = NULL;
-	for (struct remnant *r = a->remnants; id && !g && r; r = r->next)
-		if (r->id == id)
-			rm = r;
-	if (!g && !rm) {
-		g = a->g;
-		rm = a->rm;
-	}
+	/* A guess from who was reaped (a generation handed over by a baton without keepers has nothing better). */
+	struct generation *g = a->g;
+	struct remnant *rm = a->rm;
 	int r = g ? pids_add(&g->adopted, &g->n_adopted, pid) : rm ? pids_add(&rm->adopted, &rm->n_adopted, pid) : 0;
 	if (r < 0)
 		log_warning_errno(r, "Failed to adopt pid %d, ignoring", (int)pid);
@@ -241,7 +240,9 @@ void generations_adopt(struct generation *list, struct remnant *remnants, pid_t 
 		if (pids_remove(rm->adopted, &rm->n_adopted, reaped))
 			a.rm = rm;
 	/* With cgroups the cgroup knows, and nothing needs adopting. Without an owner (an orphan nobody adopted ended)
-	 * there is nobody to adopt for, and a storm of such orphans does not cost a scan of /proc each. */
+	 * there is nobody to adopt for, and a storm of such orphans does not cost a scan of /proc each. A generation
+	 * with a keeper reaps its own processes: what baton reaps of it is a readiness probe (baton's child, outside
+	 * the keeper), whose orphans are adopted as before. */
 	if ((!a.g && !a.rm) || (a.g && a.g->in_cgroup) || (a.rm && a.rm->in_cgroup))
 		return;
 	bool any = false;
@@ -255,6 +256,8 @@ void generations_adopt(struct generation *list, struct remnant *remnants, pid_t 
 
 bool generation_has(const struct generation *g, pid_t pid) {
 	char name[32];
+	if (g->keeper > 0)
+		return pid == g->pid || keeper_has(g->keeper, pid) || pids_contain(g->adopted, g->n_adopted, pid);
 	if (g->in_cgroup)
 		return cgroup_has_pid(g->cgroups, generation_cgroup_name(name, g->id, false), pid);
 	return pid == g->pid || pids_contain(g->adopted, g->n_adopted, pid);
@@ -288,6 +291,10 @@ void generation_figures(struct generation *g) {
 		cgroup_figures(g->cgroups, name, &g->memory_bytes, &g->cpu_usec);
 		return;
 	}
+	if (g->keeper > 0) {
+		g->processes = keeper_count(g->keeper) + (int)g->n_adopted;
+		return;
+	}
 	struct count c = {.g = g};
 	for_each_process(count_one, &c);
 	g->processes = c.n;
@@ -314,11 +321,22 @@ static bool remnant_alive(struct remnant *rm) {
 			rm->adopted[i] = rm->adopted[--rm->n_adopted];
 		else
 			i++;
+	if (rm->kept)
+		return rm->keeper > 0 || rm->n_adopted > 0;
 	return group_alive(rm->pgid) || rm->n_adopted > 0;
 }
 
 /* sig to everything that is left of rm. */
 static void remnant_signal(const struct remnant *rm, int sig) {
+	if (rm->kept) {
+		if (rm->keeper > 0 && sig == SIGKILL)
+			keeper_kill(rm->keeper);
+		else if (rm->keeper > 0)
+			keeper_signal(rm->keeper, sig);
+		for (size_t i = 0; i < rm->n_adopted; i++)
+			signal_with_group(rm->adopted[i], sig);
+		return;
+	}
 	if (rm->in_cgroup) {
 		char name[32];
 		generation_cgroup_name(name, rm->id, false);
@@ -337,8 +355,16 @@ static void remnant_signal(const struct remnant *rm, int sig) {
 static void remnant_free(struct remnant *rm) {
 	if (rm->cgroups)
 		generation_cgroup_drop(rm->cgroups, &rm->in_cgroup, &rm->cgroup_events_fd, rm->id, false);
+	if (rm->keeper_fd >= 0)
+		close(rm->keeper_fd);
 	free(rm->adopted);
 	free(rm);
+}
+
+/* A time left, for a log line: to 100ms from 1s on (30s, 2900ms), to the millisecond below. */
+static uint64_t round_up(uint64_t usec) {
+	uint64_t unit = usec >= USEC_PER_SEC ? 100 * USEC_PER_MSEC : USEC_PER_MSEC;
+	return (usec + unit - 1) / unit * unit;
 }
 
 void remnant_track(struct remnant **list, struct generation *g, const struct config *c, uint64_t now) {
@@ -346,6 +372,8 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 	if (!rm) {
 		/* Cannot wait for it: at least do not leave it running. */
 		generation_kill_group(g->pgid);
+		if (g->keeper > 0)
+			keeper_kill(g->keeper);
 		char name[32];
 		if (g->in_cgroup)
 			(void)cgroup_kill(g->cgroups, generation_cgroup_name(name, g->id, false));
@@ -361,17 +389,36 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 		.cgroup_events_fd = TAKE_FD(g->cgroup_events_fd),
 		.adopted = TAKE_PTR(g->adopted),
 		.n_adopted = g->n_adopted,
+		.kept = g->keeper > 0,
+		.keeper = g->keeper,
+		.keeper_fd = TAKE_FD(g->keeper_fd),
 		.kill_usec = now + c->stop_timeout_usec,
 	};
+	g->keeper = 0;
+	/* A generation told to stop has stop.timeout in all, from the stop signal on, not once more for what its main
+	 * process leaves: `baton stop` and a container runtime's grace period count from the request. One killed
+	 * already is killed whole. */
+	if (g->state == GEN_STOPPING && g->deadline_usec < rm->kill_usec)
+		rm->kill_usec = g->deadline_usec > now ? g->deadline_usec : now;
+	else if (g->state == GEN_KILLED)
+		rm->kill_usec = now;
 	g->n_adopted = 0;
 	g->in_cgroup = false; /* the remnant removes it */
 	if (!remnant_alive(rm)) {
 		remnant_free(rm);
 		return;
 	}
+	/* A keeper with nothing left under it exits now: waited for, with nothing to say or to signal. */
+	if (rm->kept && rm->n_adopted == 0 && keeper_count(rm->keeper) == 0) {
+		rm->next = *list;
+		*list = rm;
+		return;
+	}
 	char buf[32], name[32];
 	char what[96];
-	if (rm->in_cgroup)
+	if (rm->kept)
+		snprintf(what, sizeof(what), "its keeper (pid %d) still has", (int)rm->keeper);
+	else if (rm->in_cgroup)
 		snprintf(what, sizeof(what), "its cgroup %s/%s still has", g->cgroups->path,
 			 generation_cgroup_name(name, g->id, false));
 	else if (group_alive(rm->pgid))
@@ -379,7 +426,7 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 	else
 		snprintf(what, sizeof(what), "the orphans it left still have");
 	log_info("generation %u ended, but %s processes: sending %s, SIGKILL in %s", g->id, what,
-		 strempty(signal_name(c->stop_signal)), format_duration(c->stop_timeout_usec, buf));
+		 strempty(signal_name(c->stop_signal)), format_duration(round_up(rm->kill_usec - now), buf));
 	remnant_signal(rm, c->stop_signal);
 	/* A stopped process acts on the stop signal only once it runs again. */
 	remnant_signal(rm, SIGCONT);
@@ -400,6 +447,16 @@ static void remnants_drop_empty(struct remnant **list) {
 	}
 }
 
+int *generation_keeper_fd(struct generation *list, struct remnant *remnants, unsigned id) {
+	struct generation *g = generation_by_id(list, id);
+	if (g && g->keeper_fd >= 0)
+		return &g->keeper_fd;
+	for (struct remnant *rm = remnants; rm; rm = rm->next)
+		if (rm->id == id && rm->keeper_fd >= 0)
+			return &rm->keeper_fd;
+	return NULL;
+}
+
 void remnants_reaped(struct remnant **list) {
 	remnants_drop_empty(list);
 }
@@ -414,7 +471,11 @@ void remnants_due(struct remnant **list, uint64_t now) {
 		if (rm->kill_usec > now)
 			continue;
 		rm->kill_usec = USEC_INFINITY;
-		if (rm->in_cgroup)
+		if (rm->kept)
+			log_warning("generation %u: the processes under its keeper (pid %d) outlived stop.timeout, "
+				    "sending SIGKILL",
+				    rm->id, (int)rm->keeper);
+		else if (rm->in_cgroup)
 			log_warning("generation %u: its cgroup outlived stop.timeout, sending SIGKILL", rm->id);
 		else
 			log_warning("generation %u: process group %d or its orphans outlived stop.timeout, sending "

@@ -1,5 +1,6 @@
 /* What belongs to a generation (generation-members.c), above the list and below generation.c: its cgroups ("gen-N",
- * "gen-N-probe"), or without cgroups its process group and the orphans it adopted; the strays a kill must reach; the
+ * "gen-N-probe"), or without cgroups its keeper's descendants (and, handed over by a baton without keepers, its
+ * process group and the orphans it adopted); the strays a kill must reach; the
  * remnants that outlive its main process. Logs what it does to processes at info and warning level. */
 #pragma once
 
@@ -14,24 +15,26 @@
 
 /* SIGKILL to a process group; never to baton's own, nor to 0 or 1. */
 void generation_kill_group(pid_t pgid);
-/* Kills the processes that baton inherited from g as orphans (parent baton, BATON_GENERATION=g's number, not another
- * generation's main process or probe), with their process groups: a daemon that never made it into its pid file,
- * workers whose parent died. */
+/* Kills what g left behind: with a keeper, every descendant of it (walk after walk) and what its probes left to baton;
+ * in its cgroup, the cgroup; otherwise its adopted orphans and the descendants of its processes, with their process
+ * groups. */
 void generation_kill_strays(struct generation *list, struct generation *g);
-/* Without cgroups: baton just reaped pid (a generation's main process, launcher, probe, or an orphan it adopted).
- * Orphans that the end of pid left to baton (the child subreaper), and others nobody has claimed yet, are adopted
- * by the generation or remnant that pid belonged to (by their BATON_GENERATION where that is still readable), so
+/* Without cgroups: baton just reaped pid (a readiness probe, an orphan it adopted; without a keeper, also a
+ * generation's main process or launcher). Orphans that the end of pid left to baton (the child subreaper), and others
+ * nobody has claimed yet (keepers are claimed), are adopted by the generation or remnant that pid belonged to, so
  * that they are stopped and killed with it; a reaped adopted pid leaves its list. */
 void generations_adopt(struct generation *list, struct remnant *remnants, pid_t reaped);
 /* Adds pid to g's adopted processes (without a cgroup: its old main process after MAINPID=), unless it is there
  * already. Returns 0 or -ENOMEM. */
 int generation_adopt_pid(struct generation *g, pid_t pid);
-/* Whether pid is one of g's processes: in its cgroup; or, without, its main process or an orphan it adopted. */
+/* Whether pid is one of g's processes: in its cgroup; with a keeper, the keeper or a descendant of it; or, without
+ * either, its main process or an orphan it adopted. */
 bool generation_has(const struct generation *g, pid_t pid);
 /* The generation whose cgroup pid is in (NULL when none, or without cgroups). */
 struct generation *generation_by_cgroup(struct generation *list, pid_t pid);
-/* Updates g's figures for `baton status`: the processes of its cgroup (without: of its process group and adopted
- * orphans), and its cgroup's memory.current and cpu usage_usec where the controllers give them. */
+/* Updates g's figures for `baton status`: the processes of its cgroup (or its keeper's descendants; without either,
+ * of its process group and adopted orphans), and its cgroup's memory.current and cpu usage_usec where the controllers
+ * give them. */
 void generation_figures(struct generation *g);
 /* g's cgroup.events changed (GEN_TAG_CGROUP): whether its cgroup is empty now (false without a cgroup). */
 bool generation_cgroup_empty(struct generation *g);
@@ -60,6 +63,9 @@ struct remnant {
 	int cgroup_events_fd;
 	pid_t *adopted; /* without: the orphans it adopted */
 	size_t n_adopted;
+	bool kept; /* it had a keeper: it is alive until baton has reaped that keeper (keeper 0) */
+	pid_t keeper;
+	int keeper_fd; /* -1 once the keeper closed it */
 	uint64_t kill_usec; /* SIGKILL then; USEC_INFINITY once sent */
 	struct remnant *next;
 };
@@ -69,6 +75,9 @@ struct remnant {
 void remnant_track(struct remnant **list, struct generation *g, const struct config *c, uint64_t now);
 /* A remnant's cgroup.events changed (GEN_TAG_CGROUP for id): when the cgroup is empty, it is dropped and removed. */
 void remnants_cgroup_event(struct remnant **list, unsigned id);
+/* The socket of generation id's keeper, wherever it is now: the generation's until its main process ends, then its
+ * remnant's. NULL when none is open. */
+int *generation_keeper_fd(struct generation *list, struct remnant *remnants, unsigned id);
 /* Children were reaped: groups that are empty now are dropped from *list. */
 void remnants_reaped(struct remnant **list);
 /* SIGKILL to the groups whose stop.timeout is over. */

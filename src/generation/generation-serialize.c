@@ -1,8 +1,9 @@
 /* Generations and remnants across `baton upgrade` (generation.h): their records, written and read beside the structs
  * they carry. A generation is "generation ID" followed by its "gen.*" records; a remnant "remnant ..." followed by
- * its "remnant.adopted" ones. What is not written is rebuilt by the binary that takes over: the watches
- * (generation_watch), the cgroup tree pointer, the figures of `baton status`; the config a generation was started
- * with is only needed while it starts, and nothing is starting when the state is written. */
+ * its "remnant.adopted" ones and its "remnant.keeper"; a generation's keeper is its "gen.keeper". What is not written
+ * is rebuilt by the binary that takes over: the watches (generation_watch), the cgroup tree pointer, the figures of
+ * `baton status`; the config a generation was started with is only needed while it starts, and nothing is starting when
+ * the state is written. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -35,6 +36,9 @@ void generation_serialize(const struct generation *g, struct ser_writer *w) {
 		(int)g->probe_pid);
 	fprintf(f, "gen.cgroup %d %d %d\n", g->in_cgroup, g->probe_cgroup, ser_fd(w, g->cgroup_events_fd));
 	put_pids(w, "gen.adopted", g->adopted, g->n_adopted);
+	/* Its keeper is baton's child and survives the exec as the programs do; its socket is carried. */
+	if (g->keeper > 0)
+		fprintf(f, "gen.keeper %d %d\n", (int)g->keeper, ser_fd(w, g->keeper_fd));
 	for (unsigned i = 0; i < 2; i++)
 		if (g->outputs[i])
 			put_output(w, i, g->outputs[i]);
@@ -115,6 +119,12 @@ static int generation_record(struct ser_reader *rd, struct generation *g) {
 		if ((k = ser_bool(rd, &g->in_cgroup)) < 0 || (k = ser_bool(rd, &g->probe_cgroup)) < 0 ||
 		    (k = ser_take_fd(rd, &g->cgroup_events_fd, true)) < 0)
 			return k;
+	} else if (streq(key, "keeper")) {
+		if ((k = ser_int(rd, &a)) < 0 || (k = ser_take_fd(rd, &g->keeper_fd, true)) < 0)
+			return k;
+		if (a <= 1)
+			return ser_fail(rd, "not a keeper's pid");
+		g->keeper = a;
 	} else if (streq(key, "adopted"))
 		return take_pid(rd, &g->adopted, &g->n_adopted);
 	else if (streq(key, "output"))
@@ -132,6 +142,7 @@ int generation_deserialize(struct ser_reader *rd, struct generation **list) {
 		return -ENOMEM;
 	*g = (struct generation){.pidfd = -1,
 				 .cgroup_events_fd = -1,
+				 .keeper_fd = -1,
 				 .processes = -1,
 				 .memory_bytes = UINT64_MAX,
 				 .cpu_usec = UINT64_MAX};
@@ -162,13 +173,15 @@ void remnant_serialize(const struct remnant *rm, struct ser_writer *w) {
 	fprintf(w->f, "remnant %u %d %d %d %" PRIu64 "\n", rm->id, (int)rm->pgid, rm->in_cgroup,
 		ser_fd(w, rm->cgroup_events_fd), rm->kill_usec);
 	put_pids(w, "remnant.adopted", rm->adopted, rm->n_adopted);
+	if (rm->kept && rm->keeper > 0)
+		fprintf(w->f, "remnant.keeper %d %d\n", (int)rm->keeper, ser_fd(w, rm->keeper_fd));
 }
 
 int remnant_deserialize(struct ser_reader *rd, struct remnant **list) {
 	struct remnant *rm = calloc(1, sizeof(*rm));
 	if (!rm)
 		return -ENOMEM;
-	rm->cgroup_events_fd = -1;
+	rm->cgroup_events_fd = rm->keeper_fd = -1;
 	while (*list)
 		list = &(*list)->next;
 	*list = rm;
@@ -179,6 +192,16 @@ int remnant_deserialize(struct ser_reader *rd, struct remnant **list) {
 		return k;
 	rm->pgid = pgid;
 	while (ser_next(rd) > 0) {
+		if (streq(rd->key, "remnant.keeper")) {
+			int pid;
+			if ((k = ser_int(rd, &pid)) < 0 || (k = ser_take_fd(rd, &rm->keeper_fd, true)) < 0)
+				return k;
+			if (pid <= 1)
+				return ser_fail(rd, "not a keeper's pid");
+			rm->kept = true;
+			rm->keeper = pid;
+			continue;
+		}
 		if (!streq(rd->key, "remnant.adopted")) {
 			ser_unread(rd);
 			break;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "keeper.h"
 #include "log.h"
 #include "proc.h"
 #include "program.h"
@@ -128,6 +129,7 @@ bool generation_output(struct evloop *loop, struct generation *g, unsigned strea
 /* ---- start, ready, follow (a generation's cgroup: generation-members.c) ---- */
 
 #define CGROUP_TAG(gid) (((uint64_t)(gid) << 8) | GEN_TAG_CGROUP)
+#define KEEPER_TAG(gid) (((uint64_t)(gid) << 8) | GEN_TAG_KEEPER)
 
 /* shutdown(2) on a listening socket (servers do it to wake their accepting threads) ends its listening for every
  * process that shares it, baton included: a new generation gets it listening again. */
@@ -174,8 +176,9 @@ static void listeners_relisten(const struct config *c, const struct listener *ls
 }
 
 static void watch_pidfd(struct evloop *loop, struct generation *g) {
-	/* SIGCHLD reaps it anyway: the pidfd is a second path, so a failure here loses nothing. */
-	if (g->pidfd < 0)
+	/* SIGCHLD reaps it anyway: the pidfd is a second path, so a failure here loses nothing. With a keeper the
+	 * keeper reaps it and reports its status; its pidfd, never reaped by baton, would stay readable. */
+	if (g->pidfd < 0 || g->keeper > 0)
 		return;
 	int r = evloop_add(loop, g->pidfd, EPOLLIN, ((uint64_t)g->id << 8) | GEN_TAG_PIDFD);
 	if (r < 0)
@@ -185,7 +188,7 @@ static void watch_pidfd(struct evloop *loop, struct generation *g) {
 /* The started child becomes generation spec->id: tracked, its pidfd, cgroup.events and output pipes watched. */
 static struct generation *generation_track(struct generation **list, const struct generation_spec *spec, pid_t pid,
 					   int pidfd, uint64_t forked_usec, bool in_cgroup, int events_fd,
-					   int read_fds[2]) {
+					   int read_fds[2], pid_t keeper, int keeper_fd) {
 	const struct config *c = spec->config;
 	struct generation *g = calloc(1, sizeof(*g));
 	if (!g)
@@ -206,14 +209,18 @@ static struct generation *generation_track(struct generation **list, const struc
 		.cgroups = spec->cgroups,
 		.in_cgroup = in_cgroup,
 		.cgroup_events_fd = events_fd,
+		.keeper = keeper,
+		.keeper_fd = keeper_fd,
 		.processes = -1,
 		.memory_bytes = UINT64_MAX,
 		.cpu_usec = UINT64_MAX,
 		.next = *list,
 	};
-	watch_pidfd(spec->loop, g);
-	/* Its end (the cgroup empty) is an event, not something to poll for. */
 	int r;
+	watch_pidfd(spec->loop, g);
+	if (g->keeper_fd >= 0 && (r = evloop_add(spec->loop, g->keeper_fd, EPOLLIN, KEEPER_TAG(g->id))) < 0)
+		log_warning_errno(r, "Failed to watch generation %u's keeper, ignoring", g->id);
+	/* Its end (the cgroup empty) is an event, not something to poll for. */
 	if (g->cgroup_events_fd >= 0 &&
 	    (r = evloop_add(spec->loop, g->cgroup_events_fd, EPOLLPRI, CGROUP_TAG(g->id))) < 0)
 		log_warning_errno(r, "Failed to watch generation %u's cgroup.events, ignoring", g->id);
@@ -224,7 +231,10 @@ static struct generation *generation_track(struct generation **list, const struc
 
 int generation_watch(struct evloop *loop, struct generation *g) {
 	int r;
-	if (g->pidfd >= 0 && (r = evloop_add(loop, g->pidfd, EPOLLIN, ((uint64_t)g->id << 8) | GEN_TAG_PIDFD)) < 0)
+	if (g->pidfd >= 0 && g->keeper <= 0 &&
+	    (r = evloop_add(loop, g->pidfd, EPOLLIN, ((uint64_t)g->id << 8) | GEN_TAG_PIDFD)) < 0)
+		return r;
+	if (g->keeper_fd >= 0 && (r = evloop_add(loop, g->keeper_fd, EPOLLIN, KEEPER_TAG(g->id))) < 0)
 		return r;
 	if (g->cgroup_events_fd >= 0 && (r = evloop_add(loop, g->cgroup_events_fd, EPOLLPRI, CGROUP_TAG(g->id))) < 0)
 		return r;
@@ -245,6 +255,9 @@ int generation_watch(struct evloop *loop, struct generation *g) {
 }
 
 int remnant_watch(struct evloop *loop, struct remnant *rm) {
+	int r;
+	if (rm->keeper_fd >= 0 && (r = evloop_add(loop, rm->keeper_fd, EPOLLIN, KEEPER_TAG(rm->id))) < 0)
+		return r;
 	if (rm->cgroup_events_fd < 0)
 		return 0;
 	return evloop_add(loop, rm->cgroup_events_fd, EPOLLPRI, CGROUP_TAG(rm->id));
@@ -298,18 +311,27 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 	/* The generation's clock starts at the fork, not after the exec handshake: a program that waits N ms before
 	 * it is ready is then never reported ready in less than N ms, however long baton waited for the exec. */
 	uint64_t forked_usec = now_usec();
-	r = spawn_child(&p.params, &pid, &pidfd, ret_error);
+	/* Without a cgroup, a keeper is the program's parent: what the generation starts is its subtree. */
+	pid_t keeper = 0;
+	_cleanup_close_ int keeper_fd = -1;
+	if (spec->cgroups)
+		r = spawn_child(&p.params, &pid, &pidfd, ret_error);
+	else
+		r = keeper_start(&p.params, &keeper, &keeper_fd, &pid, &pidfd, ret_error);
 	program_free(&p);
 	for (int i = 0; i < 2; i++)
 		if (write_fds[i] >= 0)
 			close(write_fds[i]);
 
-	struct generation *g =
-		r < 0 ? NULL : generation_track(list, spec, pid, pidfd, forked_usec, in_cgroup, events_fd, read_fds);
+	struct generation *g = r < 0 ? NULL
+				     : generation_track(list, spec, pid, pidfd, forked_usec, in_cgroup, events_fd,
+							read_fds, keeper, keeper_fd);
 	if (!g) {
 		if (r >= 0) {
 			/* Cannot track it: do not leave it running unsupervised (SIGCHLD reaps it). */
 			kill(pid, SIGKILL);
+			if (keeper > 0)
+				kill(keeper, SIGKILL);
 			if (pidfd >= 0)
 				close(pidfd);
 			r = -ENOMEM;
@@ -323,8 +345,10 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 		}
 		return r;
 	}
-	events_fd = -1; /* the generation's now */
-	if (g->cgroups)
+	events_fd = keeper_fd = -1; /* the generation's now */
+	if (g->keeper > 0)
+		log_info("generation %u started (pid %d, its keeper pid %d)", g->id, (int)pid, (int)keeper);
+	else if (g->cgroups)
 		log_info("generation %u started (pid %d) in cgroup %s/%s", g->id, (int)pid, g->cgroups->path, name);
 	else
 		log_info("generation %u started (pid %d)", g->id, (int)pid);
@@ -369,7 +393,8 @@ void generation_follow_main(struct evloop *loop, struct generation *g, pid_t pid
 }
 
 bool generation_main_ended_elsewhere(const struct generation *g, int *ret_wait_status) {
-	if (g->pid <= 0 || g->pidfd < 0)
+	/* With a keeper, the keeper reaps and reports its main process, whoever its parent was. */
+	if (g->pid <= 0 || g->pidfd < 0 || g->keeper > 0)
 		return false;
 	struct pollfd pfd = {.fd = g->pidfd, .events = POLLIN};
 	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))
@@ -408,6 +433,8 @@ void generation_free(struct generation *g) {
 	generation_end_readiness(g);
 	if (g->pidfd >= 0)
 		close(g->pidfd);
+	if (g->keeper_fd >= 0)
+		close(g->keeper_fd);
 	if (g->cgroups) {
 		generation_cgroup_drop(g->cgroups, &g->in_cgroup, &g->cgroup_events_fd, g->id, false);
 		generation_cgroup_drop(g->cgroups, &g->probe_cgroup, NULL, g->id, true);

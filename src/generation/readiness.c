@@ -105,6 +105,9 @@ static pid_t read_pid_file(const char *path) {
 static bool pid_belongs(struct generation *list, struct generation *g, pid_t pid) {
 	if (pid == g->pid)
 		return true;
+	/* With a keeper, its children: its descendants are g's, and only its children's exits reach baton. */
+	if (g->keeper > 0)
+		return proc_parent_of(pid) == g->keeper;
 	if (proc_parent_of(pid) != getpid())
 		return false;
 	/* With cgroups, membership is the cgroup: whatever the daemon calls itself, and whatever it did to its
@@ -114,10 +117,7 @@ static bool pid_belongs(struct generation *list, struct generation *g, pid_t pid
 	for (struct generation *o = list; o; o = o->next)
 		if (o->pid == pid || o->probe_pid == pid || (o != g && generation_has(o, pid)))
 			return false;
-	/* An orphan left by another generation (one discarded while its daemon was still starting) carries that
-	 * generation's number; a process that rewrote its environment shows none, and is taken. */
-	unsigned gen = proc_generation_of(pid);
-	return gen == 0 || gen == g->id;
+	return true;
 }
 
 static bool check_pid_file(struct evloop *loop, struct generation *list, struct generation *g, uint64_t now,

@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "evloop.h"
+#include "keeper.h"
 #include "log.h"
 #include "notify.h"
 #include "proc.h"
@@ -208,6 +209,80 @@ static void child_stopped(struct run *r, pid_t pid, int sig) {
 	(void)kill(-g->pgid, SIGCONT);
 }
 
+/* g's main process ended (reaped by baton, or by g's keeper): the generation ends, or a daemon's launcher exited. */
+static void main_ended(struct run *r, struct generation *g, int status) {
+	struct supervisor *s = &r->sup;
+	if (readiness_launcher_exited(g, status, now_usec())) {
+		/* Its cgroup emptied before the launcher was reaped: no daemon is left to wait for. */
+		daemon_gone(g);
+		return;
+	}
+	/* Ctrl-C or Ctrl-\ at the terminal the program held ends it, and baton with it. */
+	bool interrupted = s->terminal && g == s->current && r->foreground == g->pgid && WIFSIGNALED(status) &&
+			   (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT);
+	generation_ended(r, g, status, interrupted);
+}
+
+/* The wait statuses generation id's keeper reported: its main process's count as baton's own waitpid()'s would; the
+ * other processes it reaped are its business. Only the keeper's own generation is looked at: a pid it reaped may
+ * already be another's. all: until the socket is empty (the keeper was reaped); otherwise a bounded batch. */
+static void keeper_reports(struct run *r, unsigned id, bool all) {
+	for (unsigned i = 0; all || i < 256; i++) {
+		int *fd = generation_keeper_fd(r->sup.generations, r->remnants, id);
+		pid_t pid;
+		int status, k = fd ? keeper_read(*fd, &pid, &status) : 0;
+		if (k == 0)
+			return;
+		if (k < 0) {
+			/* The keeper closed its end: it exited, and SIGCHLD says so. */
+			evloop_remove(&r->loop, *fd);
+			close(*fd);
+			*fd = -1;
+			return;
+		}
+		struct generation *g = generation_by_id(r->sup.generations, id);
+		if (!g || g->pid != pid || WIFCONTINUED(status)) {
+			log_debug("generation %u's keeper reaped process %d", id, (int)pid);
+			continue;
+		}
+		if (WIFSTOPPED(status))
+			child_stopped(r, pid, WSTOPSIG(status));
+		else
+			main_ended(r, g, status);
+	}
+}
+
+/* pid was a keeper: what it reported first, then its end. A generation's keeper ends with the last of its
+ * processes (the main process first); should it die before (killed by someone), what it held is baton's again, as
+ * orphans. */
+static bool keeper_reaped(struct run *r, pid_t pid) {
+	struct generation *g = r->sup.generations;
+	struct remnant *rm = r->remnants;
+	for (; g && g->keeper != pid; g = g->next)
+		;
+	for (; rm && !(rm->kept && rm->keeper == pid); rm = rm->next)
+		;
+	if (!g && !rm)
+		return false;
+	/* What it reported may end its generation (freed, or its keeper moved to a remnant): looked up again. */
+	keeper_reports(r, g ? g->id : rm->id, true);
+	for (g = r->sup.generations; g && g->keeper != pid; g = g->next)
+		;
+	if (g && g->pid > 0)
+		log_warning("generation %u: its keeper (pid %d) died; its processes are baton's orphans now", g->id,
+			    (int)pid);
+	else if (g && g->state == GEN_STARTING) {
+		log_info("generation %u: nothing is left under its keeper: no daemon is left to become ready", g->id);
+		g->deadline_usec = now_usec();
+	}
+	if (g)
+		g->keeper = 0;
+	for (rm = r->remnants; rm; rm = rm->next)
+		if (rm->kept && rm->keeper == pid)
+			rm->keeper = 0;
+	return true;
+}
+
 /* A main process that MAINPID= named and that is not baton's child (its parent, the old main process, still lives)
  * is never reaped by baton: its pidfd says it ended, and its generation ends with what /proc still tells of it. */
 static void main_ended_elsewhere(struct run *r) {
@@ -225,9 +300,10 @@ static void main_ended_elsewhere(struct run *r) {
 	}
 }
 
-/* Reaps every child that has exited: generations end (EV_EXITED); a readiness probe counts for its generation;
- * anything else is an orphan that was reparented to baton (the child subreaper) and is only reaped, so that no zombie
- * stays behind. Several SIGCHLDs can arrive as one, so this loops until nothing is left. */
+/* Reaps every child that has exited: generations end (EV_EXITED); a readiness probe counts for its generation; a
+ * keeper's end is its generation's; anything else is an orphan that was reparented to baton (the child subreaper) and
+ * is only reaped, so that no zombie stays behind. Several SIGCHLDs can arrive as one, so this loops until nothing is
+ * left. */
 static void reap_children(struct run *r) {
 	struct supervisor *s = &r->sup;
 	for (;;) {
@@ -243,7 +319,7 @@ static void reap_children(struct run *r) {
 		}
 		if (WIFCONTINUED(status))
 			continue;
-		if (run_upgrade_reaped(r, pid, status))
+		if (run_upgrade_reaped(r, pid, status) || keeper_reaped(r, pid))
 			continue;
 
 		/* Without cgroups, what its end left to baton belongs to its generation: adopted before anything is
@@ -271,15 +347,7 @@ static void reap_children(struct run *r) {
 			log_debug("reaped process %d, which %s", (int)pid, wait_status_describe(status, buf));
 			continue;
 		}
-		if (readiness_launcher_exited(g, status, now)) {
-			/* Its cgroup emptied before the launcher was reaped: no daemon is left to wait for. */
-			daemon_gone(g);
-			continue;
-		}
-		/* Ctrl-C or Ctrl-\ at the terminal the program held ends it, and baton with it. */
-		bool interrupted = s->terminal && g == s->current && r->foreground == g->pgid && WIFSIGNALED(status) &&
-				   (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT);
-		generation_ended(r, g, status, interrupted);
+		main_ended(r, g, status);
 	}
 	main_ended_elsewhere(r);
 	remnants_reaped(&r->remnants);
@@ -381,9 +449,10 @@ static int setup_cgroups(struct run *r) {
 
 /* ---- notify ---- */
 
-/* Which generation a notify sender belongs to: the generation's main process itself; a process of its cgroup; or,
- * for a generation without one, an orphan it adopted (its old main process, after MAINPID=), a process in its process
- * group, or a descendant of any of these (a shell script's systemd-notify). Anyone else is not heard. */
+/* Which generation a notify sender belongs to: the generation's main process itself; a process of its cgroup, or its
+ * keeper or a descendant of it; or, for a generation with neither (handed over by a baton without keepers), an
+ * orphan it adopted (its old main process, after MAINPID=), a process in its process group, or a descendant of any
+ * of these (a shell script's systemd-notify). Anyone else is not heard. */
 static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) {
 	if (pid <= 0)
 		return NULL;
@@ -395,14 +464,14 @@ static struct generation *generation_of_sender(struct supervisor *s, pid_t pid) 
 			return g;
 	pid_t pgid = getpgid(pid);
 	for (g = s->generations; g && pgid > 1; g = g->next)
-		if (!g->in_cgroup && g->pgid == pgid)
+		if (!g->in_cgroup && g->keeper <= 0 && g->pgid == pgid)
 			return g;
 	pid_t self = getpid();
 	for (int depth = 0; depth < 32 && pid > 1 && pid != self; depth++) {
 		pid = proc_parent_of(pid);
 		for (g = s->generations; g && pid > 1; g = g->next)
 			if (pid == g->pid || (!g->in_cgroup && generation_has(g, pid)))
-				return !g->in_cgroup ? g : NULL;
+				return !g->in_cgroup && g->keeper <= 0 ? g : NULL;
 	}
 	return NULL;
 }
@@ -657,10 +726,13 @@ static void run_teardown(struct run *r) {
 	 * the fd as baton's process ends, not here: the rest of the teardown (and an ASan leak check) still runs, and
 	 * the client must not return while baton is alive. So the fd is left open on purpose. */
 	_cleanup_free_ char *stop_reply = status_stop_reply(r->sup.exit_code);
+	int answered[CONTROL_CLIENTS_MAX];
+	size_t n_answered = 0;
 	for (struct control_client *cl = r->control.clients, *next; cl; cl = next) {
 		next = cl->next;
 		if (cl->has_request && cl->request == CONTROL_STOP && stop_reply) {
-			control_client_reply(cl, stop_reply);
+			if (control_client_reply(cl, stop_reply) >= 0 && n_answered < ARRAY_SIZE(answered))
+				answered[n_answered++] = cl->fd;
 			cl->fd = -1;
 		}
 	}
@@ -680,6 +752,11 @@ static void run_teardown(struct run *r) {
 	if (r->exe_fd >= 0)
 		close(r->exe_fd);
 	run_free_strings(r);
+	/* As PID 1, baton's exit kills everything in its PID namespace: a `baton stop` client (podman exec C baton
+	 * stop) that has its answer but has not printed it yet would die with 137. It is given a second to hang up,
+	 * which it does as it exits. A plain baton need not wait: its clients outlive it. */
+	if (n_answered > 0 && getpid() == 1)
+		control_linger(answered, n_answered, USEC_PER_SEC);
 }
 
 static void handle_event(struct run *r, uint64_t tag) {
@@ -702,6 +779,10 @@ static void handle_event(struct run *r, uint64_t tag) {
 		break;
 	case GEN_TAG_CGROUP:
 		handle_cgroup(r, (unsigned)(tag >> 8));
+		break;
+	case GEN_TAG_KEEPER:
+		keeper_reports(r, (unsigned)(tag >> 8), false);
+		remnants_reaped(&r->remnants);
 		break;
 	case TAG_CONTROL:
 		handle_control_accept(r);

@@ -224,6 +224,40 @@ int control_client_reply_error(struct control_client *cl, const char *why) {
 	return send_error(cl->fd, why);
 }
 
+void control_linger(const int *fds, size_t n, uint64_t timeout_usec) {
+	struct pollfd pfds[CONTROL_CLIENTS_MAX];
+	size_t open = 0;
+	for (size_t i = 0; i < n && open < ARRAY_SIZE(pfds); i++) {
+		/* EOF after the reply: the client knows baton is done, prints its answer and exits, which hangs up. */
+		if (shutdown(fds[i], SHUT_WR) < 0)
+			continue;
+		pfds[open++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+	}
+	uint64_t deadline = now_usec() + timeout_usec;
+	for (size_t left = open; left > 0;) {
+		uint64_t now = now_usec();
+		if (now >= deadline)
+			return;
+		int ms = (int)((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
+		int k = poll(pfds, (nfds_t)open, ms);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		for (size_t i = 0; i < open; i++) {
+			if (pfds[i].fd < 0 || !pfds[i].revents)
+				continue;
+			char scratch[256];
+			ssize_t r = recv(pfds[i].fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+			if (r > 0 || (r < 0 && (errno == EINTR || errno == EAGAIN)))
+				continue;
+			/* Hung up (or gone with an error): a negative fd is one poll() skips. */
+			pfds[i].fd = -1;
+			left--;
+		}
+	}
+}
+
 /* Reads and drops what the peer sent and baton did not read, before the fd is closed: closing a unix stream socket
  * with unread bytes makes the peer's next read fail with ECONNRESET (unix_release_sock() in the kernel), and a
  * client such as socat 1.8 then reports the reset instead of baton's reply. Bounded: a peer that keeps writing only
@@ -667,6 +701,10 @@ int control_call(const char *path, const char *request, uint64_t timeout_usec, b
 			have_line = true;
 	}
 
+	/* baton is gone, or, as PID 1, waits for this hangup before its exit kills every process of its namespace,
+	 * the caller too: the caller's exit closes the fd, after its output. */
+	if (wait_for_close)
+		(void)TAKE_FD(fd);
 	*ret_reply = TAKE_PTR(buf);
 	return 0;
 }

@@ -100,6 +100,12 @@ int control_client_reply(struct control_client *cl, const char *json);
 /* Replies {"ok":false,"error":"<why>"}. */
 int control_client_reply_error(struct control_client *cl, const char *why);
 
+/* For a PID 1 that is about to exit, whose exit kills every process of its PID namespace, the clients that were
+ * sent their reply (`baton stop`) among them: shuts down the writing side of each of the n fds (the client sees EOF:
+ * baton is done) and waits, up to timeout_usec, until each client has hung up, which it does as it exits, after its
+ * output. Blocks; the fds stay open. */
+void control_linger(const int *fds, size_t n, uint64_t timeout_usec);
+
 struct control_client *control_client_by_id(struct control *c, unsigned id);
 /* Unlinks, closes and frees one client. */
 void control_client_close(struct control *c, struct control_client *cl);
@@ -113,7 +119,9 @@ int control_deserialize(struct ser_reader *rd, struct control *c);
 void control_forget(struct control *c);
 
 /* Client side. Connects to path, sends request + '\n', and reads one reply line within timeout_usec (USEC_INFINITY:
- * no limit). With wait_for_close, keeps reading until the server closes the connection (for "stop"). Returns 0 with
+ * no limit). With wait_for_close, keeps reading until the server closes the connection (for "stop"), and then
+ * leaves the connection open on purpose: the kernel closes it as the calling process exits, after its output, and
+ * a baton that is PID 1 waits for that hangup before its exit kills the caller (control_linger()). Returns 0 with
  * the reply in *ret_reply (malloc'd, without '\n'), or negative errno with *ret_error saying what failed
  * ("cannot connect to /run/baton/x.sock: No such file or directory", "no reply from baton within 30s"): -ETIMEDOUT,
  * -EMSGSIZE (reply over 1 MiB), -ECONNRESET (closed without a reply line), or the -errno of connect(). */

@@ -38,7 +38,7 @@ assert_mode() {
   if [[ "$1" == cgroup ]]; then
     log_has "generation $2 started \(pid [0-9]+\) in cgroup [^ ]+/gen-$2"
   else
-    log_has "generation $2 started \(pid [0-9]+\)$"
+    log_has "generation $2 started \(pid [0-9]+, its keeper pid [0-9]+\)$"
   fi
 }
 

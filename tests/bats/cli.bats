@@ -79,18 +79,24 @@ EXAMPLES="$TESTS_DIR/../config-examples"
   assert_no_child
 }
 
-@test "check without -c prints the defaults of quick use: readiness.type none, stdin inherit" {
+@test "check without -c prints the defaults of quick use: readiness.type none, restart.policy never, stdin inherit" {
   run --separate-stderr "$BATON" check
   assert_success
   assert_equal "$stderr" ""
   assert_output --partial $'readiness:\n  type: none\n'
+  assert_output --partial $'restart:\n  policy: never\n'
   assert_output --partial $'\n  stdin: inherit\n'
   assert_output --partial "program.command is not set"
-  # With a file, notify stays the default.
+  # --set brings restarts back to quick use.
+  run --separate-stderr "$BATON" check --set restart.policy=on-failure
+  assert_success
+  assert_output --partial $'restart:\n  policy: on-failure\n'
+  # With a file, notify and on-failure stay the defaults.
   printf 'stop: {timeout: 2s}\n' >"$CFG"
   run --separate-stderr "$BATON" check -c "$CFG"
   assert_success
   assert_output --partial $'readiness:\n  type: notify\n'
+  assert_output --partial $'restart:\n  policy: on-failure\n'
 }
 
 @test "check takes --listen and -- COMMAND like run, and prints what run would use" {

@@ -103,6 +103,23 @@ ns_start() {
   assert_equal "$BATON_STATUS" 0
 }
 
+@test "as PID 1: baton stop from inside the namespace always gets its answer and exits 0 (20 times)" {
+  command -v unshare >/dev/null || fail "unshare is missing (util-linux)"
+  command -v nsenter >/dev/null || fail "nsenter is missing (util-linux)"
+  # baton's exit as PID 1 kills every process of its namespace, the stop client too: baton waits for it to hang up.
+  for i in $(seq 20); do
+    rm -f "$CTL"
+    ns_start run --set control.socket="$CTL" -- sleep 100000
+    wait_for test -S "$CTL"
+    run --separate-stderr nsenter --target "$NS_PID" --pid -- "$BATON" stop --control "$CTL"
+    echo "round $i: status $status, stdout: $output, stderr: $stderr"
+    assert_equal "$status" 0
+    assert_equal "$output" stopped
+    baton_wait_exit
+    assert_equal "$BATON_STATUS" 0
+  done
+}
+
 @test "as PID 1: a storm of 300 orphans is reaped, none stays a zombie, and baton does not spin meanwhile" {
   command -v unshare >/dev/null || fail "unshare is missing (util-linux)"
   child=$(py_child storm <<'PY'
@@ -151,6 +168,39 @@ PY
   assert_equal "$status" 7
 }
 
+@test "quick use exits with its program, as tini: run -- sh -c 'exit 3' exits 3, a signal N 128+N, as PID 1 too" {
+  # Without -c, restart.policy is never: the program's exit is baton's (a container ends with its program).
+  run timeout 20 "$BATON" run -- /bin/sh -c 'exit 3'
+  assert_equal "$status" 3
+  run timeout 20 "$BATON" run -- /bin/sh -c 'kill -KILL $$'
+  assert_equal "$status" 137
+  run timeout 20 "$BATON" run -- /bin/sh -c 'kill -USR1 $$'
+  assert_equal "$status" $((128 + $(kill -l USR1)))
+  run timeout 20 "$BATON" run -- /bin/sh -c 'exit 0'
+  assert_equal "$status" 0
+  run timeout 20 unshare --pid --fork --mount-proc "$BATON" run -- /bin/sh -c 'exit 3'
+  assert_equal "$status" 3
+  run timeout 20 unshare --pid --fork --mount-proc "$BATON" run -- /bin/sh -c 'kill -KILL $$'
+  assert_equal "$status" 137
+}
+
+@test "quick use with --set restart.policy=on-failure restarts a failing program; a file keeps on-failure" {
+  local runs="$BATS_TEST_TMPDIR/runs"
+  baton_start run --set restart.policy=on-failure --set restart.delay=50ms -- \
+    /bin/sh -c "echo run >>$runs; exit 3"
+  wait_for eval "(( \$(wc -l <$runs 2>/dev/null || echo 0) >= 3 ))"
+  kill -0 "$BATON_PID"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  # The same program under a file without restart: the file's default restarts it.
+  rm -f "$runs"
+  CFG_READINESS="{type: none}" CFG_EXTRA="restart: {delay: 50ms}" write_config /bin/sh -c "echo run >>$runs; exit 3"
+  baton_start run -c "$CFG"
+  wait_for eval "(( \$(wc -l <$runs 2>/dev/null || echo 0) >= 3 ))"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
 @test "a clean exit of a program that is done is logged at info, not as an error" {
   CFG_READINESS="{type: notify, timeout: 10s}" write_config /bin/true
   run --separate-stderr "$BATON" run -c "$CFG"
@@ -158,6 +208,45 @@ PY
   [[ "$stderr" == *"baton: info: generation 1 (pid "*") exited with status 0 before it was ready"* ]] ||
     fail "stderr: $stderr"
   [[ "$stderr" != *"error"* ]] || fail "an error line for a clean exit: $stderr"
+}
+
+@test "a stop takes stop.timeout in all: what a slow main process leaves is killed at the stop's deadline, not later" {
+  # The main process takes 1.5s to stop and leaves a worker that ignores SIGTERM. With stop.timeout 3s the worker is
+  # killed 3s after the stop began (not 1.5s + 3s): within a runtime's grace period (docker's 10s).
+  child=$(py_child slow <<'PY'
+worker = os.fork()
+if worker == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        signal.pause()
+def term(sig, frame):
+    time.sleep(1.5)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+open(sys.argv[1], "w").write(str(worker))
+while True:
+    signal.pause()
+PY
+  )
+  local t0 t1 ms mode
+  for mode in auto never; do
+    rm -f "$BATS_TEST_TMPDIR/worker"
+    baton_start run --set program.cgroup=$mode --set stop.timeout=3s -- "$PYTHON" "$child" "$BATS_TEST_TMPDIR/worker"
+    wait_for test -s "$BATS_TEST_TMPDIR/worker"
+    worker=$(cat "$BATS_TEST_TMPDIR/worker")
+    t0=$(date +%s%N)
+    kill -TERM "$BATON_PID"
+    baton_wait_exit
+    t1=$(date +%s%N)
+    cat "$BATON_LOG"
+    assert_equal "$BATON_STATUS" 0
+    pid_gone "$worker"
+    # What is left is killed at the stop's deadline (the main process too, on a machine so slow it was not done).
+    log_has "(its cgroup|the processes under its keeper \(pid [0-9]+\)) outlived stop.timeout, sending SIGKILL|did not stop within stop.timeout"
+    ms=$(((t1 - t0) / 1000000))
+    echo "program.cgroup $mode: stopped in ${ms}ms"
+    ((ms >= 2900 && ms < 4200)) || fail "program.cgroup $mode: the stop took ${ms}ms, not stop.timeout (3s)"
+  done
 }
 
 @test "workers left in the program's process group are stopped when it ends, and killed if they ignore that" {
@@ -199,26 +288,34 @@ SCRIPT
   assert_line "exit 0"
 }
 
-@test "Ctrl-C at the terminal ends the program and baton with 130; Ctrl-\\ with 131" {
-  CFG_READINESS="{type: none}" write_config /bin/sh -c 'echo started; exec sleep 1000'
-  run pty "$BATON" run -c "$CFG" <<'SCRIPT'
+@test "Ctrl-C at the terminal ends the program and baton with 130; Ctrl-\\ with 131 (with cgroups and with a keeper)" {
+  for mode in auto never; do
+    CFG_PROGRAM="  cgroup: $mode" CFG_READINESS="{type: none}" write_config /bin/sh -c 'echo started; exec sleep 1000'
+    run pty "$BATON" run -c "$CFG" <<'SCRIPT'
 expect started
 send \x03
 wait
 SCRIPT
-  assert_success
-  assert_line "exit 130"
-  run pty "$BATON" run -c "$CFG" <<'SCRIPT'
+    assert_success
+    assert_line "exit 130"
+    run pty "$BATON" run -c "$CFG" <<'SCRIPT'
 expect started
 send \x1c
 wait
 SCRIPT
-  assert_success
-  assert_line "exit 131"
+    assert_success
+    assert_line "exit 131"
+  done
 }
 
 @test "Ctrl-Z stops the program and baton with it, fg continues both, and the shell gets its terminal back" {
-  CFG_READINESS="{type: none}" write_config /bin/sh -c 'echo started; read line; echo read-$line'
+  ctrl_z never
+  ctrl_z auto
+}
+
+# The Ctrl-Z test with program.cgroup MODE: with never, the program's stop reaches baton through its keeper.
+ctrl_z() {
+  CFG_PROGRAM="  cgroup: $1" CFG_READINESS="{type: none}" write_config /bin/sh -c 'echo started; read line; echo read-$line'
   # The prompt is typed as pr''ompt so that the echo of the command itself never looks like it.
   run pty bash --norc --noprofile -i <<SCRIPT
 send PS1='pr''ompt> '\r

@@ -2,7 +2,8 @@
 # --set KEY=VALUE and quick use (baton(1) OPTIONS, COMMANDS; baton.yaml(5) PARSING RULES): every kind of scalar key set
 # over the file or the defaults and shown by `baton check`; each bad option refused with an error that names it (100
 # for its form, 101 for its key or value, as a file's), no child started; `run` and `reload` use the values set; quick
-# use works for a program that never sends READY=1.
+# use works for a program that never sends READY=1, and is silent while all goes well (but under systemd, or with
+# --log-level info).
 
 bats_require_minimum_version 1.5.0
 load 'helpers'
@@ -183,7 +184,7 @@ EOF
 }
 
 @test "run --set stop.timeout and stop.signal: a program that ignores SIGTERM is killed after the set timeout" {
-  PROBE_IGNORE_TERM=1 probe_start run --set stop.timeout=300ms --set stop.signal=TERM -- "$PROBE"
+  PROBE_IGNORE_TERM=1 probe_start run --log-level info --set stop.timeout=300ms --set stop.signal=TERM -- "$PROBE"
   wait_log "generation 1 is ready"
   kill -TERM "$BATON_PID"
   # The default stop.timeout is 30s: only the set 300ms ends it this soon.
@@ -242,7 +243,7 @@ EOF
 }
 
 @test "quick use: a program that never sends READY=1 is ready at once" {
-  PROBE_NOTIFY=none probe_start run --listen "web=tcp://127.0.0.1:$PORT" -- "$PROBE"
+  PROBE_NOTIFY=none probe_start run --log-level info --listen "web=tcp://127.0.0.1:$PORT" -- "$PROBE"
   wait_log "generation 1 is ready"
   log_has "readiness.type is none"
   assert_equal "$(rep env.LISTEN_FDNAMES)" web
@@ -250,8 +251,8 @@ EOF
   assert_equal "$BATON_STATUS" 0
 }
 
-@test "quick use: run -- true exits 0, logged as information" {
-  baton_start run -- true
+@test "quick use --log-level info: run -- true exits 0, logged as information" {
+  baton_start run --log-level info -- true
   baton_wait_exit
   cat "$BATON_LOG"
   assert_equal "$BATON_STATUS" 0
@@ -260,4 +261,65 @@ EOF
   log_has "generation 1 \(pid [0-9]+\): readiness.type is none"
   run log_has "error"
   assert_failure
+}
+
+# A program that writes one line to stdout and one to stderr, then sleeps until it is stopped.
+chatty() { printf '%s\n' /bin/sh -c 'echo out; echo err >&2; exec sleep 100000'; }
+
+@test "quick use is silent while all goes well: the program's output only, through a reload and a stop" {
+  local -a prog
+  mapfile -t prog < <(chatty)
+  baton_start run -- "${prog[@]}"
+  wait_log '^err$'
+  wait_log '^out$'
+  # A reload (SIGHUP) starts generation 2 and stops generation 1; a stop ends it: all without a word of baton's.
+  kill -HUP "$BATON_PID"
+  wait_for eval '(( $(grep -c "^out$" "$BATON_LOG") == 2 ))'
+  baton_stop
+  cat "$BATON_LOG"
+  assert_equal "$BATON_STATUS" 0
+  assert_equal "$(sort "$BATON_LOG" | tr '\n' ' ')" "err err out out "
+}
+
+@test "quick use still prints warnings and errors" {
+  # A warning: the program ignores SIGTERM and is killed after stop.timeout.
+  PROBE_IGNORE_TERM=1 probe_start run --set stop.timeout=300ms -- "$PROBE"
+  kill -TERM "$BATON_PID"
+  WAIT_SECONDS=10 baton_wait_exit
+  cat "$BATON_LOG"
+  assert_equal "$BATON_STATUS" 0
+  log_has "baton: warning: generation 1 \(pid [0-9]+\) did not stop within stop.timeout, sending SIGKILL"
+  run log_has "info:"
+  assert_failure
+  # An error: the program cannot be started.
+  run --separate-stderr timeout 10 "$BATON" run -- "$BATS_TEST_TMPDIR/missing"
+  assert_equal "$status" 102
+  stderr_has "baton: error: "
+  stderr_has "exec $BATS_TEST_TMPDIR/missing: No such file or directory"
+}
+
+@test "quick use --log-level info, a config file, and stderr the journal (JOURNAL_STREAM) show the lifecycle" {
+  local -a prog
+  mapfile -t prog < <(chatty)
+  # --log-level info.
+  run --separate-stderr timeout 10 "$BATON" run --log-level info -- /bin/sh -c 'exit 0'
+  assert_equal "$status" 0
+  stderr_has "baton: info: generation 1 (pid "
+  stderr_has "baton: info: exiting with status 0"
+  # A config file: the log stays as it is.
+  CFG_READINESS="{type: none}" CFG_EXTRA="restart: {policy: never}" write_config /bin/sh -c 'exit 0'
+  run --separate-stderr timeout 10 "$BATON" run -c "$CFG"
+  assert_equal "$status" 0
+  stderr_has "baton: info: generation 1 (pid "
+  # Under systemd: JOURNAL_STREAM names stderr's device:inode, as systemd.exec(5) sets it. Lines carry <N>.
+  local journal="$BATS_TEST_TMPDIR/journal"
+  : >"$journal"
+  JOURNAL_STREAM=$(stat -c '%d:%i' "$journal") timeout 10 "$BATON" run -- /bin/sh -c 'exit 0' 2>>"$journal"
+  cat "$journal"
+  grep -q '^<6>generation 1 (pid [0-9]*): readiness.type is none' "$journal"
+  grep -q '^<6>exiting with status 0' "$journal"
+  # A JOURNAL_STREAM inherited from elsewhere (not stderr) does not count: quick use stays silent.
+  : >"$journal"
+  JOURNAL_STREAM=1:1 timeout 10 "$BATON" run -- /bin/sh -c 'exit 0' 2>>"$journal"
+  assert_equal "$(cat "$journal")" ""
 }

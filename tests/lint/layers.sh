@@ -18,31 +18,33 @@ ranks='
 1  base        log.c address.c json.c output.c evloop.c proc.c creds.c serialize.c libsystemd.c
 2  sys         spawn-env.c spawn-preload.c notify.c control.c cgroup.c
 3  sys         spawn.c
-4  config      config-libcyaml.c
-5  config      config-loader.c
-6  config      config.c config-internal.h
-7  config      config-yaml.c config-print.c
-8  config      config-cli.c config-peek.c
-9  exec        compat.c sockets.c
-10 exec        program.c
-11 generation  generation-list.c
-12 generation  generation-members.c
-13 generation  generation.c
-14 generation  readiness.c upstream.c generation-serialize.c
-15 supervisor  supervisor-common.c supervisor-internal.h supervisor.h
-16 supervisor  supervisor.c
-17 supervisor  status.c supervisor-serialize.c
-18 run         run-core.c run-internal.h run.h
-19 run         run-state.c
-20 run         run-upgrade.c
-21 run         run.c
-22 .           main.c
+4  sys         keeper.c
+5  config      config-libcyaml.c
+6  config      config-loader.c
+7  config      config.c config-internal.h
+8  config      config-yaml.c config-print.c
+9  config      config-cli.c config-peek.c
+10 exec        compat.c sockets.c
+11 exec        program.c
+12 generation  generation-list.c
+13 generation  generation-members.c
+14 generation  generation.c
+15 generation  readiness.c upstream.c generation-serialize.c
+16 supervisor  supervisor-common.c supervisor-internal.h supervisor.h
+17 supervisor  supervisor.c
+18 supervisor  status.c supervisor-serialize.c
+19 run         run-core.c run-internal.h run.h
+20 run         run-state.c
+21 run         run-upgrade.c
+22 run         run.c
+23 .           main.c
 '
 # Where the table's lines mean:
 #   base        helpers every file may use; which baton this is; the log, parsers, the event loop's registry, the
 #               records of the upgrade state (serialize); libsystemd loaded with dlopen() when the environment asks
 #   sys         what baton asks of the kernel and speaks on the wire: spawn (env and preload checks below the fork
-#               and exec), the notify and control protocols, baton's cgroup v2 subtree
+#               and exec), the notify and control protocols, baton's cgroup v2 subtree; keeper (above spawn, which
+#               it calls): a generation's keeper where there are no cgroups
 #   config      config-libcyaml (libcyaml and libyaml loaded with dlopen()), config-loader (the document of one
 #               load, errors naming the key and its line), config (the model, defaults, validation), config-yaml
 #               (the schema, loading, --set) and config-print, config-cli and config-peek (control.socket alone)

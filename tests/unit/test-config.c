@@ -418,8 +418,11 @@ static void test_section_errors(void) {
 	}
 }
 
-/* The defaults of a file; quick use (no file) differs in readiness.type only. */
-static void check_defaults(const struct config *c, enum readiness_type type) {
+/* The defaults of a file (quick false); quick use (no file) differs in readiness.type (none) and restart.policy
+ * (never). */
+static void check_defaults(const struct config *c, bool quick) {
+	enum readiness_type type = quick ? READINESS_NONE : READINESS_NOTIFY;
+	enum restart_policy policy = quick ? RESTART_NEVER : RESTART_ON_FAILURE;
 	CHECK(c->readiness_type == type, "default readiness.type %s", readiness_type_to_string(type));
 	CHECK(c->stdin_mode == STDIN_INHERIT && !c->stdin_listener, "default program.stdin inherit");
 	CHECK(c->readiness_timeout_usec == 60 * USEC_PER_SEC, "default readiness.timeout 60s");
@@ -428,7 +431,7 @@ static void check_defaults(const struct config *c, enum readiness_type type) {
 	CHECK(c->reload_confirm_usec == 0 && !c->confirm_command, "default reload.confirm 0s, no confirm-command");
 	CHECK(c->stop_signal == SIGTERM, "default stop.signal SIGTERM");
 	CHECK(c->stop_timeout_usec == 30 * USEC_PER_SEC, "default stop.timeout 30s");
-	CHECK(c->restart_policy == RESTART_ON_FAILURE, "default restart.policy on-failure");
+	CHECK(c->restart_policy == policy, "default restart.policy %s", restart_policy_to_string(policy));
 	CHECK(c->restart_delay_usec == 100 * USEC_PER_MSEC, "default restart.delay 100ms");
 	CHECK(c->restart_max_delay_usec == 30 * USEC_PER_SEC, "default restart.max-delay 30s");
 	CHECK(c->control_socket == NULL, "default control.socket unset");
@@ -449,7 +452,7 @@ static void test_defaults(void) {
 	struct config *c = load_ok(TCP_LISTENER, "one listener");
 	if (!c)
 		return;
-	check_defaults(c, READINESS_NOTIFY);
+	check_defaults(c, false);
 	CHECK(c->command == NULL, "no command");
 	CHECK(c->n_listeners == 1, "one listener");
 	const struct listener_config *lc = &c->listeners[0];
@@ -487,7 +490,7 @@ static void test_defaults(void) {
 	}
 
 	CHECK(config_new_default(&c) == 0, "config_new_default");
-	check_defaults(c, READINESS_NONE);
+	check_defaults(c, true);
 	CHECK(c->path == NULL && c->n_listeners == 0 && c->command == NULL, "config_new_default: empty");
 	config_free(c);
 }
@@ -1359,12 +1362,12 @@ static void test_set_types(void) {
 	/* Without a file: the defaults of quick use, then the options. */
 	struct config *c = set_ok(NULL, NULL, "no file, no option");
 	if (c) {
-		check_defaults(c, READINESS_NONE);
+		check_defaults(c, true);
 		CHECK(!c->path && !c->sets && !c->command && c->n_listeners == 0, "no file: empty");
 		config_free(c);
 	}
 	c = set_ok(NULL,
-		   SETS("stop.timeout=5s", "readiness.timeout=250ms", "restart.policy=never", "reload.strategy=signal",
+		   SETS("stop.timeout=5s", "readiness.timeout=250ms", "restart.policy=on-failure", "reload.strategy=signal",
 			"systemd.fd-store=false", "program.fd-store=true", "stop.signal=KILL", "reload.signal=10",
 			"program.user=nobody", "program.group=0", "program.working-directory=/srv",
 			"program.watchdog=1m", "control.socket=", "program.environment.GREETING=hello world",
@@ -1377,7 +1380,7 @@ static void test_set_types(void) {
 		CHECK(c->program_watchdog_usec == 60 * USEC_PER_SEC, "duration: program.watchdog 1m");
 		CHECK(c->restart_delay_usec == USEC_PER_SEC && c->restart_max_delay_usec == 3600 * USEC_PER_SEC,
 		      "durations: restart.delay, restart.max-delay");
-		CHECK(c->restart_policy == RESTART_NEVER, "enum: restart.policy never");
+		CHECK(c->restart_policy == RESTART_ON_FAILURE, "enum: restart.policy on-failure over quick use's never");
 		CHECK(c->reload_strategy == RELOAD_SIGNAL, "enum: reload.strategy signal");
 		CHECK(c->fd_store == FD_STORE_NO, "enum: systemd.fd-store false");
 		CHECK(c->readiness_type == READINESS_NOTIFY, "enum: readiness.type notify over quick use's none");

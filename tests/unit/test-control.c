@@ -573,8 +573,55 @@ static void test_call_huge_reply(void) {
 	free(path);
 }
 
+/* control_linger(): EOF reaches the client at once; it returns as soon as every client hung up, and at the timeout
+ * for one that never does. */
+static void test_linger(void) {
+	int a[2], b[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0 &&
+		      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) == 0,
+	      "socketpairs");
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The clients: each reads to EOF, then hangs up (b after a, a little later). */
+		char buf[16];
+		close(a[0]);
+		close(b[0]);
+		while (read(a[1], buf, sizeof(buf)) > 0)
+			;
+		close(a[1]);
+		while (read(b[1], buf, sizeof(buf)) > 0)
+			;
+		usleep(50000);
+		_exit(0);
+	}
+	close(a[1]);
+	close(b[1]);
+	int fds[] = {a[0], b[0]};
+	uint64_t t0 = now_usec();
+	control_linger(fds, 2, 5 * USEC_PER_SEC);
+	uint64_t took = now_usec() - t0;
+	CHECK(took >= 40 * USEC_PER_MSEC && took < 2 * USEC_PER_SEC, "linger returns once both hung up (%llu us)",
+	      (unsigned long long)took);
+	waitpid(pid, NULL, 0);
+	close(a[0]);
+	close(b[0]);
+
+	/* A client that never hangs up: the timeout bounds the wait. */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0, "socketpair");
+	t0 = now_usec();
+	control_linger(a, 1, 200 * USEC_PER_MSEC);
+	took = now_usec() - t0;
+	char c;
+	CHECK(read(a[1], &c, 1) == 0, "the client sees EOF");
+	CHECK(took >= 190 * USEC_PER_MSEC && took < 2 * USEC_PER_SEC, "linger gives up at its timeout (%llu us)",
+	      (unsigned long long)took);
+	close(a[0]);
+	close(a[1]);
+}
+
 int main(void) {
 	test_parse();
+	test_linger();
 
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-control-XXXXXX");
 	if (!mkdtemp(tmpdir)) {

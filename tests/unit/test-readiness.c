@@ -158,17 +158,17 @@ static void test_pid_file(void) {
 		      strstr(how, "names pid"),
 	      "the generation's own pid (white space around it): ready: %s", how);
 
-	/* A daemon: an orphan of ours with this generation's number is followed; another generation's is not. */
+	/* A daemon: an orphan of ours that no generation claims is followed. Which generation's it was is never read
+	 * from its BATON_GENERATION (memory the program can write): without cgroups a generation has a keeper, whose
+	 * children only it may follow (members.bats); this one, like a generation handed over by a baton without
+	 * keepers, takes an unclaimed orphan. */
 	struct generation g2 = gen(c, 2, main_pid);
 	g2.next = &g;
 	pid_t other = sleeper(1, true), daemon = sleeper(2, true);
-	snprintf(text, sizeof(text), "%d\n", (int)other);
-	write_pid_file(text);
-	CHECK(!readiness_check(&loop, &g2, &g2, &nofile, 20 * SEC, how), "an orphan of generation 1's: not 2's");
 	snprintf(text, sizeof(text), "%d\n", (int)daemon);
 	write_pid_file(text);
 	CHECK(readiness_check(&loop, &g2, &g2, &nofile, 20 * SEC, how) && g2.pid == daemon && g2.pidfd >= 0,
-	      "an orphan with generation 2's number: ready, and followed (its pid and a pidfd)");
+	      "an unclaimed orphan: ready, and followed (its pid and a pidfd)");
 	if (g2.pidfd >= 0)
 		close(g2.pidfd);
 	end(other);
