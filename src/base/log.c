@@ -26,7 +26,7 @@ void log_open(void) {
 	struct stat st;
 	unsigned long long dev, ino;
 	to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
-			 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+		     (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 bool log_to_journal(void) {

@@ -82,44 +82,44 @@ expect PASS "a tree whose calls and includes run downward passes"
 good
 put base/util.c '#include "util.h"\nint config_f(void);\nint util_f(void) { return config_f(); }\n'
 compile
-expect FAIL "an upward call fails (util.c calls config.c)" "util.c (rank 0): calls config_f of config.c (rank 6, upward)"
+expect FAIL "an upward call fails (util.c calls config.c)" "util.c (rank [0-9]*): calls config_f of config.c (rank [0-9]*, upward)"
 
 good
 put config/config-print.c '#include "config.h"\nint config_yaml_f(void);\nint config_print_f(void) { return config_yaml_f(); }\n'
 compile
 expect FAIL "a sideways call inside a family fails (config-print.c calls config-yaml.c)" \
-  "config-print.c (rank 7): calls config_yaml_f of config-yaml.c (rank 7, sideways)"
+  "config-print.c (rank [0-9]*): calls config_yaml_f of config-yaml.c (rank [0-9]*, sideways)"
 
 good
 put sys/spawn-env.c '#include "spawn.h"\nint spawn_env_f(void) { return 0; }\n'
 compile
 expect FAIL "an include of a higher sibling's header fails (spawn-env.c includes spawn.h)" \
-  "spawn-env.c (rank 2): includes spawn.h (rank 3, upward)"
+  "spawn-env.c (rank [0-9]*): includes spawn.h (rank [0-9]*, upward)"
 
 good
 put config/config.c '#include "config-internal.h"\nint config_yaml_f(void);\nint config_f(void) { return config_yaml_f(); }\n'
 compile
 expect FAIL "a call back into a higher sibling fails (config.c calls config-yaml.c)" \
-  "config.c (rank 6): calls config_yaml_f of config-yaml.c (rank 7, upward)"
+  "config.c (rank [0-9]*): calls config_yaml_f of config-yaml.c (rank [0-9]*, upward)"
 
 good
 put supervisor/supervisor.h 'int supervisor_f(void);\n'
 put base/log.c '#include "util.h"\n#include "supervisor.h"\nint log_f(void) { return util_f(); }\n'
 compile
-expect FAIL "an upward include fails (log.c includes supervisor.h)" "log.c (rank 1): includes supervisor.h (rank 15, upward)"
+expect FAIL "an upward include fails (log.c includes supervisor.h)" "log.c (rank [0-9]*): includes supervisor.h (rank [0-9]*, upward)"
 
 good
 put sys/notify.h 'int notify_f(void);\n'
 put sys/cgroup.c '#include "notify.h"\nint cgroup_f(void) { return 0; }\n'
 compile
-expect FAIL "a sideways include fails (cgroup.c includes notify.h)" "cgroup.c (rank 2): includes notify.h (rank 2, sideways)"
+expect FAIL "a sideways include fails (cgroup.c includes notify.h)" "cgroup.c (rank [0-9]*): includes notify.h (rank [0-9]*, sideways)"
 
 good
 rm "$tmp/src/config/config-print.c"
 put sys/config-print.c '#include "config.h"\nint config_print_f(void) { return config_f(); }\n'
 compile
 expect FAIL "a file in another folder than its rank's fails (config-print.c in sys/)" \
-  "config-print.c (rank 7): is in sys/, its rank 7 belongs in config/"
+  "config-print.c (rank [0-9]*): is in sys/, its rank [0-9]* belongs in config/"
 
 good
 put base/newmodule.c 'int newmodule_f(void) { return 0; }\n'
