@@ -15,7 +15,8 @@ cat >&2 <<MSG
 baton (pid $$) serves the demo on $addr; Ctrl-C stops it. From another terminal:
   curl $url          the answer names the demo's pid and its generation (1)
   kill -HUP $$       reload: a new generation starts on the same socket, and curl then says generation=2
-                     (send it to baton, pid $$: HUP-ing the demo's own pid only kills it, and baton restarts it)
+                     (send it to baton, pid $$: HUP kills the demo itself, and then baton exits with it,
+                     status 129, as a container's init does; --set restart.policy=on-failure would restart it)
   kill -TERM $$      stop (what Ctrl-C does)
 MSG
 exec ./build/baton run --listen "http=$addr" -- ./build/baton-demo
