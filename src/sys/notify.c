@@ -181,15 +181,6 @@ static int notify_open_abstract(int *ret_fd, char **ret_path) {
 
 /* Whether a socket is bound at the datagram socket file sa: 1 yes, 0 no (a stale file), negative errno when we
  * cannot tell. */
-static int dgram_is_bound(const struct sockaddr_un *sa, socklen_t len) {
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, len) == 0)
-		return 1;
-	return errno == ECONNREFUSED ? 0 : -errno;
-}
-
 static int notify_open_path(const char *path, int *ret_fd, char **ret_path, dev_t *ret_dev, ino_t *ret_ino,
 			    char **ret_error) {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -210,27 +201,24 @@ static int notify_open_path(const char *path, int *ret_fd, char **ret_path, dev_
 	if (r < 0)
 		return fail_error(ret_error, r, "cannot create directory %s for the notify socket: %s",
 				  dir ? dir : path, strerror(-r));
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return fail_error(ret_error, -EEXIST, "notify socket %s: exists and is not a socket", path);
-		r = dgram_is_bound(&sa, salen);
-		if (r > 0)
-			return fail_error(ret_error, -EADDRINUSE,
-					  "notify socket %s: another process is bound to it (set notify.socket)", path);
-		/* Left behind by a baton that was killed: nobody can be using it. */
-		if (r < 0 || (unlink(path) < 0 && errno != ENOENT))
-			return fail_error(ret_error, r < 0 ? r : -errno, "notify socket %s: cannot replace it: %s",
-					  path, strerror(r < 0 ? -r : errno));
-	}
+	/* A file left behind by a baton that was killed is replaced: nobody can be using it. */
+	const char *step = NULL;
+	r = unix_path_clear_stale(path, SOCK_DGRAM, &step);
+	if (r == -ENOTSOCK)
+		return fail_error(ret_error, -EEXIST, "notify socket %s: exists and is not a socket", path);
+	if (r == -EADDRINUSE)
+		return fail_error(ret_error, r, "notify socket %s: another process is bound to it (set notify.socket)",
+				  path);
+	if (r < 0)
+		return fail_error(ret_error, r, "notify socket %s: cannot replace it (%s): %s", path, strempty(step),
+				  strerror(-r));
 
 	_cleanup_close_ int fd = notify_socket_new();
 	if (fd < 0)
 		return fail_error(ret_error, fd, "notify socket %s: cannot create socket: %s", path, strerror(-fd));
 	/* Mode 0777 from the first moment, as systemd's /run/systemd/notify: the program may run as another user
 	 * (program.user), and senders are told apart by their credentials (SCM_CREDENTIALS), not by the file. */
-	mode_t old_umask = umask(0);
-	r = bind(fd, (const struct sockaddr *)&sa, salen) < 0 ? -errno : 0;
-	umask(old_umask);
+	r = bind_with_mode(fd, (const struct sockaddr *)&sa, salen, 0777);
 	if (r < 0)
 		return fail_error(ret_error, r, "cannot bind the notify socket %s: %s", path, strerror(-r));
 	char *p = strdup(path);
