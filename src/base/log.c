@@ -44,7 +44,7 @@ int log_level_from_string(const char *s) {
  * output, and fprintf() to the unbuffered stderr formats into an 8 kB buffer on the stack (glibc's
  * buffered_vfprintf). A long-lived process keeps every page of stack it ever touched, so the line is built in a small
  * buffer, and on the heap (up to LOG_LINE_MAX) when it does not fit. */
-static void log_write(int level, int e, const char *fmt, va_list ap) {
+__attribute__((format(printf, 3, 0))) static void log_write(int level, int e, const char *fmt, va_list ap) {
 	char small[512], prefix[32];
 	_cleanup_free_ char *big = NULL;
 	char *msg = small;
