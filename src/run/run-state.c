@@ -1,4 +1,4 @@
-/* The state `baton upgrade` hands over (run-internal.h): everything baton knows that the kernel does not keep for it
+/* The state `baton upgrade` hands over (run-state.h): everything baton knows that the kernel does not keep for it
  * across an exec, as text. The first line names the format's version ("baton-state 1"); then one record a line, "KEY
  * VALUE..." (serialize.h); the config as loaded is a block of its own, in the YAML of `baton check`, which loads back
  * into the same config. The fds (the listeners, the notify and control sockets, control clients, pidfds, output
@@ -23,7 +23,8 @@
 
 #include "generation-serialize.h"
 #include "log.h"
-#include "run-internal.h"
+#include "run-core.h"
+#include "run-state.h"
 #include "supervisor-serialize.h"
 #include "util.h"
 #include "version.h"

@@ -1,7 +1,7 @@
 /* `baton run`'s event sources (run.h): the signalfd, the timer, each generation's pidfd and output pipes, the notify
  * socket and the control socket are turned into events for the state machine (supervisor.c), and what it leaves in
- * its outbox goes back to the control clients. With no deadline pending the loop sleeps in epoll_wait and baton does
- * not wake up at all. */
+ * its outbox goes back to the control clients (run-core.c). The signals and the children's ends are
+ * run-children.c's. With no deadline pending the loop sleeps in epoll_wait and baton does not wake up at all. */
 #include "run.h"
 
 #include <inttypes.h>
@@ -11,83 +11,21 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "control.h"
 #include "evloop.h"
-#include "keeper.h"
 #include "log.h"
 #include "notify.h"
 #include "proc.h"
 #include "readiness.h"
-#include "run-internal.h"
+#include "run-children.h"
+#include "run-core.h"
+#include "run-upgrade.h"
 #include "status.h"
 #include "supervisor.h"
 #include "util.h"
-
-/* ---- control clients ---- */
-
-/* The supervisor's outbox: each ended reload is answered to the clients waiting for its number. */
-static void deliver_replies(struct run *r) {
-	struct reload_reply *replies = supervisor_take_replies(&r->sup);
-	for (struct reload_reply *rr = replies; rr; rr = rr->next) {
-		_cleanup_free_ char *json = NULL;
-		for (struct control_client *cl = r->control.clients, *next; cl; cl = next) {
-			next = cl->next;
-			if (!cl->has_request || cl->request != CONTROL_RELOAD || cl->reload_seq != rr->seq)
-				continue;
-			if (!json)
-				json = status_reload_reply(rr);
-			run_client_reply(r, cl, json);
-		}
-	}
-	reload_replies_free(replies);
-}
-
-/* With the terminal: its foreground belongs to the current generation's process group, or to baton's own while
- * there is none (restarting, stopping), so that Ctrl-C reaches whoever runs. tcsetpgrp() from a background group is
- * allowed because baton blocks SIGTTOU. */
-static void sync_terminal(struct run *r) {
-	if (!r->sup.terminal)
-		return;
-	struct generation *g = r->sup.current;
-	pid_t want = g && g->pid > 0 && r->sup.state != SUP_DONE ? g->pgid : r->own_pgrp;
-	if (want == r->foreground)
-		return;
-	if (tcsetpgrp(STDIN_FILENO, want) < 0) {
-		/* The terminal went away (hung up), or the group is gone already: nothing to hand over. */
-		log_debug_errno(errno, "Failed to give the terminal's foreground to process group %d", (int)want);
-		return;
-	}
-	r->foreground = want;
-}
-
-/* After each turn of the state machine: its outbox is delivered, and the terminal follows the current generation. */
-static void after_dispatch(struct run *r) {
-	deliver_replies(r);
-	sync_terminal(r);
-}
-
-/* Every event reaches the state machine through here (what it queued runs too). */
-static void dispatch(struct run *r, const struct event *ev) {
-	supervisor_dispatch(&r->sup, ev, now_usec());
-	after_dispatch(r);
-}
-
-/* g ended: what is left of its process group is stopped and waited for; the state machine hears EV_EXITED. */
-static void generation_ended(struct run *r, struct generation *g, int wait_status, bool interrupted) {
-	uint64_t now = now_usec();
-	remnant_track(&r->remnants, g, r->sup.config, now);
-	supervisor_generation_ended(&r->sup, g, wait_status, interrupted, now);
-	after_dispatch(r);
-}
-
-static void ready(struct run *r, struct generation *g, const char *how) {
-	log_info("generation %u (pid %d): %s", g->id, (int)g->pid, how);
-	dispatch(r, &(struct event){.type = EV_READY, .gen = g});
-}
 
 /* ---- the timer ---- */
 
@@ -127,29 +65,29 @@ static void handle_timer(struct run *r) {
 		if (g->state == GEN_KILLED && g->pid <= 0)
 			/* A generation without a process (its daemon never appeared) ends here, as a reaped one would.
 			 */
-			generation_ended(r, g, g->launcher_status, false);
+			run_generation_ended(r, g, g->launcher_status, false);
 		else if (g->state == GEN_STARTING || g->state == GEN_READY)
-			dispatch(r, &(struct event){.type = EV_READY_TIMEOUT, .gen = g});
+			run_dispatch(r, &(struct event){.type = EV_READY_TIMEOUT, .gen = g});
 		else if (g->state == GEN_STOPPING || g->state == GEN_DRAINING)
-			dispatch(r, &(struct event){.type = EV_STOP_TIMEOUT, .gen = g});
+			run_dispatch(r, &(struct event){.type = EV_STOP_TIMEOUT, .gen = g});
 	}
 	while (s->state != SUP_DONE && (g = due(s, offsetof(struct generation, check_usec), now))) {
 		char how[READINESS_HOW_MAX];
 		if (readiness_check(&r->loop, s->generations, g, &s->options.nofile, now, how))
-			ready(r, g, how);
+			run_ready(r, g, how);
 	}
 	while (s->state != SUP_DONE && (g = due(s, offsetof(struct generation, watchdog_deadline_usec), now))) {
 		g->watchdog_deadline_usec = USEC_INFINITY;
-		dispatch(r, &(struct event){.type = EV_WATCHDOG, .gen = g});
+		run_dispatch(r, &(struct event){.type = EV_WATCHDOG, .gen = g});
 	}
 	if (s->upstream.watchdog_next_usec <= now)
 		upstream_watchdog_due(&s->upstream, s->state != SUP_BACKOFF, now);
 	/* After the watchdogs: a new generation that hung at the end of its window is rolled back, not committed. */
 	if (s->state == SUP_CONFIRMING && s->reload.confirm_until <= now)
-		dispatch(r, &(struct event){.type = EV_CONFIRMED});
+		run_dispatch(r, &(struct event){.type = EV_CONFIRMED});
 	if (s->state == SUP_BACKOFF && s->restart_usec <= now) {
 		s->restart_usec = USEC_INFINITY;
-		dispatch(r, &(struct event){.type = EV_RESTART_DUE});
+		run_dispatch(r, &(struct event){.type = EV_RESTART_DUE});
 	}
 	remnants_due(&r->remnants, now);
 	run_upgrade_timer(r, now);
@@ -167,240 +105,6 @@ static void handle_timer(struct run *r) {
 	}
 }
 
-/* ---- children and signals ---- */
-
-/* A generation waiting for its daemon (its launcher exited) whose cgroup is empty has no daemon left: it fails now,
- * as at its readiness timeout, instead of waiting for that. */
-static void daemon_gone(struct generation *g) {
-	/* Read first, whatever the state: reading is what re-arms EPOLLPRI, which would otherwise fire forever. */
-	if (!generation_cgroup_empty(g) || g->state != GEN_STARTING || g->pid > 0)
-		return;
-	log_info("generation %u: its cgroup is empty: no daemon is left to become ready", g->id);
-	g->deadline_usec = now_usec();
-}
-
-/* A child stopped. When it is the current generation's program, stopped by job control (Ctrl-Z, or reading or
- * writing the terminal from the background) while baton holds the terminal, baton stops too, so that the shell sees
- * its job stopped; once continued (fg), the program gets the terminal back and continues. As PID 1 there is no shell
- * to take over (and PID 1 cannot stop itself): the program is continued at once, as PID 1 ignores SIGTSTP itself. */
-static void child_stopped(struct run *r, pid_t pid, int sig) {
-	struct generation *g = r->sup.current;
-	bool job_control = sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
-	if (!g || g->pid != pid || !job_control || !r->sup.terminal) {
-		log_debug("process %d was stopped by %s", (int)pid, strempty(signal_name(sig)));
-		return;
-	}
-	if (getpid() == 1) {
-		log_info("generation %u (pid %d) was stopped by %s; as PID 1 baton continues it", g->id, (int)pid,
-			 strempty(signal_name(sig)));
-		(void)kill(-g->pgid, SIGCONT);
-		return;
-	}
-	log_info("generation %u (pid %d) was stopped by %s: stopping baton too", g->id, (int)pid,
-		 strempty(signal_name(sig)));
-	if (tcsetpgrp(STDIN_FILENO, r->own_pgrp) == 0)
-		r->foreground = r->own_pgrp;
-	(void)kill(getpid(), SIGSTOP);
-	/* Continued: by fg (the shell gave baton's group the terminal), or by bg (it did not). */
-	log_info("continued: continuing generation %u (pid %d)", g->id, (int)pid);
-	if (tcgetpgrp(STDIN_FILENO) == r->own_pgrp)
-		r->foreground = 0; /* sync_terminal hands it to the program */
-	sync_terminal(r);
-	(void)kill(-g->pgid, SIGCONT);
-}
-
-/* g's main process ended (reaped by baton, or by g's keeper): the generation ends, or a daemon's launcher exited. */
-static void main_ended(struct run *r, struct generation *g, int status) {
-	struct supervisor *s = &r->sup;
-	if (readiness_launcher_exited(g, status, now_usec())) {
-		/* Its cgroup emptied before the launcher was reaped: no daemon is left to wait for. */
-		daemon_gone(g);
-		return;
-	}
-	/* Ctrl-C or Ctrl-\ at the terminal the program held ends it, and baton with it. */
-	bool interrupted = s->terminal && g == s->current && r->foreground == g->pgid && WIFSIGNALED(status) &&
-			   (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGQUIT);
-	generation_ended(r, g, status, interrupted);
-}
-
-/* The wait statuses generation id's keeper reported: its main process's count as baton's own waitpid()'s would; the
- * other processes it reaped are its business. Only the keeper's own generation is looked at: a pid it reaped may
- * already be another's. all: until the socket is empty (the keeper was reaped); otherwise a bounded batch. */
-static void keeper_reports(struct run *r, unsigned id, bool all) {
-	for (unsigned i = 0; all || i < 256; i++) {
-		int *fd = generation_keeper_fd(r->sup.generations, r->remnants, id);
-		pid_t pid;
-		int status, k = fd ? keeper_read(*fd, &pid, &status) : 0;
-		if (k == 0)
-			return;
-		if (k < 0) {
-			/* The keeper closed its end: it exited, and SIGCHLD says so. */
-			evloop_remove(&r->loop, *fd);
-			close(*fd);
-			*fd = -1;
-			return;
-		}
-		struct generation *g = generation_by_id(r->sup.generations, id);
-		if (!g || g->pid != pid || WIFCONTINUED(status)) {
-			log_debug("generation %u's keeper reaped process %d", id, (int)pid);
-			continue;
-		}
-		if (WIFSTOPPED(status))
-			child_stopped(r, pid, WSTOPSIG(status));
-		else
-			main_ended(r, g, status);
-	}
-}
-
-/* pid was a keeper: what it reported first, then its end. A generation's keeper ends with the last of its
- * processes (the main process first); should it die before (killed by someone), what it held is baton's again, as
- * orphans. */
-static bool keeper_reaped(struct run *r, pid_t pid) {
-	struct generation *g = r->sup.generations;
-	struct remnant *rm = r->remnants;
-	for (; g && g->keeper != pid; g = g->next)
-		;
-	for (; rm && !(rm->kept && rm->keeper == pid); rm = rm->next)
-		;
-	if (!g && !rm)
-		return false;
-	/* What it reported may end its generation (freed, or its keeper moved to a remnant): looked up again. */
-	keeper_reports(r, g ? g->id : rm->id, true);
-	for (g = r->sup.generations; g && g->keeper != pid; g = g->next)
-		;
-	if (g && g->pid > 0)
-		log_warning("generation %u: its keeper (pid %d) died; its processes are baton's orphans now", g->id,
-			    (int)pid);
-	else if (g && g->state == GEN_STARTING) {
-		log_info("generation %u: nothing is left under its keeper: no daemon is left to become ready", g->id);
-		g->deadline_usec = now_usec();
-	}
-	if (g)
-		g->keeper = 0;
-	for (rm = r->remnants; rm; rm = rm->next)
-		if (rm->kept && rm->keeper == pid)
-			rm->keeper = 0;
-	return true;
-}
-
-/* A main process that MAINPID= named and that is not baton's child (its parent, the old main process, still lives)
- * is never reaped by baton: its pidfd says it ended, and its generation ends with what /proc still tells of it. */
-static void main_ended_elsewhere(struct run *r) {
-	int status;
-	for (bool again = true; again;) {
-		again = false;
-		for (struct generation *g = r->sup.generations; g && r->sup.state != SUP_DONE; g = g->next)
-			if (generation_main_ended_elsewhere(g, &status)) {
-				log_debug("generation %u: its main process %d, not baton's child, ended", g->id,
-					  (int)g->pid);
-				generation_ended(r, g, status, false);
-				again = true; /* the list changed */
-				break;
-			}
-	}
-}
-
-/* Reaps every child that has exited: generations end (EV_EXITED); a readiness probe counts for its generation; a
- * keeper's end is its generation's; anything else is an orphan that was reparented to baton (the child subreaper) and
- * is only reaped, so that no zombie stays behind. Several SIGCHLDs can arrive as one, so this loops until nothing is
- * left. */
-static void reap_children(struct run *r) {
-	struct supervisor *s = &r->sup;
-	for (;;) {
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED);
-		if (pid < 0 && errno == EINTR)
-			continue;
-		if (pid <= 0)
-			break;
-		if (WIFSTOPPED(status)) {
-			child_stopped(r, pid, WSTOPSIG(status));
-			continue;
-		}
-		if (WIFCONTINUED(status))
-			continue;
-		if (run_upgrade_reaped(r, pid, status) || keeper_reaped(r, pid))
-			continue;
-
-		/* Without cgroups, what its end left to baton belongs to its generation: adopted before anything is
-		 * freed. */
-		generations_adopt(s->generations, r->remnants, pid);
-		uint64_t now = now_usec();
-		struct generation *g;
-		char buf[64], why[96];
-		switch (readiness_probe_reaped(s->generations, pid, status, now, &g)) {
-		case PROBE_READY:
-			ready(r, g, "readiness.command exited 0");
-			continue;
-		case PROBE_FAILED:
-			snprintf(why, sizeof(why), "failed reload.confirm-command (it %s)",
-				 wait_status_describe(status, buf));
-			dispatch(r, &(struct event){.type = EV_UNHEALTHY, .gen = g, .why = why});
-			continue;
-		case PROBE_NOTHING:
-			continue;
-		case PROBE_NOT_A_PROBE:
-			break;
-		}
-		g = generation_by_pid(s->generations, pid);
-		if (!g) {
-			log_debug("reaped process %d, which %s", (int)pid, wait_status_describe(status, buf));
-			continue;
-		}
-		main_ended(r, g, status);
-	}
-	main_ended_elsewhere(r);
-	remnants_reaped(&r->remnants);
-}
-
-static void forward_signal(struct run *r, int sig) {
-	struct generation *g = r->sup.current;
-	if (!g) {
-		log_debug("no generation to forward %s to", strempty(signal_name(sig)));
-		return;
-	}
-	log_debug("forwarding %s to generation %u (pid %d)", strempty(signal_name(sig)), g->id, (int)g->pid);
-	/* To the main process: the program decides what its workers get (nginx's master passes signals on; a shell's
-	 * children would get them twice). SIGCONT alone goes to the whole group: whatever was stopped must run again.
-	 */
-	int k = sig == SIGCONT ? (kill(-g->pgid, sig) < 0 ? -errno : 0) : generation_signal(g, sig);
-	if (k < 0 && k != -ESRCH)
-		log_warning_errno(k, "Failed to forward %s, ignoring", strempty(signal_name(sig)));
-}
-
-static void handle_signals(struct run *r) {
-	struct signalfd_siginfo si;
-	/* Also once the state machine is done: while what is left of a generation is waited for, SIGCHLD says so. */
-	while (evloop_next_signal(&r->loop, &si) > 0) {
-		int sig = (int)si.ssi_signo;
-		char why[64];
-		snprintf(why, sizeof(why), "received %s from pid %u", strempty(signal_name(sig)), si.ssi_pid);
-		switch (sig) {
-		case SIGCHLD:
-			reap_children(r);
-			break;
-		case SIGTERM:
-		case SIGINT:
-			dispatch(r, &(struct event){.type = EV_STOP_REQUEST, .why = why});
-			break;
-		case SIGHUP:
-			dispatch(r, &(struct event){.type = EV_RELOAD_REQUEST, .why = why});
-			break;
-		case SIGPIPE:
-			/* baton's own writes to a closed pipe or socket fail with EPIPE, which is handled where they
-			 * are made; only a SIGPIPE that someone sent is the program's. */
-			if ((pid_t)si.ssi_pid != getpid())
-				forward_signal(r, sig);
-			break;
-		default:
-			/* SIGUSR1, SIGUSR2, SIGWINCH, SIGQUIT, SIGTSTP, SIGCONT, real-time signals... (baton(1)
-			 * SIGNALS): the program's. */
-			forward_signal(r, sig);
-			break;
-		}
-	}
-}
-
 /* ---- the program's output (readiness.type log) ---- */
 
 static void handle_output(struct run *r, uint64_t id) {
@@ -410,41 +114,8 @@ static void handle_output(struct run *r, uint64_t id) {
 		return;
 	bool starting = g->state == GEN_STARTING && g->readiness == READINESS_LOG;
 	if (generation_output(&r->loop, g, stream, id & 2, starting ? &g->config->readiness_regex : NULL))
-		ready(r, g, stream ? "its stderr matched readiness.pattern" : "its stdout matched readiness.pattern");
-}
-
-/* ---- cgroups ---- */
-
-/* A cgroup.events changed: a generation whose daemon is not known (its launcher exited) ends when its cgroup is
- * empty, and so does what is left of an ended one. */
-static void handle_cgroup(struct run *r, unsigned id) {
-	struct generation *g = generation_by_id(r->sup.generations, id);
-	if (g)
-		daemon_gone(g);
-	remnants_cgroup_event(&r->remnants, id);
-}
-
-/* baton's cgroup subtree (program.cgroup): auto falls back, with one line, to process groups and adoption; required
- * cannot run without. */
-static int setup_cgroups(struct run *r) {
-	enum cgroup_mode mode = r->sup.config->cgroup_mode;
-	if (mode == CGROUP_NEVER)
-		return 0;
-	_cleanup_free_ char *why = NULL;
-	int k = cgroup_tree_open(&r->cgroups, &why);
-	if (k < 0 && mode == CGROUP_REQUIRED) {
-		log_error("program.cgroup is required, but %s", why ? why : strerror(-k));
-		return k;
-	}
-	if (k < 0) {
-		log_info("no cgroup per generation (%s): tracking process groups and the orphans they leave",
-			 why ? why : strerror(-k));
-		return 0;
-	}
-	log_debug("cgroups for generations in %s%s", r->cgroups.path,
-		  *r->cgroups.controllers ? ", controllers enabled" : "");
-	r->sup.cgroups = &r->cgroups;
-	return 0;
+		run_ready(r, g,
+			  stream ? "its stderr matched readiness.pattern" : "its stdout matched readiness.pattern");
 }
 
 /* ---- notify ---- */
@@ -521,11 +192,12 @@ static void handle_notify_message(struct run *r, struct notify_datagram *d) {
 	bool serving = g == s->current && g->state == GEN_READY;
 	switch (upstream_on_message(s->config, s->listeners, s->n_listeners, g, serving, &m, d, now_usec())) {
 	case UPSTREAM_READY:
-		dispatch(r, &(struct event){.type = EV_READY, .gen = g});
+		run_dispatch(r, &(struct event){.type = EV_READY, .gen = g});
 		break;
 	case UPSTREAM_WATCHDOG_TRIGGER:
-		dispatch(r, &(struct event){
-				    .type = EV_WATCHDOG, .gen = g, .why = "asked for its watchdog (WATCHDOG=trigger)"});
+		run_dispatch(r, &(struct event){.type = EV_WATCHDOG,
+						.gen = g,
+						.why = "asked for its watchdog (WATCHDOG=trigger)"});
 		break;
 	case UPSTREAM_NOTHING:
 		break;
@@ -538,7 +210,7 @@ static void handle_notify_message(struct run *r, struct notify_datagram *d) {
 			snprintf(why, sizeof(why), "sent STOPPING=1");
 		else
 			snprintf(why, sizeof(why), "sent ERRNO=%d", m.errno_value);
-		dispatch(r, &(struct event){.type = EV_UNHEALTHY, .gen = g, .why = why});
+		run_dispatch(r, &(struct event){.type = EV_UNHEALTHY, .gen = g, .why = why});
 	}
 }
 
@@ -586,11 +258,11 @@ static void handle_request(struct run *r, struct control_client *cl) {
 	case CONTROL_RELOAD:
 		/* Whatever is in progress, the reload that reads the config from now on is the next one. */
 		cl->reload_seq = r->sup.last_reload_seq + 1;
-		dispatch(r, &(struct event){.type = EV_RELOAD_REQUEST, .why = why});
+		run_dispatch(r, &(struct event){.type = EV_RELOAD_REQUEST, .why = why});
 		break;
 	case CONTROL_STOP:
 		/* Answered when baton exits (teardown). */
-		dispatch(r, &(struct event){.type = EV_STOP_REQUEST, .why = why});
+		run_dispatch(r, &(struct event){.type = EV_STOP_REQUEST, .why = why});
 		break;
 	case CONTROL_UPGRADE:
 		/* Carried out between two turns of the loop (run_upgrade_pending), never in the middle of a batch of
@@ -649,6 +321,29 @@ static void handle_control_client(struct run *r, unsigned id) {
 
 /* ---- setup, teardown and the loop ---- */
 
+/* baton's cgroup subtree (program.cgroup): auto falls back, with one line, to process groups and adoption; required
+ * cannot run without. */
+static int setup_cgroups(struct run *r) {
+	enum cgroup_mode mode = r->sup.config->cgroup_mode;
+	if (mode == CGROUP_NEVER)
+		return 0;
+	_cleanup_free_ char *why = NULL;
+	int k = cgroup_tree_open(&r->cgroups, &why);
+	if (k < 0 && mode == CGROUP_REQUIRED) {
+		log_error("program.cgroup is required, but %s", why ? why : strerror(-k));
+		return k;
+	}
+	if (k < 0) {
+		log_info("no cgroup per generation (%s): tracking process groups and the orphans they leave",
+			 why ? why : strerror(-k));
+		return 0;
+	}
+	log_debug("cgroups for generations in %s%s", r->cgroups.path,
+		  *r->cgroups.controllers ? ", controllers enabled" : "");
+	r->sup.cgroups = &r->cgroups;
+	return 0;
+}
+
 /* The socket the program's NOTIFY_SOCKET names (notify.socket): by default a file in baton's runtime directory, as
  * systemd gives one (/run/systemd/notify), because some client libraries cannot reach an abstract address. */
 static int setup_notify(struct run *r, char **ret_error) {
@@ -674,7 +369,7 @@ static int setup(struct run *r, char **ret_error) {
 	sigset_t mask;
 	sigprocmask(SIG_BLOCK, NULL, &mask);
 
-	/* The terminal: with baton in its foreground, the current generation gets it (sync_terminal). */
+	/* The terminal: with baton in its foreground, the current generation gets it (run_sync_terminal). */
 	r->own_pgrp = getpgrp();
 	r->sup.terminal = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == r->own_pgrp;
 	r->foreground = r->sup.terminal ? r->own_pgrp : 0;
@@ -762,7 +457,7 @@ static void run_teardown(struct run *r) {
 static void handle_event(struct run *r, uint64_t tag) {
 	switch (tag & 0xff) {
 	case EVLOOP_TAG_SIGNAL:
-		handle_signals(r);
+		run_handle_signals(r);
 		break;
 	case EVLOOP_TAG_TIMER:
 		handle_timer(r);
@@ -772,16 +467,16 @@ static void handle_event(struct run *r, uint64_t tag) {
 		break;
 	case GEN_TAG_PIDFD:
 		/* The pidfd says the process exited; reaping (and the event) happens in one place for every child. */
-		reap_children(r);
+		run_reap_children(r);
 		break;
 	case GEN_TAG_OUTPUT:
 		handle_output(r, tag >> 8);
 		break;
 	case GEN_TAG_CGROUP:
-		handle_cgroup(r, (unsigned)(tag >> 8));
+		run_cgroup_event(r, (unsigned)(tag >> 8));
 		break;
 	case GEN_TAG_KEEPER:
-		keeper_reports(r, (unsigned)(tag >> 8), false);
+		run_keeper_reports(r, (unsigned)(tag >> 8), false);
 		remnants_reaped(&r->remnants);
 		break;
 	case TAG_CONTROL:
@@ -862,7 +557,7 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 	/* Config parsing and socket setup left freed memory in the heap; hand it back so an idle baton stays small. */
 	malloc_trim(0);
 
-	sync_terminal(&r);
+	run_sync_terminal(&r);
 	return run_loop(&r);
 }
 

@@ -33,11 +33,12 @@ ranks='
 16 supervisor  supervisor-common.c supervisor-internal.h supervisor.h
 17 supervisor  supervisor.c
 18 supervisor  status.c supervisor-serialize.c
-19 run         run-core.c run-internal.h run.h
+19 run         run-core.c
 20 run         run-state.c
 21 run         run-upgrade.c
-22 run         run.c
-23 .           main.c
+22 run         run-children.c
+23 run         run.c
+24 .           main.c
 '
 # Where the table's lines mean:
 #   base        helpers every file may use; which baton this is; the log, parsers, the event loop's registry, the
@@ -54,8 +55,8 @@ ranks='
 #   supervisor  what the transitions stand on (supervisor-common: names, queue, outbox, setup; supervisor.h with
 #               the state they share), the state machine; status: its state as the control socket shows it; the
 #               same across an upgrade
-#   run         what the run files share (and run.h, their public header), the upgrade state's envelope, the
-#               upgrade, the event loop of `baton run`
+#   run         what the run files share (and run.h, their public header; a turn of the state machine), the upgrade
+#               state's envelope, the upgrade, the children's ends and the signals, the event loop of `baton run`
 set -u
 here=$(dirname "$0")
 src=${1:-$here/../../src}

@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "run-internal.h"
+#include "run-core.h"
+#include "run-state.h"
 #include "test.h"
 #include "util.h"
 #include "version.h"

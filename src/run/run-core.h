@@ -1,10 +1,14 @@
-/* `baton run`'s own state, shared by the files of run/, which call one way only, each the ones listed before it:
- *   run-core.c     what they all use: the blocked signals, a control client's answer, the strings a run owns
+/* `baton run`'s own state, shared by the files of run/, which call one way only, each the ones listed before it
+ * (each with its header):
+ *   run-core.c     what they all use: struct run (here), the blocked signals, a control client's answer, the strings
+ *                  a run owns, a turn of the state machine
  *   run-state.c    the state `baton upgrade` hands over: its envelope (version, order, fds, the config); each
  *                  module that owns state writes and reads its own records
  *   run-upgrade.c  the upgrade: the check of the new binary and its exec (old binary); taking the state over, or
  *                  going back (new binary)
- *   run.c          the event loop, which drives the upgrade's steps and runs the loop again after a takeover */
+ *   run-children.c the signals and the children's ends: reaping (by baton or a keeper), job control, forwarding
+ *   run.c          the event loop, which drives the upgrade's steps and runs the loop again after a takeover (run.h,
+ *                  main.c's header for all of run/) */
 #pragma once
 
 #include <stdbool.h>
@@ -82,47 +86,22 @@ struct run {
 enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT, TAG_UPGRADE_CHECK };
 #define TAG(kind, id) (((uint64_t)(id) << 8) | (kind))
 
-/* run-core.c: answers a control client with json (NULL: out of memory) and closes it. */
+/* Blocks the signals the event loop reads from its signalfd. Called first thing by `run`, so a SIGTERM that arrives
+ * while the config is read or the sockets are bound waits for the loop instead of killing baton halfway. */
+int run_block_signals(void);
+
+/* Answers a control client with json (NULL: out of memory) and closes it. */
 void run_client_reply(struct run *r, struct control_client *cl, const char *json);
-/* run-core.c: frees the strings r owns for `baton upgrade` (the binary's path, the options a baton that took over was
+/* Frees the strings r owns for `baton upgrade` (the binary's path, the options a baton that took over was
  * handed). */
 void run_free_strings(struct run *r);
-
-/* run-state.c: the handover. The state of r (between two turns of the event loop, with no generation starting and
- * no reload in progress) is written to fd, in the versioned text format that run_state_read() parses; upgrader is
- * the control client that asked for the upgrade, to be answered by whichever binary carries on. *ret_fds (may be
- * NULL; the caller frees ->fds) are the fds the state names: exactly those the exec must keep. Returns 0 or negative
- * errno. */
-int run_state_write(const struct run *r, const struct control_client *upgrader, uint64_t started_usec, int fd,
-		    struct ser_fds *ret_fds);
-/* What a state says besides the run it describes. */
-struct run_handover {
-	unsigned upgrader; /* the control client to answer */
-	uint64_t started_usec; /* when the upgrade began */
-	struct ser_fds fds; /* the fds the state names (the caller frees ->fds) */
-};
-/* Reads a state written by run_state_write() into r, allocating what it needs; the fds it names are taken as they
- * are (with check_fds, each must be open), and nothing is registered or changed: a failed takeover can still give the
- * state back. On failure *ret_error says why ("state version 2, this baton reads version 1", "line 12: ..."). */
-int run_state_read(int fd, bool check_fds, struct run *r, struct run_handover *ret, char **ret_error);
-/* Frees what run_state_read() allocated, closing nothing. */
-void run_state_discard(struct run *r);
-
-/* run-upgrade.c: at the start: the path of this binary (from argv[0], as the shell or systemd found it) and an
- * O_PATH fd of it. Without them an upgrade needs --binary, and a failed one has no way back (it is refused). */
-void run_upgrade_setup(struct run *r);
-/* run-upgrade.c: the loop's turn: an upgrade a client asked for goes on once nothing is starting (it waits for a
- * reload to end), and is refused while baton stops: the new binary is checked (asynchronously: the loop serves on
- * meanwhile), then exec'd. Returns unless the exec succeeded; a failure has been answered to the client. */
-void run_upgrade_pending(struct run *r);
-/* The check's events: its output (TAG_UPGRADE_CHECK), its end (a reaped child: true when it was the check), its
- * deadline; and the end of one that runs when baton exits. */
-void run_upgrade_output(struct run *r);
-bool run_upgrade_reaped(struct run *r, pid_t pid, int wait_status);
-uint64_t run_upgrade_deadline(const struct run *r);
-void run_upgrade_timer(struct run *r, uint64_t now);
-void run_upgrade_abort(struct run *r);
-/* run-upgrade.c: `baton upgrade`, in the new binary: takes the state over into r (registered in a new event loop,
- * the upgrader answered), ready for run.c's loop. Returns 0, or negative errno once it logged why (when it could, it
- * went back to the old binary instead, and does not return). */
-int run_upgrade_resume(char *const *argv, struct run *r);
+/* A turn of the state machine. ev is dispatched (and what it queued), then the outbox is answered to the
+ * control clients waiting for it and the terminal follows the current generation. */
+void run_dispatch(struct run *r, const struct event *ev);
+/* g's main process ended with wait_status (interrupted: by Ctrl-C or Ctrl-\ at the terminal it held):
+ * what is left of it is tracked as a remnant, and the state machine hears EV_EXITED. */
+void run_generation_ended(struct run *r, struct generation *g, int wait_status, bool interrupted);
+/* g is ready (how says why, for the log): EV_READY. */
+void run_ready(struct run *r, struct generation *g, const char *how);
+/* The terminal's foreground goes to the current generation's process group, or back to baton's. */
+void run_sync_terminal(struct run *r);
