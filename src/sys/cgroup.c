@@ -194,6 +194,45 @@ static int create_own(int origin, const char *dir, const char *own, char **ret_p
 	return 0;
 }
 
+/* The subtree baton fills: a child of its own cgroup that it creates (created), or its own. Its path under the
+ * cgroup2 root and an fd of it. */
+static int open_subtree(int origin, const char *dir, const char *own, bool created, char **ret_path, int *ret_fd,
+			char **ret_error) {
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -1;
+	if (created) {
+		int r = create_own(origin, dir, own, &path, &fd, ret_error);
+		if (r < 0)
+			return r;
+	} else {
+		path = strdup(streq(own, "/") ? "" : own);
+		if (!path)
+			return -ENOMEM;
+		fd = dup(origin);
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+	if (fd < 0)
+		return fail_error(ret_error, -errno, "cannot open baton's cgroup in %s: %s", dir, strerror(errno));
+	*ret_path = TAKE_PTR(path);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* baton's own leaf in the subtree (fd, at root+path), made (or found) and left empty: only whether baton may move
+ * there is checked now, the move itself waits for cgroup_tree_settle(). Removed again when baton may not. */
+static int prepare_leaf(int fd, const char *root, const char *path, char **ret_error) {
+	if (mkdirat(fd, SUPERVISOR_LEAF, 0755) < 0 && errno != EEXIST)
+		return fail_error(ret_error, -errno, "cannot create cgroups in %s%s: %s", root, path, strerror(errno));
+	_cleanup_close_ int leaf = openat(fd, SUPERVISOR_LEAF, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (leaf < 0 || faccessat(leaf, "cgroup.procs", W_OK, AT_EACCESS) < 0) {
+		int r = -errno;
+		(void)unlinkat(fd, SUPERVISOR_LEAF, AT_REMOVEDIR);
+		return fail_error(ret_error, r, "cannot move baton into %s%s/" SUPERVISOR_LEAF ": %s", root, path,
+				  strerror(-r));
+	}
+	return 0;
+}
+
 int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 	const char *root = NULL;
 	int r = find_root(&root, ret_error);
@@ -218,35 +257,14 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 		sweep_stale(origin);
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
-	if (created) {
-		r = create_own(origin, dir, own, &path, &fd, ret_error);
-		if (r < 0)
-			return r;
-	} else {
-		path = strdup(streq(own, "/") ? "" : own);
-		if (!path)
-			return -ENOMEM;
-		fd = dup(origin);
-		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	}
-	if (fd < 0)
-		return fail_error(ret_error, -errno, "cannot open baton's cgroup in %s: %s", dir, strerror(errno));
+	r = open_subtree(origin, dir, own, created, &path, &fd, ret_error);
+	if (r < 0)
+		return r;
 
 	struct cgroup_tree n = {.fd = fd, .path = path, .created = created};
-	_cleanup_close_ int leaf = -1;
-	if (mkdirat(n.fd, SUPERVISOR_LEAF, 0755) < 0 && errno != EEXIST) {
-		r = fail_error(ret_error, -errno, "cannot create cgroups in %s%s: %s", root, n.path, strerror(errno));
+	r = prepare_leaf(n.fd, root, n.path, ret_error);
+	if (r < 0)
 		goto fail;
-	}
-	leaf = openat(n.fd, SUPERVISOR_LEAF, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	/* Only whether baton may move there, now: the move itself waits for cgroup_tree_settle(). */
-	if (leaf < 0 || faccessat(leaf, "cgroup.procs", W_OK, AT_EACCESS) < 0) {
-		r = -errno;
-		(void)unlinkat(n.fd, SUPERVISOR_LEAF, AT_REMOVEDIR);
-		r = fail_error(ret_error, r, "cannot move baton into %s%s/" SUPERVISOR_LEAF ": %s", root, n.path,
-			       strerror(-r));
-		goto fail;
-	}
 	n.dir = strdup_printf("%s%s", root, n.path);
 	n.origin = strdup(dir);
 	if (!n.dir || !n.origin) {
