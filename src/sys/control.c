@@ -68,8 +68,6 @@ int control_parse_request(const char *line, enum control_request *ret, const cha
 	return -EINVAL;
 }
 
-/* Sets *ret_error (if wanted) and returns r, so failure paths read `return fail_error(ret_error, r, "...", ...)`. */
-
 /* ---- server side ---- */
 
 static int make_sockaddr(const char *path, struct sockaddr_un *ret, socklen_t *ret_len) {
@@ -86,20 +84,15 @@ static int make_sockaddr(const char *path, struct sockaddr_un *ret, socklen_t *r
 	return 0;
 }
 
-int control_open(struct control *c, const char *path, char **ret_error) {
-	struct sockaddr_un sa;
-	socklen_t salen;
-	struct stat st;
-	int r;
-
-	*c = (struct control){.fd = -1};
-
+/* The control socket's path made ready to bind: its address, its directory, and no socket file left behind by a
+ * baton that was killed (nobody can be using it). */
+static int prepare_path(const char *path, struct sockaddr_un *ret_sa, socklen_t *ret_salen, char **ret_error) {
 	if (!path || !*path)
 		return fail_error(ret_error, -EINVAL, "control socket path is empty");
-	r = make_sockaddr(path, &sa, &salen);
+	int r = make_sockaddr(path, ret_sa, ret_salen);
 	if (r < 0)
 		return fail_error(ret_error, r, "control socket path %s is too long (%zu bytes, at most %zu)", path,
-				  strlen(path), sizeof(sa.sun_path) - 1);
+				  strlen(path), sizeof(ret_sa->sun_path) - 1);
 
 	_cleanup_free_ char *dir = NULL;
 	r = mkdir_parents(path, &dir);
@@ -109,7 +102,6 @@ int control_open(struct control *c, const char *path, char **ret_error) {
 		return fail_error(ret_error, r, "cannot create directory %s for the control socket: %s", dir,
 				  strerror(-r));
 
-	/* A socket file left behind by a baton that was killed is removed: nobody can be using it. */
 	const char *step = NULL;
 	r = unix_path_clear_stale(path, SOCK_STREAM, &step);
 	if (r == -ENOTSOCK)
@@ -118,20 +110,21 @@ int control_open(struct control *c, const char *path, char **ret_error) {
 		return fail_error(ret_error, r, "control socket %s: another process is listening on it", path);
 	if (r < 0)
 		return fail_error(ret_error, r, "control socket %s: cannot %s: %s", path, step, strerror(-r));
+	return 0;
+}
 
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return fail_error(ret_error, -errno, "control socket %s: cannot create socket: %s", path,
-				  strerror(errno));
-
+/* fd bound to path, mode 0600, and listening; *ret_st is the socket file's, so that only ours is removed at exit.
+ * The file is removed again when a step after the bind fails. */
+static int bind_and_listen(int fd, const char *path, const struct sockaddr_un *sa, socklen_t salen, struct stat *ret_st,
+			   char **ret_error) {
 	/* 0600 from the first moment: there is no window in which another user could connect. */
-	r = bind_with_mode(fd, (const struct sockaddr *)&sa, salen, 0600);
+	int r = bind_with_mode(fd, (const struct sockaddr *)sa, salen, 0600);
 	if (r < 0)
 		return fail_error(ret_error, r, "cannot bind control socket %s: %s", path, strerror(-r));
 
 	/* fchmod() on a socket fd changes the sockfs inode, not the file, so chmod the path. Belt and braces for
 	 * filesystems that ignore the umask (default ACLs). */
-	if (chmod(path, 0600) < 0 || stat(path, &st) < 0) {
+	if (chmod(path, 0600) < 0 || stat(path, ret_st) < 0) {
 		r = -errno;
 		unlink(path);
 		return fail_error(ret_error, r, "control socket %s: cannot set its mode: %s", path, strerror(-r));
@@ -141,6 +134,27 @@ int control_open(struct control *c, const char *path, char **ret_error) {
 		unlink(path);
 		return fail_error(ret_error, r, "cannot listen on control socket %s: %s", path, strerror(-r));
 	}
+	return 0;
+}
+
+int control_open(struct control *c, const char *path, char **ret_error) {
+	struct sockaddr_un sa;
+	socklen_t salen;
+	struct stat st;
+
+	*c = (struct control){.fd = -1};
+
+	int r = prepare_path(path, &sa, &salen, ret_error);
+	if (r < 0)
+		return r;
+
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail_error(ret_error, -errno, "control socket %s: cannot create socket: %s", path,
+				  strerror(errno));
+	r = bind_and_listen(fd, path, &sa, salen, &st, ret_error);
+	if (r < 0)
+		return r;
 
 	char *p = strdup(path);
 	if (!p) {
@@ -331,6 +345,52 @@ static int client_drain(struct control_client *cl) {
 	return 0;
 }
 
+/* A request line that does not parse is answered with why, and the word the client sent. */
+static void reply_bad_request(struct control_client *cl, const char *why) {
+	const char *word = cl->buf + strspn(cl->buf, " \t");
+	size_t wlen = strlen(word);
+	while (wlen > 0 && (is_blank(word[wlen - 1]) || word[wlen - 1] == '\r'))
+		wlen--;
+	/* The word goes through json_append_string() in the reply, which makes any bytes safe; a long one is cut
+	 * short, so that the reply stays a line of a few hundred bytes. */
+	bool cut = wlen > CONTROL_ECHO_MAX;
+	_cleanup_free_ char *msg = wlen > 0 ? strdup_printf("%s '%.*s%s'", why, (int)(cut ? CONTROL_ECHO_MAX : wlen),
+							    word, cut ? "..." : "")
+					    : NULL;
+	(void)control_client_reply_error(cl, msg ? msg : why);
+}
+
+/* The request line is complete (its '\n' at nl): it becomes cl's request, or a bad one is answered. Then whatever
+ * else the client sent is drained. Returns 1, or negative errno when cl is to be closed. */
+static int take_request(struct control_client *cl, char *nl) {
+	size_t linelen = (size_t)(nl - cl->buf);
+	if (memchr(cl->buf, '\0', linelen)) {
+		(void)control_client_reply_error(cl, "invalid request");
+		return -EINVAL;
+	}
+	*nl = '\0';
+
+	enum control_request req;
+	const char *why, *arg;
+	size_t arg_len;
+	if (control_parse_request(cl->buf, &req, &arg, &arg_len, &why) < 0) {
+		reply_bad_request(cl, why);
+		return -EINVAL;
+	}
+
+	if (arg && !(cl->argument = strndup(arg, arg_len))) {
+		(void)control_client_reply_error(cl, "out of memory");
+		return -ENOMEM;
+	}
+	cl->has_request = true;
+	cl->request = req;
+	cl->deadline_usec = USEC_INFINITY;
+	cl->request_usec = now_usec();
+	cl->len = 0;
+	int r = client_drain(cl);
+	return r < 0 ? r : 1;
+}
+
 int control_client_read(struct control_client *cl) {
 	if (cl->has_request)
 		return client_drain(cl);
@@ -349,51 +409,12 @@ int control_client_read(struct control_client *cl) {
 
 		char *nl = memchr(cl->buf + cl->len, '\n', (size_t)n);
 		cl->len += (size_t)n;
-		if (!nl) {
-			if (cl->len > CONTROL_LINE_MAX) {
-				(void)control_client_reply_error(cl, "request too long");
-				return -EMSGSIZE;
-			}
-			continue;
+		if (nl)
+			return take_request(cl, nl);
+		if (cl->len > CONTROL_LINE_MAX) {
+			(void)control_client_reply_error(cl, "request too long");
+			return -EMSGSIZE;
 		}
-
-		size_t linelen = (size_t)(nl - cl->buf);
-		if (memchr(cl->buf, '\0', linelen)) {
-			(void)control_client_reply_error(cl, "invalid request");
-			return -EINVAL;
-		}
-		*nl = '\0';
-
-		enum control_request req;
-		const char *why, *arg;
-		size_t arg_len;
-		if (control_parse_request(cl->buf, &req, &arg, &arg_len, &why) < 0) {
-			const char *word = cl->buf + strspn(cl->buf, " \t");
-			size_t wlen = strlen(word);
-			while (wlen > 0 && (is_blank(word[wlen - 1]) || word[wlen - 1] == '\r'))
-				wlen--;
-			/* The word goes through json_append_string() in the reply, which makes any bytes safe; a long
-			 * one is cut short, so that the reply stays a line of a few hundred bytes. */
-			bool cut = wlen > CONTROL_ECHO_MAX;
-			_cleanup_free_ char *msg =
-				wlen > 0 ? strdup_printf("%s '%.*s%s'", why, (int)(cut ? CONTROL_ECHO_MAX : wlen), word,
-							 cut ? "..." : "")
-					 : NULL;
-			(void)control_client_reply_error(cl, msg ? msg : why);
-			return -EINVAL;
-		}
-
-		if (arg && !(cl->argument = strndup(arg, arg_len))) {
-			(void)control_client_reply_error(cl, "out of memory");
-			return -ENOMEM;
-		}
-		cl->has_request = true;
-		cl->request = req;
-		cl->deadline_usec = USEC_INFINITY;
-		cl->request_usec = now_usec();
-		cl->len = 0;
-		int r = client_drain(cl);
-		return r < 0 ? r : 1;
 	}
 }
 
