@@ -281,6 +281,33 @@ void notify_datagram_close_fds(struct notify_datagram *d) {
 	d->n_fds = 0;
 }
 
+/* What came with a datagram besides its data: the fds it passed, into d, and the sender's credentials (pid 0 and uid
+ * -1 without them). */
+static void take_ancillary(struct msghdr *mh, struct notify_datagram *d, pid_t *ret_pid, uid_t *ret_uid) {
+	*ret_pid = 0;
+	*ret_uid = (uid_t)-1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int rfd;
+				memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (d->n_fds < NOTIFY_FD_MAX)
+					d->fds[d->n_fds++] = rfd;
+				else /* cannot happen with one SCM_RIGHTS of at most SCM_MAX_FD, but never leak */
+					closep(&rfd);
+			}
+		} else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+			struct ucred uc;
+			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+			*ret_pid = uc.pid;
+			*ret_uid = uc.uid;
+		}
+	}
+}
+
 int notify_receive(int fd, struct notify_datagram *ret) {
 	/* Room for the credentials and the most fds the kernel passes in one message (SCM_MAX_FD), so a legitimate
 	 * sender can never cause MSG_CTRUNC. */
@@ -307,28 +334,9 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 
-	pid_t pid = 0;
-	uid_t uid = (uid_t)-1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET)
-			continue;
-		if (c->cmsg_type == SCM_RIGHTS) {
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int rfd;
-				memcpy(&rfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (ret->n_fds < NOTIFY_FD_MAX)
-					ret->fds[ret->n_fds++] = rfd;
-				else /* cannot happen with one SCM_RIGHTS of at most SCM_MAX_FD, but never leak */
-					closep(&rfd);
-			}
-		} else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
-			struct ucred uc;
-			memcpy(&uc, CMSG_DATA(c), sizeof(uc));
-			pid = uc.pid;
-			uid = uc.uid;
-		}
-	}
+	pid_t pid;
+	uid_t uid;
+	take_ancillary(&mh, ret, &pid, &uid);
 
 	/* With MSG_TRUNC, recvmsg() returns the datagram's real length: larger than our buffer means it was cut, and
 	 * systemd drops such messages too. */
