@@ -97,6 +97,52 @@ static int env_copy(char **env, size_t *n, char *const *list, bool last_wins, ch
 	return 0;
 }
 
+/* The variables that are baton's to set, after those copied: LISTEN_PID's slot last, which fill_pid_slot() relies
+ * on. */
+static int env_push_own(char **env, size_t *n, const struct spawn_env_params *p) {
+	int r;
+	if (p->n_fds > 0) {
+		r = env_push(env, n, strdup_printf("LISTEN_FDS=%zu", p->n_fds));
+		if (r < 0)
+			return r;
+		/* Without names sd_listen_fds_with_names() reports "unknown" for each fd, which is still consistent. */
+		if (p->names) {
+			r = env_push(env, n, join_names(p->names, p->n_fds));
+			if (r < 0)
+				return r;
+		}
+	}
+	if (p->notify_socket) {
+		r = env_push(env, n, strdup_printf("NOTIFY_SOCKET=%s", p->notify_socket));
+		if (r < 0)
+			return r;
+	}
+	r = env_push(env, n, strdup_printf("BATON_GENERATION=%u", p->generation));
+	if (r < 0)
+		return r;
+
+	if (p->watchdog_usec > 0) {
+		/* sd_watchdog_enabled() heeds WATCHDOG_USEC only when WATCHDOG_PID is unset or its own pid: the slot
+		 * is filled after fork, like LISTEN_PID's. */
+		r = env_push(env, n, strdup_printf("WATCHDOG_USEC=%" PRIu64, p->watchdog_usec));
+		if (r < 0)
+			return r;
+		r = env_push(env, n, pid_slot(WATCHDOG_PID_PREFIX));
+		if (r < 0)
+			return r;
+	}
+
+	if (p->n_fds > 0) {
+		/* LISTEN_PID must be the pid of the process that reads it, known only after fork. The slot is
+		 * zero-filled with room for any pid so that the child can fill it without allocating
+		 * (spawn_set_listen_pid). */
+		r = env_push(env, n, pid_slot(LISTEN_PID_PREFIX));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 	size_t n_base = strv_length(p->base), n_over = strv_length(p->overrides), n_extra = strv_length(p->extra),
 	       n = 0;
@@ -115,45 +161,9 @@ int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
 	    (r = env_copy(env, &n, p->extra, true, NULL, NULL)) < 0)
 		return r;
 
-	if (p->n_fds > 0) {
-		r = env_push(env, &n, strdup_printf("LISTEN_FDS=%zu", p->n_fds));
-		if (r < 0)
-			return r;
-		/* Without names sd_listen_fds_with_names() reports "unknown" for each fd, which is still consistent. */
-		if (p->names) {
-			r = env_push(env, &n, join_names(p->names, p->n_fds));
-			if (r < 0)
-				return r;
-		}
-	}
-	if (p->notify_socket) {
-		r = env_push(env, &n, strdup_printf("NOTIFY_SOCKET=%s", p->notify_socket));
-		if (r < 0)
-			return r;
-	}
-	r = env_push(env, &n, strdup_printf("BATON_GENERATION=%u", p->generation));
+	r = env_push_own(env, &n, p);
 	if (r < 0)
 		return r;
-
-	if (p->watchdog_usec > 0) {
-		/* sd_watchdog_enabled() heeds WATCHDOG_USEC only when WATCHDOG_PID is unset or its own pid: the slot
-		 * is filled after fork, like LISTEN_PID's. */
-		r = env_push(env, &n, strdup_printf("WATCHDOG_USEC=%" PRIu64, p->watchdog_usec));
-		if (r < 0)
-			return r;
-		r = env_push(env, &n, pid_slot(WATCHDOG_PID_PREFIX));
-		if (r < 0)
-			return r;
-	}
-
-	if (p->n_fds > 0) {
-		/* LISTEN_PID must be the pid of the process that reads it, known only after fork. The slot is
-		 * zero-filled with room for any pid so that the child can fill it without allocating
-		 * (spawn_set_listen_pid). */
-		r = env_push(env, &n, pid_slot(LISTEN_PID_PREFIX));
-		if (r < 0)
-			return r;
-	}
 
 	*ret = TAKE_PTR(env);
 	return 0;
