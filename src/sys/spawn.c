@@ -142,13 +142,10 @@ static void exec_search(char *const *argv, char *const *envp) {
 	errno = denied ? EACCES : ENOENT;
 }
 
-/* The child's fd layout: the passed fds at 3.., stdin, stdout and stderr, everything else close-on-exec. Returns
- * err_fd, moved out of the way. Async-signal-safe: runs between fork and exec. */
-static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps) {
+/* The lowest fd number above every one the layout reads from or writes to: the passed fds' targets (3..) and
+ * sources, the error pipe, and stdin's, stdout's and stderr's sources. */
+static int child_fds_base(const struct spawn_params *p, int err_fd) {
 	int n = (int)p->n_fds;
-
-	/* fds go to 3.., but a source can sit on another's target number, and so can the error pipe: first move
-	 * everything above all of them, then place each copy. */
 	int base = 3 + n;
 	for (int i = 0; i < n; i++)
 		if (p->fds[i] >= base)
@@ -161,6 +158,41 @@ static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps)
 		base = p->stdout_fd + 1;
 	if (p->stderr_fd >= base)
 		base = p->stderr_fd + 1;
+	return base;
+}
+
+/* The child's stdin: the fd given, or /dev/null. Async-signal-safe. */
+static void child_place_stdin(const struct spawn_params *p, int err_fd) {
+	if (p->stdin_fd >= 0) {
+		if (p->stdin_fd == 0) {
+			/* dup2(fd, fd) does nothing, not even clear FD_CLOEXEC. */
+			if (fcntl(0, F_SETFD, 0) < 0)
+				child_fail(err_fd, STEP_STDIN);
+		} else if (dup2(p->stdin_fd, 0) < 0)
+			child_fail(err_fd, STEP_STDIN);
+		return;
+	}
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0)
+		child_fail(err_fd, STEP_STDIN);
+	if (null == 0) {
+		if (fcntl(0, F_SETFD, 0) < 0)
+			child_fail(err_fd, STEP_STDIN);
+	} else {
+		if (dup2(null, 0) < 0)
+			child_fail(err_fd, STEP_STDIN);
+		close(null);
+	}
+}
+
+/* The child's fd layout: the passed fds at 3.., stdin, stdout and stderr, everything else close-on-exec. Returns
+ * err_fd, moved out of the way. Async-signal-safe: runs between fork and exec. */
+static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps) {
+	int n = (int)p->n_fds;
+
+	/* fds go to 3.., but a source can sit on another's target number, and so can the error pipe: first move
+	 * everything above all of them, then place each copy. */
+	int base = child_fds_base(p, err_fd);
 
 	int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, base);
 	if (moved < 0)
@@ -174,26 +206,7 @@ static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps)
 	}
 
 	/* stdin after the temporaries, so that a passed fd sitting on 0 is already safe. */
-	if (p->stdin_fd >= 0) {
-		if (p->stdin_fd == 0) {
-			/* dup2(fd, fd) does nothing, not even clear FD_CLOEXEC. */
-			if (fcntl(0, F_SETFD, 0) < 0)
-				child_fail(err_fd, STEP_STDIN);
-		} else if (dup2(p->stdin_fd, 0) < 0)
-			child_fail(err_fd, STEP_STDIN);
-	} else {
-		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (null < 0)
-			child_fail(err_fd, STEP_STDIN);
-		if (null == 0) {
-			if (fcntl(0, F_SETFD, 0) < 0)
-				child_fail(err_fd, STEP_STDIN);
-		} else {
-			if (dup2(null, 0) < 0)
-				child_fail(err_fd, STEP_STDIN);
-			close(null);
-		}
-	}
+	child_place_stdin(p, err_fd);
 
 	/* Output pipes (readiness.type log) are set up by the parent far above 2, so dup2 cannot clobber a passed
 	 * fd's temporary (those are above base, and so are these). */
@@ -220,6 +233,34 @@ static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps)
 	return err_fd;
 }
 
+/* Every signal back to its default action and unblocked, as a program expects to start. Async-signal-safe. */
+static void child_reset_signals(int err_fd) {
+	/* Dispositions first, while the supervisor's mask still blocks everything: an unblocked signal must never
+	 * reach one of the supervisor's handlers in here. SIG_IGN survives exec, so this is not only tidiness. */
+	struct sigaction sa = {.sa_handler = SIG_DFL};
+	for (int sig = 1; sig < _NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		/* glibc keeps 32 and 33 for itself and answers EINVAL: expected, and nothing to reset there. */
+		(void)sigaction(sig, &sa, NULL);
+	}
+	sigset_t empty;
+	sigemptyset(&empty);
+	if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0)
+		child_fail(err_fd, STEP_SIGNALS);
+}
+
+/* user= and group=: the groups, the gid, then the uid. Async-signal-safe. */
+static void child_set_credentials(const struct spawn_params *p, int err_fd) {
+	/* Groups first: after setuid() to a non-root user, setgroups() and setgid() are no longer allowed. */
+	if (setgroups(p->n_groups, p->groups) < 0)
+		child_fail(err_fd, STEP_SETGROUPS);
+	if (setgid(p->gid) < 0)
+		child_fail(err_fd, STEP_SETGID);
+	if (setuid(p->uid) < 0)
+		child_fail(err_fd, STEP_SETUID);
+}
+
 /* The forked child. Between fork and exec only async-signal-safe calls: the parent may hold locks (malloc, stdio,
  * NSS) in a state the child must never touch. */
 /* temps: room for n_fds ints, allocated by the parent (no malloc after fork). */
@@ -242,19 +283,7 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 	if (p->take_terminal)
 		(void)tcsetpgrp(0, getpid());
 
-	/* Dispositions first, while the supervisor's mask still blocks everything: an unblocked signal must never
-	 * reach one of the supervisor's handlers in here. SIG_IGN survives exec, so this is not only tidiness. */
-	struct sigaction sa = {.sa_handler = SIG_DFL};
-	for (int sig = 1; sig < _NSIG; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		/* glibc keeps 32 and 33 for itself and answers EINVAL: expected, and nothing to reset there. */
-		(void)sigaction(sig, &sa, NULL);
-	}
-	sigset_t empty;
-	sigemptyset(&empty);
-	if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0)
-		child_fail(err_fd, STEP_SIGNALS);
+	child_reset_signals(err_fd);
 
 	spawn_set_listen_pid(p->envp, getpid());
 
@@ -267,15 +296,8 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 	if (p->working_directory && chdir(p->working_directory) < 0)
 		child_fail(err_fd, STEP_CHDIR);
 
-	if (p->set_credentials) {
-		/* Groups first: after setuid() to a non-root user, setgroups() and setgid() are no longer allowed. */
-		if (setgroups(p->n_groups, p->groups) < 0)
-			child_fail(err_fd, STEP_SETGROUPS);
-		if (setgid(p->gid) < 0)
-			child_fail(err_fd, STEP_SETGID);
-		if (setuid(p->uid) < 0)
-			child_fail(err_fd, STEP_SETUID);
-	}
+	if (p->set_credentials)
+		child_set_credentials(p, err_fd);
 
 	if (p->parent_death_signal > 0) {
 		/* After the credential change: a change of effective uid or gid clears the parent-death signal
