@@ -367,16 +367,36 @@ static uint64_t round_up(uint64_t usec) {
 	return (usec + unit - 1) / unit * unit;
 }
 
+/* What is left of g when it cannot be tracked (out of memory) is killed: never left running unwatched. */
+static void kill_untracked(struct generation *g) {
+	generation_kill_group(g->pgid);
+	if (g->keeper > 0)
+		keeper_kill(g->keeper);
+	char name[32];
+	if (g->in_cgroup)
+		(void)cgroup_kill(g->cgroups, generation_cgroup_name(name, g->id, false));
+}
+
+/* Where rm's processes are, for the log line: "its keeper (pid 12) still has", "its cgroup ... still has"... */
+static const char *remnant_what(const struct remnant *rm, char what[static 96]) {
+	char name[32];
+	if (rm->kept)
+		snprintf(what, 96, "its keeper (pid %d) still has", (int)rm->keeper);
+	else if (rm->in_cgroup)
+		snprintf(what, 96, "its cgroup %s/%s still has", rm->cgroups->path,
+			 generation_cgroup_name(name, rm->id, false));
+	else if (group_alive(rm->pgid))
+		snprintf(what, 96, "its process group %d still has", (int)rm->pgid);
+	else
+		snprintf(what, 96, "the orphans it left still have");
+	return what;
+}
+
 void remnant_track(struct remnant **list, struct generation *g, const struct config *c, uint64_t now) {
 	struct remnant *rm = calloc(1, sizeof(*rm));
 	if (!rm) {
 		/* Cannot wait for it: at least do not leave it running. */
-		generation_kill_group(g->pgid);
-		if (g->keeper > 0)
-			keeper_kill(g->keeper);
-		char name[32];
-		if (g->in_cgroup)
-			(void)cgroup_kill(g->cgroups, generation_cgroup_name(name, g->id, false));
+		kill_untracked(g);
 		return;
 	}
 	/* A daemon's launcher may have left nothing; baton's own group is never a generation's. What g leaves is
@@ -414,18 +434,8 @@ void remnant_track(struct remnant **list, struct generation *g, const struct con
 		*list = rm;
 		return;
 	}
-	char buf[32], name[32];
-	char what[96];
-	if (rm->kept)
-		snprintf(what, sizeof(what), "its keeper (pid %d) still has", (int)rm->keeper);
-	else if (rm->in_cgroup)
-		snprintf(what, sizeof(what), "its cgroup %s/%s still has", g->cgroups->path,
-			 generation_cgroup_name(name, g->id, false));
-	else if (group_alive(rm->pgid))
-		snprintf(what, sizeof(what), "its process group %d still has", (int)rm->pgid);
-	else
-		snprintf(what, sizeof(what), "the orphans it left still have");
-	log_info("generation %u ended, but %s processes: sending %s, SIGKILL in %s", g->id, what,
+	char buf[32], what[96];
+	log_info("generation %u ended, but %s processes: sending %s, SIGKILL in %s", g->id, remnant_what(rm, what),
 		 strempty(signal_name(c->stop_signal)), format_duration(round_up(rm->kill_usec - now), buf));
 	remnant_signal(rm, c->stop_signal);
 	/* A stopped process acts on the stop signal only once it runs again. */
