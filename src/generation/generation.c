@@ -263,16 +263,10 @@ int remnant_watch(struct evloop *loop, struct remnant *rm) {
 	return evloop_add(loop, rm->cgroup_events_fd, EPOLLPRI, CGROUP_TAG(rm->id));
 }
 
-int generation_start(struct generation **list, const struct generation_spec *spec, struct generation **ret,
-		     char **ret_error) {
-	const struct config *c = spec->config;
-	struct program p;
-
-	generations_make_room(*list);
-	listeners_relisten(c, spec->listeners, spec->n_listeners);
-
+/* The exec of spec's program, prepared: its fds, environment, credentials. */
+static int prepare_program(const struct generation_spec *spec, struct program *ret, char **ret_error) {
 	struct program_spec ps = {
-		.config = c,
+		.config = spec->config,
 		.generation = spec->id,
 		.listeners = spec->listeners,
 		.n_listeners = spec->n_listeners,
@@ -280,7 +274,60 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 		.nofile = spec->nofile,
 		.take_terminal = spec->take_terminal,
 	};
-	int r = program_prepare(&ps, &p, ret_error);
+	return program_prepare(&ps, ret, ret_error);
+}
+
+/* Forks the program: into its cgroup, or, without cgroups, under a keeper, which is the program's parent: what the
+ * generation starts is then the keeper's subtree. */
+static int fork_program(const struct generation_spec *spec, const struct spawn_params *params, pid_t *ret_pid,
+			int *ret_pidfd, pid_t *ret_keeper, int *ret_keeper_fd, char **ret_error) {
+	if (spec->cgroups)
+		return spawn_child(params, ret_pid, ret_pidfd, ret_error);
+	return keeper_start(params, ret_keeper, ret_keeper_fd, ret_pid, ret_pidfd, ret_error);
+}
+
+static void close_pair(const int fds[2]) {
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* A started child that cannot be tracked (out of memory) does not run on unsupervised: SIGCHLD reaps it. */
+static void kill_untracked(pid_t pid, pid_t keeper, int pidfd) {
+	kill(pid, SIGKILL);
+	if (keeper > 0)
+		kill(keeper, SIGKILL);
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+/* What a start that failed had made for the generation: the read ends of its output pipes, its cgroup. */
+static void undo_start(const struct generation_spec *spec, const int read_fds[2], bool *in_cgroup, const char *name) {
+	close_pair(read_fds);
+	if (*in_cgroup) {
+		(void)cgroup_kill(spec->cgroups, name); /* empty, unless the fork succeeded */
+		generation_cgroup_drop(spec->cgroups, in_cgroup, NULL, spec->id, false);
+	}
+}
+
+static void log_started(const struct generation *g, const char *cgroup_name) {
+	if (g->keeper > 0)
+		log_info("generation %u started (pid %d, its keeper pid %d)", g->id, (int)g->pid, (int)g->keeper);
+	else if (g->cgroups)
+		log_info("generation %u started (pid %d) in cgroup %s/%s", g->id, (int)g->pid, g->cgroups->path,
+			 cgroup_name);
+	else
+		log_info("generation %u started (pid %d)", g->id, (int)g->pid);
+}
+
+int generation_start(struct generation **list, const struct generation_spec *spec, struct generation **ret,
+		     char **ret_error) {
+	const struct config *c = spec->config;
+	struct program p;
+
+	generations_make_room(*list);
+	listeners_relisten(c, spec->listeners, spec->n_listeners);
+	int r = prepare_program(spec, &p, ret_error);
 	if (r < 0)
 		return r;
 
@@ -306,52 +353,29 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 	p.params.stdout_fd = write_fds[0];
 	p.params.stderr_fd = write_fds[1];
 
-	pid_t pid;
+	pid_t pid, keeper = 0;
 	int pidfd;
+	_cleanup_close_ int keeper_fd = -1;
 	/* The generation's clock starts at the fork, not after the exec handshake: a program that waits N ms before
 	 * it is ready is then never reported ready in less than N ms, however long baton waited for the exec. */
 	uint64_t forked_usec = now_usec();
-	/* Without a cgroup, a keeper is the program's parent: what the generation starts is its subtree. */
-	pid_t keeper = 0;
-	_cleanup_close_ int keeper_fd = -1;
-	if (spec->cgroups)
-		r = spawn_child(&p.params, &pid, &pidfd, ret_error);
-	else
-		r = keeper_start(&p.params, &keeper, &keeper_fd, &pid, &pidfd, ret_error);
+	r = fork_program(spec, &p.params, &pid, &pidfd, &keeper, &keeper_fd, ret_error);
 	program_free(&p);
-	for (int i = 0; i < 2; i++)
-		if (write_fds[i] >= 0)
-			close(write_fds[i]);
+	close_pair(write_fds);
 
 	struct generation *g = r < 0 ? NULL
 				     : generation_track(list, spec, pid, pidfd, forked_usec, in_cgroup, events_fd,
 							read_fds, keeper, keeper_fd);
 	if (!g) {
 		if (r >= 0) {
-			/* Cannot track it: do not leave it running unsupervised (SIGCHLD reaps it). */
-			kill(pid, SIGKILL);
-			if (keeper > 0)
-				kill(keeper, SIGKILL);
-			if (pidfd >= 0)
-				close(pidfd);
+			kill_untracked(pid, keeper, pidfd);
 			r = -ENOMEM;
 		}
-		for (int i = 0; i < 2; i++)
-			if (read_fds[i] >= 0)
-				close(read_fds[i]);
-		if (in_cgroup) {
-			(void)cgroup_kill(spec->cgroups, name); /* empty, unless the fork succeeded */
-			generation_cgroup_drop(spec->cgroups, &in_cgroup, NULL, spec->id, false);
-		}
+		undo_start(spec, read_fds, &in_cgroup, name);
 		return r;
 	}
 	events_fd = keeper_fd = -1; /* the generation's now */
-	if (g->keeper > 0)
-		log_info("generation %u started (pid %d, its keeper pid %d)", g->id, (int)pid, (int)keeper);
-	else if (g->cgroups)
-		log_info("generation %u started (pid %d) in cgroup %s/%s", g->id, (int)pid, g->cgroups->path, name);
-	else
-		log_info("generation %u started (pid %d)", g->id, (int)pid);
+	log_started(g, name);
 	*ret = g;
 	return 0;
 }
