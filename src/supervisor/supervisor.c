@@ -362,6 +362,32 @@ static void reload_start_generation(struct supervisor *s) {
 	notify_upstreamf("STATUS=reloading: starting generation %u (pid %d)", rl->gen->id, (int)rl->gen->pid);
 }
 
+/* reload.strategy signal, with the current generation ready: it is sent reload.signal and reloads itself, with the
+ * sockets it has. */
+static void reload_by_signal(struct supervisor *s, const struct config *c) {
+	if (!listeners_match_config(s->listeners, s->n_listeners, c)) {
+		reload_fail(s, "the listeners changed, and reload.strategy signal cannot give a running program "
+			       "new sockets (use replace or restart)");
+		return;
+	}
+	int sig = c->reload_signal;
+	log_info("sending %s to generation %u (pid %d)", strempty(signal_name(sig)), s->current->id,
+		 (int)s->current->pid);
+	int r = generation_signal(s->current, sig);
+	if (r < 0) {
+		reload_fail(s, "could not send %s: %s", strempty(signal_name(sig)), strerror(-r));
+		return;
+	}
+	if (c->readiness_type != READINESS_NOTIFY || s->current->readiness != READINESS_NOTIFY) {
+		/* Nothing will say when a program that does not notify has reloaded: delivering the signal is all
+		 * there is to wait for. */
+		reload_commit(s, "");
+		return;
+	}
+	/* It reports RELOADING=1 ... READY=1 (or just READY=1) when done; the readiness timeout bounds that. */
+	s->current->deadline_usec = s->now + c->readiness_timeout_usec;
+}
+
 /* Reload: read the config afresh and bring up a generation of it, per reload.strategy of the new config. */
 static void on_reload(struct supervisor *s, const struct event *ev) {
 	struct reload *rl = &s->reload;
@@ -388,28 +414,7 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 	rl->strategy = c->reload_strategy;
 
 	if (rl->strategy == RELOAD_SIGNAL && s->current && s->current->state == GEN_READY) {
-		if (!listeners_match_config(s->listeners, s->n_listeners, c)) {
-			reload_fail(s,
-				    "the listeners changed, and reload.strategy signal cannot give a running program "
-				    "new sockets (use replace or restart)");
-			return;
-		}
-		int sig = c->reload_signal;
-		log_info("sending %s to generation %u (pid %d)", strempty(signal_name(sig)), s->current->id,
-			 (int)s->current->pid);
-		r = generation_signal(s->current, sig);
-		if (r < 0) {
-			reload_fail(s, "could not send %s: %s", strempty(signal_name(sig)), strerror(-r));
-			return;
-		}
-		if (c->readiness_type != READINESS_NOTIFY || s->current->readiness != READINESS_NOTIFY) {
-			/* Nothing will say when a program that does not notify has reloaded: delivering the signal
-			 * is all there is to wait for. */
-			reload_commit(s, "");
-			return;
-		}
-		/* It reports RELOADING=1 ... READY=1 (or just READY=1) when done; the readiness timeout bounds that. */
-		s->current->deadline_usec = s->now + c->readiness_timeout_usec;
+		reload_by_signal(s, c);
 		return;
 	}
 	/* Nothing runs (restarting after a crash): any strategy comes down to starting the new config now. */
