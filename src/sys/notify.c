@@ -3,11 +3,14 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 #include "libsystemd.h"
@@ -281,6 +284,29 @@ void notify_datagram_close_fds(struct notify_datagram *d) {
 	d->n_fds = 0;
 }
 
+/* The buffer for datagrams longer than NOTIFY_INLINE_MAX: allocated by the first one, kept for the next. */
+static char *large_buffer(void) {
+	static char *large;
+	if (!large)
+		large = malloc(NOTIFY_BUFFER_MAX + 1);
+	return large;
+}
+
+/* Where the next datagram on fd is received: SIOCINQ tells its length, so that a short one (nearly all are) lands in
+ * d->small; a longer one (or one of unknown length) in the large buffer, when it can be had. */
+static char *receive_buffer(int fd, struct notify_datagram *d, size_t *ret_room) {
+	int queued = 0;
+	*ret_room = NOTIFY_INLINE_MAX;
+	if (ioctl(fd, SIOCINQ, &queued) < 0 || queued > NOTIFY_INLINE_MAX) {
+		char *large = large_buffer();
+		if (large) {
+			*ret_room = NOTIFY_BUFFER_MAX;
+			return large;
+		}
+	}
+	return d->small;
+}
+
 /* What came with a datagram besides its data: the fds it passed, into d, and the sender's credentials (pid 0 and uid
  * -1 without them). */
 static void take_ancillary(struct msghdr *mh, struct notify_datagram *d, pid_t *ret_pid, uid_t *ret_uid) {
@@ -315,7 +341,9 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * NOTIFY_FD_MAX)];
 	} control;
-	struct iovec iov = {.iov_base = ret->buf, .iov_len = NOTIFY_BUFFER_MAX};
+	size_t room;
+	char *buf = receive_buffer(fd, ret, &room);
+	struct iovec iov = {.iov_base = buf, .iov_len = room};
 	struct msghdr mh = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
@@ -324,8 +352,8 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 	};
 	ssize_t n;
 
-	/* The data is received straight into ret->buf (4 KiB, not worth a copy); pid, uid and fds are only filled in
-	 * below. Whatever happens, ret never holds fds the caller would have to close unless we return 1. */
+	/* pid, uid and fds are only filled in below. Whatever happens, ret never holds fds the caller would have to
+	 * close unless we return 1. */
 	ret->n_fds = 0;
 
 	do
@@ -340,9 +368,9 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 
 	/* With MSG_TRUNC, recvmsg() returns the datagram's real length: larger than our buffer means it was cut, and
 	 * systemd drops such messages too. */
-	if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > NOTIFY_BUFFER_MAX) {
+	if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > room) {
 		notify_datagram_close_fds(ret);
-		return -EMSGSIZE;
+		return (size_t)n <= NOTIFY_BUFFER_MAX ? -ENOMEM : -EMSGSIZE;
 	}
 	/* MSG_CTRUNC: the kernel dropped (and closed) fds or credentials that did not fit. Our buffer holds the most
 	 * any sender can pass, so this means something unexpected (e.g. an LSM adding a cmsg); without complete
@@ -353,7 +381,8 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 		return -EMSGSIZE;
 	}
 
-	ret->buf[n] = '\0';
+	buf[n] = '\0';
+	ret->buf = buf;
 	ret->len = (size_t)n;
 	ret->pid = pid;
 	ret->uid = uid;

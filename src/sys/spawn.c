@@ -462,6 +462,25 @@ static int wait_exec(const struct spawn_params *p, pid_t pid, int err_read, char
 	return r;
 }
 
+/* The pidfd of the child pid, which has exec'd: -1 where there is none. When it cannot be had otherwise, the child is
+ * killed and reaped. */
+static int open_pidfd(pid_t pid, int *ret_pidfd, char **ret_error) {
+	/* The child is not reaped yet (only we reap), so the pid cannot have been reused. */
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* Kernels before 5.3, and valgrind, have no pidfd_open: the caller then signals by pid (safe, as the child is
+	 * ours and unreaped) and learns of its exit from SIGCHLD alone. */
+	if (pidfd < 0 && errno == ENOSYS)
+		pidfd = -1;
+	else if (pidfd < 0) {
+		int r = fail_error(ret_error, -errno, "pidfd_open: %s", strerror(errno));
+		kill(pid, SIGKILL);
+		reap(pid);
+		return r;
+	}
+	*ret_pidfd = pidfd;
+	return 0;
+}
+
 int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, char **ret_error) {
 	int pipefd[2];
 	int r;
@@ -470,7 +489,12 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 		return fail_error(ret_error, -EINVAL, "no command to run");
 	if (p->n_fds > SPAWN_FDS_MAX)
 		return fail_error(ret_error, -EINVAL, "too many fds to pass: %zu", p->n_fds);
-	_cleanup_free_ int *temps = calloc(p->n_fds ? p->n_fds : 1, sizeof(int));
+	/* A few fds (most programs): their temps are on this stack, not one more allocation made and freed at each
+	 * start between the ones that stay (an idle baton's heap is one page). */
+	int temps_few[16];
+	bool few = p->n_fds <= ARRAY_SIZE(temps_few);
+	_cleanup_free_ int *temps_many = few ? NULL : calloc(p->n_fds, sizeof(int));
+	int *temps = few ? temps_few : temps_many;
 	if (!temps)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_fds; i++)
@@ -505,20 +529,9 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 	if (r < 0)
 		return r;
 
-	/* The child is not reaped yet (only we reap), so the pid cannot have been reused. */
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	/* Kernels before 5.3, and valgrind, have no pidfd_open: the caller then signals by pid (safe, as the child is
-	 * ours and unreaped) and learns of its exit from SIGCHLD alone. */
-	if (pidfd < 0 && errno == ENOSYS)
-		pidfd = -1;
-	else if (pidfd < 0) {
-		r = fail_error(ret_error, -errno, "pidfd_open: %s", strerror(errno));
-		kill(pid, SIGKILL);
-		reap(pid);
+	r = open_pidfd(pid, ret_pidfd, ret_error);
+	if (r < 0)
 		return r;
-	}
-
 	*ret_pid = pid;
-	*ret_pidfd = pidfd;
 	return 0;
 }
