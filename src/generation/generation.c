@@ -293,7 +293,7 @@ static void close_pair(const int fds[2]) {
 }
 
 /* A started child that cannot be tracked (out of memory) does not run on unsupervised: SIGCHLD reaps it. */
-static void kill_untracked(pid_t pid, pid_t keeper, int pidfd) {
+static void kill_untracked_child(pid_t pid, pid_t keeper, int pidfd) {
 	kill(pid, SIGKILL);
 	if (keeper > 0)
 		kill(keeper, SIGKILL);
@@ -368,7 +368,7 @@ int generation_start(struct generation **list, const struct generation_spec *spe
 							read_fds, keeper, keeper_fd);
 	if (!g) {
 		if (r >= 0) {
-			kill_untracked(pid, keeper, pidfd);
+			kill_untracked_child(pid, keeper, pidfd);
 			r = -ENOMEM;
 		}
 		undo_start(spec, read_fds, &in_cgroup, name);
