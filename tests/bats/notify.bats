@@ -173,9 +173,9 @@ PY
   upstream_has 'STATUS=program was not ready within 500ms.*'
   run upstream_has 'READY=1'
   assert_failure
-  # baton killed it before it exited.
-  wait_for report_ready "$report"
-  wait_gone "$(report_get "$report" pid)"
+  # baton killed it before it exited (its pid from baton's log: on a busy machine the probe may be stopped before it
+  # has written its report).
+  wait_gone "$(logged_pid 1)"
 }
 
 @test "EXTEND_TIMEOUT_USEC= from the starting child extends the readiness timeout and is relayed upstream" {
@@ -192,7 +192,8 @@ PY
   wait_upstream 'READY=1'
   upstream_has 'EXTEND_TIMEOUT_USEC=3000000'
   (($(upstream_index 'EXTEND_TIMEOUT_USEC=3000000') < $(upstream_index 'READY=1')))
-  wait_log 'generation 1 is ready \(1[0-9]{3} ms after start\)'
+  # Past the 1 s timeout (the extension held), however long the busy machine made the rest.
+  wait_log 'generation 1 is ready \([1-9][0-9]{3,} ms after start\)'
   run log_has 'not ready within'
   assert_failure
   kill -0 "$BATON_PID"
