@@ -105,89 +105,77 @@ enum {
 	ALLOW_BINARY = 1 << 5, /* --binary */
 };
 
-/* Parses the options of a subcommand. Returns 0, 1 when --help/--version was handled, or EXIT_USAGE (positive). */
-static int parse_options(int argc, char **argv, unsigned allowed, struct options *o) {
-	bool allow_config_options = allowed & ALLOW_CONFIG;
-	o->timeout_usec = USEC_INFINITY;
-	int c;
-	/* "+": stop at the first non-option, so that nothing after "--" is taken for baton's own option. */
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:c:l:hV", long_options, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			if (o->config_path)
-				return usage_error("-c given twice ('%s')", optarg);
-			o->config_path = optarg;
-			break;
-		case 'l':
-			if (!allow_config_options)
-				return usage_error("--listen is an option of run and check ('%s')", optarg);
-			if (strv_extend(&o->listens, optarg) < 0)
-				return usage_error("%s", "out of memory");
-			break;
-		case OPT_SET: {
-			const char *why = NULL;
-			if (!allow_config_options)
-				return usage_error("--set is an option of run and check ('%s')", optarg);
-			/* Only the form here: the key and the value are the configuration's, checked with the file. */
-			if (config_set_check(optarg, &why) < 0) {
-				fprintf(stderr, "baton: --set %s: %s\nTry 'baton --help'.\n", optarg, why);
-				return EXIT_USAGE;
-			}
-			if (strv_extend(&o->sets, optarg) < 0)
-				return usage_error("%s", "out of memory");
-			break;
-		}
-		case OPT_CONTROL:
-			if (!(allowed & ALLOW_CONTROL))
-				return usage_error("--control is an option of reload, upgrade, status and stop ('%s')",
-						   optarg);
-			o->control_path = optarg;
-			break;
-		case OPT_TIMEOUT:
-			if (!(allowed & ALLOW_TIMEOUT))
-				return usage_error("--timeout is an option of reload, upgrade and stop ('%s')", optarg);
-			if (parse_duration(optarg, &o->timeout_usec) < 0 || o->timeout_usec == 0)
-				return usage_error("invalid --timeout '%s' (a duration with its unit: 250ms, 30s, 5m)",
-						   optarg);
-			break;
-		case OPT_BINARY:
-			if (!(allowed & ALLOW_BINARY))
-				return usage_error("--binary is an option of upgrade ('%s')", optarg);
-			if (!*optarg)
-				return usage_error("%s", "--binary needs a path");
-			o->binary = optarg;
-			break;
-		case OPT_JSON:
-			if (!(allowed & ALLOW_JSON))
-				return usage_error("%s", "--json is an option of status");
-			o->json = true;
-			break;
-		case OPT_LOG_LEVEL: {
-			if (!(allowed & ALLOW_LOG_LEVEL))
-				return usage_error("--log-level is an option of 'run' only ('%s')", optarg);
-			int level = log_level_from_string(optarg);
-			if (level < 0)
-				return usage_error("invalid --log-level '%s' (error, warning, notice, info, debug)",
-						   optarg);
-			log_max_level = level;
-			o->log_level_set = true;
-			break;
-		}
-		case 'h':
-			fputs(usage_text, stdout);
-			return 1;
-		case 'V':
-			printf("baton %s\n", baton_version);
-			return 1;
-		case ':':
-			return usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
+/* The options that only some subcommands take, and what a user who gives one elsewhere is told. */
+static const struct {
+	int option;
+	unsigned allow;
+	const char *elsewhere; /* a format for usage_error(), given the option's argument when it takes one */
+} option_scope[] = {
+	{'l', ALLOW_CONFIG, "--listen is an option of run and check ('%s')"},
+	{OPT_SET, ALLOW_CONFIG, "--set is an option of run and check ('%s')"},
+	{OPT_CONTROL, ALLOW_CONTROL, "--control is an option of reload, upgrade, status and stop ('%s')"},
+	{OPT_TIMEOUT, ALLOW_TIMEOUT, "--timeout is an option of reload, upgrade and stop ('%s')"},
+	{OPT_BINARY, ALLOW_BINARY, "--binary is an option of upgrade ('%s')"},
+	{OPT_JSON, ALLOW_JSON, "--json is an option of status"},
+	{OPT_LOG_LEVEL, ALLOW_LOG_LEVEL, "--log-level is an option of 'run' only ('%s')"},
+};
 
+/* One option (c, from getopt_long()) that the subcommand takes, into *o. Returns as parse_options(). */
+static int take_option(int c, char **argv, struct options *o) {
+	const char *why = NULL;
+	int level;
+
+	switch (c) {
+	case 'c':
+		if (o->config_path)
+			return usage_error("-c given twice ('%s')", optarg);
+		o->config_path = optarg;
+		return 0;
+	case 'l':
+		return strv_extend(&o->listens, optarg) < 0 ? usage_error("%s", "out of memory") : 0;
+	case OPT_SET:
+		/* Only the form here: the key and the value are the configuration's, checked with the file. */
+		if (config_set_check(optarg, &why) < 0) {
+			fprintf(stderr, "baton: --set %s: %s\nTry 'baton --help'.\n", optarg, why);
+			return EXIT_USAGE;
+		}
+		return strv_extend(&o->sets, optarg) < 0 ? usage_error("%s", "out of memory") : 0;
+	case OPT_CONTROL:
+		o->control_path = optarg;
+		return 0;
+	case OPT_TIMEOUT:
+		if (parse_duration(optarg, &o->timeout_usec) < 0 || o->timeout_usec == 0)
+			return usage_error("invalid --timeout '%s' (a duration with its unit: 250ms, 30s, 5m)", optarg);
+		return 0;
+	case OPT_BINARY:
+		if (!*optarg)
+			return usage_error("%s", "--binary needs a path");
+		o->binary = optarg;
+		return 0;
+	case OPT_JSON:
+		o->json = true;
+		return 0;
+	case OPT_LOG_LEVEL:
+		if ((level = log_level_from_string(optarg)) < 0)
+			return usage_error("invalid --log-level '%s' (error, warning, notice, info, debug)", optarg);
+		log_max_level = level;
+		o->log_level_set = true;
+		return 0;
+	case 'h':
+		fputs(usage_text, stdout);
+		return 1;
+	case 'V':
+		printf("baton %s\n", baton_version);
+		return 1;
+	case ':':
+		return usage_error("option '%s' needs an argument", argv[optind - 1]);
+	default:
+		return usage_error("unknown option '%s'", argv[optind - 1]);
+	}
+}
+
+/* What follows the options: nothing, or "-- COMMAND [ARG]..." for run and check. */
+static int take_command(int argc, char **argv, bool allow_config_options, struct options *o) {
 	if (optind < argc) {
 		/* Only a command after "--" is accepted: a stray word is more likely a typo than a program. */
 		if (!streq(argv[optind - 1], "--"))
@@ -198,6 +186,24 @@ static int parse_options(int argc, char **argv, unsigned allowed, struct options
 	} else if (optind > 1 && streq(argv[optind - 1], "--") && allow_config_options)
 		return usage_error("%s", "-- must be followed by a command");
 	return 0;
+}
+
+/* Parses the options of a subcommand. Returns 0, 1 when --help/--version was handled, or EXIT_USAGE (positive). */
+static int parse_options(int argc, char **argv, unsigned allowed, struct options *o) {
+	o->timeout_usec = USEC_INFINITY;
+	int c;
+	/* "+": stop at the first non-option, so that nothing after "--" is taken for baton's own option. */
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:c:l:hV", long_options, NULL)) != -1) {
+		for (size_t i = 0; i < ARRAY_SIZE(option_scope); i++)
+			if (option_scope[i].option == c && !(allowed & option_scope[i].allow))
+				return usage_error(option_scope[i].elsewhere, optarg);
+		int r = take_option(c, argv, o);
+		if (r != 0)
+			return r;
+	}
+	return take_command(argc, argv, allowed & ALLOW_CONFIG, o);
 }
 
 static int cmd_check(int argc, char **argv) {
@@ -234,6 +240,62 @@ static int cmd_check(int argc, char **argv) {
 /* baton's whole command line: `baton upgrade` execs the new binary with it. */
 static char **main_argv;
 
+/* What `run` sets up before anything else: signals blocked, the log open at its level, libsystemd if asked for.
+ * Returns 0 or EXIT_SYSTEM. */
+static int run_setup_process(const struct options *o) {
+	if (run_block_signals() < 0)
+		return EXIT_SYSTEM;
+	log_open();
+	/* Quick use is a container's init or a command at a terminal: like tini, it says nothing while all goes well,
+	 * so the program's own output is all there is (and all `docker logs` shows). Under systemd the journal is
+	 * where a service's lifecycle belongs, as with a file. */
+	if (!o->config_path && !o->log_level_set && !log_to_journal())
+		log_max_level = LOG_WARNING;
+	/* Found missing at start, not at the first READY=1 that systemd would then wait for in vain. */
+	const char *wanted = libsystemd_wanted();
+	if (wanted && libsystemd_load() < 0) {
+		log_error("%s is set, but libsystemd cannot be loaded: %s", wanted, libsystemd_error());
+		return EXIT_SYSTEM;
+	}
+	return 0;
+}
+
+/* Every listener costs an fd, twice during a reload: lift the soft limit to the hard one for baton itself. The
+ * children get the limit baton was started with, *ret_nofile (select() breaks above 1024). Returns 0 or EXIT_SYSTEM. */
+static int run_raise_nofile(struct rlimit *ret_nofile) {
+	if (getrlimit(RLIMIT_NOFILE, ret_nofile) < 0) {
+		log_error_errno(errno, "Failed to read RLIMIT_NOFILE");
+		return EXIT_SYSTEM;
+	}
+	struct rlimit raised = {.rlim_cur = ret_nofile->rlim_max, .rlim_max = ret_nofile->rlim_max};
+	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
+		log_warning_errno(errno, "Failed to raise RLIMIT_NOFILE, ignoring");
+	return 0;
+}
+
+/* The listeners of c: taken over from LISTEN_FDS where they match, bound otherwise. Returns 0 or EXIT_SYSTEM. */
+static int run_open_listeners(const struct config *c, struct listener **ret) {
+	struct inherited_fd *inh = NULL;
+	size_t n_inh = 0;
+	int r = sock_take_inherited(&inh, &n_inh);
+	if (r < 0) {
+		log_error_errno(r, "Failed to take the inherited sockets (LISTEN_FDS)");
+		return EXIT_SYSTEM;
+	}
+
+	_cleanup_free_ char *error = NULL;
+	r = sock_open_all(c, NULL, 0, inh, n_inh, ret, &error);
+	inherited_fds_free(inh, n_inh);
+	if (r < 0) {
+		if (error)
+			log_error("%s", error);
+		else
+			log_error_errno(r, "Failed to open the listeners");
+		return EXIT_SYSTEM;
+	}
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv) {
 	struct options o = {0};
 	_cleanup_strv_free_ char **listens = NULL, **sets = NULL;
@@ -243,36 +305,14 @@ static int cmd_run(int argc, char **argv) {
 	if (r != 0)
 		return r == 1 ? 0 : r;
 
-	if (run_block_signals() < 0)
-		return EXIT_SYSTEM;
-	log_open();
-	/* Quick use is a container's init or a command at a terminal: like tini, it says nothing while all goes well,
-	 * so the program's own output is all there is (and all `docker logs` shows). Under systemd the journal is
-	 * where a service's lifecycle belongs, as with a file. */
-	if (!o.config_path && !o.log_level_set && !log_to_journal())
-		log_max_level = LOG_WARNING;
-	/* Found missing at start, not at the first READY=1 that systemd would then wait for in vain. */
-	const char *wanted = libsystemd_wanted();
-	if (wanted && libsystemd_load() < 0) {
-		log_error("%s is set, but libsystemd cannot be loaded: %s", wanted, libsystemd_error());
-		return EXIT_SYSTEM;
-	}
-
 	struct supervisor_options so = {
 		.config_path = o.config_path,
 		.listens = listens,
 		.sets = sets,
 		.command = o.command,
 	};
-	/* Every listener costs an fd, twice during a reload: lift the soft limit to the hard one for baton itself. The
-	 * children get the limit baton was started with (select() breaks above 1024). */
-	if (getrlimit(RLIMIT_NOFILE, &so.nofile) < 0) {
-		log_error_errno(errno, "Failed to read RLIMIT_NOFILE");
-		return EXIT_SYSTEM;
-	}
-	struct rlimit raised = {.rlim_cur = so.nofile.rlim_max, .rlim_max = so.nofile.rlim_max};
-	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
-		log_warning_errno(errno, "Failed to raise RLIMIT_NOFILE, ignoring");
+	if ((r = run_setup_process(&o)) != 0 || (r = run_raise_nofile(&so.nofile)) != 0)
+		return r;
 	struct config *c = NULL;
 	_cleanup_free_ char *error = NULL;
 	r = supervisor_load_config(&so, &c, &error);
@@ -284,29 +324,11 @@ static int cmd_run(int argc, char **argv) {
 		return EXIT_CONFIG;
 	}
 
-	struct inherited_fd *inh = NULL;
-	size_t n_inh = 0;
-	r = sock_take_inherited(&inh, &n_inh);
-	if (r < 0) {
-		log_error_errno(r, "Failed to take the inherited sockets (LISTEN_FDS)");
-		config_free(c);
-		return EXIT_SYSTEM;
-	}
-
 	struct listener *ls = NULL;
-	free(error);
-	error = NULL;
-	r = sock_open_all(c, NULL, 0, inh, n_inh, &ls, &error);
-	inherited_fds_free(inh, n_inh);
-	if (r < 0) {
-		if (error)
-			log_error("%s", error);
-		else
-			log_error_errno(r, "Failed to open the listeners");
+	if ((r = run_open_listeners(c, &ls)) != 0) {
 		config_free(c);
-		return EXIT_SYSTEM;
+		return r;
 	}
-
 	return run_supervisor(&so, c, ls, c->n_listeners, main_argv);
 }
 
@@ -325,59 +347,30 @@ static int control_path_of(const struct options *o, char **ret) {
 	return config_control_socket_of(o->config_path, written, ret);
 }
 
-static int cmd_control(int argc, char **argv, enum control_request request) {
-	struct options o = {0};
-	unsigned allowed = ALLOW_CONTROL | (request == CONTROL_STATUS ? ALLOW_JSON : ALLOW_TIMEOUT) |
-			   (request == CONTROL_UPGRADE ? ALLOW_BINARY : 0);
-	int r = parse_options(argc, argv, allowed, &o);
-	strv_free(o.listens);
-	strv_free(o.sets);
-	if (r != 0)
-		return r == 1 ? 0 : r;
-	const char *name = control_request_to_string(request);
-	if (!!o.config_path == !!o.control_path)
-		return usage_error("%s needs either -c FILE or --control PATH", name);
-
-	_cleanup_free_ char *path = NULL, *reply = NULL, *error = NULL;
-	r = control_path_of(&o, &path);
-	if (r < 0) {
-		fprintf(stderr, "baton: cannot find the control socket: %s\n", strerror(-r));
+/* The request line: the request's name, and for upgrade --binary made absolute (baton resolves nothing against its
+ * own directory). *ret stays NULL when the name alone is the line. Returns 0 or an exit status. */
+static int control_line_of(const char *name, const char *binary, char **ret) {
+	if (!binary)
+		return 0;
+	char cwd[PATH_MAX];
+	if (binary[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+		fprintf(stderr, "baton: cannot make --binary %s absolute: %s\n", binary, strerror(errno));
 		return EXIT_SYSTEM;
 	}
-	if (!path) {
-		fprintf(stderr, "baton: %s has no control socket (control.socket is \"\")\n", o.config_path);
-		return EXIT_FAILED;
-	}
-
-	/* upgrade names the new binary by its absolute path: baton resolves nothing against its own directory. */
-	_cleanup_free_ char *line = NULL;
-	if (o.binary) {
-		char cwd[PATH_MAX];
-		if (o.binary[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
-			fprintf(stderr, "baton: cannot make --binary %s absolute: %s\n", o.binary, strerror(errno));
-			return EXIT_SYSTEM;
-		}
-		line = o.binary[0] == '/' ? strdup_printf("%s %s", name, o.binary)
-					  : strdup_printf("%s %s/%s", name, cwd, o.binary);
-		if (!line)
-			return EXIT_SYSTEM;
-		if (strlen(line) > CONTROL_LINE_MAX || strchr(line, '\n')) {
-			fprintf(stderr, "baton: --binary %s: path too long, or with a newline\n", o.binary);
-			return EXIT_USAGE;
-		}
-	}
-
-	r = control_call(path, line ? line : name, o.timeout_usec, request == CONTROL_STOP, &reply, &error);
-	if (r < 0) {
-		fprintf(stderr, "baton: %s\n", error ? error : strerror(-r));
-		/* An invalid file may be why no baton runs there; validating it here would cost the full load that
-		 * finding the socket avoids (issue 23), so the hint names the command that does. */
-		if (o.config_path && (r == -ENOENT || r == -ECONNREFUSED))
-			fprintf(stderr, "baton: note: no baton runs with %s (baton check -c %s says whether it can)\n",
-				o.config_path, o.config_path);
+	_cleanup_free_ char *line =
+		binary[0] == '/' ? strdup_printf("%s %s", name, binary) : strdup_printf("%s %s/%s", name, cwd, binary);
+	if (!line)
 		return EXIT_SYSTEM;
+	if (strlen(line) > CONTROL_LINE_MAX || strchr(line, '\n')) {
+		fprintf(stderr, "baton: --binary %s: path too long, or with a newline\n", binary);
+		return EXIT_USAGE;
 	}
+	*ret = TAKE_PTR(line);
+	return 0;
+}
 
+/* baton's reply to a request that reached it: what the user sees, and the exit status. */
+static int control_print_reply(enum control_request request, const char *name, const char *reply, bool json) {
 	bool ok = false;
 	if (json_get_bool(reply, "ok", &ok) < 0) {
 		fprintf(stderr, "baton: unexpected reply from baton: %s\n", reply);
@@ -386,7 +379,7 @@ static int cmd_control(int argc, char **argv, enum control_request request) {
 	if (!ok) {
 		_cleanup_free_ char *why = NULL;
 		json_get_string(reply, "error", &why);
-		if (o.json)
+		if (json)
 			puts(reply);
 		fprintf(stderr, "baton: %s failed: %s\n", name, why ? why : reply);
 		return EXIT_FAILED;
@@ -395,7 +388,7 @@ static int cmd_control(int argc, char **argv, enum control_request request) {
 	_cleanup_free_ char *text = NULL;
 	switch (request) {
 	case CONTROL_STATUS:
-		if (o.json)
+		if (json)
 			puts(reply);
 		else if (json_get_string(reply, "text", &text) == 0)
 			puts(text);
@@ -415,6 +408,45 @@ static int cmd_control(int argc, char **argv, enum control_request request) {
 		break;
 	}
 	return fflush(stdout) == 0 ? 0 : EXIT_SYSTEM;
+}
+
+static int cmd_control(int argc, char **argv, enum control_request request) {
+	struct options o = {0};
+	unsigned allowed = ALLOW_CONTROL | (request == CONTROL_STATUS ? ALLOW_JSON : ALLOW_TIMEOUT) |
+			   (request == CONTROL_UPGRADE ? ALLOW_BINARY : 0);
+	int r = parse_options(argc, argv, allowed, &o);
+	strv_free(o.listens);
+	strv_free(o.sets);
+	if (r != 0)
+		return r == 1 ? 0 : r;
+	const char *name = control_request_to_string(request);
+	if (!!o.config_path == !!o.control_path)
+		return usage_error("%s needs either -c FILE or --control PATH", name);
+
+	_cleanup_free_ char *path = NULL, *line = NULL, *reply = NULL, *error = NULL;
+	r = control_path_of(&o, &path);
+	if (r < 0) {
+		fprintf(stderr, "baton: cannot find the control socket: %s\n", strerror(-r));
+		return EXIT_SYSTEM;
+	}
+	if (!path) {
+		fprintf(stderr, "baton: %s has no control socket (control.socket is \"\")\n", o.config_path);
+		return EXIT_FAILED;
+	}
+	if ((r = control_line_of(name, o.binary, &line)) != 0)
+		return r;
+
+	r = control_call(path, line ? line : name, o.timeout_usec, request == CONTROL_STOP, &reply, &error);
+	if (r < 0) {
+		fprintf(stderr, "baton: %s\n", error ? error : strerror(-r));
+		/* An invalid file may be why no baton runs there; validating it here would cost the full load that
+		 * finding the socket avoids (issue 23), so the hint names the command that does. */
+		if (o.config_path && (r == -ENOENT || r == -ECONNREFUSED))
+			fprintf(stderr, "baton: note: no baton runs with %s (baton check -c %s says whether it can)\n",
+				o.config_path, o.config_path);
+		return EXIT_SYSTEM;
+	}
+	return control_print_reply(request, name, reply, o.json);
 }
 
 int main(int argc, char **argv) {

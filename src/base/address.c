@@ -102,58 +102,87 @@ static int parse_port(const char *s, uint16_t *ret, const char **ret_why) {
 	return 0;
 }
 
+/* "[IPv6%SCOPE]:PORT": the address in brackets, normalized into a->host, then the port. */
+static int parse_ip6_bracketed(const char *s, struct address *a, const char **ret_why) {
+	const char *end = strchr(s, ']');
+	if (!end)
+		return fail_why(ret_why, -EINVAL, "missing ']' after IPv6 address");
+	const char *host = s + 1;
+	size_t host_len = (size_t)(end - host);
+	if (host_len == 0)
+		return fail_why(ret_why, -EINVAL, "empty IPv6 address in brackets (write :PORT for all addresses)");
+	if (end[1] == '\0')
+		return fail_why(ret_why, -EINVAL, "missing port (write [IPv6]:PORT)");
+	if (end[1] != ':')
+		return fail_why(ret_why, -EINVAL, "expected ':PORT' after ']'");
+
+	char buf[INET6_ADDRSTRLEN + 1 + IFNAMSIZ];
+	if (host_len >= sizeof(buf))
+		return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
+	memcpy(buf, host, host_len);
+	buf[host_len] = '\0';
+	char *scope = strchr(buf, '%');
+	if (scope) {
+		*scope++ = '\0';
+		if (!scope_valid(scope))
+			return fail_why(ret_why, -EINVAL, "invalid IPv6 scope (write [fe80::1%IFNAME])");
+	}
+	struct in6_addr in6;
+	if (inet_pton(AF_INET6, buf, &in6) != 1)
+		return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
+	if (a->family == AF_INET)
+		return fail_why(ret_why, -EINVAL,
+				"an IPv6 address needs tcp://, tcp6://, udp:// or udp6://, not tcp4:// or udp4://");
+	/* Normalize ("0:0::1" → "::1") so that equal addresses compare equal as strings. */
+	if (!inet_ntop(AF_INET6, &in6, a->host, sizeof(a->host)))
+		return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
+	if (scope) {
+		size_t n = strlen(a->host);
+		snprintf(a->host + n, sizeof(a->host) - n, "%%%s", scope);
+	}
+	a->host_numeric = true;
+	return parse_port(end + 2, &a->port, ret_why);
+}
+
+/* A host without brackets, non-empty: a dotted-quad IPv4 address or a host name, kept in lower case in a->host. */
+static int parse_ip_host(const char *host, size_t host_len, struct address *a, const char **ret_why) {
+	char buf[INET_ADDRSTRLEN];
+	struct in_addr in4;
+	bool numeric = false;
+
+	if (host_len < sizeof(buf)) {
+		memcpy(buf, host, host_len);
+		buf[host_len] = '\0';
+		/* glibc's inet_pton() takes only the dotted quad with no leading zeros: already normalized. */
+		numeric = inet_pton(AF_INET, buf, &in4) == 1;
+	}
+	if (numeric) {
+		if (a->family == AF_INET6)
+			return fail_why(
+				ret_why, -EINVAL,
+				"an IPv4 address needs tcp://, tcp4://, udp:// or udp4://, not tcp6:// or udp6://");
+		a->host_numeric = true;
+	} else {
+		const char *why = host_name_check(host, host_len);
+		if (why)
+			return fail_why(ret_why, -EINVAL, why);
+	}
+	memcpy(a->host, host, host_len);
+	a->host[host_len] = '\0';
+	/* DNS names are case-insensitive: keep one spelling so that addr_equal() and the normalized form agree. */
+	for (char *p = a->host; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return 0;
+}
+
 /* The part after "://": "HOST:PORT", "[IPv6]:PORT" or ":PORT". */
 static int parse_ip(const char *s, struct address *a, const char **ret_why) {
-	const char *host, *port;
-	size_t host_len;
-
 	if (!*s)
 		return fail_why(ret_why, -EINVAL,
 				"missing host and port (write HOST:PORT, or :PORT for all addresses)");
-
-	if (*s == '[') {
-		const char *end = strchr(s, ']');
-		if (!end)
-			return fail_why(ret_why, -EINVAL, "missing ']' after IPv6 address");
-		host = s + 1;
-		host_len = (size_t)(end - host);
-		if (host_len == 0)
-			return fail_why(ret_why, -EINVAL,
-					"empty IPv6 address in brackets (write :PORT for all addresses)");
-		if (end[1] == '\0')
-			return fail_why(ret_why, -EINVAL, "missing port (write [IPv6]:PORT)");
-		if (end[1] != ':')
-			return fail_why(ret_why, -EINVAL, "expected ':PORT' after ']'");
-		port = end + 2;
-
-		char buf[INET6_ADDRSTRLEN + 1 + IFNAMSIZ];
-		if (host_len >= sizeof(buf))
-			return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
-		memcpy(buf, host, host_len);
-		buf[host_len] = '\0';
-		char *scope = strchr(buf, '%');
-		if (scope) {
-			*scope++ = '\0';
-			if (!scope_valid(scope))
-				return fail_why(ret_why, -EINVAL, "invalid IPv6 scope (write [fe80::1%IFNAME])");
-		}
-		struct in6_addr in6;
-		if (inet_pton(AF_INET6, buf, &in6) != 1)
-			return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
-		if (a->family == AF_INET)
-			return fail_why(
-				ret_why, -EINVAL,
-				"an IPv6 address needs tcp://, tcp6://, udp:// or udp6://, not tcp4:// or udp4://");
-		/* Normalize ("0:0::1" → "::1") so that equal addresses compare equal as strings. */
-		if (!inet_ntop(AF_INET6, &in6, a->host, sizeof(a->host)))
-			return fail_why(ret_why, -EINVAL, "invalid IPv6 address");
-		if (scope) {
-			size_t n = strlen(a->host);
-			snprintf(a->host + n, sizeof(a->host) - n, "%%%s", scope);
-		}
-		a->host_numeric = true;
-		return parse_port(port, &a->port, ret_why);
-	}
+	if (*s == '[')
+		return parse_ip6_bracketed(s, a, ret_why);
 
 	const char *colon = strchr(s, ':');
 	if (!colon)
@@ -161,41 +190,13 @@ static int parse_ip(const char *s, struct address *a, const char **ret_why) {
 	if (strchr(colon + 1, ':'))
 		return fail_why(ret_why, -EINVAL,
 				"too many ':' (an IPv6 address must be written in brackets: [::1]:PORT)");
-	host = s;
-	host_len = (size_t)(colon - s);
-	port = colon + 1;
-
+	size_t host_len = (size_t)(colon - s);
 	if (host_len > 0) {
-		char buf[INET_ADDRSTRLEN];
-		struct in_addr in4;
-		bool numeric = false;
-
-		if (host_len < sizeof(buf)) {
-			memcpy(buf, host, host_len);
-			buf[host_len] = '\0';
-			/* glibc's inet_pton() takes only the dotted quad with no leading zeros: already normalized. */
-			numeric = inet_pton(AF_INET, buf, &in4) == 1;
-		}
-		if (numeric) {
-			if (a->family == AF_INET6)
-				return fail_why(ret_why, -EINVAL,
-						"an IPv4 address needs tcp://, tcp4://, udp:// or udp4://, not "
-						"tcp6:// or udp6://");
-			a->host_numeric = true;
-		} else {
-			const char *why = host_name_check(host, host_len);
-			if (why)
-				return fail_why(ret_why, -EINVAL, why);
-		}
-		memcpy(a->host, host, host_len);
-		a->host[host_len] = '\0';
-		/* DNS names are case-insensitive: keep one spelling so that addr_equal() and the normalized form agree.
-		 */
-		for (char *p = a->host; *p; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
+		int r = parse_ip_host(s, host_len, a, ret_why);
+		if (r < 0)
+			return r;
 	}
-	return parse_port(port, &a->port, ret_why);
+	return parse_port(colon + 1, &a->port, ret_why);
 }
 
 static int parse_unix(const char *s, struct address *a, const char **ret_why) {
@@ -458,49 +459,48 @@ static int numeric_to_sockaddr(const struct address *a, struct sockaddr_storage 
 	return 0;
 }
 
-int addr_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, socklen_t *ret_len, const char **ret_why) {
+static int unix_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, socklen_t *ret_len,
+			    const char **ret_why) {
 	struct sockaddr_storage ss = {0};
-
-	if (addr_is_unix(a)) {
-		struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
-		size_t n = strnlen(a->path, sizeof(a->path));
-		if (n == 0 || n >= sizeof(sun->sun_path))
-			return fail_why(ret_why, -EINVAL, "invalid unix socket path");
-		sun->sun_family = AF_UNIX;
-		if (a->abstract) {
-			/* Abstract names are byte strings of exactly the given length: a trailing NUL would be part of
-			 * the name (unix(7)), and other programs would not find the socket. */
-			memcpy(sun->sun_path + 1, a->path, n);
-			*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
-		} else {
-			memcpy(sun->sun_path, a->path, n);
-			*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-		}
-		*ret = ss;
-		return 0;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	size_t n = strnlen(a->path, sizeof(a->path));
+	if (n == 0 || n >= sizeof(sun->sun_path))
+		return fail_why(ret_why, -EINVAL, "invalid unix socket path");
+	sun->sun_family = AF_UNIX;
+	if (a->abstract) {
+		/* Abstract names are byte strings of exactly the given length: a trailing NUL would be part of the name
+		 * (unix(7)), and other programs would not find the socket. */
+		memcpy(sun->sun_path + 1, a->path, n);
+		*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	} else {
+		memcpy(sun->sun_path, a->path, n);
+		*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 	}
+	*ret = ss;
+	return 0;
+}
 
-	if (!a->host[0]) {
-		if (a->family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-			sin->sin_family = AF_INET;
-			sin->sin_port = htons(a->port);
-			sin->sin_addr.s_addr = htonl(INADDR_ANY);
-			*ret_len = sizeof(*sin);
-		} else {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-			sin6->sin6_family = AF_INET6;
-			sin6->sin6_port = htons(a->port);
-			sin6->sin6_addr = in6addr_any;
-			*ret_len = sizeof(*sin6);
-		}
-		*ret = ss;
-		return 0;
+/* An empty host: 0.0.0.0 for tcp4:// and udp4://, else [::]. */
+static void wildcard_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, socklen_t *ret_len) {
+	struct sockaddr_storage ss = {0};
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(a->port);
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		*ret_len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(a->port);
+		sin6->sin6_addr = in6addr_any;
+		*ret_len = sizeof(*sin6);
 	}
+	*ret = ss;
+}
 
-	if (a->host_numeric)
-		return numeric_to_sockaddr(a, ret, ret_len, ret_why);
-
+static int name_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, socklen_t *ret_len,
+			    const char **ret_why) {
 	struct addrinfo *res = NULL;
 	struct addrinfo hints = {
 		.ai_family = a->family, .ai_socktype = addr_socket_type(a), .ai_flags = AI_NUMERICSERV};
@@ -520,10 +520,11 @@ int addr_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, sock
 	 * of the name (curl, python, socat 1.8) try every address and so reach 127.0.0.1 too. */
 	for (int pass = 0; pass < 2; pass++)
 		for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-			if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(ss))
+			if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(*ret))
 				continue;
 			if (pass == 0 && ai->ai_family != AF_INET)
 				continue;
+			struct sockaddr_storage ss = {0};
 			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
 			*ret_len = ai->ai_addrlen;
 			*ret = ss;
@@ -534,6 +535,18 @@ int addr_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, sock
 	if (ret_why)
 		*ret_why = "host name has no address of the wanted family";
 	return -EADDRNOTAVAIL;
+}
+
+int addr_to_sockaddr(const struct address *a, struct sockaddr_storage *ret, socklen_t *ret_len, const char **ret_why) {
+	if (addr_is_unix(a))
+		return unix_to_sockaddr(a, ret, ret_len, ret_why);
+	if (!a->host[0]) {
+		wildcard_to_sockaddr(a, ret, ret_len);
+		return 0;
+	}
+	if (a->host_numeric)
+		return numeric_to_sockaddr(a, ret, ret_len, ret_why);
+	return name_to_sockaddr(a, ret, ret_len, ret_why);
 }
 
 static int getsockopt_int(int fd, int level, int opt, int *ret) {

@@ -106,33 +106,39 @@ static void print_key_string(FILE *f, const char *key, const char *value) {
 	fputc('\n', f);
 }
 
-void config_print(const struct config *c, FILE *f) {
-	char buf[32];
-
+static void print_listeners(FILE *f, const struct config *c) {
 	if (c->n_listeners == 0)
 		fputs("listeners: []\n", f);
 	else
 		fputs("listeners:\n", f);
 	for (size_t i = 0; i < c->n_listeners; i++)
 		print_listener(f, &c->listeners[i]);
+}
+
+static void print_environment(FILE *f, char *const *environment) {
+	if (!environment || !environment[0]) {
+		fputs("  environment: {}\n", f);
+		return;
+	}
+	fputs("  environment:\n", f);
+	for (size_t i = 0; environment[i]; i++) {
+		const char *eq = strchr(environment[i], '=');
+		_cleanup_free_ char *name = strndup(environment[i], eq ? (size_t)(eq - environment[i]) : 0);
+		fputs("    ", f);
+		print_quoted(f, strempty(name));
+		fputs(": ", f);
+		print_quoted(f, eq ? eq + 1 : "");
+		fputc('\n', f);
+	}
+}
+
+static void print_program(FILE *f, const struct config *c) {
+	char buf[32];
 
 	fputs("program:\n", f);
 	if (c->command && c->command[0])
 		print_command(f, "command", c->command);
-	if (c->environment && c->environment[0]) {
-		fputs("  environment:\n", f);
-		for (size_t i = 0; c->environment[i]; i++) {
-			const char *eq = strchr(c->environment[i], '=');
-			_cleanup_free_ char *name =
-				strndup(c->environment[i], eq ? (size_t)(eq - c->environment[i]) : 0);
-			fputs("    ", f);
-			print_quoted(f, strempty(name));
-			fputs(": ", f);
-			print_quoted(f, eq ? eq + 1 : "");
-			fputc('\n', f);
-		}
-	} else
-		fputs("  environment: {}\n", f);
+	print_environment(f, c->environment);
 	print_key_string(f, "working-directory", c->working_directory);
 	print_key_string(f, "user", c->user);
 	print_key_string(f, "group", c->group);
@@ -146,8 +152,12 @@ void config_print(const struct config *c, FILE *f) {
 	fprintf(f, "  compat: [%s%s%s]\n", c->compat_server_starter ? "server-starter" : "",
 		c->compat_server_starter && c->compat_einhorn ? ", " : "", c->compat_einhorn ? "einhorn" : "");
 	fprintf(f, "  cgroup: %s\n", cgroup_mode_to_string(c->cgroup_mode));
+}
 
+static void print_readiness(FILE *f, const struct config *c) {
 	enum readiness_type t = c->readiness_type;
+	char buf[32];
+
 	fprintf(f, "readiness:\n  type: %s\n", readiness_type_to_string(t));
 	fprintf(f, "  timeout: %s\n", format_duration(c->readiness_timeout_usec, buf));
 	if (t == READINESS_EXEC && c->readiness_command)
@@ -161,6 +171,12 @@ void config_print(const struct config *c, FILE *f) {
 	print_key_string(f, "pid-file", c->readiness_pid_file);
 	if (t == READINESS_DELAY)
 		fprintf(f, "  delay: %s\n", format_duration(c->readiness_delay_usec, buf));
+}
+
+/* reload:, stop:, restart:, systemd: and notify:, each a few scalar keys. */
+static void print_lifecycle(FILE *f, const struct config *c) {
+	char buf[32];
+
 	fprintf(f, "reload:\n  strategy: %s\n", reload_strategy_to_string(c->reload_strategy));
 	print_signal(f, "signal", c->reload_signal);
 	fprintf(f, "  confirm: %s\n", format_duration(c->reload_confirm_usec, buf));
@@ -177,7 +193,9 @@ void config_print(const struct config *c, FILE *f) {
 	fprintf(f, "systemd:\n  fd-store: %s\n", fd_store_mode_to_string(c->fd_store));
 	fputs("notify:\n", f);
 	print_key_string(f, "socket", c->notify_socket ? c->notify_socket : "auto");
+}
 
+static void print_control(FILE *f, const struct config *c) {
 	if (c->control_socket) {
 		fputs("control:\n", f);
 		print_key_string(f, "socket", c->control_socket);
@@ -192,4 +210,12 @@ void config_print(const struct config *c, FILE *f) {
 	else
 		fputs("# control.socket: none (no config file)\n", f);
 	fputs("control: {}\n", f);
+}
+
+void config_print(const struct config *c, FILE *f) {
+	print_listeners(f, c);
+	print_program(f, c);
+	print_readiness(f, c);
+	print_lifecycle(f, c);
+	print_control(f, c);
 }

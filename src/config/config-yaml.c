@@ -185,6 +185,29 @@ static int load_document(struct loader *l, const char *text, size_t len) {
 
 /* path is a buffer of PATH_BUF bytes holding the key path of n; each level appends to it and cuts it back. */
 
+/* Appends a then b to the key path at base, cut at PATH_BUF as snprintf() would cut it. No printf: this runs for each
+ * key and list entry of the file, and a reload of 1,000 listeners spent a tenth of its time formatting paths. */
+static void path_append(char *path, size_t base, const char *a, const char *b) {
+	char *p = path + base, *end = path + PATH_BUF - 1;
+	for (; *a && p < end; a++)
+		*p++ = *a;
+	for (; *b && p < end; b++)
+		*p++ = *b;
+	*p = '\0';
+}
+
+/* "[N]" for a list entry's path. */
+static void path_append_index(char *path, size_t base, size_t index) {
+	char digits[24], *d = digits + sizeof(digits);
+	*--d = '\0';
+	*--d = ']';
+	do
+		*--d = (char)('0' + index % 10);
+	while ((index /= 10) > 0);
+	*--d = '[';
+	path_append(path, base, d, "");
+}
+
 static int walk(struct loader *l, yaml_node_t *n, const cyaml_schema_value_t *schema, char *path);
 
 static int walk_mapping(struct loader *l, yaml_node_t *n, const cyaml_schema_field_t *fields, char *path) {
@@ -202,8 +225,8 @@ static int walk_mapping(struct loader *l, yaml_node_t *n, const cyaml_schema_fie
 					   loader_node_kind(k));
 
 		char buf[128];
-		snprintf(path + base, PATH_BUF - base, "%s%s", base ? "." : "",
-			 loader_escape((const char *)k->data.scalar.value, k->data.scalar.length, buf));
+		path_append(path, base, base ? "." : "",
+			    loader_escape((const char *)k->data.scalar.value, k->data.scalar.length, buf));
 		size_t i;
 		for (i = 0; fields[i].key; i++)
 			if (loader_scalar_is(k, fields[i].key, strlen(fields[i].key)))
@@ -251,7 +274,7 @@ static int walk(struct loader *l, yaml_node_t *n, const cyaml_schema_value_t *sc
 			return loader_wrong_type(l, path, n, "a list");
 		size_t base = strlen(path);
 		for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-			snprintf(path + base, PATH_BUF - base, "[%zu]", (size_t)(it - n->data.sequence.items.start));
+			path_append_index(path, base, (size_t)(it - n->data.sequence.items.start));
 			int r = walk(l, loader_node(l, *it), schema->sequence.entry, path);
 			if (r < 0)
 				return r;

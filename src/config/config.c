@@ -1,6 +1,6 @@
 /* The configuration's defaults, its validation (the raw strings of the schema, config-yaml.c, checked and converted
- * into struct config), the control socket it implies, and freeing it. Nothing here logs: errors are messages for the
- * caller, with the key and its line (config-internal.h's loader_fail). */
+ * into struct config) and freeing it; the control socket it implies is config-socket.c's. Nothing here logs: errors
+ * are messages for the caller, with the key and its line (config-internal.h's loader_fail). */
 #include "config.h"
 
 #include <inttypes.h>
@@ -256,6 +256,84 @@ static int check_options_apply(struct loader *l, const char *prefix, const struc
 	return 0;
 }
 
+/* The listener's keys are named "listeners[I].OPTION": each function below has its prefix and a key buffer. */
+#define KEY(option) (snprintf(key, sizeof(key), "%s.%s", prefix, option), key)
+
+/* The on/off socket options; ipv6-only stays -1 unless given, so that binding can tell "not said" from false. */
+static int load_listener_flags(struct loader *l, const char *prefix, const struct raw_listener *r,
+			       struct listener_config *lc) {
+	const struct {
+		const char *option, *value;
+		bool *ret;
+	} flags[] = {
+		{"reuse-port", r->reuse_port, &lc->reuse_port}, {"reuse-address", r->reuse_address, &lc->reuse_address},
+		{"freebind", r->freebind, &lc->freebind},       {"transparent", r->transparent, &lc->transparent},
+		{"keepalive", r->keepalive, &lc->keepalive},    {"nodelay", r->nodelay, &lc->nodelay},
+	};
+	char key[64];
+	int k;
+
+	for (size_t j = 0; j < ARRAY_SIZE(flags); j++)
+		if ((k = get_bool(l, KEY(flags[j].option), flags[j].value, flags[j].ret)) < 0)
+			return k;
+	if (r->ipv6_only) {
+		bool b;
+		if ((k = get_bool(l, KEY("ipv6-only"), r->ipv6_only, &b)) < 0)
+			return k;
+		lc->ipv6_only = b;
+	}
+	return 0;
+}
+
+static int load_listener_numbers(struct loader *l, const char *prefix, const struct raw_listener *r,
+				 struct listener_config *lc) {
+	char key[64];
+	int k;
+
+	/* TCP_DEFER_ACCEPT takes whole seconds (tcp(7)): a fraction would be rounded behind the user's back. */
+	if ((k = get_duration(l, KEY("defer-accept"), r->defer_accept, false, &lc->defer_accept_usec)) < 0)
+		return k;
+	if (lc->defer_accept_usec % USEC_PER_SEC != 0 || lc->defer_accept_usec / USEC_PER_SEC > INT_MAX)
+		return loader_fail_value(l, KEY("defer-accept"), "must be whole seconds", r->defer_accept);
+	/* setsockopt() takes an int, so everything that goes there stays within INT_MAX. */
+	const struct {
+		const char *option, *value;
+		uint32_t *ret;
+	} numbers[] = {
+		{"fastopen", r->fastopen, &lc->fastopen},
+		{"receive-buffer", r->receive_buffer, &lc->receive_buffer},
+		{"send-buffer", r->send_buffer, &lc->send_buffer},
+	};
+	for (size_t j = 0; j < ARRAY_SIZE(numbers); j++) {
+		uint64_t v = 0;
+		if ((k = get_uint(l, KEY(numbers[j].option), numbers[j].value, 0, INT_MAX, &v)) < 0)
+			return k;
+		*numbers[j].ret = (uint32_t)v;
+	}
+	return 0;
+}
+
+/* The socket file's mode, owner and group (unix socket paths only: check_options_apply). */
+static int load_listener_file(struct loader *l, const char *prefix, const struct raw_listener *r,
+			      struct listener_config *lc) {
+	char key[64];
+	int k;
+
+	/* The mode is 3 or 4 octal digits ("660", "0660", "1777"), read as octal whether the YAML quotes it or not:
+	 * a YAML 1.1 reader would take a plain 0660 as octal too, and chmod(1) users write it that way. */
+	if (r->mode) {
+		size_t n = strlen(r->mode);
+		if (n < 3 || n > 4 || strspn(r->mode, "01234567") != n)
+			return loader_fail_value(l, KEY("mode"), "expected 3 or 4 octal digits such as \"0660\"",
+						 r->mode);
+		lc->mode = (int)strtol(r->mode, NULL, 8);
+	}
+	if ((k = get_string(l, KEY("owner"), r->owner, &lc->owner)) < 0 ||
+	    (k = get_string(l, KEY("group"), r->group, &lc->group)) < 0)
+		return k;
+	return 0;
+}
+
 static int load_listener(struct loader *l, size_t i, const struct raw_listener *r, struct listener_config *lc) {
 	char prefix[32], key[64];
 	const char *why = NULL;
@@ -263,8 +341,6 @@ static int load_listener(struct loader *l, size_t i, const struct raw_listener *
 	int k;
 
 	snprintf(prefix, sizeof(prefix), "listeners[%zu]", i);
-#define KEY(option) (snprintf(key, sizeof(key), "%s.%s", prefix, option), key)
-
 	if (!config_name_valid(r->name))
 		return loader_fail_value(l, KEY("name"), "invalid name (1-255 characters of A-Z a-z 0-9 . _ -)",
 					 r->name);
@@ -281,57 +357,16 @@ static int load_listener(struct loader *l, size_t i, const struct raw_listener *
 	if ((k = get_uint(l, KEY("backlog"), r->backlog, 1, INT_MAX, &v)) < 0)
 		return k;
 	lc->backlog = (int)v;
-	if ((k = get_bool(l, KEY("reuse-port"), r->reuse_port, &lc->reuse_port)) < 0 ||
-	    (k = get_bool(l, KEY("reuse-address"), r->reuse_address, &lc->reuse_address)) < 0 ||
-	    (k = get_bool(l, KEY("freebind"), r->freebind, &lc->freebind)) < 0 ||
-	    (k = get_bool(l, KEY("transparent"), r->transparent, &lc->transparent)) < 0 ||
-	    (k = get_bool(l, KEY("keepalive"), r->keepalive, &lc->keepalive)) < 0 ||
-	    (k = get_bool(l, KEY("nodelay"), r->nodelay, &lc->nodelay)) < 0)
-		return k;
-	if (r->ipv6_only) {
-		bool b;
-		if ((k = get_bool(l, KEY("ipv6-only"), r->ipv6_only, &b)) < 0)
-			return k;
-		lc->ipv6_only = b;
-	}
-	/* TCP_DEFER_ACCEPT takes whole seconds (tcp(7)): a fraction would be rounded behind the user's back. */
-	if ((k = get_duration(l, KEY("defer-accept"), r->defer_accept, false, &lc->defer_accept_usec)) < 0)
-		return k;
-	if (lc->defer_accept_usec % USEC_PER_SEC != 0 || lc->defer_accept_usec / USEC_PER_SEC > INT_MAX)
-		return loader_fail_value(l, KEY("defer-accept"), "must be whole seconds", r->defer_accept);
-	/* setsockopt() takes an int, so everything that goes there stays within INT_MAX. */
-	v = 0;
-	if ((k = get_uint(l, KEY("fastopen"), r->fastopen, 0, INT_MAX, &v)) < 0)
-		return k;
-	lc->fastopen = (uint32_t)v;
-	v = 0;
-	if ((k = get_uint(l, KEY("receive-buffer"), r->receive_buffer, 0, INT_MAX, &v)) < 0)
-		return k;
-	lc->receive_buffer = (uint32_t)v;
-	v = 0;
-	if ((k = get_uint(l, KEY("send-buffer"), r->send_buffer, 0, INT_MAX, &v)) < 0)
-		return k;
-	lc->send_buffer = (uint32_t)v;
-
-	/* The mode is 3 or 4 octal digits ("660", "0660", "1777"), read as octal whether the YAML quotes it or not:
-	 * a YAML 1.1 reader would take a plain 0660 as octal too, and chmod(1) users write it that way. */
-	if (r->mode) {
-		size_t n = strlen(r->mode);
-		if (n < 3 || n > 4 || strspn(r->mode, "01234567") != n)
-			return loader_fail_value(l, KEY("mode"), "expected 3 or 4 octal digits such as \"0660\"",
-						 r->mode);
-		lc->mode = (int)strtol(r->mode, NULL, 8);
-	}
-	if ((k = get_string(l, KEY("owner"), r->owner, &lc->owner)) < 0 ||
-	    (k = get_string(l, KEY("group"), r->group, &lc->group)) < 0)
+	if ((k = load_listener_flags(l, prefix, r, lc)) < 0 || (k = load_listener_numbers(l, prefix, r, lc)) < 0 ||
+	    (k = load_listener_file(l, prefix, r, lc)) < 0)
 		return k;
 	int e = (int)lc->inherit;
 	if ((k = get_enum(l, KEY("inherit"), r->inherit, inherit_names, _INHERIT_MAX, &e)) < 0)
 		return k;
 	lc->inherit = (enum inherit_mode)e;
-#undef KEY
 	return 0;
 }
+#undef KEY
 
 static int name_cmp(const void *a, const void *b) {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -439,15 +474,8 @@ static int load_program(struct loader *l, const struct raw_program *p, struct co
 }
 
 /* The readiness keys that belong to one type; a key given for another type would be silently unused, which hides a
- * typo in readiness.type: it is an error. */
-static int load_readiness(struct loader *l, const struct raw_readiness *rd, struct config *c) {
-	int r, e = (int)c->readiness_type;
-	if ((r = get_enum(l, "readiness.type", rd->type, readiness_names, _READINESS_MAX, &e)) < 0 ||
-	    (r = get_duration(l, "readiness.timeout", rd->timeout, true, &c->readiness_timeout_usec)) < 0 ||
-	    (r = get_duration(l, "readiness.interval", rd->interval, true, &c->readiness_interval_usec)) < 0 ||
-	    (r = get_duration(l, "readiness.delay", rd->delay, false, &c->readiness_delay_usec)) < 0)
-		return r;
-	enum readiness_type t = c->readiness_type = (enum readiness_type)e;
+ * typo in readiness.type: it is an error. So is a type without the key it needs. */
+static int check_readiness_keys(struct loader *l, const struct raw_readiness *rd, enum readiness_type t) {
 	const char *type = readiness_names[t];
 	const struct {
 		const char *key;
@@ -481,6 +509,37 @@ static int load_readiness(struct loader *l, const struct raw_readiness *rd, stru
 	if (needs[t] && !have[t])
 		return loader_fail(l, "readiness.type", loader_find(l, "readiness.type"), "readiness.type %s needs %s",
 				   type, needs[t]);
+	return 0;
+}
+
+static int load_readiness_pattern(struct loader *l, const char *pattern, struct config *c) {
+	if (!pattern[0])
+		return loader_fail_value(l, "readiness.pattern", "must not be empty", pattern);
+	/* REG_NEWLINE: a line is matched on its own, so ^ and $ mean its start and end. */
+	int rc = regcomp(&c->readiness_regex, pattern, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
+	if (rc != 0) {
+		char why[160] = "invalid regular expression: ";
+		size_t m = strlen(why);
+		regerror(rc, &c->readiness_regex, why + m, sizeof(why) - m);
+		return loader_fail_value(l, "readiness.pattern", why, pattern);
+	}
+	if (!(c->readiness_pattern = strdup(pattern))) {
+		regfree(&c->readiness_regex);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int load_readiness(struct loader *l, const struct raw_readiness *rd, struct config *c) {
+	int r, e = (int)c->readiness_type;
+	if ((r = get_enum(l, "readiness.type", rd->type, readiness_names, _READINESS_MAX, &e)) < 0 ||
+	    (r = get_duration(l, "readiness.timeout", rd->timeout, true, &c->readiness_timeout_usec)) < 0 ||
+	    (r = get_duration(l, "readiness.interval", rd->interval, true, &c->readiness_interval_usec)) < 0 ||
+	    (r = get_duration(l, "readiness.delay", rd->delay, false, &c->readiness_delay_usec)) < 0)
+		return r;
+	enum readiness_type t = c->readiness_type = (enum readiness_type)e;
+	if ((r = check_readiness_keys(l, rd, t)) < 0)
+		return r;
 
 	if (t == READINESS_EXEC &&
 	    (r = get_command(l, "readiness.command", rd->command, rd->n_command, &c->readiness_command)) < 0)
@@ -493,22 +552,8 @@ static int load_readiness(struct loader *l, const struct raw_readiness *rd, stru
 	if ((r = get_enum(l, "readiness.stream", rd->stream, stream_names, _STREAM_MAX, &e)) < 0)
 		return r;
 	c->readiness_stream = (enum output_stream)e;
-	if (rd->pattern) {
-		if (!rd->pattern[0])
-			return loader_fail_value(l, "readiness.pattern", "must not be empty", rd->pattern);
-		/* REG_NEWLINE: a line is matched on its own, so ^ and $ mean its start and end. */
-		int rc = regcomp(&c->readiness_regex, rd->pattern, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
-		if (rc != 0) {
-			char why[160] = "invalid regular expression: ";
-			size_t m = strlen(why);
-			regerror(rc, &c->readiness_regex, why + m, sizeof(why) - m);
-			return loader_fail_value(l, "readiness.pattern", why, rd->pattern);
-		}
-		if (!(c->readiness_pattern = strdup(rd->pattern))) {
-			regfree(&c->readiness_regex);
-			return -ENOMEM;
-		}
-	}
+	if (rd->pattern)
+		return load_readiness_pattern(l, rd->pattern, c);
 	return 0;
 }
 
@@ -534,82 +579,88 @@ static int load_confirm(struct loader *l, const struct raw_reload *rl, struct co
 			   &c->confirm_command);
 }
 
-static int load_sections(struct loader *l, const struct raw_config *raw, struct config *c) {
-	int r, e;
-
-	if (raw->readiness && (r = load_readiness(l, raw->readiness, c)) < 0)
+static int load_reload(struct loader *l, const struct raw_reload *rl, struct config *c) {
+	int r, e = (int)c->reload_strategy;
+	if ((r = get_enum(l, "reload.strategy", rl->strategy, reload_names, _RELOAD_STRATEGY_MAX, &e)) < 0 ||
+	    (r = get_signal(l, "reload.signal", rl->signal, &c->reload_signal)) < 0)
 		return r;
-	if (raw->reload) {
-		e = (int)c->reload_strategy;
-		if ((r = get_enum(l, "reload.strategy", raw->reload->strategy, reload_names, _RELOAD_STRATEGY_MAX,
-				  &e)) < 0 ||
-		    (r = get_signal(l, "reload.signal", raw->reload->signal, &c->reload_signal)) < 0)
-			return r;
-		c->reload_strategy = (enum reload_strategy)e;
-		if ((r = load_confirm(l, raw->reload, c)) < 0)
-			return r;
+	c->reload_strategy = (enum reload_strategy)e;
+	return load_confirm(l, rl, c);
+}
+
+static int load_stop(struct loader *l, const struct raw_stop *st, struct config *c) {
+	int r;
+	if ((r = get_signal(l, "stop.signal", st->signal, &c->stop_signal)) < 0 ||
+	    (r = get_duration(l, "stop.timeout", st->timeout, true, &c->stop_timeout_usec)) < 0 ||
+	    (r = get_duration(l, "stop.drain", st->drain, false, &c->stop_drain_usec)) < 0)
+		return r;
+	if (c->stop_drain_usec > 0 && !c->preload)
+		return loader_fail_value(l, "stop.drain",
+					 "needs program.preload: true (the shim stops the old generation accepting)",
+					 st->drain);
+	return 0;
+}
+
+static int load_restart(struct loader *l, const struct raw_restart *rs, struct config *c) {
+	int r, e = (int)c->restart_policy;
+	/* A zero delay would double to zero forever: a program that dies at once would be restarted in a loop. */
+	if ((r = get_enum(l, "restart.policy", rs->policy, restart_names, _RESTART_POLICY_MAX, &e)) < 0 ||
+	    (r = get_duration(l, "restart.delay", rs->delay, true, &c->restart_delay_usec)) < 0 ||
+	    (r = get_duration(l, "restart.max-delay", rs->max_delay, true, &c->restart_max_delay_usec)) < 0)
+		return r;
+	c->restart_policy = (enum restart_policy)e;
+	if (c->restart_delay_usec > c->restart_max_delay_usec) {
+		char why[64], buf[32];
+		snprintf(why, sizeof(why), "longer than restart.max-delay (%s)",
+			 format_duration(c->restart_max_delay_usec, buf));
+		const char *key = rs->delay ? "restart.delay" : "restart.max-delay";
+		return loader_fail_value(l, key, why, rs->delay ? rs->delay : rs->max_delay);
 	}
-	if (raw->stop) {
-		if ((r = get_signal(l, "stop.signal", raw->stop->signal, &c->stop_signal)) < 0 ||
-		    (r = get_duration(l, "stop.timeout", raw->stop->timeout, true, &c->stop_timeout_usec)) < 0 ||
-		    (r = get_duration(l, "stop.drain", raw->stop->drain, false, &c->stop_drain_usec)) < 0)
-			return r;
-		if (c->stop_drain_usec > 0 && !c->preload)
-			return loader_fail_value(
-				l, "stop.drain",
-				"needs program.preload: true (the shim stops the old generation accepting)",
-				raw->stop->drain);
-	}
-	if (raw->restart) {
-		e = (int)c->restart_policy;
-		/* A zero delay would double to zero forever: a program that dies at once would be restarted in a loop.
-		 */
-		if ((r = get_enum(l, "restart.policy", raw->restart->policy, restart_names, _RESTART_POLICY_MAX, &e)) <
-			    0 ||
-		    (r = get_duration(l, "restart.delay", raw->restart->delay, true, &c->restart_delay_usec)) < 0 ||
-		    (r = get_duration(l, "restart.max-delay", raw->restart->max_delay, true,
-				      &c->restart_max_delay_usec)) < 0)
-			return r;
-		c->restart_policy = (enum restart_policy)e;
-		if (c->restart_delay_usec > c->restart_max_delay_usec) {
-			char why[64], buf[32];
-			snprintf(why, sizeof(why), "longer than restart.max-delay (%s)",
-				 format_duration(c->restart_max_delay_usec, buf));
-			const char *key = raw->restart->delay ? "restart.delay" : "restart.max-delay";
-			return loader_fail_value(l, key, why,
-						 raw->restart->delay ? raw->restart->delay : raw->restart->max_delay);
-		}
-	}
+	return 0;
+}
+
+static int load_notify_socket(struct loader *l, const char *s, struct config *c) {
+	if (!streq(s, "auto") && !streq(s, "abstract") && *s != '/')
+		return loader_fail_value(l, "notify.socket", "must be auto, abstract or an absolute path", s);
+	if (*s == '/' && strlen(s) >= ADDR_UNIX_PATH_MAX)
+		return loader_fail_value(l, "notify.socket", "too long for a unix socket path (max 107 bytes)", s);
+	if (*s == '/' && s[strlen(s) - 1] == '/')
+		return loader_fail_value(l, "notify.socket", "must name the socket file, not a directory", s);
+	if (!streq(s, "auto") && !(c->notify_socket = strdup(s)))
+		return -ENOMEM;
+	return 0;
+}
+
+static int load_control_socket(struct loader *l, const char *s, struct config *c) {
+	if (*s && *s != '/')
+		return loader_fail_value(l, "control.socket", "must be an absolute path, or \"\" to disable the socket",
+					 s);
+	if (strlen(s) >= ADDR_UNIX_PATH_MAX)
+		return loader_fail_value(l, "control.socket", "too long for a unix socket path (max 107 bytes)", s);
+	if (!(c->control_socket = strdup(s)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The sections after listeners and program, in the file's order. */
+static int load_sections(struct loader *l, const struct raw_config *raw, struct config *c) {
+	int r;
+
+	if ((raw->readiness && (r = load_readiness(l, raw->readiness, c)) < 0) ||
+	    (raw->reload && (r = load_reload(l, raw->reload, c)) < 0) ||
+	    (raw->stop && (r = load_stop(l, raw->stop, c)) < 0) ||
+	    (raw->restart && (r = load_restart(l, raw->restart, c)) < 0))
+		return r;
 	if (raw->systemd) {
-		e = (int)c->fd_store;
+		int e = (int)c->fd_store;
 		if ((r = get_enum(l, "systemd.fd-store", raw->systemd->fd_store, fd_store_names, _FD_STORE_MAX, &e)) <
 		    0)
 			return r;
 		c->fd_store = (enum fd_store_mode)e;
 	}
-	if (raw->notify && raw->notify->socket) {
-		const char *s = raw->notify->socket;
-		if (!streq(s, "auto") && !streq(s, "abstract") && *s != '/')
-			return loader_fail_value(l, "notify.socket", "must be auto, abstract or an absolute path", s);
-		if (*s == '/' && strlen(s) >= ADDR_UNIX_PATH_MAX)
-			return loader_fail_value(l, "notify.socket", "too long for a unix socket path (max 107 bytes)",
-						 s);
-		if (*s == '/' && s[strlen(s) - 1] == '/')
-			return loader_fail_value(l, "notify.socket", "must name the socket file, not a directory", s);
-		if (!streq(s, "auto") && !(c->notify_socket = strdup(s)))
-			return -ENOMEM;
-	}
-	if (raw->control && raw->control->socket) {
-		const char *s = raw->control->socket;
-		if (*s && *s != '/')
-			return loader_fail_value(l, "control.socket",
-						 "must be an absolute path, or \"\" to disable the socket", s);
-		if (strlen(s) >= ADDR_UNIX_PATH_MAX)
-			return loader_fail_value(l, "control.socket", "too long for a unix socket path (max 107 bytes)",
-						 s);
-		if (!(c->control_socket = strdup(s)))
-			return -ENOMEM;
-	}
+	if ((raw->notify && raw->notify->socket && (r = load_notify_socket(l, raw->notify->socket, c)) < 0) ||
+	    (raw->control && raw->control->socket && (r = load_control_socket(l, raw->control->socket, c)) < 0))
+		return r;
 	return 0;
 }
 
@@ -632,84 +683,6 @@ int config_from_raw(struct loader *l, const struct raw_config *raw, struct confi
 	if (raw->program && (r = load_program(l, raw->program, c)) < 0)
 		return r;
 	return load_sections(l, raw, c);
-}
-
-/* ---- The control socket's path ---- */
-
-/* FNV-1a, 32 bits: a stable, dependency-free hash, so that every baton version derives the same path. */
-static uint32_t fnv1a(const char *s) {
-	uint32_t h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		h ^= *p;
-		h *= 16777619u;
-	}
-	return h;
-}
-
-int config_control_socket_of(const char *path, const char *control_socket, char **ret) {
-	char *p = NULL;
-
-	if (control_socket) {
-		if (control_socket[0] && !(p = strdup(control_socket)))
-			return -ENOMEM;
-		*ret = p;
-		return 0;
-	}
-	if (!path) {
-		*ret = NULL;
-		return 0;
-	}
-
-	/* The real path, so that "baton reload -c ./app.yaml" from another directory or through a symlink finds the
-	 * socket that "baton run -c /etc/app.yaml" created. A file that vanished falls back to its absolute name. */
-	_cleanup_free_ char *real = realpath(path, NULL);
-	if (!real) {
-		if (errno == ENOMEM)
-			return -ENOMEM;
-		_cleanup_free_ char *cwd = path[0] == '/' ? NULL : getcwd(NULL, 0);
-		if (asprintf(&real, "%s%s%s", strempty(cwd), cwd ? "/" : "", path) < 0) {
-			real = NULL;
-			return -ENOMEM;
-		}
-	}
-
-	const char *base = strrchr(real, '/');
-	base = base ? base + 1 : real;
-	size_t base_len = strlen(base);
-	for (const char *const *ext = (const char *const[]){".yaml", ".yml", NULL}; *ext; ext++) {
-		size_t n = strlen(*ext);
-		if (base_len > n && !strcmp(base + base_len - n, *ext)) {
-			base_len -= n;
-			break;
-		}
-	}
-
-	_cleanup_free_ char *dir = NULL;
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int r;
-	if (geteuid() == 0)
-		r = asprintf(&dir, "/run/baton");
-	else if (xdg && xdg[0] == '/')
-		r = asprintf(&dir, "%s/baton", xdg);
-	else
-		r = asprintf(&dir, "/tmp/baton-%u", (unsigned)geteuid());
-	if (r < 0) {
-		dir = NULL;
-		return -ENOMEM;
-	}
-
-	/* A long file name is cut to fit sun_path: the hash alone keeps the path unique. */
-	size_t fixed = strlen(dir) + 1 + 1 + 8 + strlen(".sock");
-	if (fixed + base_len > ADDR_UNIX_PATH_MAX - 1)
-		base_len = fixed < ADDR_UNIX_PATH_MAX - 1 ? ADDR_UNIX_PATH_MAX - 1 - fixed : 0;
-	if (asprintf(&p, "%s/%.*s-%08x.sock", dir, (int)base_len, base, fnv1a(real)) < 0)
-		return -ENOMEM;
-	*ret = p;
-	return 0;
-}
-
-int config_control_socket(const struct config *c, char **ret) {
-	return config_control_socket_of(c->path, c->control_socket, ret);
 }
 
 void config_free(struct config *c) {

@@ -141,7 +141,7 @@ int program_prepare(const struct program_spec *spec, struct program *ret, char *
 
 void program_free(struct program *p) {
 	strv_free(p->argv);
-	strv_free(p->envp);
+	free(p->envp); /* one allocation (spawn_build_env) */
 	free(p->fds);
 	free(p->groups);
 	*p = (struct program){0};

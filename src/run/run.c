@@ -548,7 +548,7 @@ static void handle_notify_message(struct run *r, struct notify_datagram *d) {
 }
 
 static void handle_notify(struct run *r) {
-	static struct notify_datagram d; /* 5 KiB: not on the stack; baton is single-threaded */
+	struct notify_datagram d;
 
 	/* Bounded, so that a flood of datagrams cannot starve the signalfd and the timer. */
 	for (int i = 0; i < 256 && r->sup.state != SUP_DONE; i++) {

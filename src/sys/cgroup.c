@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
@@ -114,9 +115,19 @@ static void enable_controllers(struct cgroup_tree *t) {
 		snprintf(t->controllers, sizeof(t->controllers), "%s", buf);
 }
 
+/* Whether the baton that created dir (open) is gone: it holds a lock on the directory for as long as it lives (see
+ * create_own), across `baton upgrade` too. The lock, not the PID in the name, answers for a baton in another pid
+ * namespace, whose PID means nothing here, and for one still starting, not yet moved into its leaf. A baton of a
+ * version before the lock is asked by its PID alone. */
+static bool owner_gone(long pid, int dir) {
+	if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		return false;
+	return flock(dir, LOCK_EX | LOCK_NB) == 0;
+}
+
 /* Removes what a baton that was killed (SIGKILL: no clean-up) left in the shared cgroup origin: "baton-PID" whose
- * PID is no process here. Only empty cgroups can be removed at all, and the leaf "supervisor" goes first: where a
- * baton still lives in it (one in another pid namespace), its rmdir fails and nothing of that directory is touched. */
+ * owner is gone (owner_gone). Only empty cgroups can be removed at all, and the leaf "supervisor" goes first: where a
+ * baton still lives in it, its rmdir fails and nothing of that directory is touched. */
 static void sweep_stale(int origin) {
 	int dfd = dup(origin);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -130,13 +141,14 @@ static void sweep_stale(int origin) {
 		if (de->d_type != DT_DIR || strncmp(de->d_name, "baton-", 6) != 0)
 			continue;
 		long pid = strtol(de->d_name + 6, &end, 10);
-		if (end == de->d_name + 6 || (*end && *end != '.') || pid <= 0 || kill((pid_t)pid, 0) == 0 ||
-		    errno != ESRCH)
+		if (end == de->d_name + 6 || (*end && *end != '.'))
 			continue;
 		int sub = openat(origin, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (sub < 0)
 			continue;
-		if (unlinkat(sub, SUPERVISOR_LEAF, AT_REMOVEDIR) == 0 || errno == ENOENT) {
+		if (!owner_gone(pid, sub))
+			close(sub);
+		else if (unlinkat(sub, SUPERVISOR_LEAF, AT_REMOVEDIR) == 0 || errno == ENOENT) {
 			DIR *sd = fdopendir(sub);
 			for (struct dirent *se; sd && (se = readdir(sd));)
 				if (se->d_type == DT_DIR && se->d_name[0] != '.')
@@ -191,6 +203,10 @@ static int create_own(int origin, const char *dir, const char *own, char **ret_p
 	}
 	*ret_path = path;
 	*ret_fd = openat(origin, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Held as long as this baton lives (the fd is kept across `baton upgrade`): the sign to other batons' sweep
+	 * that this directory is not a leftover (owner_gone). */
+	if (*ret_fd >= 0)
+		(void)flock(*ret_fd, LOCK_EX | LOCK_NB);
 	return 0;
 }
 
@@ -494,6 +510,8 @@ int cgroup_tree_deserialize(struct ser_reader *rd, struct cgroup_tree *t) {
 		return k;
 	/* An upgrade waits for the start, after which baton is in its leaf (cgroup_tree_settle()). */
 	t->settled = true;
+	/* The same open file keeps its lock across the exec; one from a version before the lock takes it now. */
+	(void)flock(t->fd, LOCK_EX | LOCK_NB);
 	while (ser_next(rd) > 0) {
 		if (!ser_key_has_prefix(rd, "cgroups.")) {
 			ser_unread(rd);

@@ -3,11 +3,14 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 #include "libsystemd.h"
@@ -281,6 +284,14 @@ void notify_datagram_close_fds(struct notify_datagram *d) {
 	d->n_fds = 0;
 }
 
+/* The buffer for datagrams longer than NOTIFY_INLINE_MAX: allocated by the first one, kept for the next. */
+static char *large_buffer(void) {
+	static char *large;
+	if (!large)
+		large = malloc(NOTIFY_BUFFER_MAX + 1);
+	return large;
+}
+
 int notify_receive(int fd, struct notify_datagram *ret) {
 	/* Room for the credentials and the most fds the kernel passes in one message (SCM_MAX_FD), so a legitimate
 	 * sender can never cause MSG_CTRUNC. */
@@ -288,7 +299,18 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * NOTIFY_FD_MAX)];
 	} control;
-	struct iovec iov = {.iov_base = ret->buf, .iov_len = NOTIFY_BUFFER_MAX};
+	/* SIOCINQ: the length of the next datagram, so that a short one (nearly all are) lands in small[]. */
+	int queued = 0;
+	char *buf = ret->small;
+	size_t room = NOTIFY_INLINE_MAX;
+	if (ioctl(fd, SIOCINQ, &queued) < 0 || queued > NOTIFY_INLINE_MAX) {
+		char *large = large_buffer();
+		if (large) {
+			buf = large;
+			room = NOTIFY_BUFFER_MAX;
+		}
+	}
+	struct iovec iov = {.iov_base = buf, .iov_len = room};
 	struct msghdr mh = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
@@ -297,8 +319,8 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 	};
 	ssize_t n;
 
-	/* The data is received straight into ret->buf (4 KiB, not worth a copy); pid, uid and fds are only filled in
-	 * below. Whatever happens, ret never holds fds the caller would have to close unless we return 1. */
+	/* pid, uid and fds are only filled in below. Whatever happens, ret never holds fds the caller would have to
+	 * close unless we return 1. */
 	ret->n_fds = 0;
 
 	do
@@ -332,9 +354,9 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 
 	/* With MSG_TRUNC, recvmsg() returns the datagram's real length: larger than our buffer means it was cut, and
 	 * systemd drops such messages too. */
-	if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > NOTIFY_BUFFER_MAX) {
+	if ((mh.msg_flags & MSG_TRUNC) || (size_t)n > room) {
 		notify_datagram_close_fds(ret);
-		return -EMSGSIZE;
+		return (size_t)n <= NOTIFY_BUFFER_MAX ? -ENOMEM : -EMSGSIZE;
 	}
 	/* MSG_CTRUNC: the kernel dropped (and closed) fds or credentials that did not fit. Our buffer holds the most
 	 * any sender can pass, so this means something unexpected (e.g. an LSM adding a cmsg); without complete
@@ -345,7 +367,8 @@ int notify_receive(int fd, struct notify_datagram *ret) {
 		return -EMSGSIZE;
 	}
 
-	ret->buf[n] = '\0';
+	buf[n] = '\0';
+	ret->buf = buf;
 	ret->len = (size_t)n;
 	ret->pid = pid;
 	ret->uid = uid;

@@ -53,17 +53,24 @@ int notify_default_path(char **ret);
  * notify_server_open() bound (dev, ino). */
 void notify_server_remove(const char *path, dev_t dev, ino_t ino);
 
+/* Most datagrams are a line or two ("READY=1", "STATUS=..."): those are received into small[], on the caller's
+ * stack; a larger one into a 4 KiB buffer that notify_receive() maps the first time one comes. An idle baton whose
+ * program never sends a long message (or none at all, as in a container) keeps no page for them. */
+#define NOTIFY_INLINE_MAX 480
+
 struct notify_datagram {
-	char buf[NOTIFY_BUFFER_MAX + 1];
+	char *buf; /* the text, NUL-terminated: small[] or the large buffer, valid until the next notify_receive() */
 	size_t len;
 	pid_t pid; /* from SCM_CREDENTIALS; 0 if the datagram had none */
 	uid_t uid;
-	int fds[NOTIFY_FD_MAX];
 	size_t n_fds; /* received close-on-exec; the caller must close them (notify_datagram_close_fds) */
+	int fds[NOTIFY_FD_MAX];
+	char small[NOTIFY_INLINE_MAX + 1];
 };
 
 /* Receives one datagram. Returns 1 when one was read, 0 when the socket is drained (EAGAIN), -EMSGSIZE for an
- * oversized (truncated) datagram, whose fds are already closed, or another negative errno. */
+ * oversized (truncated) datagram, whose fds are already closed, or another negative errno (-ENOMEM: a datagram
+ * longer than NOTIFY_INLINE_MAX found no memory to land in; it was dropped like an oversized one). */
 int notify_receive(int fd, struct notify_datagram *ret);
 void notify_datagram_close_fds(struct notify_datagram *d);
 

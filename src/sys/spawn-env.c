@@ -3,6 +3,7 @@
  * {fd:NAME} in the command. Pure, and async-signal-safe where the forked child calls it (spawn_set_listen_pid). Does
  * not log. */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,113 +50,120 @@ static bool env_list_sets(char *const *list, size_t from, const char *name, size
 	return false;
 }
 
-static int env_push(char **env, size_t *n, char *entry) {
-	if (!entry)
-		return -ENOMEM;
-	env[(*n)++] = entry;
-	return 0;
+/* The environment is one allocation: the pointer array, then the strings it points at. One free() releases it, and
+ * a start leaves no trail of small strings behind in baton's heap. */
+struct env_block {
+	char **env;
+	size_t n;
+	char *next, *end;
+};
+
+static size_t strv_bytes(char *const *l) {
+	size_t len = 0;
+	for (size_t i = 0; l && l[i]; i++)
+		len += strlen(l[i]) + 1;
+	return len;
 }
 
-static char *join_names(char *const *names, size_t n) {
-	size_t len = strlen("LISTEN_FDNAMES=") + 1;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(names[i]) + 1;
-	char *s = malloc(len), *p = s;
-	if (!s)
-		return NULL;
-	p = stpcpy(p, "LISTEN_FDNAMES=");
+static void block_add(struct env_block *b, const char *s, size_t len) {
+	char *d = b->next;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	b->next += len + 1;
+	b->env[b->n++] = d;
+}
+
+__attribute__((format(printf, 2, 3))) static void block_printf(struct env_block *b, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	size_t room = (size_t)(b->end - b->next);
+	int len = vsnprintf(b->next, room, fmt, ap);
+	va_end(ap);
+	b->env[b->n++] = b->next;
+	/* own_bytes() leaves room for every string; were it ever short, the entry is cut, never overrun. */
+	b->next += len >= 0 && (size_t)len < room ? (size_t)len + 1 : room;
+}
+
+/* "PREFIX" followed by zeroes with room for any pid's digits. */
+static void block_pid_slot(struct env_block *b, const char *prefix) {
+	size_t len = strlen(prefix);
+	memset(b->next, 0, len + LISTEN_PID_ROOM);
+	block_add(b, prefix, len);
+	b->next += LISTEN_PID_ROOM - 1;
+}
+
+static void block_names(struct env_block *b, char *const *names, size_t n) {
+	char *s = b->next, *p = stpcpy(s, "LISTEN_FDNAMES=");
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			*p++ = ':';
 		p = stpcpy(p, names[i]);
 	}
-	return s;
-}
-
-/* "PREFIX" followed by zeroes with room for any pid's digits. */
-static char *pid_slot(const char *prefix) {
-	size_t len = strlen(prefix);
-	char *slot = calloc(1, len + LISTEN_PID_ROOM);
-	if (slot)
-		memcpy(slot, prefix, len);
-	return slot;
+	b->env[b->n++] = s;
+	b->next = p + 1;
 }
 
 /* Copies the entries of list that no later one replaces: none without a name or reserved for baton, none that a
  * later entry of list sets again (when last_wins), none that an entry of win1 or win2 sets. */
-static int env_copy(char **env, size_t *n, char *const *list, bool last_wins, char *const *win1, char *const *win2) {
+static void env_copy(struct env_block *b, char *const *list, bool last_wins, char *const *win1, char *const *win2) {
 	for (size_t i = 0; list && list[i]; i++) {
 		const char *e = list[i];
 		size_t len = env_name_len(e);
 		if (len == 0 || env_name_reserved(e, len) || (last_wins && env_list_sets(list, i + 1, e, len)) ||
 		    env_list_sets(win1, 0, e, len) || env_list_sets(win2, 0, e, len))
 			continue;
-		int r = env_push(env, n, strdup(e));
-		if (r < 0)
-			return r;
+		block_add(b, e, strlen(e));
 	}
-	return 0;
 }
 
-int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
-	size_t n_base = strv_length(p->base), n_over = strv_length(p->overrides), n_extra = strv_length(p->extra),
-	       n = 0;
-	/* base + overrides + LISTEN_FDS, LISTEN_FDNAMES, NOTIFY_SOCKET, BATON_GENERATION, WATCHDOG_USEC, WATCHDOG_PID,
-	 * LISTEN_PID + NULL */
-	_cleanup_strv_free_ char **env = calloc(n_base + n_over + n_extra + 8, sizeof(char *));
-	int r;
-
-	if (!env)
-		return -ENOMEM;
-
-	/* The reserved variables are baton's to set: a second NOTIFY_SOCKET or LISTEN_FDS would leave the child to
-	 * guess which one counts (getenv() takes the first). A later override of the same name wins. */
-	if ((r = env_copy(env, &n, p->base, false, p->overrides, p->extra)) < 0 ||
-	    (r = env_copy(env, &n, p->overrides, true, p->extra, NULL)) < 0 ||
-	    (r = env_copy(env, &n, p->extra, true, NULL, NULL)) < 0)
-		return r;
-
+/* baton's own variables, after the copied ones; the pid slots last (spawn_set_listen_pid takes the last match). */
+static void env_add_own(struct env_block *b, const struct spawn_env_params *p) {
 	if (p->n_fds > 0) {
-		r = env_push(env, &n, strdup_printf("LISTEN_FDS=%zu", p->n_fds));
-		if (r < 0)
-			return r;
+		block_printf(b, "LISTEN_FDS=%zu", p->n_fds);
 		/* Without names sd_listen_fds_with_names() reports "unknown" for each fd, which is still consistent. */
-		if (p->names) {
-			r = env_push(env, &n, join_names(p->names, p->n_fds));
-			if (r < 0)
-				return r;
-		}
+		if (p->names)
+			block_names(b, p->names, p->n_fds);
 	}
-	if (p->notify_socket) {
-		r = env_push(env, &n, strdup_printf("NOTIFY_SOCKET=%s", p->notify_socket));
-		if (r < 0)
-			return r;
-	}
-	r = env_push(env, &n, strdup_printf("BATON_GENERATION=%u", p->generation));
-	if (r < 0)
-		return r;
-
+	if (p->notify_socket)
+		block_printf(b, "NOTIFY_SOCKET=%s", p->notify_socket);
+	block_printf(b, "BATON_GENERATION=%u", p->generation);
 	if (p->watchdog_usec > 0) {
 		/* sd_watchdog_enabled() heeds WATCHDOG_USEC only when WATCHDOG_PID is unset or its own pid: the slot
 		 * is filled after fork, like LISTEN_PID's. */
-		r = env_push(env, &n, strdup_printf("WATCHDOG_USEC=%" PRIu64, p->watchdog_usec));
-		if (r < 0)
-			return r;
-		r = env_push(env, &n, pid_slot(WATCHDOG_PID_PREFIX));
-		if (r < 0)
-			return r;
+		block_printf(b, "WATCHDOG_USEC=%" PRIu64, p->watchdog_usec);
+		block_pid_slot(b, WATCHDOG_PID_PREFIX);
 	}
+	/* LISTEN_PID must be the pid of the process that reads it, known only after fork. The slot is zero-filled
+	 * with room for any pid so that the child can fill it without allocating (spawn_set_listen_pid). */
+	if (p->n_fds > 0)
+		block_pid_slot(b, LISTEN_PID_PREFIX);
+}
 
-	if (p->n_fds > 0) {
-		/* LISTEN_PID must be the pid of the process that reads it, known only after fork. The slot is
-		 * zero-filled with room for any pid so that the child can fill it without allocating
-		 * (spawn_set_listen_pid). */
-		r = env_push(env, &n, pid_slot(LISTEN_PID_PREFIX));
-		if (r < 0)
-			return r;
-	}
+/* Room for env_add_own's strings: the names and the socket path, and at most 64 bytes for each other variable. */
+static size_t own_bytes(const struct spawn_env_params *p) {
+	size_t len = 6 * 64 + (p->notify_socket ? strlen(p->notify_socket) : 0);
+	for (size_t i = 0; p->names && i < p->n_fds; i++)
+		len += strlen(p->names[i]) + 1;
+	return len;
+}
 
-	*ret = TAKE_PTR(env);
+int spawn_build_env(const struct spawn_env_params *p, char ***ret) {
+	/* base + overrides + extra + LISTEN_FDS, LISTEN_FDNAMES, NOTIFY_SOCKET, BATON_GENERATION, WATCHDOG_USEC,
+	 * WATCHDOG_PID, LISTEN_PID + NULL */
+	size_t slots = strv_length(p->base) + strv_length(p->overrides) + strv_length(p->extra) + 8;
+	size_t bytes = strv_bytes(p->base) + strv_bytes(p->overrides) + strv_bytes(p->extra) + own_bytes(p);
+	char **env = calloc(1, slots * sizeof(char *) + bytes);
+	if (!env)
+		return -ENOMEM;
+	struct env_block b = {.env = env, .next = (char *)(env + slots), .end = (char *)(env + slots) + bytes};
+
+	/* The reserved variables are baton's to set: a second NOTIFY_SOCKET or LISTEN_FDS would leave the child to
+	 * guess which one counts (getenv() takes the first). A later override of the same name wins. */
+	env_copy(&b, p->base, false, p->overrides, p->extra);
+	env_copy(&b, p->overrides, true, p->extra, NULL);
+	env_copy(&b, p->extra, true, NULL, NULL);
+	env_add_own(&b, p);
+	*ret = env;
 	return 0;
 }
 

@@ -24,7 +24,8 @@ struct spawn_env_params {
  * "LISTEN_PID=" placeholder (when n_fds > 0), NOTIFY_SOCKET, BATON_GENERATION, and with watchdog_usec WATCHDOG_USEC
  * and a "WATCHDOG_PID=" placeholder. The placeholders come last and have room for any pid, so the child can fill
  * them in after fork without allocating (spawn_set_listen_pid).
- * Entries without '=' are dropped, and so are overrides of the variables baton sets. Pure. Returns 0 or -ENOMEM. */
+ * Entries without '=' are dropped, and so are overrides of the variables baton sets. *ret is one allocation (the
+ * array and its strings): release it with free(). Pure. Returns 0 or -ENOMEM. */
 int spawn_build_env(const struct spawn_env_params *p, char ***ret);
 
 /* Writes pid's decimal digits into the "LISTEN_PID=" and "WATCHDOG_PID=" slots of an envp from spawn_build_env (the

@@ -448,7 +448,12 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 		return fail_error(ret_error, -EINVAL, "no command to run");
 	if (p->n_fds > SPAWN_FDS_MAX)
 		return fail_error(ret_error, -EINVAL, "too many fds to pass: %zu", p->n_fds);
-	_cleanup_free_ int *temps = calloc(p->n_fds ? p->n_fds : 1, sizeof(int));
+	/* A few fds (most programs): their temps are on this stack, not one more allocation made and freed at each
+	 * start between the ones that stay (an idle baton's heap is one page). */
+	int temps_few[16];
+	bool few = p->n_fds <= ARRAY_SIZE(temps_few);
+	_cleanup_free_ int *temps_many = few ? NULL : calloc(p->n_fds, sizeof(int));
+	int *temps = few ? temps_few : temps_many;
 	if (!temps)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->n_fds; i++)

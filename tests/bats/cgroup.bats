@@ -328,6 +328,27 @@ baton_in_leaf() { [[ "$(baton_cgroup)" == */baton-$BATON_PID/supervisor ]]; }
   [[ ! -e "$dir" ]] || fail "$dir is left: $(ls "$dir")"
 }
 
+@test "a baton still starting keeps its cgroups when a baton in another pid namespace starts beside it" {
+  # Until its first generation is ready, baton's leaf is empty (it moves in then: cgroup_tree_settle). A baton in a
+  # pid namespace of its own (a container sharing this cgroup) cannot see this baton's PID: only the lock baton holds
+  # on its directory tells its sweep that this is no leftover.
+  CFG_PROGRAM="  cgroup: required" CFG_READINESS="{timeout: 20s}" demo_config --ready-delay 4000
+  baton_start run -c "$CFG"
+  wait_log "generation 1 started"
+  dir="$(cg_dir)/baton-$BATON_PID"
+  [[ -d "$dir/supervisor" ]]
+  run unshare --pid --fork "$BATON" run --set program.cgroup=required -- /bin/true
+  assert_success
+  [[ -d "$dir/supervisor" ]] || fail "the other baton removed $dir/supervisor"
+  wait_log "generation 1 is ready"
+  wait_for baton_in_leaf
+  run log_has "Failed to move baton"
+  assert_failure
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$dir" ]] || fail "$dir is left: $(ls "$dir")"
+}
+
 @test "program.cgroup required where none can be had: exit 111, naming the reason; auto falls back with one line" {
   # BATON_CGROUP_ROOT (for tests only) points baton at a hierarchy that is not there.
   CFG_PROGRAM="  cgroup: required" CFG_READINESS="{type: none}" CFG_EXTRA="restart: {policy: never}" write_config /bin/true

@@ -21,7 +21,7 @@ ranks='
 4  sys         keeper.c
 5  config      config-libcyaml.c
 6  config      config-loader.c
-7  config      config.c config-internal.h
+7  config      config.c config-internal.h config-socket.c
 8  config      config-yaml.c config-print.c
 9  config      config-cli.c config-peek.c
 10 exec        compat.c sockets.c
@@ -46,8 +46,9 @@ ranks='
 #               and exec), the notify and control protocols, baton's cgroup v2 subtree; keeper (above spawn, which
 #               it calls): a generation's keeper where there are no cgroups
 #   config      config-libcyaml (libcyaml and libyaml loaded with dlopen()), config-loader (the document of one
-#               load, errors naming the key and its line), config (the model, defaults, validation), config-yaml
-#               (the schema, loading, --set) and config-print, config-cli and config-peek (control.socket alone)
+#               load, errors naming the key and its line), config (the model, defaults, validation), config-socket
+#               (the control socket's path), config-yaml (the schema, loading, --set) and config-print, config-cli and
+#               config-peek (control.socket alone)
 #   exec        what a config asks of a program's world; program: the exec of a program for a config
 #   generation  the list, what belongs to a generation (members, its cgroups), starting and stopping it; then
 #               readiness and upstream, the mechanisms the state machine drives; generations across an upgrade

@@ -194,7 +194,7 @@ static void test_preload(void) {
 	CHECK_STREQ(env_get(envp, "PATH"), "/bin", "baton's other variables stay");
 	CHECK(!env_get(envp, "BATON_DRAIN_SIGNAL"), "no BATON_DRAIN_SIGNAL without stop.drain");
 	strv_free(extra);
-	strv_free(envp);
+	free(envp);
 	extra = NULL;
 
 	/* BATON_DRAIN_SIGNAL: only with stop.drain, with the signal given. */

@@ -126,6 +126,19 @@ static void test_schema_errors(void) {
 	load_fails("listeners:\n  - tcp://:80\n",
 	           "key 'listeners[0]': expected a mapping, got a scalar: 'tcp://:80' (line 2)",
 	           "listener is a scalar");
+	{
+		/* The path of the 124th entry: an index of three digits, then the key. */
+		char text[8192] = "listeners:\n";
+		for (int i = 0; i < 123; i++)
+			snprintf(text + strlen(text), sizeof(text) - strlen(text), "  - {name: l%d, address: 'tcp://:%d'}\n",
+			         i, 1000 + i);
+		strcat(text, "  - {name: x, adress: 'tcp://:80'}\n");
+		load_fails(text,
+		           "key 'listeners[123].adress': unknown key (expected one of: name, address, backlog, reuse-port, "
+		           "reuse-address, ipv6-only, freebind, transparent, keepalive, nodelay, defer-accept, fastopen, "
+		           "receive-buffer, send-buffer, mode, owner, group, inherit) (line 125)",
+		           "a key path with a three-digit index");
+	}
 	load_fails("listeners:\n  - name: [a, b]\n    address: tcp://:80\n",
 	           "key 'listeners[0].name': expected a scalar value, got a list (line 2)", "name is a list");
 	load_fails("program:\n  command: /bin/app\n",

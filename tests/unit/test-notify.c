@@ -428,6 +428,26 @@ static void test_socket(void) {
 		      "and parses");
 	}
 
+	/* Short datagrams land in the caller's small[], longer ones in the large buffer; both whole, at either side of
+	 * the line, and an empty one too. */
+	{
+		static char text[NOTIFY_INLINE_MAX + 2];
+		memset(text, 'z', sizeof(text));
+		memcpy(text, "STATUS=", 7);
+		for (size_t len = NOTIFY_INLINE_MAX; len <= NOTIFY_INLINE_MAX + 1; len++) {
+			CHECK(send_datagram(path, text, len, -1, 0) == (ssize_t)len, "sendmsg %zu bytes", len);
+			r = notify_receive(fd, &d);
+			CHECK(r == 1 && d.len == len && d.buf[len] == '\0' && memcmp(d.buf, text, len) == 0,
+			      "a datagram of %zu bytes is received whole (%d, %zu)", len, r, d.len);
+			CHECK((d.buf == d.small) == (len <= NOTIFY_INLINE_MAX), "%zu bytes: %s buffer", len,
+			      d.buf == d.small ? "the small" : "the large");
+		}
+		CHECK(send_datagram(path, "", 0, -1, 0) == 0, "sendmsg 0 bytes");
+		r = notify_receive(fd, &d);
+		CHECK(r == 1 && d.len == 0 && d.buf[0] == '\0', "an empty datagram is received (%d, %zu)", r, d.len);
+		CHECK(notify_receive(fd, &d) == 0, "drained after the empty one");
+	}
+
 	/* The most fds a datagram can carry fit in our control buffer (no MSG_CTRUNC). */
 	{
 		CHECK(pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) == 0, "pipe");

@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <poll.h>
@@ -99,7 +100,7 @@ static void test_env(void) {
 		CHECK_STREQ(env[strv_length(env) - 1], pids[i].want, "LISTEN_PID slot filled for pid %d",
 		            (int)pids[i].pid);
 	}
-	strv_free(env);
+	free(env);
 
 	/* No fds: none of the LISTEN_* variables, and nothing for the child to fill in. */
 	char *overrides2[] = {"A=1", "A=2", NULL};
@@ -114,7 +115,7 @@ static void test_env(void) {
 	CHECK(count_name(env, "A") == 1 && streq(env_get(env, "A"), "2"), "the later of two overrides wins");
 	spawn_set_listen_pid(env, 77);
 	CHECK(count_name(env, "LISTEN_PID") == 0, "spawn_set_listen_pid without a slot changes nothing");
-	strv_free(env);
+	free(env);
 
 	/* One fd, empty base. */
 	char *one[] = {"web", NULL};
@@ -124,7 +125,7 @@ static void test_env(void) {
 	CHECK_STREQ(env_get(env, "LISTEN_FDNAMES"), "web", "one name, no separator");
 	CHECK_STREQ(env_get(env, "LISTEN_FDS"), "1", "LISTEN_FDS=1");
 	CHECK_STREQ(env_get(env, "NOTIFY_SOCKET"), "@baton/1", "abstract notify socket kept as given");
-	strv_free(env);
+	free(env);
 
 	/* program.watchdog: the child's own WATCHDOG_USEC, and WATCHDOG_PID filled in after fork, replacing baton's. */
 	char *wbase[] = {"WATCHDOG_USEC=1", "WATCHDOG_PID=1", NULL};
@@ -139,7 +140,37 @@ static void test_env(void) {
 	spawn_set_listen_pid(env, 4321);
 	CHECK_STREQ(env_get(env, "WATCHDOG_PID"), "4321", "WATCHDOG_PID filled with the child's pid");
 	CHECK_STREQ(env_get(env, "LISTEN_PID"), "4321", "LISTEN_PID filled too");
-	strv_free(env);
+	free(env);
+
+	/* The largest of everything in the one allocation: 1,000 names of 255 characters, a 107-byte socket path, the
+	 * largest pid, generation and watchdog (ASan catches a byte written past its end). */
+	static char names_text[1000][256];
+	static char *many[1001];
+	static char sock[108];
+	for (size_t i = 0; i < 1000; i++) {
+		memset(names_text[i], 'a' + (int)(i % 26), 255);
+		many[i] = names_text[i];
+	}
+	memset(sock, 's', 107);
+	sock[0] = '/';
+	p = (struct spawn_env_params){.base = wbase,
+				      .names = many,
+				      .n_fds = 1000,
+				      .notify_socket = sock,
+				      .generation = UINT_MAX,
+				      .watchdog_usec = UINT64_MAX};
+	env = NULL;
+	CHECK(spawn_build_env(&p, &env) == 0, "the largest environment builds");
+	spawn_set_listen_pid(env, INT_MAX);
+	const char *fdnames = env_get(env, "LISTEN_FDNAMES");
+	CHECK(fdnames && strlen(fdnames) == 1000 * 256 - 1 && fdnames[255] == ':' && fdnames[256] == 'b',
+	      "LISTEN_FDNAMES whole: 1,000 names (%zu bytes)", fdnames ? strlen(fdnames) : 0);
+	CHECK_STREQ(env_get(env, "NOTIFY_SOCKET"), sock, "NOTIFY_SOCKET whole");
+	CHECK_STREQ(env_get(env, "BATON_GENERATION"), "4294967295", "the largest generation");
+	CHECK_STREQ(env_get(env, "WATCHDOG_USEC"), "18446744073709551615", "the largest WATCHDOG_USEC");
+	CHECK_STREQ(env_get(env, "LISTEN_PID"), "2147483647", "the largest pid in LISTEN_PID");
+	CHECK_STREQ(env_get(env, "WATCHDOG_PID"), "2147483647", "and in WATCHDOG_PID");
+	free(env);
 }
 
 static void test_argv(void) {
@@ -448,7 +479,7 @@ static void test_spawn_layout(void) {
 
 	if (pidfd >= 0)
 		close(pidfd);
-	strv_free(envp);
+	free(envp);
 	free(error);
 	close(3);
 	close(4);
@@ -527,7 +558,7 @@ static void test_spawn_signal_state(void) {
 	CHECK(wait_exit(pid) == 0, "cat exits 0");
 	close(pidfd);
 	close(in[0]);
-	strv_free(envp);
+	free(envp);
 	free(error);
 }
 
@@ -551,7 +582,7 @@ static int spawn_simple(char **argv, const char *path, const char *cwd, struct s
 		close(pidfd);
 		r = wait_exit(pid);
 	}
-	strv_free(envp);
+	free(envp);
 	return r;
 }
 
@@ -667,7 +698,7 @@ static void test_spawn_credentials(void) {
 	/* id -G lists the supplementary groups: only nobody's own, not the supervisor's. */
 	CHECK(!strstr(buf + strlen(want), " 0") && !strstr(buf, "4242"), "the supervisor's groups are dropped");
 	close(pfd[0]);
-	strv_free(envp);
+	free(envp);
 	free(groups);
 }
 
@@ -701,7 +732,7 @@ static void test_spawn_nofile(void) {
 	snprintf(expect, sizeof(expect), "777 %lu", (unsigned long)want.rlim_max);
 	CHECK_STREQ(buf, expect, "child's RLIMIT_NOFILE is the one given");
 	close(pfd[0]);
-	strv_free(envp);
+	free(envp);
 }
 
 /* ---- spawn_preload_problem: can LD_PRELOAD work for the program? ---- */

@@ -64,8 +64,10 @@ static struct listener http = {.name = (char *)"http", .fd = -1};
 /* One message, parsed as baton parses it, from g; fds (may be -1) ride along as SCM_RIGHTS would bring them. */
 static enum upstream_action message(struct generation *g, bool serving, const char *text, int fd, uint64_t now) {
 	static struct notify_datagram d;
+	static char buf[NOTIFY_BUFFER_MAX + 1];
 	struct notify_msg m;
 	d.len = strlen(text);
+	d.buf = buf;
 	memcpy(d.buf, text, d.len + 1);
 	d.n_fds = 0;
 	if (fd >= 0)
