@@ -254,6 +254,20 @@ void generations_adopt(struct generation *list, struct remnant *remnants, pid_t 
 		for_each_process(adopt_one, &a);
 }
 
+void generations_keeper_gone(struct generation *list, struct remnant *remnants, pid_t keeper, bool killed) {
+	struct adoption a = {.list = list, .remnants = remnants, .self = getpid()};
+	for (a.g = list; a.g && a.g->keeper != keeper; a.g = a.g->next)
+		;
+	for (a.rm = a.g ? NULL : remnants; a.rm && !(a.rm->kept && a.rm->keeper == keeper); a.rm = a.rm->next)
+		;
+	if (a.g)
+		a.g->keeper = 0;
+	if (a.rm)
+		a.rm->keeper = 0;
+	if (killed && (a.g || a.rm))
+		for_each_process(adopt_one, &a);
+}
+
 bool generation_has(const struct generation *g, pid_t pid) {
 	char name[32];
 	if (g->keeper > 0)
@@ -481,7 +495,7 @@ void remnants_due(struct remnant **list, uint64_t now) {
 		if (rm->kill_usec > now)
 			continue;
 		rm->kill_usec = USEC_INFINITY;
-		if (rm->kept)
+		if (rm->kept && rm->keeper > 0)
 			log_warning("generation %u: the processes under its keeper (pid %d) outlived stop.timeout, "
 				    "sending SIGKILL",
 				    rm->id, (int)rm->keeper);

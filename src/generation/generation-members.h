@@ -24,6 +24,10 @@ void generation_kill_strays(struct generation *list, struct generation *g);
  * nobody has claimed yet (keepers are claimed), are adopted by the generation or remnant that pid belonged to, so
  * that they are stopped and killed with it; a reaped adopted pid leaves its list. */
 void generations_adopt(struct generation *list, struct remnant *remnants, pid_t reaped);
+/* The keeper pid (of a generation or a remnant) was reaped: it is nobody's keeper any more. killed: it died of a
+ * signal (someone killed it) rather than exiting with nothing left under it; what it held re-parented to baton, and
+ * baton's children nobody has claimed are adopted by its generation or remnant, as orphans without a keeper are. */
+void generations_keeper_gone(struct generation *list, struct remnant *remnants, pid_t keeper, bool killed);
 /* Adds pid to g's adopted processes (without a cgroup: its old main process after MAINPID=), unless it is there
  * already. Returns 0 or -ENOMEM. */
 int generation_adopt_pid(struct generation *g, pid_t pid);

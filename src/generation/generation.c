@@ -411,7 +411,8 @@ void generation_follow(struct evloop *loop, struct generation *g, pid_t pid) {
 
 void generation_follow_main(struct evloop *loop, struct generation *g, pid_t pid) {
 	pid_t old = g->pid;
-	if (!g->in_cgroup && old > 0 && generation_adopt_pid(g, old) < 0)
+	/* A keeper holds the old one in its subtree (and reaps it): only without either is it adopted. */
+	if (!g->in_cgroup && g->keeper <= 0 && old > 0 && generation_adopt_pid(g, old) < 0)
 		log_warning("generation %u: cannot keep track of its old main process %d, ignoring", g->id, (int)old);
 	generation_follow(loop, g, pid);
 }

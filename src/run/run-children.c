@@ -107,7 +107,7 @@ void run_keeper_reports(struct run *r, unsigned id, bool all) {
 /* pid was a keeper: what it reported first, then its end. A generation's keeper ends with the last of its
  * processes (the main process first); should it die before (killed by someone), what it held is baton's again, as
  * orphans. */
-static bool keeper_reaped(struct run *r, pid_t pid) {
+static bool keeper_reaped(struct run *r, pid_t pid, int status) {
 	struct generation *g = r->sup.generations;
 	struct remnant *rm = r->remnants;
 	for (; g && g->keeper != pid; g = g->next)
@@ -127,11 +127,12 @@ static bool keeper_reaped(struct run *r, pid_t pid) {
 		log_info("generation %u: nothing is left under its keeper: no daemon is left to become ready", g->id);
 		g->deadline_usec = now_usec();
 	}
-	if (g)
-		g->keeper = 0;
-	for (rm = r->remnants; rm; rm = rm->next)
-		if (rm->kept && rm->keeper == pid)
-			rm->keeper = 0;
+	for (rm = r->remnants; rm && !(rm->kept && rm->keeper == pid); rm = rm->next)
+		;
+	if (rm && WIFSIGNALED(status))
+		log_warning("generation %u: its keeper (pid %d) was killed; what is left of it is baton's orphans now",
+			    rm->id, (int)pid);
+	generations_keeper_gone(r->sup.generations, r->remnants, pid, WIFSIGNALED(status));
 	return true;
 }
 
@@ -171,7 +172,7 @@ void run_reap_children(struct run *r) {
 		}
 		if (WIFCONTINUED(status))
 			continue;
-		if (run_upgrade_reaped(r, pid, status) || keeper_reaped(r, pid))
+		if (run_upgrade_reaped(r, pid, status) || keeper_reaped(r, pid, status))
 			continue;
 
 		/* Without cgroups, what its end left to baton belongs to its generation: adopted before anything is

@@ -71,8 +71,12 @@ void run_sync_terminal(struct run *r) {
 	if (want == r->foreground)
 		return;
 	if (tcsetpgrp(STDIN_FILENO, want) < 0) {
-		/* The terminal went away (hung up), or the group is gone already: nothing to hand over. */
+		/* The terminal went away (hung up), or the group is gone already: nothing to hand over. A program that
+		 * took the foreground itself at its spawn and was gone (Ctrl-C; its keeper reaped it) before this ran
+		 * still held it: its end is the terminal's. */
 		log_debug_errno(errno, "Failed to give the terminal's foreground to process group %d", (int)want);
+		if (tcgetpgrp(STDIN_FILENO) == want)
+			r->foreground = want;
 		return;
 	}
 	r->foreground = want;

@@ -127,11 +127,26 @@ gone_start() {
 }
 gone_answer_field() { answer | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
 
-@test "gone-style: ready on the default (path) notify socket; with notify.socket: abstract its sd_notify cannot reach baton" {
+@test "gone-style: ready on the default (path) notify socket; with notify.socket: abstract its sd_notify cannot reach baton (Go before 1.22)" {
   gone_start
   stopped
 
   CFG_EXTRA="notify: {socket: abstract}" CFG_READINESS="{timeout: 2s}" write_config "$GO_BIN/gone-style" http
+  # Go before 1.22 counts a trailing NUL in a unix address that starts with one (golang/go#63579): gone's path-only
+  # sd_notify misses the abstract socket (Debian 12's Go 1.19). Go 1.22 stopped that, and it reaches baton (Debian
+  # 13's Go 1.24): the default path socket works with either.
+  local minor
+  minor=$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+  [[ -n $minor ]] || fail "cannot read Go's version: $(go env GOVERSION)"
+  if ((minor >= 22)); then
+    baton_start run -c "$CFG"
+    wait_log 'generation 1 is ready'
+    run answer
+    assert_output --regexp "^hello from gone-style pid=[0-9]+ generation=1"
+    baton_stop
+    assert_equal "$BATON_STATUS" 0
+    return
+  fi
   baton_start run -c "$CFG"
   baton_wait_exit
   # Its sd_notify fails (the address it computes is not baton's), and it gives up: the start fails.

@@ -24,7 +24,8 @@ teardown() {
 }
 
 # The program of each generation: it starts the five leftovers, each writing its pid to $T/left/gen$N.KIND, then
-# becomes the main process (sleep). KIND: worker daemon envclear overwrite renamed.
+# becomes the main process (sleep; one that ignores SIGTERM with the argument ignore-term). KIND: worker daemon
+# envclear overwrite renamed.
 leaver() {
   py_child leaver <<'PY'
 import ctypes
@@ -70,6 +71,8 @@ if os.fork() == 0:
     os.execv("/bin/sleep", ["sleep", "1001"])
 for kind in ("daemon", "envclear", "overwrite", "renamed"):
     daemon(kind)
+if sys.argv[2:] == ["ignore-term"]:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 os.execv("/bin/sleep", ["sleep", "100000"])
 PY
 }
@@ -88,7 +91,7 @@ one_generation() { [[ "$(status_get "len(d['generations'])")" == 1 ]]; }
 
 start_leaver() {
   baton_start run --log-level info --set program.cgroup=never --set control.socket="$CTL" \
-    --set stop.timeout="${STOP_TIMEOUT:-2s}" "$@" -- "$PYTHON" "$(leaver)" "$T/left"
+    --set stop.timeout="${STOP_TIMEOUT:-2s}" "$@" -- "$PYTHON" "$(leaver)" "$T/left" ${LEAVER_MODE:-}
   wait_for test -S "$CTL"
   wait_for all_recorded 1 || { cat "$BATON_LOG"; ls -la "$T/left"; return 1; }
 }
@@ -268,4 +271,139 @@ print(os.getpid())' >"$T/outsider"
   assert_equal "$status" 102
   stderr_has "nothing is left under its keeper: no daemon is left to become ready"
   ((SECONDS - t0 < 20)) || fail "it took $((SECONDS - t0))s"
+}
+
+# ---- the keeper's edges: killed from outside; a MAINPID= handover under it ----
+
+@test "never: the keeper killed from outside: baton says so, the generation's processes are adopted, counted and stopped" {
+  # The main process ignores its parent-death signal (stop.signal, SIGTERM): it outlives its keeper.
+  STOP_TIMEOUT=2s LEAVER_MODE=ignore-term start_leaver
+  wait_for counts 1 6
+  local keeper main
+  keeper=$(children_of "$BATON_PID")
+  main=$(status_get "d['generations'][0]['pid']")
+  track_pid "$main"
+  kill -KILL "$keeper"
+  wait_log "generation 1: its keeper \(pid $keeper\) died; its processes are baton's orphans now"
+  # Everything the keeper held is baton's child now, and still the generation's: counted, 6 of 6.
+  wait_for counts 1 6
+  all_alive 1
+  alive "$main"
+  assert_equal "$(status_get "d['state']")" running
+  # stop: SIGTERM is ignored by the main process and the worker; SIGKILL at stop.timeout reaches everything.
+  local t0 t1 ms
+  t0=$(date +%s%N)
+  run timeout 30 "$BATON" stop --control "$CTL"
+  t1=$(date +%s%N)
+  assert_success
+  ms=$(((t1 - t0) / 1000000))
+  ((ms < 4000)) || fail "baton stop took ${ms}ms, stop.timeout is 2s"
+  baton_wait_exit
+  cat "$BATON_LOG"
+  assert_equal "$BATON_STATUS" 0
+  all_gone 1
+  wait_gone "$main"
+}
+
+@test "never: the keeper killed from outside: its program gets its parent-death signal, nothing is left, baton exits with it" {
+  start_leaver
+  wait_for counts 1 6
+  local keeper main
+  keeper=$(children_of "$BATON_PID")
+  main=$(status_get "d['generations'][0]['pid']")
+  track_pid "$main"
+  kill -KILL "$keeper"
+  baton_wait_exit
+  cat "$BATON_LOG"
+  log_has "generation 1: its keeper \(pid $keeper\) died"
+  # Quick use: the program's own status (SIGTERM, its parent-death signal), as restart.policy never says.
+  assert_equal "$BATON_STATUS" 143
+  all_gone 1
+  pid_gone "$main"
+}
+
+@test "never: a replaced generation's keeper killed while it drains: what is left is adopted and stopped, not dropped" {
+  STOP_TIMEOUT=3s start_leaver
+  wait_for counts 1 6
+  local keeper1
+  keeper1=$(children_of "$BATON_PID")
+  run timeout 20 "$BATON" reload --control "$CTL"
+  assert_success
+  # Generation 1 drains: its worker ignores SIGTERM, SIGKILL comes at stop.timeout.
+  wait_for one_generation
+  wait_log "generation 1 ended, but its keeper \(pid $keeper1\) still has processes"
+  kill -KILL "$keeper1"
+  wait_log "generation 1: its keeper \(pid $keeper1\) was killed; what is left of it is baton's orphans now"
+  local worker
+  worker=$(cat "$T/left/gen1.worker")
+  alive "$worker"
+  run log_has "generation 1: nothing is left of it"
+  assert_failure
+  # stop.timeout ends it, whole.
+  wait_log "generation 1: process group [0-9]+ or its orphans outlived stop.timeout, sending SIGKILL"
+  wait_gone "$worker"
+  all_gone 1
+  all_alive 2
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  all_gone 2
+}
+
+@test "never: MAINPID= naming a setsid daemon of the generation, then the old main exits: baton follows it, counts stay exact, stop ends all" {
+  # Each process records its pid in $T/left (the teardown kills what a failed test left).
+  local prog
+  prog=$(py_child handover <<'PY'
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+def record(name):
+    with open(out + "/." + name, "w") as f:
+        f.write(str(os.getpid()))
+    os.rename(out + "/." + name, out + "/" + name)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        # The daemon, the new main process, with a worker that ignores SIGTERM.
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            record("worker")
+            os.execv("/bin/sleep", ["sleep", "1401"])
+        record("daemon")
+        os.execv("/bin/sleep", ["sleep", "1402"])
+    os._exit(0)
+os.wait()
+wait_file(out + "/worker")
+wait_file(out + "/daemon")
+notify("READY=1\nMAINPID=" + open(out + "/daemon").read())
+record("old")
+wait_file(out + "/../go")
+PY
+)
+  baton_start run --log-level info --set program.cgroup=never --set control.socket="$CTL" \
+    --set readiness.type=notify --set stop.timeout=2s -- "$PYTHON" "$prog" "$T/left"
+  wait_log "generation 1 is ready"
+  wait_for test -s "$T/left/old"
+  local old daemon worker
+  old=$(cat "$T/left/old")
+  worker=$(cat "$T/left/worker")
+  daemon=$(cat "$T/left/daemon")
+  wait_log "generation 1: its main process is now pid $daemon \(MAINPID= from pid $old; was pid $old\)"
+  wait_for counts 1 3
+  # The old main process exits 0: the generation lives on, with the daemon as its main process.
+  touch "$T/go"
+  wait_gone "$old"
+  wait_for counts 1 2
+  assert_equal "$(status_get "[(g['generation'], g['pid']) for g in d['generations']]")" "[[1, $daemon]]"
+  assert_equal "$(status_get "d['state']")" running
+  run log_has "generation 1 \(pid [0-9]+\) exited"
+  assert_failure
+  baton_stop
+  cat "$BATON_LOG"
+  assert_equal "$BATON_STATUS" 0
+  log_has "stopping generation 1 \(pid $daemon\) with SIGTERM"
+  # The worker ignored SIGTERM: killed at stop.timeout, with nothing else named (the old main's pid is nobody's).
+  log_has "generation 1: the processes under its keeper \(pid [0-9]+\) outlived stop.timeout, sending SIGKILL"
+  run log_has "killing pid $old"
+  assert_failure
+  pid_gone "$daemon"
+  pid_gone "$worker"
 }

@@ -271,7 +271,7 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
 }
 
 @test "membership without cgroups: podman exec C baton stop after a reload ends both generations, replies, exits 0" {
-  leftovers
+  PM_KEEP=1 leftovers
   wait_for test -e "$PM_OUT/gen-1"
   wait_for pm_count_is c 6
   run pm_exec c baton reload --control /run/baton.sock
@@ -290,7 +290,7 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
 @test "podman exec C baton stop prints its reply and exits 0 (20 containers)" {
   local i
   for i in $(seq 20); do
-    pm_start "s$i" -- baton run --set control.socket=/run/baton.sock -- sleep 100000
+    PM_KEEP=1 pm_start "s$i" -- baton run --set control.socket=/run/baton.sock -- sleep 100000
     wait_for pm_count_is "s$i" 1
     run pm_exec "s$i" baton stop --control /run/baton.sock
     echo "container $i: status $status, output '$output'"

@@ -9,13 +9,20 @@
 # The ways, tried in this order until one runs a container (a global podman option, then options of `podman run`,
 # separated by "|"); then the build's baton must run in it:
 # - crun as installed: a host with cgroup v2 only (Debian 13, a fresh Debian 12), or v1 only;
-# - crun without cgroups: where podman may not create the container's cgroup (inside another container);
+# - crun without a pids limit: a cgroup v2 host whose hierarchy offers podman no pids controller (a machine that is
+#   itself a container, e.g. systemd-nspawn on a hybrid host, as fresh-debian --vm runs it): podman's default
+#   pids_limit (2048) makes the runtime fail ("controller `pids` is not available"); --pids-limit=0 sets none, and
+#   the container still gets a cgroup of its own, as it would on a real machine;
+# - crun without cgroups: where podman may not create the container's cgroup at all (inside another container), or
+#   where the runtime cannot set up that cgroup: Debian 12's crun 1.8 then raises RLIMIT_MEMLOCK, which a machine
+#   without CAP_SYS_RESOURCE refuses ("setrlimit (RLIM_MEMLOCK): Operation not permitted": fresh-debian --vm on
+#   Debian 12, where the two ways above fail);
 # - runc: a hybrid cgroup host whose cgroup2 hierarchy holds a controller, where crun refuses to start any container
 #   ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"), with or without cgroups.
 # Every container gets --network=none (its own loopback only) and --pull=never (no registry is asked for IMAGE).
 set -euo pipefail
 
-WAYS=("--runtime=crun|" "--runtime=crun|--cgroups=disabled" "--runtime=runc|")
+WAYS=("--runtime=crun|" "--runtime=crun|--pids-limit=0" "--runtime=crun|--cgroups=disabled" "--runtime=runc|")
 
 main() {
   [[ $# == 3 ]] || { sed -n '2,6p' "$0" >&2; exit 2; }

@@ -4,7 +4,7 @@
 //   - its listeners taken by name from LISTEN_FDS / LISTEN_FDNAMES, parsed by itself;
 //   - READY=1 through a minimal sd_notify of its own that knows only paths, as gone/sd does: it turns a leading '@'
 //     into a NUL byte itself, and Go's socket layer then counts a trailing NUL in the address length, so an
-//     abstract NOTIFY_SOCKET is never reached (ECONNREFUSED);
+//     abstract NOTIFY_SOCKET is never reached (ECONNREFUSED) with Go before 1.22 (golang/go#63579);
 //   - on SIGUSR2 it replaces itself: fork+exec of its own binary with the listeners, the new copy says READY=1 +
 //     MAINPID=<its pid> and then sends SIGTERM to its parent (gone's ReplaceProcess + SignalParentOnReady);
 //   - on SIGHUP it reloads in-process: RELOADING=1 (with MONOTONIC_USEC=), then READY=1;
