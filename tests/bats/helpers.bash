@@ -7,8 +7,21 @@ load "${BATS_TEST_DIRNAME}/../lib/common.bash"
 : "${BATON:?BATON must point at the built baton binary (meson test sets it)}"
 
 # A TCP port on 127.0.0.1 that is free right now (the kernel picks it).
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+free_port() { pick_free_port python3; }
+
+# A port the kernel gives for bind(0), never one this test was given before (two calls in a row can get the same
+# one: each socket is closed at once): the ports handed out are kept in $BATS_TEST_TMPDIR/.ports.
+pick_free_port() {
+  "$1" -c 'import os, socket, sys
+used = os.path.join(sys.argv[1], ".ports")
+taken = set(open(used).read().split()) if os.path.exists(used) else set()
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = str(s.getsockname()[1]); s.close()
+    if port not in taken:
+        break
+with open(used, "a") as f:
+    f.write(port + "\n")
+print(port)' "${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}"
 }
 
 # Starts baton in the background: baton_start ARGS... (the arguments after "baton"). Sets BATON_PID; its stderr and
@@ -306,9 +319,7 @@ probe_setup() {
 }
 
 # free_port through $PYTHON (the pyenv shim that "python3" may be costs most of a second).
-probe_free_port() {
-  "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+probe_free_port() { pick_free_port "$PYTHON"; }
 
 # Writes $CFG with the listeners LISTENERS_YAML (list items, "  - {...}"; "" for none) and the probe as the program:
 # probe_config LISTENERS_YAML [ARG]... PROGRAM_EXTRA adds lines under "program:" (indented two spaces). No control
