@@ -139,7 +139,7 @@ static int bind_and_listen(int fd, const char *path, const struct sockaddr_un *s
 
 int control_open(struct control *c, const char *path, char **ret_error) {
 	struct sockaddr_un sa;
-	socklen_t salen;
+	socklen_t salen = 0;
 	struct stat st;
 
 	*c = (struct control){.fd = -1};
@@ -559,7 +559,7 @@ static int poll_timeout(uint64_t deadline) {
 static int call_connect(const char *path, uint64_t timeout_usec, int *ret_fd, char **ret_error) {
 	char dur[32];
 	struct sockaddr_un sa;
-	socklen_t salen;
+	socklen_t salen = 0;
 	if (make_sockaddr(path, &sa, &salen) < 0)
 		return fail_error(ret_error, -ENAMETOOLONG, "cannot connect to %s: path too long", path);
 
