@@ -1,5 +1,5 @@
 /* What the state machine's transitions (supervisor.c) stand on, apart from the transitions themselves
- * (supervisor-internal.h): the names of states and events, the follow-up queue, the outbox, starting a generation,
+ * (supervisor-common.h): the names of states and events, the follow-up queue, the outbox, starting a generation,
  * swapping listener sets, the next deadline, and the supervisor's setup and teardown. Calls nothing in supervisor.c. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 
 #include "log.h"
 #include "readiness.h"
-#include "supervisor-internal.h"
+#include "supervisor-common.h"
 #include "util.h"
 
 static const char *const sup_state_names[_SUP_STATE_MAX] = {

@@ -14,7 +14,7 @@
 #include "notify.h"
 #include "proc.h"
 #include "readiness.h"
-#include "supervisor-internal.h"
+#include "supervisor-common.h"
 #include "util.h"
 
 typedef void (*transition_fn)(struct supervisor *s, const struct event *ev);

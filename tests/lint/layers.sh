@@ -30,7 +30,7 @@ ranks='
 13 generation  generation-members.c
 14 generation  generation.c
 15 generation  readiness.c upstream.c generation-serialize.c
-16 supervisor  supervisor-common.c supervisor-internal.h supervisor.h
+16 supervisor  supervisor-common.c
 17 supervisor  supervisor.c
 18 supervisor  status.c supervisor-serialize.c
 19 run         run-core.c
@@ -53,9 +53,9 @@ ranks='
 #   exec        what a config asks of a program's world; program: the exec of a program for a config
 #   generation  the list, what belongs to a generation (members, its cgroups), starting and stopping it; then
 #               readiness and upstream, the mechanisms the state machine drives; generations across an upgrade
-#   supervisor  what the transitions stand on (supervisor-common: names, queue, outbox, setup; supervisor.h with
-#               the state they share), the state machine; status: its state as the control socket shows it; the
-#               same across an upgrade
+#   supervisor  what the transitions stand on (supervisor-common: names, queue, outbox, setup; its header with
+#               the state they share), the state machine (supervisor.h: the transitions); status: its state as the
+#               control socket shows it; the same across an upgrade
 #   run         what the run files share (and run.h, their public header; a turn of the state machine), the upgrade
 #               state's envelope, the upgrade, the children's ends and the signals, the event loop of `baton run`
 set -u
