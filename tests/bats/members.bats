@@ -88,6 +88,15 @@ all_gone() { local p; for p in $(gen_pids "$1"); do pid_gone "$p" || return 1; d
 count_of() { status_get "[g['processes'] for g in d['generations'] if g['generation'] == $1]"; }
 counts() { [[ "$(count_of "$1")" == "[$2]" ]]; }
 one_generation() { [[ "$(status_get "len(d['generations'])")" == 1 ]]; }
+# `baton stop` on the control socket, which must succeed; sets ms to its wall time.
+timed_stop() {
+  local t0 t1
+  t0=$(date +%s%N)
+  run timeout 30 "$BATON" stop --control "$CTL"
+  t1=$(date +%s%N)
+  assert_success
+  ms=$(((t1 - t0) / 1000000))
+}
 
 start_leaver() {
   baton_start run --log-level info --set program.cgroup=never --set control.socket="$CTL" \
@@ -191,12 +200,7 @@ start_leaver() {
   run timeout 20 "$BATON" reload --control "$CTL"
   assert_success
   wait_for all_recorded 2
-  local t0 t1 ms
-  t0=$(date +%s%N)
-  run timeout 30 "$BATON" stop --control "$CTL"
-  t1=$(date +%s%N)
-  assert_success
-  ms=$(((t1 - t0) / 1000000))
+  timed_stop
   echo "stopped in ${ms}ms"
   ((ms < 4500)) || fail "baton stop took ${ms}ms, stop.timeout is 3s"
   baton_wait_exit
@@ -291,12 +295,7 @@ print(os.getpid())' >"$T/outsider"
   alive "$main"
   assert_equal "$(status_get "d['state']")" running
   # stop: SIGTERM is ignored by the main process and the worker; SIGKILL at stop.timeout reaches everything.
-  local t0 t1 ms
-  t0=$(date +%s%N)
-  run timeout 30 "$BATON" stop --control "$CTL"
-  t1=$(date +%s%N)
-  assert_success
-  ms=$(((t1 - t0) / 1000000))
+  timed_stop
   ((ms < 4000)) || fail "baton stop took ${ms}ms, stop.timeout is 2s"
   baton_wait_exit
   cat "$BATON_LOG"
