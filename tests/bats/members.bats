@@ -88,6 +88,14 @@ all_gone() { local p; for p in $(gen_pids "$1"); do pid_gone "$p" || return 1; d
 count_of() { status_get "[g['processes'] for g in d['generations'] if g['generation'] == $1]"; }
 counts() { [[ "$(count_of "$1")" == "[$2]" ]]; }
 one_generation() { [[ "$(status_get "len(d['generations'])")" == 1 ]]; }
+# SIGKILL to generation 1's keeper (baton's one child), from outside; sets keeper and main (its main process,
+# tracked for the teardown).
+kill_keeper() {
+  keeper=$(children_of "$BATON_PID")
+  main=$(status_get "d['generations'][0]['pid']")
+  track_pid "$main"
+  kill -KILL "$keeper"
+}
 # `baton stop` on the control socket, which must succeed; sets ms to its wall time.
 timed_stop() {
   local t0 t1
@@ -283,11 +291,7 @@ print(os.getpid())' >"$T/outsider"
   # The main process ignores its parent-death signal (stop.signal, SIGTERM): it outlives its keeper.
   STOP_TIMEOUT=2s LEAVER_MODE=ignore-term start_leaver
   wait_for counts 1 6
-  local keeper main
-  keeper=$(children_of "$BATON_PID")
-  main=$(status_get "d['generations'][0]['pid']")
-  track_pid "$main"
-  kill -KILL "$keeper"
+  kill_keeper
   wait_log "generation 1: its keeper \(pid $keeper\) died; its processes are baton's orphans now"
   # Everything the keeper held is baton's child now, and still the generation's: counted, 6 of 6.
   wait_for counts 1 6
@@ -307,11 +311,7 @@ print(os.getpid())' >"$T/outsider"
 @test "never: the keeper killed from outside: its program gets its parent-death signal, nothing is left, baton exits with it" {
   start_leaver
   wait_for counts 1 6
-  local keeper main
-  keeper=$(children_of "$BATON_PID")
-  main=$(status_get "d['generations'][0]['pid']")
-  track_pid "$main"
-  kill -KILL "$keeper"
+  kill_keeper
   baton_wait_exit
   cat "$BATON_LOG"
   log_has "generation 1: its keeper \(pid $keeper\) died"
