@@ -17,6 +17,8 @@ setup() {
 teardown() {
   disown -a 2>/dev/null || true
   teardown_processes
+  # own_cgroup_batons' cgroup, empty once its batons are gone (a failed test may leave it; nothing runs in it).
+  [[ -z "${SCOPE:-}" ]] || rmdir "$SCOPE" 2>/dev/null || true
   # A redis a failing test left behind (by the port of this test only).
   local p
   for p in $(pgrep -f "redis-server 127.0.0.1:(${R1:-0}|${R2:-0})\b" || true); do kill -KILL "$p" 2>/dev/null || true; done
@@ -307,13 +309,30 @@ baton_in_leaf() { [[ "$(baton_cgroup)" == */baton-$BATON_PID/supervisor ]]; }
   assert_equal "$BATON_STATUS" 0
 }
 
+# Runs the batons this test starts in a cgroup of the test's own (SCOPE), below this shell's: a baton sweeps what
+# stale batons left beside it, and another test file's baton, started in parallel in the shell's cgroup, would
+# sweep this test's leftovers before the test looks at them (it did so once in CI). A sleep shares SCOPE, as the
+# shell shares its cgroup: baton makes a baton-PID child only in a cgroup it does not have to itself.
+own_cgroup_batons() {
+  SCOPE="$(cg_dir)/bats-test-$$-$BATS_TEST_NUMBER"
+  mkdir "$SCOPE"
+  sh -c 'echo $$ >"$1/cgroup.procs" && exec sleep 1000' sh "$SCOPE" &
+  SCOPE_SLEEP=$!
+  track_pid "$SCOPE_SLEEP"
+  wait_for grep -qx "$SCOPE_SLEEP" "$SCOPE/cgroup.procs"
+  printf '#!/bin/sh\necho $$ >"%s/cgroup.procs" || exit 99\nexec "%s" "$@"\n' "$SCOPE" "$BATON" >"$T/baton-in-scope"
+  chmod +x "$T/baton-in-scope"
+  BATON=$T/baton-in-scope
+}
+
 @test "what a baton killed with SIGKILL left of its cgroups is removed by the next baton started beside it" {
+  own_cgroup_batons
   CFG_PROGRAM="  cgroup: required" CFG_READINESS="{type: none}" write_config /bin/sleep 1000
   baton_start run -c "$CFG"
   wait_log "generation 1 is ready"
   old=$BATON_PID
   child=$(logged_pid 1)
-  dir="$(cg_dir)/baton-$old"
+  dir="$SCOPE/baton-$old"
   [[ -d "$dir/gen-1" ]]
   kill -KILL "$old"
   baton_wait_exit
@@ -326,6 +345,9 @@ baton_in_leaf() { [[ "$(baton_cgroup)" == */baton-$BATON_PID/supervisor ]]; }
   run "$BATON" run --set program.cgroup=required --set restart.policy=never -- /bin/true
   assert_success
   [[ ! -e "$dir" ]] || fail "$dir is left: $(ls "$dir")"
+  kill "$SCOPE_SLEEP"
+  wait "$SCOPE_SLEEP" || true
+  rmdir "$SCOPE"
 }
 
 @test "a baton still starting keeps its cgroups when a baton in another pid namespace starts beside it" {
