@@ -14,7 +14,7 @@
 int log_max_level = LOG_INFO;
 static bool to_journal;
 
-static const char *const level_names[] = {
+static const char level_names[][sizeof("warning")] = {
 	[LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
 	[LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };

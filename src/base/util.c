@@ -102,7 +102,9 @@ const char *format_duration(uint64_t usec, char buf[static 32]) {
 	return buf;
 }
 
-static const char *const signal_names[] = {
+/* Names in arrays of their own, not pointers: a table of pointers is written by the dynamic linker at each start
+ * (baton is position-independent), and those pages count in every baton's private memory (issue 23). */
+static const char signal_names[][sizeof("SIGSTKFLT")] = {
 	[SIGHUP] = "SIGHUP",   [SIGINT] = "SIGINT",       [SIGQUIT] = "SIGQUIT", [SIGILL] = "SIGILL",
 	[SIGTRAP] = "SIGTRAP", [SIGABRT] = "SIGABRT",     [SIGBUS] = "SIGBUS",   [SIGFPE] = "SIGFPE",
 	[SIGKILL] = "SIGKILL", [SIGUSR1] = "SIGUSR1",     [SIGSEGV] = "SIGSEGV", [SIGUSR2] = "SIGUSR2",
@@ -114,7 +116,7 @@ static const char *const signal_names[] = {
 };
 
 const char *signal_name(int sig) {
-	if (sig > 0 && (size_t)sig < ARRAY_SIZE(signal_names))
+	if (sig > 0 && (size_t)sig < ARRAY_SIZE(signal_names) && signal_names[sig][0])
 		return signal_names[sig];
 	return NULL;
 }
@@ -132,7 +134,7 @@ int parse_signal(const char *s, int *ret) {
 	}
 	const char *bare = strncmp(s, "SIG", 3) == 0 ? s + 3 : s;
 	for (size_t i = 1; i < ARRAY_SIZE(signal_names); i++)
-		if (signal_names[i] && streq(signal_names[i] + 3, bare)) {
+		if (signal_names[i][0] && streq(signal_names[i] + 3, bare)) {
 			*ret = (int)i;
 			return 0;
 		}

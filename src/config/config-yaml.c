@@ -15,6 +15,7 @@
  *     (config-loader.c). */
 #include <cyaml/cyaml.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,116 +28,98 @@
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 
-/* ---- The schema: every scalar is read as a string, see step 3 above. ---- */
+/* ---- The schema: every scalar is read as a string, see step 3 above. ----
+ *
+ * Built by each load that uses it (schema_open) in memory of its own, unmapped after (schema_close), not kept in
+ * static tables: baton is a position-independent executable, and the dynamic linker writes every pointer of a static
+ * table at each start. The schema's 4 kB of them made baton's RELRO segment three dirty pages instead of one in every
+ * baton, also in those that never read a file (quick use in a container: issue 23, bench/README.md). */
 
 #define STR(key, s, m) CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_OPTIONAL, s, m, 0, CYAML_UNLIMITED)
 #define STR_REQUIRED(key, s, m) CYAML_FIELD_STRING_PTR(key, CYAML_FLAG_DEFAULT, s, m, 0, CYAML_UNLIMITED)
 #define SECTION(key, m, fields) CYAML_FIELD_MAPPING_PTR(key, CYAML_FLAG_OPTIONAL, struct raw_config, m, fields)
+#define SEQUENCE(key, s, m, n, schema)                                                                                 \
+	CYAML_FIELD_SEQUENCE_COUNT(key, CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, s, m, n, schema, 0, CYAML_UNLIMITED)
+/* One table of fields, written into dst (whose size must be the table's): compiled to stores, so nothing of it is
+ * relocated at start (checked: readelf -S shows no .data.rel.ro for config-yaml.c's object). */
+#define FIELDS(dst, ...)                                                                                               \
+	do {                                                                                                           \
+		const cyaml_schema_field_t fields_[] = {__VA_ARGS__, CYAML_FIELD_END};                                 \
+		_Static_assert(sizeof(fields_) == sizeof(dst), "the schema's table and its room differ: " #dst);       \
+		memcpy(dst, fields_, sizeof(fields_));                                                                 \
+	} while (0)
 
-static const cyaml_schema_field_t listener_fields[] = {
-	STR_REQUIRED("name", struct raw_listener, name),
-	STR_REQUIRED("address", struct raw_listener, address),
-	STR("backlog", struct raw_listener, backlog),
-	STR("reuse-port", struct raw_listener, reuse_port),
-	STR("reuse-address", struct raw_listener, reuse_address),
-	STR("ipv6-only", struct raw_listener, ipv6_only),
-	STR("freebind", struct raw_listener, freebind),
-	STR("transparent", struct raw_listener, transparent),
-	STR("keepalive", struct raw_listener, keepalive),
-	STR("nodelay", struct raw_listener, nodelay),
-	STR("defer-accept", struct raw_listener, defer_accept),
-	STR("fastopen", struct raw_listener, fastopen),
-	STR("receive-buffer", struct raw_listener, receive_buffer),
-	STR("send-buffer", struct raw_listener, send_buffer),
-	STR("mode", struct raw_listener, mode),
-	STR("owner", struct raw_listener, owner),
-	STR("group", struct raw_listener, group),
-	STR("inherit", struct raw_listener, inherit),
-	CYAML_FIELD_END,
+struct schema {
+	cyaml_schema_value_t string, listener, config;
+	cyaml_schema_field_t listener_fields[19], program_fields[12], readiness_fields[9], reload_fields[5],
+		stop_fields[4], restart_fields[4], control_fields[2], systemd_fields[2], notify_fields[2],
+		config_fields[10];
 };
-static const cyaml_schema_value_t listener_schema = {
-	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, listener_fields),
-};
-static const cyaml_schema_value_t string_schema = {
-	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
-};
-static const cyaml_schema_field_t program_fields[] = {
-	CYAML_FIELD_SEQUENCE_COUNT("command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_program, command,
-				   n_command, &string_schema, 0, CYAML_UNLIMITED),
-	/* A free-form mapping: read from the libyaml document by read_environment(). */
-	CYAML_FIELD_IGNORE("environment", CYAML_FLAG_OPTIONAL),
-	STR("working-directory", struct raw_program, working_directory),
-	STR("user", struct raw_program, user),
-	STR("group", struct raw_program, group),
-	STR("watchdog", struct raw_program, watchdog),
-	STR("fd-store", struct raw_program, fd_store),
-	STR("stdin", struct raw_program, stdin_),
-	STR("preload", struct raw_program, preload),
-	CYAML_FIELD_SEQUENCE_COUNT("compat", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_program, compat,
-				   n_compat, &string_schema, 0, CYAML_UNLIMITED),
-	STR("cgroup", struct raw_program, cgroup),
-	CYAML_FIELD_END,
-};
-static const cyaml_schema_field_t readiness_fields[] = {
-	STR("type", struct raw_readiness, type),
-	STR("timeout", struct raw_readiness, timeout),
-	CYAML_FIELD_SEQUENCE_COUNT("command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_readiness, command,
-				   n_command, &string_schema, 0, CYAML_UNLIMITED),
-	STR("interval", struct raw_readiness, interval),
-	STR("pattern", struct raw_readiness, pattern),
-	STR("stream", struct raw_readiness, stream),
-	STR("pid-file", struct raw_readiness, pid_file),
-	STR("delay", struct raw_readiness, delay),
-	CYAML_FIELD_END,
-};
-static const cyaml_schema_field_t reload_fields[] = {
-	STR("strategy", struct raw_reload, strategy),
-	STR("signal", struct raw_reload, signal),
-	STR("confirm", struct raw_reload, confirm),
-	CYAML_FIELD_SEQUENCE_COUNT("confirm-command", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_reload,
-				   confirm_command, n_confirm_command, &string_schema, 0, CYAML_UNLIMITED),
-	CYAML_FIELD_END,
-};
-static const cyaml_schema_field_t stop_fields[] = {
-	STR("signal", struct raw_stop, signal),
-	STR("timeout", struct raw_stop, timeout),
-	STR("drain", struct raw_stop, drain),
-	CYAML_FIELD_END,
-};
-static const cyaml_schema_field_t restart_fields[] = {
-	STR("policy", struct raw_restart, policy),
-	STR("delay", struct raw_restart, delay),
-	STR("max-delay", struct raw_restart, max_delay),
-	CYAML_FIELD_END,
-};
-static const cyaml_schema_field_t control_fields[] = {
-	STR("socket", struct raw_control, socket),
-	CYAML_FIELD_END,
-};
-static const cyaml_schema_field_t systemd_fields[] = {
-	STR("fd-store", struct raw_systemd, fd_store),
-	CYAML_FIELD_END,
-};
-static const cyaml_schema_field_t notify_fields[] = {
-	STR("socket", struct raw_notify, socket),
-	CYAML_FIELD_END,
-};
-static const cyaml_schema_field_t config_fields[] = {
-	CYAML_FIELD_SEQUENCE_COUNT("listeners", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER, struct raw_config, listeners,
-				   n_listeners, &listener_schema, 0, CYAML_UNLIMITED),
-	SECTION("program", program, program_fields),
-	SECTION("readiness", readiness, readiness_fields),
-	SECTION("reload", reload, reload_fields),
-	SECTION("stop", stop, stop_fields),
-	SECTION("restart", restart, restart_fields),
-	SECTION("notify", notify, notify_fields),
-	SECTION("control", control, control_fields),
-	SECTION("systemd", systemd, systemd_fields),
-	CYAML_FIELD_END,
-};
-static const cyaml_schema_value_t config_schema = {
-	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, config_fields),
-};
+
+static void schema_fill_sections(struct schema *s) {
+	FIELDS(s->listener_fields, STR_REQUIRED("name", struct raw_listener, name),
+	       STR_REQUIRED("address", struct raw_listener, address), STR("backlog", struct raw_listener, backlog),
+	       STR("reuse-port", struct raw_listener, reuse_port),
+	       STR("reuse-address", struct raw_listener, reuse_address),
+	       STR("ipv6-only", struct raw_listener, ipv6_only), STR("freebind", struct raw_listener, freebind),
+	       STR("transparent", struct raw_listener, transparent), STR("keepalive", struct raw_listener, keepalive),
+	       STR("nodelay", struct raw_listener, nodelay), STR("defer-accept", struct raw_listener, defer_accept),
+	       STR("fastopen", struct raw_listener, fastopen),
+	       STR("receive-buffer", struct raw_listener, receive_buffer),
+	       STR("send-buffer", struct raw_listener, send_buffer), STR("mode", struct raw_listener, mode),
+	       STR("owner", struct raw_listener, owner), STR("group", struct raw_listener, group),
+	       STR("inherit", struct raw_listener, inherit));
+	FIELDS(s->program_fields, SEQUENCE("command", struct raw_program, command, n_command, &s->string),
+	       /* A free-form mapping: read from the libyaml document by read_environment(). */
+	       CYAML_FIELD_IGNORE("environment", CYAML_FLAG_OPTIONAL),
+	       STR("working-directory", struct raw_program, working_directory), STR("user", struct raw_program, user),
+	       STR("group", struct raw_program, group), STR("watchdog", struct raw_program, watchdog),
+	       STR("fd-store", struct raw_program, fd_store), STR("stdin", struct raw_program, stdin_),
+	       STR("preload", struct raw_program, preload),
+	       SEQUENCE("compat", struct raw_program, compat, n_compat, &s->string),
+	       STR("cgroup", struct raw_program, cgroup));
+	FIELDS(s->readiness_fields, STR("type", struct raw_readiness, type),
+	       STR("timeout", struct raw_readiness, timeout),
+	       SEQUENCE("command", struct raw_readiness, command, n_command, &s->string),
+	       STR("interval", struct raw_readiness, interval), STR("pattern", struct raw_readiness, pattern),
+	       STR("stream", struct raw_readiness, stream), STR("pid-file", struct raw_readiness, pid_file),
+	       STR("delay", struct raw_readiness, delay));
+	FIELDS(s->reload_fields, STR("strategy", struct raw_reload, strategy), STR("signal", struct raw_reload, signal),
+	       STR("confirm", struct raw_reload, confirm),
+	       SEQUENCE("confirm-command", struct raw_reload, confirm_command, n_confirm_command, &s->string));
+	FIELDS(s->stop_fields, STR("signal", struct raw_stop, signal), STR("timeout", struct raw_stop, timeout),
+	       STR("drain", struct raw_stop, drain));
+	FIELDS(s->restart_fields, STR("policy", struct raw_restart, policy), STR("delay", struct raw_restart, delay),
+	       STR("max-delay", struct raw_restart, max_delay));
+	FIELDS(s->control_fields, STR("socket", struct raw_control, socket));
+	FIELDS(s->systemd_fields, STR("fd-store", struct raw_systemd, fd_store));
+	FIELDS(s->notify_fields, STR("socket", struct raw_notify, socket));
+}
+
+static const struct schema *schema_open(void) {
+	struct schema *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s == MAP_FAILED)
+		return NULL;
+	s->string = (cyaml_schema_value_t){CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED)};
+	s->listener = (cyaml_schema_value_t){
+		CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, s->listener_fields)};
+	schema_fill_sections(s);
+	FIELDS(s->config_fields, SEQUENCE("listeners", struct raw_config, listeners, n_listeners, &s->listener),
+	       SECTION("program", program, s->program_fields), SECTION("readiness", readiness, s->readiness_fields),
+	       SECTION("reload", reload, s->reload_fields), SECTION("stop", stop, s->stop_fields),
+	       SECTION("restart", restart, s->restart_fields), SECTION("notify", notify, s->notify_fields),
+	       SECTION("control", control, s->control_fields), SECTION("systemd", systemd, s->systemd_fields));
+	s->config =
+		(cyaml_schema_value_t){CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_config, s->config_fields)};
+	/* Read-only from here, as the static tables were. */
+	(void)mprotect(s, sizeof(*s), PROT_READ);
+	return s;
+}
+
+static void schema_close(const struct schema *s) {
+	if (s)
+		munmap((void *)s, sizeof(*s));
+}
 
 /* ---- Step 1: the libyaml document ---- */
 
@@ -409,10 +392,10 @@ static void *raw_alloc(const cyaml_config_t *cy, size_t size) {
 
 /* Frees a raw config that only --set filled (no file, so libcyaml is not loaded): sections of strings, each made by
  * set_one(). */
-static void raw_free_sets(struct raw_config *raw) {
+static void raw_free_sets(const struct schema *schema, struct raw_config *raw) {
 	if (!raw)
 		return;
-	for (const cyaml_schema_field_t *s = config_fields; s->key; s++) {
+	for (const cyaml_schema_field_t *s = schema->config_fields; s->key; s++) {
 		char *section = *(char **)((char *)raw + s->data_offset);
 		if (!section || s->value.type != CYAML_MAPPING)
 			continue;
@@ -426,15 +409,16 @@ static void raw_free_sets(struct raw_config *raw) {
 
 /* Puts one KEY=VALUE into raw, where the file's value of KEY would be: a section's string, the section made when the
  * file has none. The schema is the table of what can be set: every scalar of it. */
-static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config *raw, const char *arg) {
+static int set_one(struct loader *l, const struct schema *schema, const cyaml_config_t *cy, struct raw_config *raw,
+		   const char *arg) {
 	const char *eq = strchr(arg, '='), *dot = memchr(arg, '.', (size_t)(eq - arg));
 	size_t klen = (size_t)(eq - arg), slen = dot ? (size_t)(dot - arg) : klen;
 	char names[256], kbuf[128];
 
-	const cyaml_schema_field_t *section = field_find(config_fields, arg, slen);
+	const cyaml_schema_field_t *section = field_find(schema->config_fields, arg, slen);
 	if (!section)
 		return set_fail(l, arg, "unknown key '%s' (the sections: %s)", loader_escape(arg, klen, kbuf),
-				field_names(config_fields, names));
+				field_names(schema->config_fields, names));
 	if (section->value.type == CYAML_SEQUENCE)
 		return set_fail(l, arg,
 				"%s is a list, whose keys cannot be set: --listen NAME=ADDRESS adds a listener, the "
@@ -479,6 +463,25 @@ static int set_one(struct loader *l, const cyaml_config_t *cy, struct raw_config
 /* ---- Loading ---- */
 
 /* text NULL: no file, the raw config is empty but for the --set options, and libcyaml is not needed. */
+/* The file's text into *raw: the document walked along the schema, then libcyaml's load. */
+static int load_file(struct loader *l, const struct schema *schema, const cyaml_config_t *cy, const char *text,
+		     size_t len, struct raw_config **raw) {
+	char path[PATH_BUF] = "";
+	const char *why = NULL;
+	if (config_libcyaml_load(&why) < 0)
+		return loader_fail(l, NULL, NULL, "reading a config file needs libcyaml, which cannot be loaded: %s",
+				   why);
+	int r = load_document(l, text, len);
+	if (r < 0)
+		return r;
+	r = walk(l, libcyaml.yaml_document_get_root_node(&l->doc), &schema->config, path);
+	if (r < 0)
+		return r;
+	cyaml_err_t e =
+		libcyaml.cyaml_load_data((const uint8_t *)text, len, cy, &schema->config, (cyaml_data_t **)raw, NULL);
+	return e == CYAML_OK ? 0 : cyaml_error(l, e);
+}
+
 static int load(struct loader *l, const char *text, size_t len, struct config *c) {
 	cyaml_config_t cy = {
 		.log_fn = cyaml_log_collect,
@@ -488,37 +491,33 @@ static int load(struct loader *l, const char *text, size_t len, struct config *c
 		.flags = CYAML_CFG_DEFAULT,
 	};
 	struct raw_config *raw = NULL;
-	char path[PATH_BUF] = "";
 	const char *why = NULL;
 	int r;
 
-	if (text) {
-		if (config_libcyaml_load(&why) < 0)
-			return loader_fail(l, NULL, NULL,
-					   "reading a config file needs libcyaml, which cannot be loaded: %s", why);
-		r = load_document(l, text, len);
-		if (r < 0)
-			return r;
-		r = walk(l, libcyaml.yaml_document_get_root_node(&l->doc), &config_schema, path);
-		if (r < 0)
-			return r;
-		cyaml_err_t e = libcyaml.cyaml_load_data((const uint8_t *)text, len, &cy, &config_schema,
-							 (cyaml_data_t **)&raw, NULL);
-		if (e != CYAML_OK)
-			return cyaml_error(l, e);
-	} else if (!(raw = raw_alloc(&cy, sizeof(*raw))))
+	const struct schema *schema = schema_open();
+	if (!schema)
 		return -ENOMEM;
+	if (text) {
+		r = load_file(l, schema, &cy, text, len, &raw);
+		if (r < 0)
+			goto out;
+	} else if (!(raw = raw_alloc(&cy, sizeof(*raw)))) {
+		r = -ENOMEM;
+		goto out;
+	}
 	r = 0;
 	for (size_t i = 0; l->sets && l->sets[i] && r >= 0; i++) {
 		r = config_set_check(l->sets[i], &why) < 0 ? set_fail(l, l->sets[i], "%s", why)
-							   : set_one(l, &cy, raw, l->sets[i]);
+							   : set_one(l, schema, &cy, raw, l->sets[i]);
 	}
 	if (r >= 0)
 		r = config_from_raw(l, raw, c);
 	if (text)
-		libcyaml.cyaml_free(&cy, &config_schema, raw, 0);
+		libcyaml.cyaml_free(&cy, &schema->config, raw, 0);
 	else
-		raw_free_sets(raw);
+		raw_free_sets(schema, raw);
+out:
+	schema_close(schema);
 	return r;
 }
 

@@ -14,16 +14,22 @@
 #include "config-internal.h"
 #include "util.h"
 
-/* ---- Enum names ---- */
+/* ---- Enum names ----
+ *
+ * In arrays of their own, not pointers: a table of pointers is written by the dynamic linker at each start (baton is
+ * position-independent), and those pages count in every baton's private memory (issue 23). */
 
-static const char *const inherit_names[_INHERIT_MAX] = {"auto", "required", "never"};
-static const char *const readiness_names[_READINESS_MAX] = {"notify", "exec", "log", "pidfile", "delay", "none"};
-static const char *const stream_names[_STREAM_MAX] = {"both", "stdout", "stderr"};
-static const char *const reload_names[_RELOAD_STRATEGY_MAX] = {"replace", "restart", "signal"};
-static const char *const restart_names[_RESTART_POLICY_MAX] = {"on-failure", "always", "never"};
-static const char *const fd_store_names[_FD_STORE_MAX] = {"auto", "true", "false"};
-static const char *const stdin_names[_STDIN_MAX] = {"inherit", "/dev/null", "listener"};
-static const char *const cgroup_names[_CGROUP_MODE_MAX] = {"auto", "required", "never"};
+#define ENUM_NAME_SIZE sizeof("on-failure")
+
+static const char inherit_names[_INHERIT_MAX][ENUM_NAME_SIZE] = {"auto", "required", "never"};
+static const char readiness_names[_READINESS_MAX][ENUM_NAME_SIZE] = {"notify",  "exec",  "log",
+								     "pidfile", "delay", "none"};
+static const char stream_names[_STREAM_MAX][ENUM_NAME_SIZE] = {"both", "stdout", "stderr"};
+static const char reload_names[_RELOAD_STRATEGY_MAX][ENUM_NAME_SIZE] = {"replace", "restart", "signal"};
+static const char restart_names[_RESTART_POLICY_MAX][ENUM_NAME_SIZE] = {"on-failure", "always", "never"};
+static const char fd_store_names[_FD_STORE_MAX][ENUM_NAME_SIZE] = {"auto", "true", "false"};
+static const char stdin_names[_STDIN_MAX][ENUM_NAME_SIZE] = {"inherit", "/dev/null", "listener"};
+static const char cgroup_names[_CGROUP_MODE_MAX][ENUM_NAME_SIZE] = {"auto", "required", "never"};
 
 const char *inherit_mode_to_string(enum inherit_mode m) {
 	return m >= 0 && m < _INHERIT_MAX ? inherit_names[m] : NULL;
@@ -156,7 +162,8 @@ static int get_signal(struct loader *l, const char *key, const char *s, int *ret
 	return 0;
 }
 
-static int get_enum(struct loader *l, const char *key, const char *s, const char *const *names, size_t n, int *ret) {
+static int get_enum(struct loader *l, const char *key, const char *s, const char (*names)[ENUM_NAME_SIZE], size_t n,
+		    int *ret) {
 	if (!s)
 		return 0;
 	for (size_t i = 0; i < n; i++)

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-static const char *const gen_state_names[_GEN_STATE_MAX] = {
+static const char gen_state_names[_GEN_STATE_MAX][sizeof("draining")] = {
 	[GEN_STARTING] = "starting", [GEN_READY] = "ready",   [GEN_DRAINING] = "draining",
 	[GEN_STOPPING] = "stopping", [GEN_KILLED] = "killed",
 };

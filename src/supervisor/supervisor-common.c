@@ -10,14 +10,14 @@
 #include "supervisor-common.h"
 #include "util.h"
 
-static const char *const sup_state_names[_SUP_STATE_MAX] = {
+static const char sup_state_names[_SUP_STATE_MAX][sizeof("restarting")] = {
 	[SUP_STARTING] = "starting",   [SUP_RUNNING] = "running",
 	[SUP_RELOADING] = "reloading", [SUP_CONFIRMING] = "confirming",
 	[SUP_BACKOFF] = "restarting",  [SUP_STOPPING] = "stopping",
 	[SUP_DONE] = "done",
 };
 
-static const char *const event_names[_EV_MAX] = {
+static const char event_names[_EV_MAX][sizeof("readiness timeout")] = {
 	[EV_READY] = "ready",
 	[EV_EXITED] = "exited",
 	[EV_READY_TIMEOUT] = "readiness timeout",

@@ -18,7 +18,7 @@
 /* control_call() gives up on a reply longer than this: baton's own replies are a few KiB. */
 #define CONTROL_REPLY_MAX (1024 * 1024)
 
-static const char *const request_names[_CONTROL_REQUEST_MAX] = {
+static const char request_names[_CONTROL_REQUEST_MAX][sizeof("upgrade")] = {
 	[CONTROL_RELOAD] = "reload",
 	[CONTROL_STATUS] = "status",
 	[CONTROL_STOP] = "stop",
