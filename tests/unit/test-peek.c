@@ -84,6 +84,9 @@ int main(void) {
 	check_form("a plain scalar with a quote", "a: it's\ncontrol:\n  socket: /z\n", "/z", false);
 	check_form("control twice (an invalid config)", "control:\n  socket: /1\ncontrol:\n  socket: /2\n", "/1",
 		   false);
+	check_form("a tab after a key, on a line past control",
+		   PROGRAM "control:\n  socket: /t\nstop:\n  signal:\tINT\n", "/t", false);
+	check_form("a tab in a comment before control", "# a\tb\ncontrol:\n  socket: /c\n", "/c", false);
 	check_form("not YAML, no control", "a: [\n", NULL, true);
 	check_form("not YAML", "a: [\ncontrol:\n  socket: /n\n", NULL, false);
 
