@@ -225,7 +225,7 @@ static int cmd_check(int argc, char **argv) {
 	};
 	struct config *c = NULL;
 	_cleanup_free_ char *error = NULL;
-	r = supervisor_load_config(&so, &c, &error);
+	r = supervisor_load_config(&so, NULL, &c, &error);
 	if (r < 0) {
 		fprintf(stderr, "baton: %s\n", error ? error : strerror(-r));
 		return EXIT_CONFIG;
@@ -315,7 +315,7 @@ static int cmd_run(int argc, char **argv) {
 		return r;
 	struct config *c = NULL;
 	_cleanup_free_ char *error = NULL;
-	r = supervisor_load_config(&so, &c, &error);
+	r = supervisor_load_config(&so, NULL, &c, &error);
 	if (r < 0) {
 		if (error)
 			log_error("%s", error);

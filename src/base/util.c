@@ -333,6 +333,28 @@ int read_file_alloc(int dir_fd, const char *path, int flags, size_t max, char **
 	return 0;
 }
 
+/* murmur3's finalizer: a bijection in which each input bit flips each output bit with probability about 1/2. */
+static uint64_t mix64(uint64_t x) {
+	x ^= x >> 33;
+	x *= UINT64_C(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64_C(0xc4ceb9fe1a85ec53);
+	return x ^ (x >> 33);
+}
+
+uint64_t hash64(const void *data, size_t n, uint64_t h) {
+	const unsigned char *p = data;
+	h = mix64(h ^ (uint64_t)n);
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = mix64(h ^ w);
+	}
+	uint64_t w = 0;
+	memcpy(&w, p, n);
+	return mix64(h ^ w ^ ((uint64_t)n << 56));
+}
+
 int unix_path_clear_stale(const char *path, int type, const char **ret_step) {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;

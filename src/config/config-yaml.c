@@ -528,7 +528,17 @@ static void loader_done(struct loader *l) {
 	free(l->cyaml_log);
 }
 
-static int load_config(struct loader *l, struct config **ret) {
+/* What a config is a function of: the file's bytes and the --set options. */
+static uint64_t source_hash(const char *text, size_t len, char *const *sets) {
+	uint64_t h = hash64(text, len, 0);
+	for (size_t i = 0; sets && sets[i]; i++)
+		h = hash64(sets[i], strlen(sets[i]) + 1, h);
+	return h;
+}
+
+/* unchanged: a config to take again (config_ref(), returning 1) when it was loaded from the same file, bytes and sets;
+ * may be NULL. */
+static int load_config(struct loader *l, struct config *unchanged, struct config **ret) {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_(config_freep) struct config *c = NULL;
 	size_t len = 0;
@@ -540,6 +550,13 @@ static int load_config(struct loader *l, struct config **ret) {
 			return loader_fail(l, NULL, NULL, "file too large (max %d bytes)", CONFIG_FILE_MAX);
 		if (r < 0)
 			return r;
+	}
+	uint64_t hash = source_hash(text, len, l->sets);
+	/* A file only: without one (quick use) there is nothing to parse but the sets. */
+	if (unchanged && l->path && unchanged->path && streq(unchanged->path, l->path) &&
+	    unchanged->source_len == len && unchanged->source_hash == hash) {
+		*ret = config_ref(unchanged);
+		return 1;
 	}
 	if (!(c = malloc(sizeof(*c))))
 		return -ENOMEM;
@@ -556,6 +573,8 @@ static int load_config(struct loader *l, struct config **ret) {
 	r = load(l, l->path ? text : NULL, len, c);
 	if (r < 0)
 		return r;
+	c->source_hash = hash;
+	c->source_len = len;
 	*ret = TAKE_PTR(c);
 	return 0;
 }
@@ -569,9 +588,9 @@ int config_set_check(const char *arg, const char **ret_why) {
 	return 0;
 }
 
-int config_load_set(const char *path, char *const *sets, struct config **ret, char **ret_error) {
+int config_reload(const char *path, char *const *sets, struct config *current, struct config **ret, char **ret_error) {
 	_cleanup_(loader_done) struct loader l = {.path = path, .sets = sets};
-	int r = load_config(&l, ret);
+	int r = load_config(&l, current, ret);
 	if (r < 0) {
 		/* A file that cannot be read, or no memory: the errno is the message. */
 		if (!l.error)
@@ -579,6 +598,10 @@ int config_load_set(const char *path, char *const *sets, struct config **ret, ch
 		*ret_error = TAKE_PTR(l.error);
 	}
 	return r;
+}
+
+int config_load_set(const char *path, char *const *sets, struct config **ret, char **ret_error) {
+	return config_reload(path, sets, NULL, ret, ret_error);
 }
 
 int config_load(const char *path, struct config **ret, char **ret_error) {

@@ -70,6 +70,7 @@ bool config_name_valid(const char *name) {
 
 void config_defaults(struct config *c) {
 	*c = (struct config){
+		.refs = 1,
 		.readiness_type = READINESS_NOTIFY,
 		.readiness_timeout_usec = 60 * USEC_PER_SEC,
 		.readiness_interval_usec = 250 * USEC_PER_MSEC,
@@ -696,8 +697,13 @@ int config_from_raw(struct loader *l, const struct raw_config *raw, struct confi
 	return load_sections(l, raw, c);
 }
 
+struct config *config_ref(struct config *c) {
+	c->refs++;
+	return c;
+}
+
 void config_free(struct config *c) {
-	if (!c)
+	if (!c || --c->refs > 0)
 		return;
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		free(c->listeners[i].name);

@@ -106,6 +106,12 @@ struct config {
 
 	/* control.socket as written: NULL when absent (a default applies, see config_control_socket()), "" disabled. */
 	char *control_socket;
+
+	/* What it was loaded from: a hash of the file's bytes and the --set options, and the file's length
+	 * (config_reload()). 0 and 0 for a config not loaded by config_load_set(). */
+	uint64_t source_hash;
+	size_t source_len;
+	unsigned refs; /* config_free() frees it when the last reference goes: config_ref(), config_reload() */
 };
 
 /* Errors are returned as text for the caller to print: "FILE: key 'listeners[0].address': port out of range
@@ -120,6 +126,16 @@ int config_load(const char *path, struct config **ret, char **ret_error);
  * that an option set names the option ("--set stop.timeout=5: ..."), not the file. path NULL: no file, the
  * defaults of quick use (config_new_default()) instead. The sets must have passed config_set_check(). */
 int config_load_set(const char *path, char *const *sets, struct config **ret, char **ret_error);
+
+/* As config_load_set(), for a reload of the running config current (may be NULL): when the file's bytes and the
+ * sets are those current was loaded from, nothing is parsed again, *ret is current with one more reference (shared:
+ * neither changes it, config_apply_cli() included), and 1 is returned (a reload of an unchanged file of 1,000 listeners
+ * spent most of baton's own time parsing it: issue 23). The config is a function of those bytes and sets alone (nothing
+ * in it is read from anywhere else), so the result is the same. 0 after a load, or negative errno with *ret_error. */
+int config_reload(const char *path, char *const *sets, struct config *current, struct config **ret, char **ret_error);
+
+/* One more reference to c, for config_free() to drop. */
+struct config *config_ref(struct config *c);
 
 /* Loads the text of config_print() (len bytes) back into the config it was printed from: path and sets are what
  * that config was loaded with (for messages and the control socket's default), applied already. For the state

@@ -178,10 +178,17 @@ void supervisor_free(struct supervisor *s) {
 	s->config = NULL;
 }
 
-int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error) {
+int supervisor_load_config(const struct supervisor_options *o, struct config *current, struct config **ret,
+			   char **ret_error) {
 	struct config *c = NULL;
 	int r;
-	r = config_load_set(o->config_path, o->sets, &c, ret_error);
+	r = config_reload(o->config_path, o->sets, current, &c, ret_error);
+	if (r > 0) {
+		/* The file is unchanged: the running config, whose command line was applied already. */
+		log_debug("%s is unchanged since it was loaded: its config is taken again", o->config_path);
+		*ret = c;
+		return 0;
+	}
 	if (r >= 0)
 		r = (o->command_optional ? config_merge_cli : config_apply_cli)(c, o->listens, o->command, ret_error);
 	if (r < 0) {

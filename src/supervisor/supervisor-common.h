@@ -152,8 +152,10 @@ uint64_t supervisor_next_deadline(const struct supervisor *s);
 void supervisor_free(struct supervisor *s);
 
 /* Loads the config the way `run` does: the file (if any), then the command line merged in (config_apply_cli(), or
- * config_merge_cli() with o->command_optional). On failure *ret_error is a malloc'd message. */
-int supervisor_load_config(const struct supervisor_options *o, struct config **ret, char **ret_error);
+ * config_merge_cli() with o->command_optional). current: the running config (may be NULL), taken again with one more
+ * reference when the file and the sets are unchanged (config_reload()). On failure *ret_error is a malloc'd message. */
+int supervisor_load_config(const struct supervisor_options *o, struct config *current, struct config **ret,
+			   char **ret_error);
 
 /* For the transitions (supervisor.c) alone. */
 /* Queues a follow-up event: it runs once the transition in progress has returned. */

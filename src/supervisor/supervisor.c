@@ -402,7 +402,7 @@ static void on_reload(struct supervisor *s, const struct event *ev) {
 	/* Type=notify-reload (systemd >= 253) requires MONOTONIC_USEC with RELOADING=1; older ones ignore it. */
 	notify_upstreamf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=reloading", now);
 
-	int r = supervisor_load_config(&s->options, &c, &error);
+	int r = supervisor_load_config(&s->options, s->config, &c, &error);
 	if (r < 0) {
 		/* Out of fds or memory is baton's trouble, not the file's. */
 		bool system = r == -EMFILE || r == -ENFILE || r == -ENOMEM;

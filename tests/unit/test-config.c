@@ -72,16 +72,16 @@ static void test_file_errors(void) {
 	load_fails("# only a comment\n\n", "empty config", "only comments");
 	load_fails("---\n", "empty config", "an empty document");
 	load_fails(
-	    "listeners:\n  - name: a\n    address: \"tcp://:80\n",
-	    "YAML syntax error: while scanning a quoted scalar (line 3): found unexpected end of stream (line 4)",
-	    "unterminated quote");
+		"listeners:\n  - name: a\n    address: \"tcp://:80\n",
+		"YAML syntax error: while scanning a quoted scalar (line 3): found unexpected end of stream (line 4)",
+		"unterminated quote");
 	load_fails("program:\n  user: a\n user: b\n",
-	           "YAML syntax error: while parsing a block mapping (line 1): did not find expected key (line 3)",
-	           "bad indentation");
+		   "YAML syntax error: while parsing a block mapping (line 1): did not find expected key (line 3)",
+		   "bad indentation");
 	load_fails("listeners: [\n",
-	           "YAML syntax error: while parsing a flow node (line 2): did not find expected "
-	           "node content (line 2)",
-	           "unclosed flow sequence");
+		   "YAML syntax error: while parsing a flow node (line 2): did not find expected "
+		   "node content (line 2)",
+		   "unclosed flow sequence");
 	load_fails("program: {}\n---\nprogram: {}\n", "more than one YAML document (line 2)", "two documents");
 	load_fails("5\n", "key '(top level)': expected a mapping, got a scalar: '5' (line 1)", "scalar top level");
 	load_fails("- a\n- b\n", "key '(top level)': expected a mapping, got a list (line 1)", "list top level");
@@ -107,315 +107,322 @@ static void test_file_size(void) {
 
 static void test_schema_errors(void) {
 	load_fails("program: {}\nlisteners: []\nfoo: 1\n",
-	           "key 'foo': unknown key (expected one of: listeners, program, readiness, reload, stop, restart, notify, "
-	           "control, systemd) (line 3)",
-	           "unknown top-level key");
+		   "key 'foo': unknown key (expected one of: listeners, program, readiness, reload, stop, restart, "
+		   "notify, "
+		   "control, systemd) (line 3)",
+		   "unknown top-level key");
 	load_fails(TCP_LISTENER "    nodelay: true\n    backlogg: 5\n",
-	           "key 'listeners[0].backlogg': unknown key (expected one of: name, address, backlog, reuse-port, "
-	           "reuse-address, ipv6-only, freebind, transparent, keepalive, nodelay, defer-accept, fastopen, "
-	           "receive-buffer, send-buffer, mode, owner, group, inherit) (line 5)",
-	           "unknown listener key");
+		   "key 'listeners[0].backlogg': unknown key (expected one of: name, address, backlog, reuse-port, "
+		   "reuse-address, ipv6-only, freebind, transparent, keepalive, nodelay, defer-accept, fastopen, "
+		   "receive-buffer, send-buffer, mode, owner, group, inherit) (line 5)",
+		   "unknown listener key");
 	load_fails("program:\n  commands: [a]\n",
-	           "key 'program.commands': unknown key (expected one of: command, environment, working-directory, "
-	           "user, group, watchdog, fd-store, stdin, preload, compat, cgroup) (line 2)",
-	           "unknown program key");
+		   "key 'program.commands': unknown key (expected one of: command, environment, working-directory, "
+		   "user, group, watchdog, fd-store, stdin, preload, compat, cgroup) (line 2)",
+		   "unknown program key");
 	load_fails("listeners: tcp://:80\n", "key 'listeners': expected a list, got a scalar: 'tcp://:80' (line 1)",
-	           "listeners is a scalar");
+		   "listeners is a scalar");
 	load_fails("listeners:\n", "key 'listeners': expected a list, got an empty value (line 1)",
-	           "listeners is null");
+		   "listeners is null");
 	load_fails("listeners:\n  - tcp://:80\n",
-	           "key 'listeners[0]': expected a mapping, got a scalar: 'tcp://:80' (line 2)",
-	           "listener is a scalar");
+		   "key 'listeners[0]': expected a mapping, got a scalar: 'tcp://:80' (line 2)",
+		   "listener is a scalar");
 	{
 		/* The path of the 124th entry: an index of three digits, then the key. */
 		char text[8192] = "listeners:\n";
 		for (int i = 0; i < 123; i++)
-			snprintf(text + strlen(text), sizeof(text) - strlen(text), "  - {name: l%d, address: 'tcp://:%d'}\n",
-			         i, 1000 + i);
+			snprintf(text + strlen(text), sizeof(text) - strlen(text),
+				 "  - {name: l%d, address: 'tcp://:%d'}\n", i, 1000 + i);
 		strcat(text, "  - {name: x, adress: 'tcp://:80'}\n");
-		load_fails(text,
-		           "key 'listeners[123].adress': unknown key (expected one of: name, address, backlog, reuse-port, "
-		           "reuse-address, ipv6-only, freebind, transparent, keepalive, nodelay, defer-accept, fastopen, "
-		           "receive-buffer, send-buffer, mode, owner, group, inherit) (line 125)",
-		           "a key path with a three-digit index");
+		load_fails(
+			text,
+			"key 'listeners[123].adress': unknown key (expected one of: name, address, backlog, "
+			"reuse-port, "
+			"reuse-address, ipv6-only, freebind, transparent, keepalive, nodelay, defer-accept, fastopen, "
+			"receive-buffer, send-buffer, mode, owner, group, inherit) (line 125)",
+			"a key path with a three-digit index");
 	}
 	load_fails("listeners:\n  - name: [a, b]\n    address: tcp://:80\n",
-	           "key 'listeners[0].name': expected a scalar value, got a list (line 2)", "name is a list");
+		   "key 'listeners[0].name': expected a scalar value, got a list (line 2)", "name is a list");
 	load_fails("program:\n  command: /bin/app\n",
-	           "key 'program.command': expected a list, got a scalar: '/bin/app' (line 2)", "command is a scalar");
+		   "key 'program.command': expected a list, got a scalar: '/bin/app' (line 2)", "command is a scalar");
 	load_fails("program:\n  command: [a, {b: c}]\n",
-	           "key 'program.command[1]': expected a scalar value, got a mapping (line 2)", "command item mapping");
+		   "key 'program.command[1]': expected a scalar value, got a mapping (line 2)", "command item mapping");
 	load_fails("stop: 5s\n", "key 'stop': expected a mapping, got a scalar: '5s' (line 1)", "section is a scalar");
 	load_fails("program:\n  user:\n", "key 'program.user': empty value (write \"\" for an empty string) (line 2)",
-	           "null value");
+		   "null value");
 	load_fails(TCP_LISTENER "    backlog: ~\n",
-	           "key 'listeners[0].backlog': empty value (write \"\" for an empty string) (line 4)", "~ value");
+		   "key 'listeners[0].backlog': empty value (write \"\" for an empty string) (line 4)", "~ value");
 	load_fails("stop:\n  signal: SIGTERM\n  timeout: 5s\n  signal: SIGINT\n",
-	           "key 'stop.signal': duplicate key (first at line 2) (line 4)", "duplicate key");
+		   "key 'stop.signal': duplicate key (first at line 2) (line 4)", "duplicate key");
 	load_fails("program: {}\nprogram: {}\n", "key 'program': duplicate key (first at line 1) (line 2)",
-	           "duplicate top-level key");
+		   "duplicate top-level key");
 	load_fails(TCP_LISTENER "    name: other\n",
-	           "key 'listeners[0].name': duplicate key (first at line 2) (line 4)", "duplicate listener key");
+		   "key 'listeners[0].name': duplicate key (first at line 2) (line 4)", "duplicate listener key");
 	load_fails("listeners:\n  - name: a\n  - name: b\n    address: unix:@b\n",
-	           "key 'listeners[0].address': missing (this key is required) (line 2)", "missing address");
+		   "key 'listeners[0].address': missing (this key is required) (line 2)", "missing address");
 	load_fails("listeners:\n  - address: unix:@b\n",
-	           "key 'listeners[0].name': missing (this key is required) (line 2)", "missing name");
+		   "key 'listeners[0].name': missing (this key is required) (line 2)", "missing name");
 	load_fails("program:\n  ? [a]\n  : b\n", "key 'program': a key must be a scalar, not a list (line 2)",
-	           "complex key");
+		   "complex key");
 }
 
 static void test_listener_errors(void) {
 	char yaml[1024];
 
 	load_fails("listeners:\n  - name: u\n    address: udp://:53\n    reuse-address: true\n",
-	           "key 'listeners[0].reuse-address': only for tcp addresses (this listener is udp://:53): 'true' (line 4)",
-	           "reuse-address on udp");
+		   "key 'listeners[0].reuse-address': only for tcp addresses (this listener is udp://:53): 'true' "
+		   "(line 4)",
+		   "reuse-address on udp");
 
 	load_fails("listeners:\n  - name: a:b\n    address: tcp://:80\n",
-	           "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): 'a:b' (line 2)",
-	           "name with ':'");
+		   "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): 'a:b' (line 2)",
+		   "name with ':'");
 	load_fails("listeners:\n  - name: \"\"\n    address: tcp://:80\n",
-	           "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): '' (line 2)",
-	           "empty name");
+		   "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): '' (line 2)",
+		   "empty name");
 	load_fails("listeners:\n  - name: a b\n    address: tcp://:80\n",
-	           "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): 'a b' (line 2)",
-	           "name with a space");
+		   "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): 'a b' (line 2)",
+		   "name with a space");
 	char long_name[257];
 	memset(long_name, 'x', 256);
 	long_name[256] = '\0';
 	snprintf(yaml, sizeof(yaml), "listeners:\n  - name: %s\n    address: tcp://:80\n", long_name);
-	load_fails(
-	    yaml,
-	    "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): "
-	    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' "
-	    "(line 2)",
-	    "256-character name");
+	load_fails(yaml,
+		   "key 'listeners[0].name': invalid name (1-255 characters of A-Z a-z 0-9 . _ -): "
+		   "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		   "xx...' "
+		   "(line 2)",
+		   "256-character name");
 	long_name[255] = '\0';
 	snprintf(yaml, sizeof(yaml), "listeners:\n  - name: %s\n    address: tcp://:80\n", long_name);
 	struct config *c = load_ok(yaml, "255-character name");
 	config_free(c);
 
 	load_fails("listeners:\n  - name: a\n    address: tcp://:80\n  - name: a\n    address: tcp://:81\n",
-	           "key 'listeners[1].name': duplicate listener name (also listeners[0]): 'a' (line 4)",
-	           "duplicate name");
+		   "key 'listeners[1].name': duplicate listener name (also listeners[0]): 'a' (line 4)",
+		   "duplicate name");
 	load_fails("listeners:\n  - name: a\n    address: tcp://:80\n  - name: b\n    address: tcp6://:80\n",
-	           "key 'listeners[1].address': duplicate address (also listeners[0], 'a'): 'tcp6://:80' (line 5)",
-	           "duplicate address (tcp:// and tcp6:// on all addresses)");
+		   "key 'listeners[1].address': duplicate address (also listeners[0], 'a'): 'tcp6://:80' (line 5)",
+		   "duplicate address (tcp:// and tcp6:// on all addresses)");
 	load_fails(
-	    "listeners:\n  - name: a\n    address: unix:/run/a.sock\n  - name: b\n    address: unix:/run/a.sock\n",
-	    "key 'listeners[1].address': duplicate address (also listeners[0], 'a'): 'unix:/run/a.sock' (line 5)",
-	    "duplicate unix path");
+		"listeners:\n  - name: a\n    address: unix:/run/a.sock\n  - name: b\n    address: unix:/run/a.sock\n",
+		"key 'listeners[1].address': duplicate address (also listeners[0], 'a'): 'unix:/run/a.sock' (line 5)",
+		"duplicate unix path");
 	c = load_ok("listeners:\n  - name: a\n    address: tcp://:80\n  - name: b\n    address: udp://:80\n",
-	            "tcp and udp on one port");
+		    "tcp and udp on one port");
 	config_free(c);
 
 	load_fails("listeners:\n  - name: a\n    address: tcp://:0\n",
-	           "key 'listeners[0].address': port out of range 1-65535: 'tcp://:0' (line 3)", "port 0");
+		   "key 'listeners[0].address': port out of range 1-65535: 'tcp://:0' (line 3)", "port 0");
 	load_fails("listeners:\n  - name: a\n    address: tcp://:70000\n",
-	           "key 'listeners[0].address': port out of range 1-65535: 'tcp://:70000' (line 3)", "port 70000");
+		   "key 'listeners[0].address': port out of range 1-65535: 'tcp://:70000' (line 3)", "port 70000");
 	load_fails("listeners:\n  - name: a\n    address: htp://:80\n",
-	           "key 'listeners[0].address': unknown scheme (expected tcp://, tcp4://, tcp6://, udp://, udp4://, "
-	           "udp6://, unix:, unix-dgram: or unix-seqpacket:): 'htp://:80' (line 3)",
-	           "bad scheme");
+		   "key 'listeners[0].address': unknown scheme (expected tcp://, tcp4://, tcp6://, udp://, udp4://, "
+		   "udp6://, unix:, unix-dgram: or unix-seqpacket:): 'htp://:80' (line 3)",
+		   "bad scheme");
 	load_fails("listeners:\n  - name: a\n    address: tcp://:80abc\n",
-	           "key 'listeners[0].address': invalid port (a decimal number 1-65535 without leading zeros): "
-	           "'tcp://:80abc' (line 3)",
-	           "port 80abc");
+		   "key 'listeners[0].address': invalid port (a decimal number 1-65535 without leading zeros): "
+		   "'tcp://:80abc' (line 3)",
+		   "port 80abc");
 
 	/* Strict numbers: libcyaml would read these as 80, 8 and 80. */
 	load_fails(TCP_LISTENER "    backlog: 80abc\n",
-	           "key 'listeners[0].backlog': expected a decimal number 1-2147483647 (no sign, no leading zero): "
-	           "'80abc' (line 4)",
-	           "backlog 80abc");
+		   "key 'listeners[0].backlog': expected a decimal number 1-2147483647 (no sign, no leading zero): "
+		   "'80abc' (line 4)",
+		   "backlog 80abc");
 	load_fails(TCP_LISTENER "    backlog: 010\n",
-	           "key 'listeners[0].backlog': expected a decimal number 1-2147483647 (no sign, no leading zero): "
-	           "'010' (line 4)",
-	           "backlog 010");
+		   "key 'listeners[0].backlog': expected a decimal number 1-2147483647 (no sign, no leading zero): "
+		   "'010' (line 4)",
+		   "backlog 010");
 	load_fails(TCP_LISTENER "    fastopen: 0x50\n",
-	           "key 'listeners[0].fastopen': expected a decimal number 0-2147483647 (no sign, no leading zero): "
-	           "'0x50' (line 4)",
-	           "fastopen 0x50");
+		   "key 'listeners[0].fastopen': expected a decimal number 0-2147483647 (no sign, no leading zero): "
+		   "'0x50' (line 4)",
+		   "fastopen 0x50");
 	load_fails(TCP_LISTENER "    backlog: 0\n",
-	           "key 'listeners[0].backlog': out of range 1-2147483647: '0' (line 4)", "backlog 0");
+		   "key 'listeners[0].backlog': out of range 1-2147483647: '0' (line 4)", "backlog 0");
 	load_fails(TCP_LISTENER "    backlog: 2147483648\n",
-	           "key 'listeners[0].backlog': out of range 1-2147483647: '2147483648' (line 4)", "backlog > INT_MAX");
+		   "key 'listeners[0].backlog': out of range 1-2147483647: '2147483648' (line 4)", "backlog > INT_MAX");
 	load_fails(TCP_LISTENER "    backlog: -1\n",
-	           "key 'listeners[0].backlog': expected a decimal number 1-2147483647 (no sign, no leading zero): "
-	           "'-1' (line 4)",
-	           "backlog -1");
+		   "key 'listeners[0].backlog': expected a decimal number 1-2147483647 (no sign, no leading zero): "
+		   "'-1' (line 4)",
+		   "backlog -1");
 	load_fails(TCP_LISTENER "    receive-buffer: 4294967296\n",
-	           "key 'listeners[0].receive-buffer': out of range 0-2147483647: '4294967296' (line 4)",
-	           "receive-buffer beyond uint32");
+		   "key 'listeners[0].receive-buffer': out of range 0-2147483647: '4294967296' (line 4)",
+		   "receive-buffer beyond uint32");
 	load_fails(TCP_LISTENER "    send-buffer: 1.5\n",
-	           "key 'listeners[0].send-buffer': expected a decimal number 0-2147483647 (no sign, no leading zero): "
-	           "'1.5' (line 4)",
-	           "send-buffer 1.5");
+		   "key 'listeners[0].send-buffer': expected a decimal number 0-2147483647 (no sign, no leading zero): "
+		   "'1.5' (line 4)",
+		   "send-buffer 1.5");
 
 	/* Strict booleans. */
 	load_fails(TCP_LISTENER "    nodelay: flase\n",
-	           "key 'listeners[0].nodelay': expected true or false: 'flase' (line 4)", "flase");
+		   "key 'listeners[0].nodelay': expected true or false: 'flase' (line 4)", "flase");
 	load_fails(TCP_LISTENER "    reuse-port: True\n",
-	           "key 'listeners[0].reuse-port': expected true or false: 'True' (line 4)", "True");
+		   "key 'listeners[0].reuse-port': expected true or false: 'True' (line 4)", "True");
 	load_fails(TCP_LISTENER "    keepalive: yes\n",
-	           "key 'listeners[0].keepalive': expected true or false: 'yes' (line 4)", "yes");
+		   "key 'listeners[0].keepalive': expected true or false: 'yes' (line 4)", "yes");
 	load_fails(TCP_LISTENER "    freebind: 1\n",
-	           "key 'listeners[0].freebind': expected true or false: '1' (line 4)", "1 as a boolean");
+		   "key 'listeners[0].freebind': expected true or false: '1' (line 4)", "1 as a boolean");
 
 	/* Durations need their unit. */
 	load_fails(TCP_LISTENER "    defer-accept: 30\n",
-	           "key 'listeners[0].defer-accept': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: "
-	           "'30' (line 4)",
-	           "bare-number defer-accept");
+		   "key 'listeners[0].defer-accept': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: "
+		   "'30' (line 4)",
+		   "bare-number defer-accept");
 	load_fails(TCP_LISTENER "    defer-accept: 1500ms\n",
-	           "key 'listeners[0].defer-accept': must be whole seconds: '1500ms' (line 4)", "defer-accept 1500ms");
+		   "key 'listeners[0].defer-accept': must be whole seconds: '1500ms' (line 4)", "defer-accept 1500ms");
 
 	/* Options for another kind of socket. */
 	load_fails(TCP_LISTENER "    mode: \"0660\"\n",
-	           "key 'listeners[0].mode': only for unix socket paths (not abstract names) (this listener is "
-	           "tcp://:8080): '0660' (line 4)",
-	           "mode on tcp");
+		   "key 'listeners[0].mode': only for unix socket paths (not abstract names) (this listener is "
+		   "tcp://:8080): '0660' (line 4)",
+		   "mode on tcp");
 	load_fails(TCP_LISTENER "    owner: www-data\n",
-	           "key 'listeners[0].owner': only for unix socket paths (not abstract names) (this listener is "
-	           "tcp://:8080): 'www-data' (line 4)",
-	           "owner on tcp");
+		   "key 'listeners[0].owner': only for unix socket paths (not abstract names) (this listener is "
+		   "tcp://:8080): 'www-data' (line 4)",
+		   "owner on tcp");
 	load_fails("listeners:\n  - name: a\n    address: unix:@abstract\n    group: www-data\n",
-	           "key 'listeners[0].group': only for unix socket paths (not abstract names) (this listener is "
-	           "unix:@abstract): 'www-data' (line 4)",
-	           "group on an abstract socket");
+		   "key 'listeners[0].group': only for unix socket paths (not abstract names) (this listener is "
+		   "unix:@abstract): 'www-data' (line 4)",
+		   "group on an abstract socket");
 	load_fails(UNIX_LISTENER "    nodelay: true\n",
-	           "key 'listeners[0].nodelay': only for tcp addresses (this listener is unix:/run/app.sock): 'true' "
-	           "(line 4)",
-	           "nodelay on unix");
+		   "key 'listeners[0].nodelay': only for tcp addresses (this listener is unix:/run/app.sock): 'true' "
+		   "(line 4)",
+		   "nodelay on unix");
 	load_fails(UDP_LISTENER "    keepalive: false\n",
-	           "key 'listeners[0].keepalive': only for tcp addresses (this listener is udp://:5353): 'false' "
-	           "(line 4)",
-	           "keepalive on udp");
+		   "key 'listeners[0].keepalive': only for tcp addresses (this listener is udp://:5353): 'false' "
+		   "(line 4)",
+		   "keepalive on udp");
 	load_fails(
-	    UDP_LISTENER "    defer-accept: 5s\n",
-	    "key 'listeners[0].defer-accept': only for tcp addresses (this listener is udp://:5353): '5s' (line 4)",
-	    "defer-accept on udp");
+		UDP_LISTENER "    defer-accept: 5s\n",
+		"key 'listeners[0].defer-accept': only for tcp addresses (this listener is udp://:5353): '5s' (line 4)",
+		"defer-accept on udp");
 	load_fails(UDP_LISTENER "    fastopen: 5\n",
-	           "key 'listeners[0].fastopen': only for tcp addresses (this listener is udp://:5353): '5' (line 4)",
-	           "fastopen on udp");
+		   "key 'listeners[0].fastopen': only for tcp addresses (this listener is udp://:5353): '5' (line 4)",
+		   "fastopen on udp");
 	load_fails(UDP_LISTENER "    backlog: 5\n",
-	           "key 'listeners[0].backlog': only for stream sockets (tcp, unix, unix-seqpacket) (this listener is "
-	           "udp://:5353): '5' (line 4)",
-	           "backlog on udp");
+		   "key 'listeners[0].backlog': only for stream sockets (tcp, unix, unix-seqpacket) (this listener is "
+		   "udp://:5353): '5' (line 4)",
+		   "backlog on udp");
 	load_fails(
-	    UNIX_LISTENER "    reuse-port: true\n",
-	    "key 'listeners[0].reuse-port': only for tcp and udp addresses (this listener is unix:/run/app.sock): "
-	    "'true' (line 4)",
-	    "reuse-port on unix");
+		UNIX_LISTENER "    reuse-port: true\n",
+		"key 'listeners[0].reuse-port': only for tcp and udp addresses (this listener is unix:/run/app.sock): "
+		"'true' (line 4)",
+		"reuse-port on unix");
 	load_fails(UNIX_LISTENER "    ipv6-only: true\n",
-	           "key 'listeners[0].ipv6-only': only for tcp and udp addresses that can be IPv6 (this listener is "
-	           "unix:/run/app.sock): 'true' (line 4)",
-	           "ipv6-only on unix");
+		   "key 'listeners[0].ipv6-only': only for tcp and udp addresses that can be IPv6 (this listener is "
+		   "unix:/run/app.sock): 'true' (line 4)",
+		   "ipv6-only on unix");
 	load_fails("listeners:\n  - name: a\n    address: tcp://127.0.0.1:80\n    ipv6-only: true\n",
-	           "key 'listeners[0].ipv6-only': only for tcp and udp addresses that can be IPv6 (this listener is "
-	           "tcp://127.0.0.1:80): 'true' (line 4)",
-	           "ipv6-only on an IPv4 address");
+		   "key 'listeners[0].ipv6-only': only for tcp and udp addresses that can be IPv6 (this listener is "
+		   "tcp://127.0.0.1:80): 'true' (line 4)",
+		   "ipv6-only on an IPv4 address");
 
 	load_fails(UNIX_LISTENER "    mode: \"660x\"\n",
-	           "key 'listeners[0].mode': expected 3 or 4 octal digits such as \"0660\": '660x' (line 4)",
-	           "mode 660x");
+		   "key 'listeners[0].mode': expected 3 or 4 octal digits such as \"0660\": '660x' (line 4)",
+		   "mode 660x");
 	load_fails(UNIX_LISTENER "    mode: \"0680\"\n",
-	           "key 'listeners[0].mode': expected 3 or 4 octal digits such as \"0660\": '0680' (line 4)",
-	           "mode 0680");
+		   "key 'listeners[0].mode': expected 3 or 4 octal digits such as \"0660\": '0680' (line 4)",
+		   "mode 0680");
 	load_fails(UNIX_LISTENER "    mode: \"66\"\n",
-	           "key 'listeners[0].mode': expected 3 or 4 octal digits such as \"0660\": '66' (line 4)", "mode 66");
+		   "key 'listeners[0].mode': expected 3 or 4 octal digits such as \"0660\": '66' (line 4)", "mode 66");
 	load_fails(UNIX_LISTENER "    owner: \"\"\n", "key 'listeners[0].owner': must not be empty: '' (line 4)",
-	           "empty owner");
+		   "empty owner");
 	load_fails(UNIX_LISTENER "    inherit: sometimes\n",
-	           "key 'listeners[0].inherit': expected auto, required or never: 'sometimes' (line 4)", "bad inherit");
+		   "key 'listeners[0].inherit': expected auto, required or never: 'sometimes' (line 4)", "bad inherit");
 
 	/* The line is the one of the bad listener, not of the first. */
 	load_fails("listeners:\n  - name: a\n    address: tcp://:80\n\n  - name: b\n    address: tcp://:81\n"
-	           "    backlog: 5\n    nodelay: maybe\n",
-	           "key 'listeners[1].nodelay': expected true or false: 'maybe' (line 8)", "second listener's line");
+		   "    backlog: 5\n    nodelay: maybe\n",
+		   "key 'listeners[1].nodelay': expected true or false: 'maybe' (line 8)", "second listener's line");
 }
 
 static void test_program_errors(void) {
 	load_fails("program:\n  watchdog: 30\n",
-	           "key 'program.watchdog': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '30' (line 2)",
-	           "watchdog without a unit");
+		   "key 'program.watchdog': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '30' "
+		   "(line 2)",
+		   "watchdog without a unit");
 	load_fails("program:\n  fd-store: yes\n", "key 'program.fd-store': expected true or false: 'yes' (line 2)",
-	           "fd-store not a boolean");
-	load_fails("systemd:\n  fd-store: maybe\n", "key 'systemd.fd-store': expected auto, true or false: 'maybe' (line 2)",
-	           "systemd.fd-store not auto/true/false");
+		   "fd-store not a boolean");
+	load_fails("systemd:\n  fd-store: maybe\n",
+		   "key 'systemd.fd-store': expected auto, true or false: 'maybe' (line 2)",
+		   "systemd.fd-store not auto/true/false");
 	load_fails("program:\n  command: []\n", "key 'program.command': empty command (line 2)", "empty command");
 	load_fails("program:\n  command:\n    - /bin/app\n    - \"\"\n",
-	           "key 'program.command[1]': empty argument: '' (line 4)", "empty argument");
+		   "key 'program.command[1]': empty argument: '' (line 4)", "empty argument");
 	load_fails("program:\n  command: [\"\", a]\n", "key 'program.command[0]': empty program name: '' (line 2)",
-	           "empty program name");
+		   "empty program name");
 	load_fails("program:\n  working-directory: srv/app\n",
-	           "key 'program.working-directory': must be an absolute path: 'srv/app' (line 2)",
-	           "relative working-directory");
+		   "key 'program.working-directory': must be an absolute path: 'srv/app' (line 2)",
+		   "relative working-directory");
 	load_fails("program:\n  user: \"\"\n", "key 'program.user': must not be empty: '' (line 2)", "empty user");
 	load_fails("program:\n  environment:\n    A: b\n    \"C=D\": e\n",
-	           "key 'program.environment.C=D': invalid variable name (no '=', spaces or control characters; not "
-	           "starting with a digit): 'C=D' (line 4)",
-	           "env name with '='");
+		   "key 'program.environment.C=D': invalid variable name (no '=', spaces or control characters; not "
+		   "starting with a digit): 'C=D' (line 4)",
+		   "env name with '='");
 	load_fails("program:\n  environment:\n    \"\": e\n",
-	           "key 'program.environment.': invalid variable name (no '=', spaces or control characters; not "
-	           "starting with a digit): '' (line 3)",
-	           "empty env name");
+		   "key 'program.environment.': invalid variable name (no '=', spaces or control characters; not "
+		   "starting with a digit): '' (line 3)",
+		   "empty env name");
 	load_fails("program:\n  environment:\n    A: b\n    A: c\n",
-	           "key 'program.environment.A': duplicate key (first at line 3) (line 4)", "duplicate env name");
+		   "key 'program.environment.A': duplicate key (first at line 3) (line 4)", "duplicate env name");
 	load_fails("program:\n  environment:\n    A: [b]\n",
-	           "key 'program.environment.A': expected a scalar value, got a list (line 3)", "env value is a list");
+		   "key 'program.environment.A': expected a scalar value, got a list (line 3)", "env value is a list");
 	load_fails("program:\n  environment:\n    A:\n",
-	           "key 'program.environment.A': empty value (write \"\" for an empty string) (line 3)",
-	           "env value null");
+		   "key 'program.environment.A': empty value (write \"\" for an empty string) (line 3)",
+		   "env value null");
 	load_fails("program:\n  environment: [A=b]\n",
-	           "key 'program.environment': expected a mapping of NAME: value, got a list (line 2)",
-	           "env as a list");
+		   "key 'program.environment': expected a mapping of NAME: value, got a list (line 2)",
+		   "env as a list");
 }
 
 static void test_section_errors(void) {
 	load_fails("readiness:\n  type: exe\n",
-	           "key 'readiness.type': expected notify, exec, log, pidfile, delay or none: 'exe' (line 2)",
-	           "bad readiness type");
+		   "key 'readiness.type': expected notify, exec, log, pidfile, delay or none: 'exe' (line 2)",
+		   "bad readiness type");
 	load_fails("readiness:\n  timeout: 0s\n", "key 'readiness.timeout': must be longer than 0s: '0s' (line 2)",
-	           "zero readiness timeout");
+		   "zero readiness timeout");
 	load_fails("readiness:\n  timeout: 60\n",
-	           "key 'readiness.timeout': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '60' "
-	           "(line 2)",
-	           "bare-number timeout");
+		   "key 'readiness.timeout': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '60' "
+		   "(line 2)",
+		   "bare-number timeout");
 	load_fails("reload:\n  strategy: swap\n",
-	           "key 'reload.strategy': expected replace, restart or signal: 'swap' (line 2)", "bad strategy");
+		   "key 'reload.strategy': expected replace, restart or signal: 'swap' (line 2)", "bad strategy");
 	load_fails("reload:\n  signal: SIGFOO\n",
-	           "key 'reload.signal': expected a signal such as SIGTERM, TERM or 15: 'SIGFOO' (line 2)",
-	           "bad signal");
+		   "key 'reload.signal': expected a signal such as SIGTERM, TERM or 15: 'SIGFOO' (line 2)",
+		   "bad signal");
 	load_fails("stop:\n  signal: 65\n",
-	           "key 'stop.signal': expected a signal such as SIGTERM, TERM or 15: '65' (line 2)", "signal 65");
+		   "key 'stop.signal': expected a signal such as SIGTERM, TERM or 15: '65' (line 2)", "signal 65");
 	load_fails(
-	    "stop:\n  timeout: 5 s\n",
-	    "key 'stop.timeout': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '5 s' (line 2)",
-	    "duration with a space");
+		"stop:\n  timeout: 5 s\n",
+		"key 'stop.timeout': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '5 s' (line 2)",
+		"duration with a space");
 	load_fails("restart:\n  policy: sometimes\n",
-	           "key 'restart.policy': expected on-failure, always or never: 'sometimes' (line 2)", "bad policy");
+		   "key 'restart.policy': expected on-failure, always or never: 'sometimes' (line 2)", "bad policy");
 	load_fails("restart:\n  delay: 1m\n  max-delay: 30s\n",
-	           "key 'restart.delay': longer than restart.max-delay (30s): '1m' (line 2)", "delay > max-delay");
+		   "key 'restart.delay': longer than restart.max-delay (30s): '1m' (line 2)", "delay > max-delay");
 	load_fails("restart:\n  max-delay: 50ms\n",
-	           "key 'restart.max-delay': longer than restart.max-delay (50ms): '50ms' (line 2)",
-	           "max-delay below the default delay");
+		   "key 'restart.max-delay': longer than restart.max-delay (50ms): '50ms' (line 2)",
+		   "max-delay below the default delay");
 	load_fails("restart:\n  delay: 0s\n", "key 'restart.delay': must be longer than 0s: '0s' (line 2)",
-	           "zero delay");
+		   "zero delay");
 	load_fails("control:\n  socket: run/baton.sock\n",
-	           "key 'control.socket': must be an absolute path, or \"\" to disable the socket: 'run/baton.sock' "
-	           "(line 2)",
-	           "relative control socket");
+		   "key 'control.socket': must be an absolute path, or \"\" to disable the socket: 'run/baton.sock' "
+		   "(line 2)",
+		   "relative control socket");
 	load_fails("notify:\n  socket: run/notify.sock\n",
-	           "key 'notify.socket': must be auto, abstract or an absolute path: 'run/notify.sock' (line 2)",
-	           "relative notify socket");
+		   "key 'notify.socket': must be auto, abstract or an absolute path: 'run/notify.sock' (line 2)",
+		   "relative notify socket");
 	load_fails("notify:\n  socket: Abstract\n",
-	           "key 'notify.socket': must be auto, abstract or an absolute path: 'Abstract' (line 2)",
-	           "notify.socket is case-sensitive");
+		   "key 'notify.socket': must be auto, abstract or an absolute path: 'Abstract' (line 2)",
+		   "notify.socket is case-sensitive");
 	load_fails("notify:\n  socket: \"\"\n",
-	           "key 'notify.socket': must be auto, abstract or an absolute path: '' (line 2)", "empty notify.socket");
+		   "key 'notify.socket': must be auto, abstract or an absolute path: '' (line 2)",
+		   "empty notify.socket");
 	load_fails("notify:\n  socket: /run/app/\n",
-	           "key 'notify.socket': must name the socket file, not a directory: '/run/app/' (line 2)",
-	           "notify.socket directory");
+		   "key 'notify.socket': must name the socket file, not a directory: '/run/app/' (line 2)",
+		   "notify.socket directory");
 	{
 		char text[200], name[108];
 		memset(name, 'n', sizeof(name) - 1);
@@ -509,66 +516,66 @@ static void test_defaults(void) {
 }
 
 static const char full_config[] = "# every key of the contract\n"
-                                  "listeners:\n"
-                                  "  - name: http\n"
-                                  "    address: tcp://0.0.0.0:8080\n"
-                                  "    backlog: 4096\n"
-                                  "    reuse-port: true\n"
-                                  "    reuse-address: false\n"
-                                  "    freebind: true\n"
-                                  "    transparent: true\n"
-                                  "    keepalive: true\n"
-                                  "    nodelay: true\n"
-                                  "    defer-accept: 5s\n"
-                                  "    fastopen: 16\n"
-                                  "    receive-buffer: 65536\n"
-                                  "    send-buffer: 131072\n"
-                                  "    inherit: required\n"
-                                  "  - name: v6\n"
-                                  "    address: tcp6://[::1]:8443\n"
-                                  "    ipv6-only: true\n"
-                                  "  - name: dns\n"
-                                  "    address: udp://:5353\n"
-                                  "    ipv6-only: false\n"
-                                  "  - name: control.sock\n"
-                                  "    address: unix:/run/app/app.sock\n"
-                                  "    backlog: 16\n"
-                                  "    mode: \"0660\"\n"
-                                  "    owner: www-data\n"
-                                  "    group: www-data\n"
-                                  "    inherit: never\n"
-                                  "  - name: abstract_1\n"
-                                  "    address: unix-seqpacket:@app\n"
-                                  "  - name: dgram\n"
-                                  "    address: unix-dgram:/run/app/dgram.sock\n"
-                                  "    mode: 600\n"
-                                  "program:\n"
-                                  "  command: [/usr/bin/app, --fd, \"{fd:http}\", 'it''s \"quoted\"', \"tab\\there\"]\n"
-                                  "  environment: { B: 2, A: \"x=y\", EMPTY: \"\", LANG: C.UTF-8 }\n"
-                                  "  working-directory: /srv/app\n"
-                                  "  user: app\n"
-                                  "  group: app\n"
-                                  "  watchdog: 20s\n"
-                                  "  fd-store: true\n"
-                                  "readiness:\n"
-                                  "  type: notify\n"
-                                  "  timeout: 90s\n"
-                                  "reload:\n"
-                                  "  strategy: signal\n"
-                                  "  signal: USR1\n"
-                                  "stop:\n"
-                                  "  signal: 3\n"
-                                  "  timeout: 1m\n"
-                                  "restart:\n"
-                                  "  policy: always\n"
-                                  "  delay: 250ms\n"
-                                  "  max-delay: 1h\n"
-                                  "notify:\n"
-                                  "  socket: /run/app/notify.sock\n"
-                                  "control:\n"
-                                  "  socket: /run/app/baton.sock\n"
-                                  "systemd:\n"
-                                  "  fd-store: \"true\"\n";
+				  "listeners:\n"
+				  "  - name: http\n"
+				  "    address: tcp://0.0.0.0:8080\n"
+				  "    backlog: 4096\n"
+				  "    reuse-port: true\n"
+				  "    reuse-address: false\n"
+				  "    freebind: true\n"
+				  "    transparent: true\n"
+				  "    keepalive: true\n"
+				  "    nodelay: true\n"
+				  "    defer-accept: 5s\n"
+				  "    fastopen: 16\n"
+				  "    receive-buffer: 65536\n"
+				  "    send-buffer: 131072\n"
+				  "    inherit: required\n"
+				  "  - name: v6\n"
+				  "    address: tcp6://[::1]:8443\n"
+				  "    ipv6-only: true\n"
+				  "  - name: dns\n"
+				  "    address: udp://:5353\n"
+				  "    ipv6-only: false\n"
+				  "  - name: control.sock\n"
+				  "    address: unix:/run/app/app.sock\n"
+				  "    backlog: 16\n"
+				  "    mode: \"0660\"\n"
+				  "    owner: www-data\n"
+				  "    group: www-data\n"
+				  "    inherit: never\n"
+				  "  - name: abstract_1\n"
+				  "    address: unix-seqpacket:@app\n"
+				  "  - name: dgram\n"
+				  "    address: unix-dgram:/run/app/dgram.sock\n"
+				  "    mode: 600\n"
+				  "program:\n"
+				  "  command: [/usr/bin/app, --fd, \"{fd:http}\", 'it''s \"quoted\"', \"tab\\there\"]\n"
+				  "  environment: { B: 2, A: \"x=y\", EMPTY: \"\", LANG: C.UTF-8 }\n"
+				  "  working-directory: /srv/app\n"
+				  "  user: app\n"
+				  "  group: app\n"
+				  "  watchdog: 20s\n"
+				  "  fd-store: true\n"
+				  "readiness:\n"
+				  "  type: notify\n"
+				  "  timeout: 90s\n"
+				  "reload:\n"
+				  "  strategy: signal\n"
+				  "  signal: USR1\n"
+				  "stop:\n"
+				  "  signal: 3\n"
+				  "  timeout: 1m\n"
+				  "restart:\n"
+				  "  policy: always\n"
+				  "  delay: 250ms\n"
+				  "  max-delay: 1h\n"
+				  "notify:\n"
+				  "  socket: /run/app/notify.sock\n"
+				  "control:\n"
+				  "  socket: /run/app/baton.sock\n"
+				  "systemd:\n"
+				  "  fd-store: \"true\"\n";
 
 static void test_full(const struct config *c) {
 	CHECK(c->n_listeners == 6, "full: 6 listeners");
@@ -580,7 +587,7 @@ static void test_full(const struct config *c) {
 	      "full: address");
 	CHECK(l[0].backlog == 4096, "full: backlog");
 	CHECK(l[0].reuse_port && !l[0].reuse_address && l[0].freebind && l[0].transparent && l[0].keepalive &&
-	          l[0].nodelay,
+		      l[0].nodelay,
 	      "full: booleans");
 	CHECK(l[0].ipv6_only == -1, "full: ipv6-only unset");
 	CHECK(l[0].defer_accept_usec == 5 * USEC_PER_SEC && l[0].fastopen == 16, "full: defer-accept, fastopen");
@@ -614,7 +621,7 @@ static void test_full(const struct config *c) {
 	CHECK(c->reload_strategy == RELOAD_SIGNAL && c->reload_signal == SIGUSR1, "full: reload");
 	CHECK(c->stop_signal == SIGQUIT && c->stop_timeout_usec == 60 * USEC_PER_SEC, "full: stop");
 	CHECK(c->restart_policy == RESTART_ALWAYS && c->restart_delay_usec == 250 * USEC_PER_MSEC &&
-	          c->restart_max_delay_usec == 3600 * USEC_PER_SEC,
+		      c->restart_max_delay_usec == 3600 * USEC_PER_SEC,
 	      "full: restart");
 	CHECK_STREQ(c->control_socket, "/run/app/baton.sock", "full: control.socket");
 	CHECK_STREQ(c->notify_socket, "/run/app/notify.sock", "full: notify.socket");
@@ -661,9 +668,9 @@ static bool config_equal(const struct config *a, const struct config *b) {
 	       str_equal(a->control_socket, b->control_socket) && str_equal(a->notify_socket, b->notify_socket) &&
 	       a->program_watchdog_usec == b->program_watchdog_usec && a->program_fd_store == b->program_fd_store &&
 	       a->fd_store == b->fd_store && str_equal(a->stdin_listener, b->stdin_listener) &&
-	       a->stdin_mode == b->stdin_mode &&
-	       a->preload == b->preload && a->compat_server_starter == b->compat_server_starter &&
-	       a->compat_einhorn == b->compat_einhorn && strv_equal(a->readiness_command, b->readiness_command) &&
+	       a->stdin_mode == b->stdin_mode && a->preload == b->preload &&
+	       a->compat_server_starter == b->compat_server_starter && a->compat_einhorn == b->compat_einhorn &&
+	       strv_equal(a->readiness_command, b->readiness_command) &&
 	       a->readiness_interval_usec == b->readiness_interval_usec &&
 	       str_equal(a->readiness_pattern, b->readiness_pattern) && a->readiness_stream == b->readiness_stream &&
 	       str_equal(a->readiness_pid_file, b->readiness_pid_file) &&
@@ -707,7 +714,7 @@ static void test_full_and_round_trip(void) {
 	text = round_trip(c, "defaults");
 	CHECK(strstr(text, "ipv6-only") == NULL, "print: ipv6-only omitted when unset");
 	CHECK(strstr(text, "    backlog: ") && strstr(text, "  timeout: 1m\n") && strstr(text, "  delay: 100ms\n") &&
-	          strstr(text, "  signal: SIGHUP\n"),
+		      strstr(text, "  signal: SIGHUP\n"),
 	      "print: defaults written out");
 	CHECK(strstr(text, "# control.socket: /") != NULL, "print: derived control socket as a comment");
 	free(text);
@@ -732,8 +739,8 @@ static void test_cli(void) {
 	char *listens[] = {"http=tcp://:8080", "sock=unix:/run/a.sock", NULL}, *cmd[] = {"/bin/app", "-v", NULL};
 	CHECK(config_apply_cli(c, listens, cmd, &error) == 0, "cli: listeners and command");
 	CHECK(c->n_listeners == 2 && streq(c->listeners[1].name, "sock") &&
-	          c->listeners[1].address.kind == ADDR_UNIX_STREAM && c->listeners[0].backlog == SOMAXCONN &&
-	          c->listeners[0].reuse_address,
+		      c->listeners[1].address.kind == ADDR_UNIX_STREAM && c->listeners[0].backlog == SOMAXCONN &&
+		      c->listeners[0].reuse_address,
 	      "cli: listeners with defaults");
 	CHECK(strv_length(c->command) == 2 && streq(c->command[1], "-v"), "cli: command copied");
 	config_free(c);
@@ -742,11 +749,12 @@ static void test_cli(void) {
 		char *listen;
 		const char *want;
 	} bad[] = {
-	    {"http", "--listen 'http': expected NAME=ADDRESS"},
-	    {"a:b=tcp://:80", "--listen 'a:b=tcp://:80': invalid name 'a:b' (1-255 characters of A-Z a-z 0-9 . _ -)"},
-	    {"=tcp://:80", "--listen '=tcp://:80': invalid name '' (1-255 characters of A-Z a-z 0-9 . _ -)"},
-	    {"a=tcp://:0", "--listen 'a=tcp://:0': port out of range 1-65535: 'tcp://:0'"},
-	    {"a=", "--listen 'a=': empty address: ''"},
+		{"http", "--listen 'http': expected NAME=ADDRESS"},
+		{"a:b=tcp://:80",
+		 "--listen 'a:b=tcp://:80': invalid name 'a:b' (1-255 characters of A-Z a-z 0-9 . _ -)"},
+		{"=tcp://:80", "--listen '=tcp://:80': invalid name '' (1-255 characters of A-Z a-z 0-9 . _ -)"},
+		{"a=tcp://:0", "--listen 'a=tcp://:0': port out of range 1-65535: 'tcp://:0'"},
+		{"a=", "--listen 'a=': empty address: ''"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		config_new_default(&c);
@@ -766,7 +774,7 @@ static void test_cli(void) {
 	free(error);
 	CHECK(config_apply_cli(c, dup_addr, cmd, &error) == -EINVAL, "cli: duplicate address");
 	CHECK_STREQ(error, "--listen 'b=tcp://:80': duplicate address 'tcp://:80' (also listener 'a')",
-	            "cli: duplicate address message");
+		    "cli: duplicate address message");
 	free(error);
 	char *bad_only[] = {"bad", NULL};
 	CHECK(config_apply_cli(c, bad_only, NULL, &error) == -EINVAL, "cli: bad --listen and no command");
@@ -821,24 +829,25 @@ static void test_cli(void) {
 	/* {fd:NAME} must name a listener of the merged config: a typo is a config error, not a failed start. */
 	error = NULL;
 	c = load_ok("listeners:\n  - name: web\n    address: tcp://:80\n"
-	            "program:\n  command: [/bin/app, --fd, \"{fd:web}\", \"--x={fd:web},{fd:web}\"]\n",
-	            "placeholders naming listeners");
+		    "program:\n  command: [/bin/app, --fd, \"{fd:web}\", \"--x={fd:web},{fd:web}\"]\n",
+		    "placeholders naming listeners");
 	if (!c)
 		return;
 	CHECK(config_apply_cli(c, NULL, NULL, &error) == 0, "cli: placeholders that name listeners are accepted");
 	config_free(c);
-	c = load_ok("listeners:\n  - name: web\n    address: tcp://:80\nprogram:\n  command: [/bin/app, \"{fd:wbe}\"]\n",
-	            "placeholder with a typo");
+	c = load_ok(
+		"listeners:\n  - name: web\n    address: tcp://:80\nprogram:\n  command: [/bin/app, \"{fd:wbe}\"]\n",
+		"placeholder with a typo");
 	if (!c)
 		return;
 	free(error);
 	error = NULL;
 	CHECK(config_apply_cli(c, NULL, NULL, &error) == -EINVAL && error &&
-	          strstr(error, ": key 'program.command[1]': {fd:wbe} names no listener: '{fd:wbe}'"),
+		      strstr(error, ": key 'program.command[1]': {fd:wbe} names no listener: '{fd:wbe}'"),
 	      "cli: placeholder naming no listener: %s", strempty(error));
 	config_free(c);
 	c = load_ok("listeners:\n  - name: web\n    address: tcp://:80\nprogram:\n  command: [/bin/app, \"{fd:web\"]\n",
-	            "unterminated placeholder");
+		    "unterminated placeholder");
 	if (!c)
 		return;
 	free(error);
@@ -860,7 +869,8 @@ static void test_peek_control_socket(void) {
 	/* Invalid as a config (bad timeout), but YAML: the socket is still found, so `baton reload -c` reaches baton
 	 * and gets the validation error from it. */
 	const char *f = write_tmp("readiness:\n  timeout: 0\ncontrol:\n  socket: /run/x/ctl.sock\n");
-	CHECK(config_peek_control_socket(f, &p) == 0 && streq(p, "/run/x/ctl.sock"), "peek: found in an invalid config");
+	CHECK(config_peek_control_socket(f, &p) == 0 && streq(p, "/run/x/ctl.sock"),
+	      "peek: found in an invalid config");
 	free(p);
 	p = NULL;
 	f = write_tmp("control:\n  socket: \"\"\n");
@@ -899,7 +909,7 @@ static void test_control_socket(void) {
 	if (asprintf(&prefix, "%s/%s-", geteuid() == 0 ? "/run/baton" : "/run/user/1000/baton", stem) < 0)
 		exit(EXIT_FAILURE);
 	CHECK(p && !strncmp(p, prefix, strlen(prefix)) && strlen(p) == strlen(prefix) + 8 + strlen(".sock") &&
-	          !strcmp(p + strlen(p) - 5, ".sock"),
+		      !strcmp(p + strlen(p) - 5, ".sock"),
 	      "control: DIR/NAME-HASH.sock");
 	if (p)
 		printf("#   %s\n", p);
@@ -1320,6 +1330,78 @@ static void test_listener_refs(void) {
 	config_free(c);
 }
 
+#define SETS(...) ((char *const[]){__VA_ARGS__, NULL})
+
+/* ---- config_reload(): an unchanged file is not parsed again ---- */
+
+/* Rewrites path with text (the same inode, as an editor that writes in place). */
+static void rewrite(const char *path, const char *text) {
+	FILE *f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		perror(path);
+		exit(EXIT_FAILURE);
+	}
+}
+
+static void test_reload_unchanged(void) {
+	static const char text[] = "listeners:\n  - name: web\n    address: tcp://127.0.0.1:8080\n"
+				   "program:\n  command: [/bin/app]\nstop:\n  timeout: 5s\n";
+	const char *path = write_tmp(text);
+	char *const *sets = SETS("restart.policy=always");
+	struct config *c = NULL, *again = NULL;
+	char *error = NULL;
+
+	CHECK(config_reload(path, sets, NULL, &c, &error) == 0 && c, "reload without a current config: a load");
+	if (!c)
+		return;
+	CHECK(config_reload(path, sets, c, &again, &error) == 1 && again == c && c->refs == 2,
+	      "reload of the same bytes and sets: the current config, one more reference");
+	config_free(again);
+	CHECK(c->refs == 1 && c->n_listeners == 1 && streq(c->listeners[0].name, "web"),
+	      "reload: freeing the reference leaves the current config whole");
+
+	/* One byte changed, the length the same: parsed again, and the change is seen. */
+	char changed[sizeof(text)];
+	memcpy(changed, text, sizeof(text));
+	*strstr(changed, "5s") = '7';
+	rewrite(path, changed);
+	again = NULL;
+	CHECK(config_reload(path, sets, c, &again, &error) == 0 && again && again != c &&
+		      again->stop_timeout_usec == 7 * USEC_PER_SEC && c->stop_timeout_usec == 5 * USEC_PER_SEC,
+	      "reload of a changed byte: parsed again");
+	config_free(again);
+
+	/* The same bytes as c's, other sets: parsed again. */
+	rewrite(path, text);
+	again = NULL;
+	CHECK(config_reload(path, SETS("restart.policy=never"), c, &again, &error) == 0 && again && again != c &&
+		      again->restart_policy == RESTART_NEVER,
+	      "reload with other --set options: parsed again");
+	config_free(again);
+	again = NULL;
+	CHECK(config_reload(path, NULL, c, &again, &error) == 0 && again && again != c &&
+		      again->restart_policy == RESTART_ON_FAILURE,
+	      "reload without the --set options: parsed again");
+	config_free(again);
+
+	/* A file that became invalid: the error, and the current config untouched. */
+	rewrite(path, "listeners: 3\n");
+	again = NULL;
+	CHECK(config_reload(path, sets, c, &again, &error) == -EINVAL && !again && error && c->refs == 1,
+	      "reload of a file made invalid: an error, the current config kept");
+	free(error);
+	error = NULL;
+
+	/* A config that was not loaded from a file (quick use) is never taken again: nothing was parsed. */
+	struct config *q = NULL, *q2 = NULL;
+	CHECK(config_reload(NULL, sets, NULL, &q, &error) == 0 && q, "quick use loads");
+	CHECK(q && config_reload(NULL, sets, q, &q2, &error) == 0 && q2 && q2 != q,
+	      "quick use: a new config each time");
+	config_free(q);
+	config_free(q2);
+	config_free(c);
+}
+
 /* ---- --set KEY=VALUE (baton(1) OPTIONS) ---- */
 
 /* config_load_set() of text (NULL: no file, quick use) with sets: succeeds. */
@@ -1352,8 +1434,6 @@ static void set_fails(const char *text, char *const *sets, const char *want, con
 	free(full);
 }
 
-#define SETS(...) ((char *const[]){__VA_ARGS__, NULL})
-
 static void test_set_check(void) {
 	const char *why = NULL;
 	CHECK(config_set_check("stop.timeout=5s", &why) == 0, "set_check: KEY=VALUE");
@@ -1380,9 +1460,9 @@ static void test_set_types(void) {
 		config_free(c);
 	}
 	c = set_ok(NULL,
-		   SETS("stop.timeout=5s", "readiness.timeout=250ms", "restart.policy=on-failure", "reload.strategy=signal",
-			"systemd.fd-store=false", "program.fd-store=true", "stop.signal=KILL", "reload.signal=10",
-			"program.user=nobody", "program.group=0", "program.working-directory=/srv",
+		   SETS("stop.timeout=5s", "readiness.timeout=250ms", "restart.policy=on-failure",
+			"reload.strategy=signal", "systemd.fd-store=false", "program.fd-store=true", "stop.signal=KILL",
+			"reload.signal=10", "program.user=nobody", "program.group=0", "program.working-directory=/srv",
 			"program.watchdog=1m", "control.socket=", "program.environment.GREETING=hello world",
 			"program.environment.X.Y=a=b", "program.stdin=/dev/null", "readiness.type=notify",
 			"restart.delay=1s", "restart.max-delay=1h", "notify.socket=/run/n.sock"),
@@ -1393,7 +1473,8 @@ static void test_set_types(void) {
 		CHECK(c->program_watchdog_usec == 60 * USEC_PER_SEC, "duration: program.watchdog 1m");
 		CHECK(c->restart_delay_usec == USEC_PER_SEC && c->restart_max_delay_usec == 3600 * USEC_PER_SEC,
 		      "durations: restart.delay, restart.max-delay");
-		CHECK(c->restart_policy == RESTART_ON_FAILURE, "enum: restart.policy on-failure over quick use's never");
+		CHECK(c->restart_policy == RESTART_ON_FAILURE,
+		      "enum: restart.policy on-failure over quick use's never");
 		CHECK(c->reload_strategy == RELOAD_SIGNAL, "enum: reload.strategy signal");
 		CHECK(c->fd_store == FD_STORE_NO, "enum: systemd.fd-store false");
 		CHECK(c->readiness_type == READINESS_NOTIFY, "enum: readiness.type notify over quick use's none");
@@ -1525,8 +1606,8 @@ static void test_set_errors(void) {
 		  "program.environment.NAME=VALUE",
 		  "program.environment itself");
 	set_fails(NULL, SETS("stop.timeout"), "--set stop.timeout: expected KEY=VALUE", "no '=' (unchecked caller)");
-	set_fails(NULL, SETS("notify.socket=@x"),
-		  "--set notify.socket=@x: must be auto, abstract or an absolute path", "notify.socket");
+	set_fails(NULL, SETS("notify.socket=@x"), "--set notify.socket=@x: must be auto, abstract or an absolute path",
+		  "notify.socket");
 
 	/* A bad value of each type: the file's reason, the option instead of a line. */
 	set_fails(NULL, SETS("stop.timeout=5"),
@@ -1577,18 +1658,18 @@ static void test_set_errors(void) {
  * readiness.interval, and the rules across keys that keep a window with nothing to roll back to from being written. */
 static void test_reload_confirm(void) {
 	struct config *c = load_ok(TCP_LISTENER "readiness:\n  interval: 100ms\n"
-	                                        "reload:\n  confirm: 10s\n  confirm-command: [/bin/check, --url, x]\n",
-	                           "confirm with a command");
+						"reload:\n  confirm: 10s\n  confirm-command: [/bin/check, --url, x]\n",
+				   "confirm with a command");
 	if (c) {
 		CHECK(c->reload_confirm_usec == 10 * USEC_PER_SEC, "reload.confirm 10s");
 		CHECK(c->confirm_command && streq(c->confirm_command[0], "/bin/check") &&
-		          streq(c->confirm_command[2], "x") && !c->confirm_command[3],
+			      streq(c->confirm_command[2], "x") && !c->confirm_command[3],
 		      "reload.confirm-command as written");
 		CHECK(c->readiness_interval_usec == 100 * USEC_PER_MSEC && c->readiness_type == READINESS_NOTIFY,
 		      "readiness.interval is taken with readiness.type notify: confirm-command uses it");
 		char *text = round_trip(c, "confirm");
 		CHECK(strstr(text, "  confirm: 10s\n  confirm-command: [\"/bin/check\", \"--url\", \"x\"]\n") &&
-		          strstr(text, "  interval: 100ms\n"),
+			      strstr(text, "  interval: 100ms\n"),
 		      "print: confirm, confirm-command and the interval it uses");
 		free(text);
 		config_free(c);
@@ -1598,50 +1679,52 @@ static void test_reload_confirm(void) {
 		CHECK(c->reload_confirm_usec == 1500 * USEC_PER_MSEC, "--set reload.confirm: 1.5 s");
 		config_free(c);
 	}
-	load_fails("reload:\n  confirm: 10\n",
-	           "key 'reload.confirm': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '10' (line 2)",
-	           "a bare integer");
+	load_fails(
+		"reload:\n  confirm: 10\n",
+		"key 'reload.confirm': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '10' (line 2)",
+		"a bare integer");
 	set_fails(NULL, SETS("reload.confirm=10"),
-	          "--set reload.confirm=10: expected a duration with its unit, such as 250ms, 30s, 5m or 1h",
-	          "--set with a bare integer");
-	load_fails("reload:\n  strategy: restart\n  confirm: 5s\n",
-	           "key 'reload.confirm': needs reload.strategy replace, not restart (with restart no old generation is "
-	           "left to roll back to): '5s' (line 3)",
-	           "confirm with strategy restart");
+		  "--set reload.confirm=10: expected a duration with its unit, such as 250ms, 30s, 5m or 1h",
+		  "--set with a bare integer");
+	load_fails(
+		"reload:\n  strategy: restart\n  confirm: 5s\n",
+		"key 'reload.confirm': needs reload.strategy replace, not restart (with restart no old generation is "
+		"left to roll back to): '5s' (line 3)",
+		"confirm with strategy restart");
 	set_fails("reload:\n  confirm: 5s\n", SETS("reload.strategy=signal"),
-	          "key 'reload.confirm': needs reload.strategy replace, not signal (with signal no old generation is "
-	          "left to roll back to): '5s' (line 2)",
-	          "confirm in the file, strategy signal by --set");
+		  "key 'reload.confirm': needs reload.strategy replace, not signal (with signal no old generation is "
+		  "left to roll back to): '5s' (line 2)",
+		  "confirm in the file, strategy signal by --set");
 	set_fails("reload:\n  strategy: signal\n", SETS("reload.confirm=5s"),
-	          "--set reload.confirm=5s: needs reload.strategy replace, not signal (with signal no old generation "
-	          "is left to roll back to)",
-	          "strategy signal in the file, confirm by --set");
+		  "--set reload.confirm=5s: needs reload.strategy replace, not signal (with signal no old generation "
+		  "is left to roll back to)",
+		  "strategy signal in the file, confirm by --set");
 	c = load_ok("reload:\n  strategy: restart\n  confirm: 0s\n", "confirm 0s with strategy restart");
 	config_free(c);
 	load_fails("reload:\n  confirm-command: [/bin/true]\n",
-	           "key 'reload.confirm-command': needs reload.confirm longer than 0s (it runs during that window) "
-	           "(line 2)",
-	           "confirm-command without confirm");
+		   "key 'reload.confirm-command': needs reload.confirm longer than 0s (it runs during that window) "
+		   "(line 2)",
+		   "confirm-command without confirm");
 	load_fails("reload:\n  confirm: 1s\n  confirm-command: []\n",
-	           "key 'reload.confirm-command': empty command (line 3)", "empty confirm-command");
+		   "key 'reload.confirm-command': empty command (line 3)", "empty confirm-command");
 	load_fails("reload:\n  confirm: 1s\n  confirm-command: [\"\"]\n",
-	           "key 'reload.confirm-command[0]': empty program name: '' (line 3)", "empty program name");
+		   "key 'reload.confirm-command[0]': empty program name: '' (line 3)", "empty program name");
 	set_fails(NULL, SETS("reload.confirm-command=/bin/true"),
-	          "--set reload.confirm-command=/bin/true: reload.confirm-command is a list: write it in the file",
-	          "confirm-command by --set");
+		  "--set reload.confirm-command=/bin/true: reload.confirm-command is a list: write it in the file",
+		  "confirm-command by --set");
 	load_fails("readiness:\n  interval: 1s\n",
-	           "key 'readiness.interval': not used with readiness.type notify (line 2)",
-	           "readiness.interval without exec, pidfile or confirm-command");
+		   "key 'readiness.interval': not used with readiness.type notify (line 2)",
+		   "readiness.interval without exec, pidfile or confirm-command");
 }
 
 int main(void) {
 	CHECK(config_name_valid("http") && config_name_valid("a.b-c_D9") && !config_name_valid("") &&
-	          !config_name_valid("a:b") && !config_name_valid("a/b"),
+		      !config_name_valid("a:b") && !config_name_valid("a/b"),
 	      "config_name_valid");
 	CHECK(streq(inherit_mode_to_string(INHERIT_NEVER), "never") &&
-	          streq(restart_policy_to_string(RESTART_ALWAYS), "always") &&
-	          streq(reload_strategy_to_string(RELOAD_SIGNAL), "signal") &&
-	          streq(readiness_type_to_string(READINESS_NOTIFY), "notify"),
+		      streq(restart_policy_to_string(RESTART_ALWAYS), "always") &&
+		      streq(reload_strategy_to_string(RELOAD_SIGNAL), "signal") &&
+		      streq(readiness_type_to_string(READINESS_NOTIFY), "notify"),
 	      "enum names");
 
 	test_file_errors();
@@ -1664,6 +1747,7 @@ int main(void) {
 	test_set_over_file();
 	test_set_errors();
 	test_reload_confirm();
+	test_reload_unchanged();
 
 	for (size_t i = 0; i < n_tmp_paths; i++) {
 		unlink(tmp_paths[i]);

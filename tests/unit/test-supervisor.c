@@ -61,7 +61,7 @@ static void start(struct supervisor *s, const char *extra) {
 	fake = (struct fake_world){.now = 1 * SEC};
 	if (upstream_fd >= 0)
 		upstream_take();
-	if (supervisor_load_config(&o, &c, &error) < 0 || sock_open_all(c, NULL, 0, NULL, 0, &ls, &error) < 0) {
+	if (supervisor_load_config(&o, NULL, &c, &error) < 0 || sock_open_all(c, NULL, 0, NULL, 0, &ls, &error) < 0) {
 		printf("Bail out! config: %s\n", strempty(error));
 		exit(1);
 	}
