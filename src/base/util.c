@@ -351,7 +351,8 @@ uint64_t hash64(const void *data, size_t n, uint64_t h) {
 		h = mix64(h ^ w);
 	}
 	uint64_t w = 0;
-	memcpy(&w, p, n);
+	if (n > 0) /* memcpy() takes no NULL, not even for 0 bytes */
+		memcpy(&w, p, n);
 	return mix64(h ^ w ^ ((uint64_t)n << 56));
 }
 

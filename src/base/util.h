@@ -120,7 +120,8 @@ ssize_t read_file_at(int dir_fd, const char *path, int flags, char *buf, size_t 
  * max bytes: -EFBIG for a larger one. */
 int read_file_alloc(int dir_fd, const char *path, int flags, size_t max, char **ret, size_t *ret_len);
 
-/* A 64-bit hash of n bytes, chained from h (0 to start): to tell whether a text changed, not against an adversary. */
+/* A 64-bit hash of n bytes (data may be NULL for none), chained from h (0 to start): to tell whether a text changed,
+ * not against an adversary. */
 uint64_t hash64(const void *data, size_t n, uint64_t h);
 
 /* A unix socket's file outlives its socket: after a crash the path still exists and bind() fails with EADDRINUSE.
