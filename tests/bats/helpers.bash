@@ -71,14 +71,27 @@ report_get() {
 # Children of pid (direct).
 children_of() { ps -o pid= --ppid "$1" | tr -d ' '; }
 
-# Every test ends with nothing of its own left running: the processes it started (by PID) and their process groups.
+# Every test ends with nothing of its own left running: the processes it started (by PID) and their descendants.
 teardown_processes() {
-  local pid
+  local pid tree
   [[ -f "$BATS_TEST_TMPDIR/pids" ]] || return 0
   while read -r pid; do
     kill -0 "$pid" 2>/dev/null || continue
-    kill -KILL "$pid" 2>/dev/null || true
+    # With what it started: a SIGKILL of baton alone leaves a program that ignores its parent-death signal
+    # (stop.signal) running as init's orphan, for the rest of the suite.
+    tree=$(stop_tree "$pid")
+    # shellcheck disable=SC2086
+    kill -KILL $tree 2>/dev/null || true
   done <"$BATS_TEST_TMPDIR/pids"
+}
+
+# SIGSTOPs pid and its descendants from the top down (a stopped process neither forks nor restarts what dies) and
+# prints their pids (/proc/PID/task/*/children).
+stop_tree() {
+  local c
+  kill -STOP "$1" 2>/dev/null || return 0
+  echo "$1"
+  for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do stop_tree "$c"; done
 }
 
 # A usage error: exit 100, a message naming WHAT, a pointer to --help, and nothing on stdout (after run
