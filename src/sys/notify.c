@@ -1,6 +1,9 @@
 #include "notify.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,8 +185,38 @@ static int notify_open_abstract(int *ret_fd, char **ret_path) {
 	}
 }
 
-/* Whether a socket is bound at the datagram socket file sa: 1 yes, 0 no (a stale file), negative errno when we
- * cannot tell. */
+/* What batons killed before they could remove their socket file (SIGKILL, the OOM killer) left beside baton's own
+ * default one (notify_default_path()): "notify-PID.sock" in the same directory whose PID is gone, removed when nobody
+ * is bound to it (unix_path_clear_stale(): a baton of another PID namespace sharing the directory still holds its
+ * own). A path the config names is not baton's directory to tidy. */
+static void sweep_stale_siblings(const char *path) {
+	const char *base = strrchr(path, '/');
+	char own[32];
+	snprintf(own, sizeof(own), "notify-%d.sock", (int)getpid());
+	if (!base || !streq(base + 1, own))
+		return;
+	_cleanup_free_ char *dir = strndup(path, (size_t)(base - path));
+	DIR *d = dir ? opendir(dir[0] ? dir : "/") : NULL;
+	if (!d)
+		return;
+	for (struct dirent *de; (de = readdir(d));) {
+		char *end;
+		if (strncmp(de->d_name, "notify-", 7) != 0)
+			continue;
+		long pid = strtol(de->d_name + 7, &end, 10);
+		if (end == de->d_name + 7 || !streq(end, ".sock") || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		_cleanup_free_ char *stale = strdup_printf("%s/%s", dir, de->d_name);
+		const char *step;
+		if (stale && unix_path_clear_stale(stale, SOCK_DGRAM, &step) == 0)
+			log_debug("removed %s, left by a baton that is gone", stale);
+	}
+	closedir(d);
+}
+
+/* The notify socket bound at the file path (its directories made, a stale file of a killed baton replaced), mode
+ * 0777; its device and inode, for notify_server_remove(). */
 static int notify_open_path(const char *path, int *ret_fd, char **ret_path, dev_t *ret_dev, ino_t *ret_ino,
 			    char **ret_error) {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -204,6 +237,7 @@ static int notify_open_path(const char *path, int *ret_fd, char **ret_path, dev_
 	if (r < 0)
 		return fail_error(ret_error, r, "cannot create directory %s for the notify socket: %s",
 				  dir ? dir : path, strerror(-r));
+	sweep_stale_siblings(path);
 	/* A file left behind by a baton that was killed is replaced: nobody can be using it. */
 	const char *step = NULL;
 	r = unix_path_clear_stale(path, SOCK_DGRAM, &step);

@@ -323,6 +323,37 @@ PY
   [[ ! -e "$BATS_TEST_TMPDIR/rt/notify-$BATON_PID.sock" ]]
 }
 
+@test "the socket files of batons that were killed are removed at start, not one another baton still holds" {
+  rt="$BATS_TEST_TMPDIR/rt"
+  mkdir "$rt"
+  # Two PIDs that are gone: a process that has exited and been reaped.
+  sleep 0 & dead1=$!
+  wait "$dead1"
+  sleep 0 & dead2=$!
+  wait "$dead2"
+  # A stale file (bound, then closed), one whose socket a live process still holds (a baton of another PID
+  # namespace, whose PID means nothing here), and a file that is no socket.
+  "$PYTHON" -c 'import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])' \
+    "$rt/notify-$dead1.sock"
+  "$PYTHON" -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); open(sys.argv[2], "w").close(); time.sleep(1000)' \
+    "$rt/notify-$dead2.sock" "$BATS_TEST_TMPDIR/held" &
+  track_pid $!
+  wait_for test -e "$BATS_TEST_TMPDIR/held"
+  echo data >"$rt/notify-1.sock.txt"
+  [[ -S "$rt/notify-$dead1.sock" ]]
+  RUNTIME_DIRECTORY="$rt" baton_start run --log-level debug --listen "http=tcp://127.0.0.1:$PORT" -- "$BATON_DEMO"
+  wait_log "generation 1 is ready"
+  [[ -S "$rt/notify-$BATON_PID.sock" ]]
+  [[ ! -e "$rt/notify-$dead1.sock" ]] || fail "the stale file is left"
+  log_has "removed $rt/notify-$dead1.sock, left by a baton that is gone"
+  [[ -S "$rt/notify-$dead2.sock" ]] || fail "the held socket's file was removed"
+  [[ -f "$rt/notify-1.sock.txt" ]]
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  [[ ! -e "$rt/notify-$BATON_PID.sock" ]]
+}
+
 @test "notify.socket: abstract gives the abstract socket (in the file, and by --set in quick use)" {
   CFG_EXTRA="notify: {socket: abstract}" program_config "$PROBE"
   report="$BATS_TEST_TMPDIR/report"
