@@ -462,7 +462,6 @@ static int set_one(struct loader *l, const struct schema *schema, const cyaml_co
 
 /* ---- Loading ---- */
 
-/* text NULL: no file, the raw config is empty but for the --set options, and libcyaml is not needed. */
 /* The file's text into *raw: the document walked along the schema, then libcyaml's load. */
 static int load_file(struct loader *l, const struct schema *schema, const cyaml_config_t *cy, const char *text,
 		     size_t len, struct raw_config **raw) {
@@ -482,6 +481,7 @@ static int load_file(struct loader *l, const struct schema *schema, const cyaml_
 	return e == CYAML_OK ? 0 : cyaml_error(l, e);
 }
 
+/* text NULL: no file, the raw config is empty but for the --set options, and libcyaml is not needed. */
 static int load(struct loader *l, const char *text, size_t len, struct config *c) {
 	cyaml_config_t cy = {
 		.log_fn = cyaml_log_collect,

@@ -185,6 +185,9 @@ static int notify_open_abstract(int *ret_fd, char **ret_path) {
 	}
 }
 
+/* The default notify socket's file name in its directory (notify_default_path()), PID being baton's. */
+#define NOTIFY_FILE "notify-%d.sock"
+
 /* What batons killed before they could remove their socket file (SIGKILL, the OOM killer) left beside baton's own
  * default one (notify_default_path()): "notify-PID.sock" in the same directory whose PID is gone, removed when nobody
  * is bound to it (unix_path_clear_stale(): a baton of another PID namespace sharing the directory still holds its
@@ -192,7 +195,7 @@ static int notify_open_abstract(int *ret_fd, char **ret_path) {
 static void sweep_stale_siblings(const char *path) {
 	const char *base = strrchr(path, '/');
 	char own[32];
-	snprintf(own, sizeof(own), "notify-%d.sock", (int)getpid());
+	snprintf(own, sizeof(own), NOTIFY_FILE, (int)getpid());
 	if (!base || !streq(base + 1, own))
 		return;
 	_cleanup_free_ char *dir = strndup(path, (size_t)(base - path));
@@ -290,13 +293,13 @@ int notify_default_path(char **ret) {
 
 	/* systemd's RuntimeDirectory= (a list when several are configured: the first is baton's). */
 	if (rt && rt[0] == '/')
-		r = asprintf(ret, "%.*s/notify-%d.sock", (int)strcspn(rt, ":"), rt, pid);
+		r = asprintf(ret, "%.*s/" NOTIFY_FILE, (int)strcspn(rt, ":"), rt, pid);
 	else if (geteuid() == 0)
-		r = asprintf(ret, "/run/baton/notify-%d.sock", pid);
+		r = asprintf(ret, "/run/baton/" NOTIFY_FILE, pid);
 	else if (xdg && xdg[0] == '/')
-		r = asprintf(ret, "%s/baton/notify-%d.sock", xdg, pid);
+		r = asprintf(ret, "%s/baton/" NOTIFY_FILE, xdg, pid);
 	else
-		r = asprintf(ret, "/tmp/baton-%u/notify-%d.sock", (unsigned)geteuid(), pid);
+		r = asprintf(ret, "/tmp/baton-%u/" NOTIFY_FILE, (unsigned)geteuid(), pid);
 	if (r < 0) {
 		*ret = NULL;
 		return -ENOMEM;
