@@ -62,16 +62,29 @@ without_lib() {
   maps_has "$BATON_PID" libcyaml
 }
 
-@test "NOTIFY_SOCKET without a loadable libsystemd: exit 111 at start, naming the variable" {
+@test "NOTIFY_SOCKET without a loadable libsystemd: exit 111 before the program starts, naming the variable" {
+  local ran=$BATS_TEST_TMPDIR/ran notify=$BATS_TEST_TMPDIR/notify.sock ctl=$BATS_TEST_TMPDIR/ctl.sock
   NOTIFY_SOCKET=/run/nothing-here run --separate-stderr without_lib libsystemd.so.0 \
-    "$BATON" run --listen "http=tcp://127.0.0.1:$PORT" -- "$BATON_DEMO"
+    "$BATON" run --listen "http=tcp://127.0.0.1:$PORT" --set "notify.socket=$notify" --set "control.socket=$ctl" \
+    -- sh -c 'echo ran >"$0"' "$ran"
   echo "status $status, stderr: $stderr"
   assert_equal "$status" 111
   stderr_has "baton: error: NOTIFY_SOCKET is set, but libsystemd cannot be loaded: "
   stderr_has "libsystemd.so.0"
-  # Nothing was started.
+  # The program never ran, and nothing baton had set up is left: no listener, no socket file.
+  [[ ! -e $ran ]] || fail "the program ran"
   run port_listening "$PORT"
   assert_failure
+  [[ ! -e $notify && ! -e $ctl ]] || fail "left behind: $(ls "$BATS_TEST_TMPDIR")"
+}
+
+@test "WATCHDOG_USEC without a loadable libsystemd: exit 111 before the program starts, naming the variable" {
+  local ran=$BATS_TEST_TMPDIR/ran
+  WATCHDOG_USEC=10000000 run --separate-stderr without_lib libsystemd.so.0 env -u NOTIFY_SOCKET \
+    "$BATON" run --listen "http=tcp://127.0.0.1:$PORT" -- sh -c 'echo ran >"$0"' "$ran"
+  assert_equal "$status" 111
+  stderr_has "baton: error: WATCHDOG_USEC is set, but libsystemd cannot be loaded: "
+  [[ ! -e $ran ]] || fail "the program ran"
 }
 
 @test "LISTEN_FDS without a loadable libsystemd: exit 111, naming the variable" {
