@@ -365,17 +365,11 @@ static uint64_t addr_hash(const struct address *a) {
 	return hash_bytes(h, a->host, strlen(a->host));
 }
 
+/* A slot of the index's open-addressing table: k + 1 of an address (0: empty) and its hash. */
 struct addr_index_entry {
 	uint64_t hash;
-	size_t k;
+	size_t k1;
 };
-
-static int entry_cmp(const void *x, const void *y) {
-	const struct addr_index_entry *a = x, *b = y;
-	if (a->hash != b->hash)
-		return a->hash < b->hash ? -1 : 1;
-	return a->k < b->k ? -1 : a->k > b->k;
-}
 
 static const struct address *index_at(const struct addr_index *x, size_t k) {
 	return (const struct address *)(const void *)(x->base + k * x->stride);
@@ -385,28 +379,32 @@ int addr_index_init(struct addr_index *x, const struct address *base, size_t n, 
 	*x = (struct addr_index){.n = n, .base = (const char *)base, .stride = stride};
 	if (n == 0)
 		return 0;
-	if (!(x->entries = calloc(n, sizeof(*x->entries))))
+	/* A power of two at least twice n: probe runs stay short, and the slot is a mask away from the hash. */
+	size_t cap = 2;
+	while (cap < 2 * n)
+		cap *= 2;
+	if (!(x->entries = calloc(cap, sizeof(*x->entries))))
 		return -ENOMEM;
-	for (size_t k = 0; k < n; k++)
-		x->entries[k] = (struct addr_index_entry){.hash = addr_hash(index_at(x, k)), .k = k};
-	qsort(x->entries, n, sizeof(*x->entries), entry_cmp);
+	x->mask = cap - 1;
+	/* In index order, with linear probing and nothing ever removed: of equal addresses (one hash, one home slot),
+	 * the lower k sits earlier on the probe run, so a lookup meets it first. */
+	for (size_t k = 0; k < n; k++) {
+		uint64_t h = addr_hash(index_at(x, k));
+		size_t i = (size_t)h & x->mask;
+		while (x->entries[i].k1)
+			i = (i + 1) & x->mask;
+		x->entries[i] = (struct addr_index_entry){.hash = h, .k1 = k + 1};
+	}
 	return 0;
 }
 
 long addr_index_find(const struct addr_index *x, const struct address *a) {
+	if (x->n == 0)
+		return -1;
 	uint64_t h = addr_hash(a);
-	size_t lo = 0, hi = x->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (x->entries[mid].hash < h)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* Entries of one hash are in index order: the first equal one is the lowest k. */
-	for (size_t i = lo; i < x->n && x->entries[i].hash == h; i++)
-		if (addr_equal(index_at(x, x->entries[i].k), a))
-			return (long)x->entries[i].k;
+	for (size_t i = (size_t)h & x->mask; x->entries[i].k1; i = (i + 1) & x->mask)
+		if (x->entries[i].hash == h && addr_equal(index_at(x, x->entries[i].k1 - 1), a))
+			return (long)(x->entries[i].k1 - 1);
 	return -1;
 }
 

@@ -52,11 +52,11 @@ bool addr_equal(const struct address *a, const struct address *b);
 
 /* Finding addresses among many without comparing every pair: a reload of 1,000 listeners matched each new one
  * against each old one (a million addr_equal() calls, most of baton's own reload time; issue 23). The index holds n
- * addresses at base, base + stride, ... (the address member of an array of structs), sorted by a hash that equal
- * addresses share. */
+ * addresses at base, base + stride, ... (the address member of an array of structs) in a hash table (a hash that
+ * equal addresses share): built and searched in O(n), not sorted. */
 struct addr_index {
 	struct addr_index_entry *entries;
-	size_t n;
+	size_t n, mask;
 	const char *base;
 	size_t stride;
 };

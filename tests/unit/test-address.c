@@ -462,6 +462,55 @@ static void test_index(void) {
 	addr_index_free(&x);
 }
 
+/* Many addresses, a third of them repeated, in a struct as the callers index them (the address a member): every one
+ * is found at its lowest index, as comparing every pair finds it; absent ones are not found. Enough entries that probe
+ * runs meet and wrap around the table's end. */
+static void test_index_many(void) {
+	struct item {
+		int tag;
+		struct address address;
+	};
+	enum { N = 1500 };
+	struct item *items = calloc(N, sizeof(*items));
+	CHECK(items != NULL, "memory for %d items", N);
+	if (!items)
+		return;
+	const char *why;
+	char text[64];
+	bool parsed = true;
+	for (size_t i = 0; i < N; i++) {
+		/* Ports repeat every 1,000 entries; every seventh entry is a unix path, which repeats too. */
+		if (i % 7 == 0)
+			snprintf(text, sizeof(text), "unix:/run/s%zu.sock", i % 350);
+		else
+			snprintf(text, sizeof(text), "tcp://127.0.0.1:%zu", 1024 + i % 1000);
+		parsed = parsed && addr_parse(text, &items[i].address, &why) == 0;
+	}
+	CHECK(parsed, "%d addresses parsed", N);
+	struct addr_index x;
+	CHECK(addr_index_init(&x, &items[0].address, N, sizeof(items[0])) == 0, "index of %d addresses", N);
+	size_t wrong = 0, repeated = 0;
+	for (size_t i = 0; i < N; i++) {
+		long want = -1;
+		for (size_t k = 0; k < N && want < 0; k++)
+			if (addr_equal(&items[k].address, &items[i].address))
+				want = (long)k;
+		repeated += want != (long)i;
+		wrong += addr_index_find(&x, &items[i].address) != want;
+	}
+	CHECK(wrong == 0, "each of %d found at its lowest index (%zu wrong; %zu are repeats)", N, wrong, repeated);
+	CHECK(repeated > N / 4, "the set has repeats to find past (%zu)", repeated);
+	struct address other;
+	size_t found = 0;
+	for (unsigned port = 3000; port < 3200; port++) {
+		snprintf(text, sizeof(text), "tcp://127.0.0.1:%u", port);
+		found += addr_parse(text, &other, &why) == 0 && addr_index_find(&x, &other) != -1;
+	}
+	CHECK(found == 0, "200 absent addresses not found (%zu were)", found);
+	addr_index_free(&x);
+	free(items);
+}
+
 int main(void) {
 	char dir[] = "/tmp/baton-test-address-XXXXXX";
 
@@ -470,6 +519,7 @@ int main(void) {
 	test_helpers();
 	test_sockaddr();
 	test_index();
+	test_index_many();
 
 	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
 	test_matches_ip();

@@ -338,6 +338,36 @@ static void test_listener_errors(void) {
 		   "key 'listeners[1].nodelay': expected true or false: 'maybe' (line 8)", "second listener's line");
 }
 
+/* 1,000 listeners, the duplicate checks' hash tables: n with no duplicate loads; a name, then an address, repeated far
+ * apart is found and named as the pairwise search names it (the later one, and the first it repeats). */
+static void many_listeners(char *buf, size_t size, size_t dup_name, size_t dup_addr) {
+	size_t m = (size_t)snprintf(buf, size, "listeners:\n");
+	for (size_t i = 0; i < 1000 && m < size; i++)
+		m += (size_t)snprintf(buf + m, size - m, "  - name: l%zu\n    address: tcp://127.0.0.1:%zu\n",
+				      i == dup_name ? (size_t)7 : i, 20000 + (i == dup_addr ? (size_t)3 : i));
+}
+
+static void test_many_listeners_unique(void) {
+	size_t size = 64 * 1024;
+	char *yaml = malloc(size);
+	CHECK(yaml != NULL, "memory for the text");
+	if (!yaml)
+		return;
+	many_listeners(yaml, size, SIZE_MAX, SIZE_MAX);
+	struct config *c = load_ok(yaml, "1,000 listeners, each name and address once");
+	CHECK(c && c->n_listeners == 1000, "1,000 listeners loaded");
+	config_free(c);
+	many_listeners(yaml, size, 993, SIZE_MAX);
+	load_fails(yaml, "key 'listeners[993].name': duplicate listener name (also listeners[7]): 'l7' (line 1988)",
+		   "a name repeated 986 listeners later");
+	many_listeners(yaml, size, SIZE_MAX, 995);
+	load_fails(yaml,
+		   "key 'listeners[995].address': duplicate address (also listeners[3], 'l3'): 'tcp://127.0.0.1:20003' "
+		   "(line 1993)",
+		   "an address repeated 992 listeners later");
+	free(yaml);
+}
+
 static void test_program_errors(void) {
 	load_fails("program:\n  watchdog: 30\n",
 		   "key 'program.watchdog': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '30' "
@@ -1731,6 +1761,7 @@ int main(void) {
 	test_file_size();
 	test_schema_errors();
 	test_listener_errors();
+	test_many_listeners_unique();
 	test_program_errors();
 	test_section_errors();
 	test_defaults();
