@@ -379,10 +379,7 @@ int addr_index_init(struct addr_index *x, const struct address *base, size_t n, 
 	*x = (struct addr_index){.n = n, .base = (const char *)base, .stride = stride};
 	if (n == 0)
 		return 0;
-	/* A power of two at least twice n: probe runs stay short, and the slot is a mask away from the hash. */
-	size_t cap = 2;
-	while (cap < 2 * n)
-		cap *= 2;
+	size_t cap = hash_table_size(n);
 	if (!(x->entries = calloc(cap, sizeof(*x->entries))))
 		return -ENOMEM;
 	x->mask = cap - 1;

@@ -356,6 +356,13 @@ uint64_t hash64(const void *data, size_t n, uint64_t h) {
 	return mix64(h ^ w ^ ((uint64_t)n << 56));
 }
 
+size_t hash_table_size(size_t n) {
+	size_t cap = 2;
+	while (cap < 2 * n)
+		cap *= 2;
+	return cap;
+}
+
 int unix_path_clear_stale(const char *path, int type, const char **ret_step) {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;

@@ -123,6 +123,9 @@ int read_file_alloc(int dir_fd, const char *path, int flags, size_t max, char **
 /* A 64-bit hash of n bytes (data may be NULL for none), chained from h (0 to start): to tell whether a text changed,
  * not against an adversary. */
 uint64_t hash64(const void *data, size_t n, uint64_t h);
+/* The slot count of an open-addressing hash table for n entries: the power of two at least twice n (probe runs stay
+ * short, and a slot is the hash masked with the count minus one). */
+size_t hash_table_size(size_t n);
 
 /* A unix socket's file outlives its socket: after a crash the path still exists and bind() fails with EADDRINUSE.
  * Makes path free for bind() when it is a socket nobody holds open any more (connect() with a socket of type, e.g.

@@ -383,10 +383,8 @@ static int load_listener(struct loader *l, size_t i, const struct raw_listener *
 /* Whether two listeners share a name or an address, found in O(n) with hash tables: comparing every pair took 500,000
  * pairs for a file of 1,000 listeners, read again at each reload (issue 23). -ENOMEM: cannot tell. */
 static int any_duplicate(const struct listener_config *ls, size_t n) {
-	/* The names: open addressing, slots holding i + 1 (0: empty), twice as many as names. */
-	size_t cap = 2;
-	while (cap < 2 * n)
-		cap *= 2;
+	/* The names: open addressing, slots holding i + 1 (0: empty). */
+	size_t cap = hash_table_size(n);
 	_cleanup_free_ size_t *slots = calloc(cap, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;

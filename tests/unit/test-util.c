@@ -269,6 +269,12 @@ static void test_proc(void) {
 	      "exit codes: N, 128+N");
 }
 
+static void test_hash_table_size(void) {
+	static const size_t n[] = {0, 1, 2, 3, 4, 5, 1000, 1024, 1025}, want[] = {2, 2, 4, 8, 8, 16, 2048, 2048, 4096};
+	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++)
+		CHECK(hash_table_size(n[i]) == want[i], "hash_table_size(%zu) = %zu", n[i], want[i]);
+}
+
 int main(void) {
 	test_utf8();
 	test_uint();
@@ -281,5 +287,6 @@ int main(void) {
 	test_read_file_alloc();
 	test_unix_path();
 	test_proc();
+	test_hash_table_size();
 	return test_done();
 }
