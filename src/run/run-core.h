@@ -83,7 +83,8 @@ struct run {
 
 /* Event loop tags of run's own fds (the loop's and generation.h's kinds are distinct): the kind in the low byte, a
  * control client's id above it, so an event for a client that went away earlier in the same batch finds nothing. */
-enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT, TAG_UPGRADE_CHECK };
+/* TAG_UPSTREAM: systemd's notify socket has room for what baton holds for it (notify_upstream_watch()). */
+enum { TAG_NOTIFY = 8, TAG_CONTROL, TAG_CLIENT, TAG_UPGRADE_CHECK, TAG_UPSTREAM };
 #define TAG(kind, id) (((uint64_t)(id) << 8) | (kind))
 
 /* Blocks the signals the event loop reads from its signalfd. Called first thing by `run`, so a SIGTERM that arrives

@@ -23,6 +23,7 @@
 
 #include "libsystemd.h"
 #include "log.h"
+#include "notify.h"
 #include "proc.h"
 #include "run-core.h"
 #include "run-state.h"
@@ -345,6 +346,9 @@ static const char *busy(const struct run *r) {
 		return "a reload";
 	if (r->sup.state == SUP_STARTING)
 		return "the start";
+	/* What baton holds for systemd would be lost with this process: it goes first. */
+	if (notify_upstream_held() > 0)
+		return "systemd to take the messages baton holds for it (its notify socket is full)";
 	for (const struct generation *g = r->sup.generations; g; g = g->next)
 		if (g->state == GEN_STARTING)
 			return "a generation's start";
@@ -460,6 +464,7 @@ static int take_over(struct run *r, bool going_back, char **ret_error) {
 	int k = evloop_open(&r->loop, &mask);
 	if (k < 0)
 		return fail_error(ret_error, k, "cannot set up the event loop: %s", strerror(-k));
+	notify_upstream_watch(&r->loop, TAG_UPSTREAM);
 	if ((k = evloop_add(&r->loop, r->notify_fd, EPOLLIN, TAG_NOTIFY)) < 0 ||
 	    (r->control.fd >= 0 && (k = evloop_add(&r->loop, r->control.fd, EPOLLIN, TAG_CONTROL)) < 0))
 		return fail_error(ret_error, k, "cannot watch the notify or control socket: %s", strerror(-k));

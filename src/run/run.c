@@ -386,6 +386,7 @@ static int setup(struct run *r, char **ret_error) {
 	k = evloop_open(&r->loop, &mask);
 	if (k < 0)
 		return log_error_errno(k, "Failed to set up the event loop");
+	notify_upstream_watch(&r->loop, TAG_UPSTREAM);
 	k = setup_notify(r, ret_error);
 	if (k < 0)
 		return k;
@@ -443,6 +444,7 @@ static void run_teardown(struct run *r) {
 	free(r->notify_path);
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);
+	notify_upstream_discard();
 	evloop_close(&r->loop);
 	if (r->exe_fd >= 0)
 		close(r->exe_fd);
@@ -487,6 +489,9 @@ static void handle_event(struct run *r, uint64_t tag) {
 		break;
 	case TAG_UPGRADE_CHECK:
 		run_upgrade_output(r);
+		break;
+	case TAG_UPSTREAM:
+		notify_upstream_writable();
 		break;
 	}
 }

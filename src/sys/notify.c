@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <linux/sockios.h>
 #include <unistd.h>
 
+#include "evloop.h"
 #include "libsystemd.h"
 #include "log.h"
 #include "util.h"
@@ -438,13 +441,248 @@ bool notify_upstream_enabled(void) {
 	return upstream_enabled;
 }
 
+/* ---- Upstream sends that never wait ----
+ *
+ * libsystemd's sd_notify() sends on a blocking socket: when systemd's notify socket is full (PID 1 busy or stalled,
+ * or a parent that stands in for it and does not read), the send waits, and with it baton's loop: no signal, no
+ * control command, no reaping, no start. So a message goes to libsystemd only when a probe finds room: a non-blocking
+ * datagram socket connected to the same address, connected again before each look (systemd may have made the
+ * socket anew), which polls writable exactly when the peer's queue is not full, the test the kernel makes before a
+ * send waits (unix_dgram_poll(), unix_recvq_full()). When there is no room, the message waits in a queue of baton's,
+ * in order, and the loop watches the probe (notify_upstream_watch()). Another sender can take the last place
+ * between the look and the send: a narrow window, instead of a loop that waits for systemd as long as it likes.
+ *
+ * The queue is bounded: a STATUS= line waiting behind another replaces it (only the last one would be seen), a
+ * WATCHDOG=1 already waiting makes a new one moot, and beyond UPSTREAM_QUEUE_MAX messages a new one is dropped
+ * with a warning. A message with fds holds duplicates of them while it waits. */
+
+#define UPSTREAM_QUEUE_MAX 256
+
+struct upstream_msg {
+	struct upstream_msg *next;
+	int *fds; /* duplicates, close-on-exec; closed once sent or dropped */
+	size_t n_fds;
+	char text[];
+};
+
+static struct {
+	int probe_fd;
+	struct upstream_msg *head, *last;
+	size_t n;
+	size_t dropped; /* since the queue was last empty */
+	struct evloop *loop; /* NULL: not watched (yet, or no longer) */
+	uint64_t tag;
+	bool watching;
+	bool closed; /* notify_upstream_discard() ran: what cannot be sent now is dropped */
+} up = {.probe_fd = -1};
+
+/* NOTIFY_SOCKET's address: a path, or '@' for the abstract namespace. -EAFNOSUPPORT for others (vsock:...), which
+ * libsystemd may know and baton sends to without looking first. */
+static int upstream_address(struct sockaddr_un *sa, socklen_t *ret_len) {
+	const char *e = getenv("NOTIFY_SOCKET");
+	if (!e || (e[0] != '/' && e[0] != '@'))
+		return -EAFNOSUPPORT;
+	size_t n = strlen(e);
+	if (n >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+	memcpy(sa->sun_path, e, n);
+	if (e[0] == '@')
+		sa->sun_path[0] = '\0';
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (e[0] == '/'));
+	return 0;
+}
+
+/* 1: systemd's socket has room for a datagram; 0: it is full; negative errno: no look possible (no such socket, an
+ * address of another kind), and the send is left to libsystemd, which reports what is wrong. */
+static int upstream_room(void) {
+	struct sockaddr_un sa;
+	socklen_t len;
+	int r = upstream_address(&sa, &len);
+	if (r < 0)
+		return r;
+	if (up.probe_fd < 0) {
+		up.probe_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (up.probe_fd < 0)
+			return -errno;
+	}
+	if (connect(up.probe_fd, (struct sockaddr *)&sa, len) < 0)
+		return -errno;
+	struct pollfd pfd = {.fd = up.probe_fd, .events = POLLOUT};
+	if (poll(&pfd, 1, 0) < 0)
+		return -errno;
+	return !!(pfd.revents & POLLOUT);
+}
+
+static void upstream_watch(bool on) {
+	if (!up.loop || up.watching == on || up.probe_fd < 0)
+		return;
+	int r = on ? evloop_add(up.loop, up.probe_fd, EPOLLOUT, up.tag) : (evloop_remove(up.loop, up.probe_fd), 0);
+	if (r < 0)
+		log_warning_errno(r, "Failed to watch systemd's notify socket; held messages go with the next one");
+	else
+		up.watching = on;
+}
+
+static int upstream_send_now(const char *text, const int *fds, size_t n_fds) {
+	int r = n_fds > 0 ? libsystemd_notify_with_fds(text, fds, (unsigned)n_fds) : libsystemd_notify(text);
+	if (r < 0)
+		return log_warning_errno(r, n_fds > 0 ? "Failed to pass file descriptors to systemd, ignoring"
+						      : "Failed to notify systemd, ignoring");
+	return 0;
+}
+
+static void upstream_msg_free(struct upstream_msg *m) {
+	for (size_t i = 0; i < m->n_fds; i++)
+		close(m->fds[i]);
+	free(m->fds);
+	free(m);
+}
+
+/* The first line of text, as "KEY=..." for a log line. */
+static int first_line_len(const char *text) {
+	size_t n = strcspn(text, "\n");
+	return (int)(n > 80 ? 80 : n);
+}
+
+static bool status_only(const char *text) {
+	return strncmp(text, "STATUS=", strlen("STATUS=")) == 0 && !strchr(text, '\n');
+}
+
+static void upstream_enqueue(const char *text, const int *fds, size_t n_fds) {
+	if (n_fds == 0 && streq(text, "WATCHDOG=1"))
+		for (struct upstream_msg *m = up.head; m; m = m->next)
+			if (m->n_fds == 0 && streq(m->text, "WATCHDOG=1"))
+				return;
+	if (up.closed) {
+		log_debug("exiting: not holding %.*s for systemd's full notify socket", first_line_len(text), text);
+		return;
+	}
+	if (up.n >= UPSTREAM_QUEUE_MAX) {
+		/* Said once until the socket takes messages again, not once per message. */
+		bool first = up.dropped++ == 0;
+		log_internal(first ? LOG_WARNING : LOG_DEBUG, 0,
+			     "systemd's notify socket is still full with %zu messages held for it: dropping %.*s%s",
+			     up.n, first_line_len(text), text, first ? " and any further ones until it has room" : "");
+		return;
+	}
+	size_t len = strlen(text);
+	struct upstream_msg *m = malloc(sizeof(*m) + len + 1);
+	if (!m) {
+		log_warning_errno(-ENOMEM, "Failed to hold a message for systemd, dropped %.*s", first_line_len(text),
+				  text);
+		return;
+	}
+	*m = (struct upstream_msg){0};
+	memcpy(m->text, text, len + 1);
+	if (n_fds > 0 && !(m->fds = calloc(n_fds, sizeof(int)))) {
+		free(m);
+		log_warning_errno(-ENOMEM, "Failed to hold a message for systemd, dropped %.*s", first_line_len(text),
+				  text);
+		return;
+	}
+	for (; m->n_fds < n_fds; m->n_fds++) {
+		int fd = fcntl(fds[m->n_fds], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			int r = -errno;
+			upstream_msg_free(m);
+			log_warning_errno(r, "Failed to hold file descriptors for systemd, dropped %.*s",
+					  first_line_len(text), text);
+			return;
+		}
+		m->fds[m->n_fds] = fd;
+	}
+
+	if (up.n == 0)
+		log_warning("systemd's notify socket is full: holding messages for it until it takes them");
+	/* Only the last of several waiting STATUS= lines would be seen. */
+	if (up.last && n_fds == 0 && status_only(text) && up.last->n_fds == 0 && status_only(up.last->text)) {
+		struct upstream_msg **pp = &up.head;
+		while (*pp != up.last)
+			pp = &(*pp)->next;
+		upstream_msg_free(up.last);
+		*pp = up.last = m;
+		return;
+	}
+	*(up.last ? &up.last->next : &up.head) = m;
+	up.last = m;
+	up.n++;
+	upstream_watch(true);
+}
+
+/* Sends what waits, in order, while there is room. */
+static void upstream_flush(void) {
+	size_t sent = 0;
+	while (up.head) {
+		if (upstream_room() == 0)
+			break;
+		struct upstream_msg *m = up.head;
+		if (!(up.head = m->next))
+			up.last = NULL;
+		up.n--;
+		(void)upstream_send_now(m->text, m->fds, m->n_fds);
+		upstream_msg_free(m);
+		sent++;
+	}
+	if (!up.head) {
+		upstream_watch(false);
+		if (sent > 0 && up.dropped > 0)
+			log_warning("systemd's notify socket took the %zu held messages; %zu more were dropped", sent,
+				    up.dropped);
+		else if (sent > 0)
+			log_info("systemd's notify socket took the %zu held messages", sent);
+		up.dropped = 0;
+	}
+}
+
+static int upstream_send(const char *text, const int *fds, size_t n_fds) {
+	if (up.head)
+		upstream_flush();
+	if (!up.head && upstream_room() != 0)
+		return upstream_send_now(text, fds, n_fds);
+	upstream_enqueue(text, fds, n_fds);
+	return 0;
+}
+
+void notify_upstream_watch(struct evloop *loop, uint64_t tag) {
+	up.loop = loop;
+	up.tag = tag;
+	up.watching = false; /* a new loop (after `baton upgrade`, this is a new process): nothing is in it yet */
+	upstream_watch(up.head != NULL);
+}
+
+void notify_upstream_writable(void) {
+	upstream_flush();
+}
+
+size_t notify_upstream_held(void) {
+	return up.n;
+}
+
+void notify_upstream_discard(void) {
+	upstream_flush();
+	if (up.n > 0)
+		log_warning("%zu messages for systemd were not sent: its notify socket stayed full", up.n);
+	up.dropped = 0;
+	while (up.head) {
+		struct upstream_msg *m = up.head;
+		up.head = m->next;
+		upstream_msg_free(m);
+	}
+	up.last = NULL;
+	up.n = 0;
+	upstream_watch(false);
+	up.loop = NULL;
+	up.closed = true;
+	if (up.probe_fd >= 0)
+		close(up.probe_fd);
+	up.probe_fd = -1;
+}
+
 void notify_upstream(const char *text) {
 	if (!notify_upstream_enabled())
 		return;
-
-	int r = libsystemd_notify(text);
-	if (r < 0)
-		log_warning_errno(r, "Failed to notify systemd, ignoring");
+	(void)upstream_send(text, NULL, 0);
 }
 
 void notify_upstreamf(const char *fmt, ...) {
@@ -469,8 +707,5 @@ void notify_upstreamf(const char *fmt, ...) {
 int notify_upstream_with_fds(const char *text, const int *fds, size_t n_fds) {
 	if (!notify_upstream_enabled())
 		return 0;
-	int r = libsystemd_notify_with_fds(text, fds, (unsigned)n_fds);
-	if (r < 0)
-		return log_warning_errno(r, "Failed to pass file descriptors to systemd, ignoring");
-	return 0;
+	return upstream_send(text, fds, n_fds);
 }

@@ -82,3 +82,13 @@ void notify_upstream(const char *text);
 void notify_upstreamf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The same with fds attached (FDSTORE=1). Returns 0, or negative errno after logging the failure. */
 int notify_upstream_with_fds(const char *text, const int *fds, size_t n_fds);
+/* Neither waits for systemd: when its notify socket is full, a message is held (in order, bounded, with duplicates of
+ * its fds) and sent once the socket has room; notify.c says how. The loop watches for that room under tag (EPOLLOUT
+ * on a socket of notify.c's), and calls notify_upstream_writable() on its event. */
+struct evloop;
+void notify_upstream_watch(struct evloop *loop, uint64_t tag);
+void notify_upstream_writable(void);
+/* How many messages wait for room (`baton upgrade` waits for none to be left). */
+size_t notify_upstream_held(void);
+/* At exit: sends what can be sent now, drops the rest with a warning, and from then on holds nothing. */
+void notify_upstream_discard(void);

@@ -237,10 +237,18 @@ client_loop_stop() {
 
 # Starts tests/programs/notify-recv.py as a stand-in for systemd's notify socket and waits until it listens. Sets
 # UPSTREAM_SOCKET (give it to baton as NOTIFY_SOCKET) and UPSTREAM_OUT (one line per datagram, newlines as '|').
+# upstream_start full: a systemd that does not read; its socket's queue is full (FILLER=n datagrams) until the test
+# creates the file UPSTREAM_HOLD.
 upstream_start() {
-  UPSTREAM_SOCKET="$BATS_TEST_TMPDIR/upstream.sock"
-  UPSTREAM_OUT="$BATS_TEST_TMPDIR/upstream.out"
-  "$PYTHON" "$TESTS_DIR/programs/notify-recv.py" "$UPSTREAM_SOCKET" "$UPSTREAM_OUT" &
+  local name=upstream hold=()
+  if [[ ${1-} == full ]]; then
+    name=upstream-full
+    UPSTREAM_HOLD="$BATS_TEST_TMPDIR/upstream.hold"
+    hold=("$UPSTREAM_HOLD")
+  fi
+  UPSTREAM_SOCKET="$BATS_TEST_TMPDIR/$name.sock"
+  UPSTREAM_OUT="$BATS_TEST_TMPDIR/$name.out"
+  "$PYTHON" "$TESTS_DIR/programs/notify-recv.py" "$UPSTREAM_SOCKET" "$UPSTREAM_OUT" "${hold[@]}" &
   track_pid $!
   # Killed by teardown: no "Killed" line from the shell for it.
   disown $!

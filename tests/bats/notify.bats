@@ -81,6 +81,82 @@ SH
   (($(upstream_index 'STOPPING=1') > $(upstream_index 'READY=1')))
 }
 
+@test "systemd's notify socket full: baton starts, serves, answers and reloads; its messages go in order once there is room" {
+  upstream_start full
+  demo_config
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+  # Nothing waits for systemd: the program starts and serves, the control socket answers, a reload goes through.
+  wait_http "$PORT"
+  run timeout 10 "$BATON" status --control "$CTL"
+  assert_success
+  assert_output --partial 'generation 1'
+  log_has "systemd's notify socket is full: holding messages for it until it takes them"
+  run timeout 30 "$BATON" reload --control "$CTL"
+  assert_success
+  wait_for generation_answers "$PORT" 2
+  run upstream_has 'READY=1'
+  assert_failure
+
+  # systemd reads: the fillers first, then baton's messages in the order it sent them.
+  touch "$UPSTREAM_HOLD"
+  wait_log "systemd's notify socket took the [0-9]+ held messages"
+  wait_upstream 'READY=1'
+  run cat "$UPSTREAM_OUT"
+  assert_line --index 0 'FILLER=0'
+  first=$(grep -vn '^FILLER=' "$UPSTREAM_OUT" | head -n1 | cut -d: -f1)
+  assert_line --index $((first - 1)) --regexp '^STATUS=starting generation 1 \(pid [0-9]+\)$'
+  ready=$(upstream_index 'READY=1')
+  reloading=$(upstream_index 'RELOADING=1')
+  ((first < ready && ready < reloading))
+  wait_for test "$(grep -cE '(^|\|)READY=1(\||$)' "$UPSTREAM_OUT")" -eq 2
+  # Messages sent with room go at once again.
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  wait_upstream 'STOPPING=1'
+  run log_has 'were not sent'
+  assert_failure
+}
+
+@test "systemd's notify socket full until the end: SIGTERM stops baton at once; what it held is dropped with a warning" {
+  upstream_start full
+  demo_config
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+  wait_http "$PORT"
+  wait_log "holding messages for it"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  log_has "[0-9]+ messages for systemd were not sent: its notify socket stayed full"
+  run upstream_has 'READY=1'
+  assert_failure
+}
+
+@test "systemd's notify socket full: baton upgrade waits until baton's held messages are sent, then upgrades" {
+  upstream_start full
+  demo_config
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" baton_start run -c "$CFG"
+  wait_http "$PORT"
+  wait_log "holding messages for it"
+  "$BATON" upgrade --control "$CTL" >"$BATS_TEST_TMPDIR/upgrade.out" 2>&1 &
+  upgrade=$!
+  track_pid "$upgrade"
+  wait_log 'upgrade: waiting for systemd to take the messages baton holds for it'
+  kill -0 "$upgrade"
+  run upstream_has 'READY=1'
+  assert_failure
+
+  touch "$UPSTREAM_HOLD"
+  wait_gone "$upgrade"
+  wait "$upgrade"
+  run cat "$BATS_TEST_TMPDIR/upgrade.out"
+  assert_output --regexp "^upgraded: baton [^ ]+ is now baton [^ ]+ \(pid $BATON_PID, upgrade 1\)"
+  # What was held went before the exec, in order.
+  wait_upstream 'READY=1'
+  (($(upstream_index 'STATUS=starting generation 1 .*') < $(upstream_index 'READY=1')))
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  wait_upstream 'STOPPING=1'
+}
+
 @test "systemd-notify --ready from a shell-script child works and does not hang on its BARRIER=1" {
   marker="$BATS_TEST_TMPDIR/past-notify"
   cat >"$BATS_TEST_TMPDIR/child.sh" <<SH

@@ -8,6 +8,9 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "evloop.h"
 #include "notify.h"
 #include "util.h"
 
@@ -570,6 +574,146 @@ static void test_socket_path(void) {
 	rmdir(dir);
 }
 
+/* A socket at path whose queue is full: datagrams sent without waiting until the kernel refuses one. Returns how
+ * many went in. */
+static int fill_socket(const struct sockaddr_un *sa) {
+	int n = 0, s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	while (s >= 0 && sendto(s, "FILLER=1", 8, 0, (const struct sockaddr *)sa, sizeof(*sa)) == 8)
+		n++;
+	CHECK(s >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "the queue filled up after %d datagrams", n);
+	if (s >= 0)
+		close(s);
+	return n;
+}
+
+/* Takes every datagram waiting at fd (non-blocking); returns how many were FILLER=1. */
+static int drain_fillers(int fd) {
+	char buf[64];
+	int n = 0;
+	ssize_t k;
+
+	while ((k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0)
+		n += k == 8 && memcmp(buf, "FILLER=1", 8) == 0;
+	return n;
+}
+
+/* One datagram from fd (waiting up to 5 s) as text, with the number of fds it carried (closed here). */
+static int receive_text(int fd, char *buf, size_t size, size_t *ret_fds) {
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int) * 4)];
+	} control;
+	struct iovec iov = {.iov_base = buf, .iov_len = size - 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control)};
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	*ret_fds = 0;
+	if (poll(&pfd, 1, 5000) != 1)
+		return -ETIMEDOUT;
+	ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++, (*ret_fds)++)
+				close(((int *)CMSG_DATA(c))[i]);
+	return 0;
+}
+
+/* systemd's notify socket full: nothing waits for it. What cannot go now is held in order (a STATUS= line behind
+ * another replaces it, one WATCHDOG=1 is enough, fds are kept as duplicates), the loop is told when there is room,
+ * and then it all goes; the queue is bounded, and at exit what is left is dropped. */
+static void test_upstream_full(void) {
+	char dir[] = "/tmp/test-notify-XXXXXX", path[64], buf[256];
+	struct evloop loop = EVLOOP_INIT;
+	struct epoll_event ev[4];
+	sigset_t none;
+	size_t n_fds;
+	int pipefd[2];
+
+	alarm(60); /* a send that waits for the full socket would hang here: fail instead */
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/systemd.sock", dir);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind %s", path);
+	CHECK(setenv("NOTIFY_SOCKET", path, 1) == 0 && notify_upstream_enabled(), "NOTIFY_SOCKET=%s", path);
+	sigemptyset(&none);
+	CHECK(evloop_open(&loop, &none) == 0, "evloop_open");
+	notify_upstream_watch(&loop, 99);
+
+	notify_upstream("STATUS=room");
+	size_t n_fds0;
+	CHECK(receive_text(fd, buf, sizeof(buf), &n_fds0) == 0 && streq(buf, "STATUS=room"),
+	      "with room, a message goes at once: %s", buf);
+	CHECK(notify_upstream_held() == 0, "nothing held");
+
+	int fillers = fill_socket(&sa);
+	CHECK(pipe2(pipefd, O_CLOEXEC) == 0, "pipe");
+	notify_upstream("STATUS=a");
+	notify_upstream("READY=1\nSTATUS=b");
+	notify_upstream("STATUS=c");
+	notify_upstream("STATUS=d");
+	notify_upstream("WATCHDOG=1");
+	notify_upstream("WATCHDOG=1");
+	CHECK(notify_upstream_with_fds("FDSTORE=1\nFDNAME=x", &pipefd[0], 1) == 0, "a message with an fd is held");
+	close(pipefd[0]);
+	CHECK(notify_upstream_held() == 5, "5 held (STATUS=c replaced by STATUS=d, one WATCHDOG=1): %zu",
+	      notify_upstream_held());
+
+	/* The loop has nothing to say while the socket is full... */
+	CHECK(evloop_arm(&loop, now_usec()) == 0, "arm the timer for now");
+	int n = evloop_wait(&loop, ev, 4);
+	CHECK(n == 1 && ev[0].data.u64 == EVLOOP_TAG_TIMER, "only the timer fires while the socket is full (%d)", n);
+	evloop_timer_expired(&loop);
+	/* ...and says so when systemd reads. */
+	CHECK(drain_fillers(fd) == fillers, "the %d fillers came first", fillers);
+	CHECK(evloop_arm(&loop, now_usec() + 5 * USEC_PER_SEC) == 0, "arm the timer for 5 s");
+	n = evloop_wait(&loop, ev, 4);
+	CHECK(n >= 1 && ev[0].data.u64 == 99, "the loop is told there is room (%d, tag %llu)", n,
+	      n > 0 ? (unsigned long long)ev[0].data.u64 : 0ULL);
+	notify_upstream_writable();
+	CHECK(notify_upstream_held() == 0, "all sent");
+	const char *want[] = {"STATUS=a", "READY=1\nSTATUS=b", "STATUS=d", "WATCHDOG=1", "FDSTORE=1\nFDNAME=x"};
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		CHECK(receive_text(fd, buf, sizeof(buf), &n_fds) == 0 && streq(buf, want[i]), "in order: message %zu", i);
+		CHECK(n_fds == (i == 4 ? 1u : 0u), "with its fds: %zu", n_fds);
+	}
+	CHECK(recv(fd, buf, sizeof(buf), MSG_DONTWAIT) < 0 && errno == EAGAIN, "nothing else");
+	close(pipefd[1]);
+
+	/* Bounded: beyond 256 held messages a new one is dropped; at exit what is left goes. */
+	fillers = fill_socket(&sa);
+	for (int i = 0; i < 300; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "X_%d=1", i);
+		notify_upstream(text);
+	}
+	CHECK(notify_upstream_held() == 256, "256 held of 300: %zu", notify_upstream_held());
+	CHECK(drain_fillers(fd) == fillers, "the fillers taken");
+	notify_upstream_discard(); /* sends what fits now (10 or so), drops the rest */
+	size_t got = 0;
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		got++;
+	CHECK(got > 0 && got < 256 && notify_upstream_held() == 0, "at exit %zu sent, the rest dropped", got);
+	notify_upstream("STATUS=after the end");
+	CHECK(receive_text(fd, buf, sizeof(buf), &n_fds) == 0 && streq(buf, "STATUS=after the end"),
+	      "after it, a message with room still goes");
+	fill_socket(&sa);
+	notify_upstream("STATUS=full after the end");
+	CHECK(notify_upstream_held() == 0, "but none is held any more");
+
+	alarm(0);
+	evloop_close(&loop);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	unsetenv("NOTIFY_SOCKET");
+}
+
 int main(void) {
 	test_parse_keys();
 	test_parse_bad_values();
@@ -580,5 +724,6 @@ int main(void) {
 	test_parse_long_status();
 	test_socket();
 	test_socket_path();
+	test_upstream_full();
 	return test_done();
 }
