@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "keeper.h"
 #include "libsystemd.h"
 #include "log.h"
 #include "sockets.h"
@@ -455,6 +456,8 @@ int main(int argc, char **argv) {
 	if (std_fds_ensure() < 0)
 		return EXIT_SYSTEM;
 	main_argv = argv;
+	/* A generation's keeper that has just exec'd this binary (keeper.h): it never returns. Not for users. */
+	keeper_exec_entry(argv);
 	/* A baton that was just upgraded to this binary (BATON_UPGRADE_STATE), or that is asked whether it could be
 	 * (--upgrade-check): run-upgrade.c. Neither is for users. */
 	if (getenv("BATON_UPGRADE_STATE"))

@@ -8,7 +8,11 @@
 #ifndef BATON_TAKEOVER_FAILS
 #define BATON_TAKEOVER_FAILS 0
 #endif
+#ifndef BATON_KEEPER_EXE
+#define BATON_KEEPER_EXE "/proc/self/exe"
+#endif
 
 const char baton_version[] = BATON_VERSION;
 const unsigned baton_state_version = BATON_STATE_VERSION;
 const bool baton_takeover_fails = BATON_TAKEOVER_FAILS;
+const char baton_keeper_exe[] = BATON_KEEPER_EXE;

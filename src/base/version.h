@@ -13,3 +13,6 @@ extern const unsigned baton_state_version;
 /* Only in a test build: this binary accepts the state when checked, and then refuses to take it over, so that the
  * way back to the old binary is tested. Always false in baton itself. */
 extern const bool baton_takeover_fails;
+/* The binary a keeper execs (keeper.h): "/proc/self/exe", this very one. Only a test build names one that does not
+ * exist, so that a keeper whose exec fails is tested. */
+extern const char baton_keeper_exe[];

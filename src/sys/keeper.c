@@ -17,6 +17,7 @@
 
 #include "proc.h"
 #include "util.h"
+#include "version.h"
 
 /* What the keeper sends first: the spawn's outcome (the program's pidfd rides along as SCM_RIGHTS). */
 struct keeper_hello {
@@ -73,23 +74,8 @@ static void keep_only(int sock) {
 	(void)syscall(SYS_close_range, (unsigned)sock + 1, ~0U, 0U);
 }
 
-static _Noreturn void keeper_main(const struct spawn_params *p, int sock, pid_t baton) {
-	/* Every orphan of the generation comes here; baton's death (not its exec: `baton upgrade`) ends the keeper,
-	 * and the program then gets its parent-death signal, as it would have from baton. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != baton) {
-		send_hello(sock, -errno ? -errno : -ESRCH, 0, "keeper: prctl", -1);
-		_exit(1);
-	}
-	(void)prctl(PR_SET_NAME, "baton-keeper");
-	pid_t pid = 0;
-	int pidfd = -1;
-	char *why = NULL;
-	int r = spawn_child(p, &pid, &pidfd, &why);
-	send_hello(sock, r, pid, why, pidfd);
-	if (r < 0)
-		_exit(0);
-	if (pidfd >= 0)
-		close(pidfd);
+/* The keeper's work once its program runs: reap every child, report each wait status, exit when none is left. */
+static _Noreturn void keeper_loop(int sock) {
 	keep_only(sock);
 	/* Signals stay blocked, as baton's (SIGKILL aside): the keeper only waits, and exits when no child is left. */
 	for (;;) {
@@ -104,6 +90,90 @@ static _Noreturn void keeper_main(const struct spawn_params *p, int sock, pid_t 
 			;
 	}
 	_exit(0);
+}
+
+/* The keeper's image after the exec (keeper_exec_entry()): argv[0] and one variable, "SOCK PID PIDFD BATON". */
+#define KEEPER_ARGV0 "baton-keeper"
+#define KEEPER_ENV "BATON_KEEPER"
+
+/* In a keeper that shares baton's memory (keeper_start()), once its program runs: the keeper becomes a process of its
+ * own, baton's binary again, which says hello from there (keeper_exec_entry()). Returns only on failure, -errno. */
+static int keeper_exec(int sock, pid_t pid, int pidfd, pid_t baton) {
+	char env[96];
+	snprintf(env, sizeof(env), KEEPER_ENV "=%d %d %d %d", sock, (int)pid, pidfd, (int)baton);
+	char *argv[] = {(char *)KEEPER_ARGV0, NULL}, *envp[] = {env, NULL};
+	/* This process's own copies of the fds (no CLONE_FILES): baton's stay close-on-exec. */
+	if (fcntl(sock, F_SETFD, 0) < 0 || (pidfd >= 0 && fcntl(pidfd, F_SETFD, 0) < 0))
+		return -errno;
+	execve(baton_keeper_exe, argv, envp);
+	return -errno;
+}
+
+static _Noreturn void keeper_main(const struct spawn_params *p, int sock, pid_t baton, bool exec) {
+	/* Every orphan of the generation comes here; baton's death (not its exec: `baton upgrade`) ends the keeper,
+	 * and the program then gets its parent-death signal, as it would have from baton. Both survive the keeper's
+	 * own exec. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != baton) {
+		send_hello(sock, -errno ? -errno : -ESRCH, 0, "keeper: prctl", -1);
+		_exit(1);
+	}
+	(void)prctl(PR_SET_NAME, KEEPER_ARGV0);
+	pid_t pid = 0;
+	int pidfd = -1;
+	char *why = NULL;
+	int r = spawn_child(p, &pid, &pidfd, &why);
+	if (r >= 0 && exec) {
+		r = keeper_exec(sock, pid, pidfd, baton);
+		/* Nothing to keep the program with: it goes, and baton hears why as a failed start. */
+		(void)kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+		if (pidfd >= 0)
+			close(pidfd);
+		char buf[128];
+		snprintf(buf, sizeof(buf), "keeper: exec %s: %s", baton_keeper_exe, strerror(-r));
+		send_hello(sock, r, 0, buf, -1);
+		_exit(1);
+	}
+	send_hello(sock, r, pid, why, pidfd);
+	/* In baton's memory (exec), what spawn_child() allocated is baton's to give back. */
+	free(why);
+	if (r < 0)
+		_exit(0);
+	if (pidfd >= 0)
+		close(pidfd);
+	keeper_loop(sock);
+}
+
+/* Whether this process is a keeper just exec'd by keeper_exec(): its argv[0], its variable, and what the variable
+ * names must all be so. */
+static bool keeper_image(char **argv, int *ret_sock, pid_t *ret_pid, int *ret_pidfd) {
+	const char *e = getenv(KEEPER_ENV);
+	int sock, pid, pidfd, baton, end = 0, type = 0, subreaper = 0;
+	socklen_t len = sizeof(type);
+	if (!e || !argv[0] || !streq(argv[0], KEEPER_ARGV0) ||
+	    sscanf(e, "%d %d %d %d%n", &sock, &pid, &pidfd, &baton, &end) != 4 || e[end] || sock < 3 || pid <= 0 ||
+	    getppid() != baton || prctl(PR_GET_CHILD_SUBREAPER, &subreaper) < 0 || !subreaper ||
+	    getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET)
+		return false;
+	*ret_sock = sock;
+	*ret_pid = pid;
+	*ret_pidfd = pidfd;
+	return true;
+}
+
+void keeper_exec_entry(char **argv) {
+	int sock, pidfd;
+	pid_t pid;
+	bool keeper = keeper_image(argv, &sock, &pid, &pidfd);
+	(void)unsetenv(KEEPER_ENV);
+	if (!keeper)
+		return;
+	(void)prctl(PR_SET_NAME, KEEPER_ARGV0);
+	send_hello(sock, 0, pid, NULL, pidfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	keeper_loop(sock);
 }
 
 /* ---- baton's side ---- */
@@ -135,6 +205,18 @@ static int read_hello(int fd, struct keeper_hello *h, int *ret_pidfd) {
 	return 0;
 }
 
+struct keeper_args {
+	const struct spawn_params *p;
+	int sock;
+	pid_t baton;
+};
+
+/* The keeper made by spawn_clone_vm(): in baton's memory until keeper_main() execs. */
+static int keeper_clone_main(void *arg) {
+	const struct keeper_args *a = arg;
+	keeper_main(a->p, a->sock, a->baton, true);
+}
+
 int keeper_start(const struct spawn_params *p, pid_t *ret_keeper, int *ret_fd, pid_t *ret_pid, int *ret_pidfd,
 		 char **ret_error) {
 	int sv[2];
@@ -142,16 +224,23 @@ int keeper_start(const struct spawn_params *p, pid_t *ret_keeper, int *ret_fd, p
 		return fail_error(ret_error, -errno, "keeper: socketpair: %s", strerror(errno));
 	_cleanup_close_ int fd = sv[0];
 	pid_t baton = getpid();
-	pid_t keeper = fork();
-	if (keeper < 0) {
-		close(sv[1]);
-		return fail_error(ret_error, -errno, "fork: %s", strerror(errno));
-	}
-	if (keeper == 0) {
+	/* A fork shares baton's pages: the small case's keeper costs almost nothing of its own. But it makes every
+	 * page of baton's copy-on-write, and baton then pays a page fault for each page it writes after the fork; with
+	 * many listeners (a large config, a large heap) that is most of a reload, and the keeper keeps the old copies
+	 * for its generation's life (bench/README.md, issue 23). There the keeper is made as spawn.c makes a child and
+	 * becomes a fresh process of baton's binary. */
+	pid_t keeper;
+	if (p->n_fds >= KEEPER_EXEC_FDS) {
+		struct keeper_args a = {.p = p, .sock = sv[1], .baton = baton};
+		keeper = spawn_clone_vm(keeper_clone_main, &a);
+	} else if ((keeper = fork()) == 0) {
 		close(sv[0]);
-		keeper_main(p, sv[1], baton);
-	}
+		keeper_main(p, sv[1], baton, false);
+	} else if (keeper < 0)
+		keeper = -errno;
 	close(sv[1]);
+	if (keeper < 0)
+		return fail_error(ret_error, keeper, "keeper: clone: %s", strerror(-keeper));
 
 	/* The keeper's spawn is synchronous (spawn_child() waits for the exec): so is this. */
 	struct keeper_hello h;

@@ -13,7 +13,13 @@
 
 #include "spawn.h"
 
-/* Forks a keeper, which spawns p (spawn_child) as its own child and reports the outcome. On success *ret_keeper is
+/* From this many listeners on (p->n_fds), the keeper is not a fork of baton but a process of its own: made as
+ * spawn.c makes a child (in baton's memory, baton suspended), it spawns the program and then execs baton's binary
+ * (keeper_exec_entry()). A fork would make all of baton's memory copy-on-write at each reload; below this, baton is
+ * small and the fork's shared pages are the cheaper keeper. */
+#define KEEPER_EXEC_FDS 64
+
+/* Starts a keeper, which spawns p (spawn_child) as its own child and reports the outcome. On success *ret_keeper is
  * the keeper's pid (baton's child), *ret_fd baton's end of the socket (non-blocking, close-on-exec), *ret_pid the
  * program's pid and *ret_pidfd a pidfd for it (-1 without pidfd_open). On failure nothing is left running (the
  * keeper exits; the caller reaps it as any child) and *ret_error says why, as spawn_child() would. */
@@ -36,3 +42,8 @@ void keeper_signal(pid_t keeper, int sig);
 /* SIGKILL to every descendant, walk after walk, until a walk finds none it had not killed yet: a process forked while
  * its parent was being killed is found by the next walk (a fork either completes before the SIGKILL, or fails). */
 void keeper_kill(pid_t keeper);
+
+/* First thing in main(): when this process is a keeper that has just exec'd baton's binary (argv[0] baton-keeper, its
+ * variable, a child subreaper whose parent is the baton named there, holding the seqpacket socket named there), runs
+ * the keeper and does not return. Otherwise returns, the variable unset: set by anyone else, it means nothing. */
+void keeper_exec_entry(char **argv);

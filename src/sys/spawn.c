@@ -314,7 +314,8 @@ __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, i
 }
 
 /* The child's stack (clone(2) needs one; it grows down on every architecture baton runs on): child_exec() and
- * exec_search()'s PATH_MAX buffers with room to spare. Touched pages only, and unmapped once the child has exec'd. */
+ * exec_search()'s PATH_MAX buffers with room to spare, or a keeper's spawn_child() with its own child's stack (it is
+ * mapped apart). Touched pages only, and unmapped once the child has exec'd. */
 #define CHILD_STACK_SIZE (256 * 1024)
 
 struct child_args {
@@ -330,7 +331,8 @@ static int child_main(void *arg) {
 }
 
 /* AddressSanitizer's interceptors (sigaltstack, sigaction...) keep per-thread state that a child sharing baton's
- * memory on another stack corrupts: its reports are then false ones. The sanitizer build forks instead. */
+ * memory on another stack corrupts: its reports are then false ones. The sanitizer build forks instead (spawn.c's
+ * children, keeper.c's keepers). */
 #if defined(__SANITIZE_ADDRESS__)
 #define SPAWN_SHARES_MEMORY 0
 #elif defined(__has_feature)
@@ -342,19 +344,18 @@ static int child_main(void *arg) {
 #define SPAWN_SHARES_MEMORY 1
 #endif
 
-/* The child on a stack of its own in baton's memory, baton suspended until it has exec'd: the pid, or -errno. */
-static pid_t clone_vfork(struct child_args *a) {
+pid_t spawn_clone_vm(int (*fn)(void *), void *arg) {
 	if (!SPAWN_SHARES_MEMORY) {
 		pid_t pid = fork();
 		if (pid == 0)
-			child_main(a);
+			_exit(fn(arg));
 		return pid < 0 ? -errno : pid;
 	}
 	void *stack =
 		mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED)
 		return -errno;
-	pid_t pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+	pid_t pid = clone(fn, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
 	int saved = errno;
 	munmap(stack, CHILD_STACK_SIZE);
 	return pid < 0 ? -saved : pid;
@@ -516,7 +517,7 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 	if (pid == 0)
 		child_exec(p, err_read, err_write, a.parent, temps, true);
 	if (pid == -ENOSYS || pid == -EINVAL || pid == -E2BIG)
-		pid = clone_vfork(&a);
+		pid = spawn_clone_vm(child_main, &a);
 	if (pid < 0)
 		return fail_error(ret_error, pid, "clone: %s", strerror(-pid));
 

@@ -52,6 +52,11 @@ struct spawn_params {
 int spawn_resolve_credentials(const char *user, const char *group, struct spawn_params *p, gid_t **ret_groups,
 			      char **ret_error);
 
+/* fn(arg) in a child that shares baton's memory, on a stack of its own (clone(CLONE_VM | CLONE_VFORK), as
+ * posix_spawn(3) does), baton suspended until the child has exec'd or exited; a plain fork in the sanitizer build.
+ * fn must exec or _exit, touching nothing of baton's but its own stack and what it is given. The pid, or -errno. */
+pid_t spawn_clone_vm(int (*fn)(void *), void *arg);
+
 /* Forks and execs. The child: own process group, default dispositions, empty signal mask, fds moved into 3..
  * through temporaries with close-on-exec cleared, every other fd above 2 closed (close-on-exec), stdin from stdin_fd
  * or /dev/null, then chdir, setgroups, setgid, setuid, the parent-death signal (after setuid: a uid/gid change clears

@@ -106,6 +106,17 @@ timed_stop() {
   ms=$(((t1 - t0) / 1000000))
 }
 
+# A reload of a leaver: generation 2's leftovers live on, generation 1's are gone, and only generation 2 is left.
+reload_keeps_new() {
+  run timeout 20 "$BATON" reload --control "$CTL"
+  assert_success
+  wait_for all_recorded 2
+  wait_for all_gone 1
+  all_alive 2
+  wait_for counts 2 6
+  wait_for one_generation
+}
+
 start_leaver() {
   baton_start run --log-level info --set program.cgroup=never --set control.socket="$CTL" \
     --set stop.timeout="${STOP_TIMEOUT:-2s}" "$@" -- "$PYTHON" "$(leaver)" "$T/left" ${LEAVER_MODE:-}
@@ -165,13 +176,7 @@ start_leaver() {
   # The five kinds: generation 2's live on, generation 1's are gone, within stop.timeout.
   start_leaver
   wait_for counts 1 6
-  run timeout 20 "$BATON" reload --control "$CTL"
-  assert_success
-  wait_for all_recorded 2
-  wait_for all_gone 1
-  all_alive 2
-  wait_for counts 2 6
-  wait_for one_generation
+  reload_keeps_new
   baton_stop
   assert_equal "$BATON_STATUS" 0
   all_gone 2
@@ -405,4 +410,120 @@ PY
   assert_failure
   pid_gone "$daemon"
   pid_gone "$worker"
+}
+
+# With KEEPER_EXEC_FDS (64) listeners or more, a keeper is not a fork of baton: made in baton's memory as spawn.c makes
+# a child, it spawns the program and execs baton's binary (keeper.h; a fork would make a large baton's memory
+# copy-on-write at each reload). The same membership, proven on that keeper too. N unix listeners in $T:
+listen_many() {
+  local i
+  for ((i = 1; i <= $1; i++)); do printf -- '--listen\nl%d=unix:%s/l%d.sock\n' "$i" "$T" "$i"; done
+}
+# A leaver with N unix listeners, counted 6 of 6; sets keeper (baton's one child).
+start_many() {
+  local many
+  mapfile -t many < <(listen_many "$1")
+  start_leaver "${many[@]}"
+  wait_for counts 1 6
+  keeper=$(children_of "$BATON_PID")
+  [[ "$(wc -w <<<"$keeper")" == 1 ]] || fail "baton has children $keeper (one keeper expected)"
+}
+# The keeper pid is a fresh image of baton's binary: its initial environment is BATON_KEEPER=... alone, not baton's.
+exec_keeper() { [[ "$(tr '\0' '\n' <"/proc/$1/environ")" =~ ^BATON_KEEPER=[0-9]+\ [0-9]+\ -?[0-9]+\ $BATON_PID$ ]]; }
+
+@test "never, 64 listeners: the keeper is baton's binary exec'd; leftovers counted 6 of 6 under it, a reload keeps the new ones, stop ends all" {
+  local keeper k
+  start_many 64
+  exec_keeper "$keeper" || fail "keeper $keeper has the environment: $(tr '\0' ' ' <"/proc/$keeper/environ")"
+  assert_equal "$(cat "/proc/$keeper/comm")" baton-keeper
+  assert_equal "$(readlink "/proc/$keeper/exe")" "$(readlink -f "$BATON")"
+  # Nothing of baton's but its socket to baton: no listener, no notify or control socket.
+  assert_equal "$(find "/proc/$keeper/fd" -mindepth 1 | wc -l)" 4
+  log_has "generation 1 started \(pid [0-9]+, its keeper pid $keeper\)"
+  for k in daemon envclear overwrite renamed; do
+    assert_equal "$(ps -o ppid= -p "$(cat "$T/left/gen1.$k")" | tr -d ' ')" "$keeper"
+  done
+  # The program has the 64 listeners.
+  [[ "$(tr '\0' '\n' <"/proc/$(status_get "d['generations'][0]['pid']")/environ")" == *$'\nLISTEN_FDS=64\n'* ]]
+  reload_keeps_new
+  keeper=$(children_of "$BATON_PID")
+  exec_keeper "$keeper"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  all_gone 2
+}
+
+@test "never, 64 listeners: the exec'd keeper killed from outside: its program still gets its parent-death signal, nothing is left" {
+  start_many 64
+  exec_keeper "$keeper"
+  kill_keeper
+  baton_wait_exit
+  log_has "generation 1: its keeper \(pid $keeper\) died"
+  assert_equal "$BATON_STATUS" 143
+  all_gone 1
+  pid_gone "$main"
+}
+
+@test "never, 63 listeners: the keeper is still a fork of baton (baton's environment), and works the same" {
+  local keeper
+  start_many 63
+  run exec_keeper "$keeper"
+  assert_failure
+  assert_equal "$(cat "/proc/$keeper/comm")" baton-keeper
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  all_gone 1
+}
+
+@test "BATON_KEEPER set by someone else means nothing, also with argv[0] baton-keeper: baton runs as asked, its program does not see it" {
+  BATON_LOG="$T/baton.log"
+  # As an exec'd keeper is started, but not by baton: no subreaper, no seqpacket socket, another parent.
+  (BATON_KEEPER="3 $$ -1 $$" exec -a baton-keeper "$BATON" run --set program.cgroup=never \
+    --set control.socket="$CTL" -- sh -c 'env > "$0"; exec sleep 100000' "$T/env") >"$BATON_LOG" 2>&1 &
+  BATON_PID=$!
+  track_pid "$BATON_PID"
+  wait_for test -s "$T/env"
+  run grep -c '^BATON_KEEPER=' "$T/env"
+  assert_output 0
+  grep -q '^BATON_GENERATION=1$' "$T/env"
+  assert_equal "$(status_get "d['generations'][0]['generation']")" 1
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+}
+
+@test "never, 64 listeners: a keeper whose exec fails kills the program it spawned; the start fails saying why, nothing is left" {
+  : "${BATON_KEEPER_EXEC_FAILS:?}"
+  mapfile -t many < <(listen_many 64)
+  BATON_LOG="$T/baton.log"
+  "$BATON_KEEPER_EXEC_FAILS" run --set program.cgroup=never "${many[@]}" \
+    -- sh -c 'echo $$ > "$0"; exec sleep 100000' "$T/program.pid" >"$BATON_LOG" 2>&1 &
+  BATON_PID=$!
+  track_pid "$BATON_PID"
+  baton_wait_exit
+  cat "$BATON_LOG"
+  assert_equal "$BATON_STATUS" 102
+  log_has "keeper: exec /nonexistent/baton-keeper: No such file or directory"
+  # The program was spawned (the keeper execs only then), and is gone with it: no process has its command line
+  # (it may have been killed before it could write its pid file); no socket file is left.
+  run pgrep -f "$T/program.pid"
+  assert_failure
+  run find "$T" -maxdepth 1 -name 'l*.sock'
+  assert_output ''
+}
+
+@test "never, 64 listeners: baton upgrade keeps the exec'd keeper and what it holds; a reload and a stop after it work" {
+  local keeper
+  start_many 64
+  exec_keeper "$keeper"
+  run timeout 30 "$BATON" upgrade --control "$CTL"
+  assert_success
+  assert_output --partial "(pid $BATON_PID, upgrade 1)"
+  # The same keeper, still reporting to baton: the generation is counted 6 of 6 through it.
+  assert_equal "$(children_of "$BATON_PID")" "$keeper"
+  wait_for counts 1 6
+  reload_keeps_new
+  exec_keeper "$(children_of "$BATON_PID")"
+  baton_stop
+  assert_equal "$BATON_STATUS" 0
+  all_gone 2
 }
