@@ -285,6 +285,28 @@ generations() { pm_status c '[[g["generation"], g["processes"]] for g in d["gene
   assert_equal "$PM_STATUS" 0
 }
 
+@test "membership without cgroups, 64 listeners: the keeper is baton's binary exec'd afresh; a reload keeps the new six, ends the old" {
+  local listen=() i
+  for ((i = 1; i <= 64; i++)); do listen+=(--listen "l$i=unix:/run/l$i.sock"); done
+  leftovers --set readiness.type=delay --set readiness.delay=1s "${listen[@]}"
+  wait_for test -e "$PM_OUT/gen-1"
+  wait_for pm_count_is c 6
+  # The keeper (baton's child, named baton-keeper): its initial environment is BATON_KEEPER= alone, not baton's.
+  local keeper old
+  keeper=$(pm_ps c | awk -v p1="$PM_PID_c" '$2 == p1 && $4 == "baton-keeper" {print $1}')
+  [[ -n $keeper ]]
+  [[ "$(tr '\0' '\n' <"/proc/$keeper/environ")" =~ ^BATON_KEEPER=[0-9]+\ [0-9]+\ -?[0-9]+\ 1$ ]]
+  old=$(pm_pids c)
+  run pm_exec c baton reload --control /run/baton.sock
+  assert_success
+  wait_for test -e "$PM_OUT/gen-2"
+  # shellcheck disable=SC2086
+  wait_for gone $old
+  assert_equal "$(pm_count c)" 6
+  assert_equal "$(generations)" "[[2, 6]]"
+  pm_stop_quick c
+}
+
 # ---- the stop client's reply ----
 
 @test "podman exec C baton stop prints its reply and exits 0 (20 containers)" {
