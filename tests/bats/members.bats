@@ -527,3 +527,16 @@ exec_keeper() { [[ "$(tr '\0' '\n' <"/proc/$1/environ")" =~ ^BATON_KEEPER=[0-9]+
   assert_equal "$BATON_STATUS" 0
   all_gone 2
 }
+
+@test "never, 64 listeners: baton killed with SIGKILL: the exec'd keeper dies with it (its parent-death signal survives its exec), and so does the program" {
+  local keeper main
+  start_many 64
+  exec_keeper "$keeper"
+  main=$(status_get "d['generations'][0]['pid']")
+  track_pid "$main"
+  kill -KILL "$BATON_PID"
+  baton_wait_exit
+  assert_equal "$BATON_STATUS" 137
+  wait_gone "$keeper"
+  wait_gone "$main"
+}
