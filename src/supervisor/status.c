@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "json.h"
+#include "notify.h"
 #include "util.h"
 #include "version.h"
 
@@ -61,6 +62,9 @@ static char *status_text(const struct supervisor *s, pid_t pid, uint64_t now) {
 	else
 		json_append(&t, "  no reload yet\n");
 	json_append(&t, "  restarts: %u\n", s->restarts);
+	if (notify_upstream_held() > 0)
+		json_append(&t, "  held for systemd, whose notify socket is full: %zu messages\n",
+			    notify_upstream_held());
 	json_append(&t, "  baton %s, upgrades: %u", baton_version, s->upgrades);
 	return json_buf_take(&t);
 }
@@ -113,7 +117,7 @@ char *status_render(const struct supervisor *s, pid_t pid, uint64_t now) {
 		json_append(&b, "null");
 	json_append(&b, ",\"restarts\":%u,\"failures_in_a_row\":%u,\"version\":", s->restarts, s->failures);
 	json_append_string(&b, baton_version);
-	json_append(&b, ",\"upgrades\":%u", s->upgrades);
+	json_append(&b, ",\"upgrades\":%u,\"upstream_held\":%zu", s->upgrades, notify_upstream_held());
 
 	_cleanup_free_ char *text = status_text(s, pid, now);
 	json_append(&b, ",\"text\":");

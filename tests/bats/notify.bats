@@ -90,7 +90,9 @@ SH
   run timeout 10 "$BATON" status --control "$CTL"
   assert_success
   assert_output --partial 'generation 1'
+  assert_output --regexp 'held for systemd, whose notify socket is full: [0-9]+ messages'
   log_has "systemd's notify socket is full: holding messages for it until it takes them"
+  (($(status_get "d['upstream_held']") > 0))
   run timeout 30 "$BATON" reload --control "$CTL"
   assert_success
   wait_for generation_answers "$PORT" 2
@@ -109,6 +111,9 @@ SH
   reloading=$(upstream_index 'RELOADING=1')
   ((first < ready && ready < reloading))
   wait_for test "$(grep -cE '(^|\|)READY=1(\||$)' "$UPSTREAM_OUT")" -eq 2
+  assert_equal "$(status_get "d['upstream_held']")" 0
+  run timeout 10 "$BATON" status --control "$CTL"
+  refute_output --partial 'held for systemd'
   # Messages sent with room go at once again.
   baton_stop
   assert_equal "$BATON_STATUS" 0

@@ -91,7 +91,7 @@ static void test_status(void) {
 	contains(json,
 		 "\"last_reload\":{\"reload\":3,\"ok\":false,\"message\":\"invalid configuration\",\"duration_ms\":12}",
 		 "JSON");
-	contains(json, "\"restarts\":2,\"failures_in_a_row\":1,\"version\":\"" BATON_VERSION "\",\"upgrades\":4",
+	contains(json, "\"restarts\":2,\"failures_in_a_row\":1,\"version\":\"" BATON_VERSION "\",\"upgrades\":4,\"upstream_held\":0",
 		 "JSON");
 
 	_cleanup_free_ char *text = NULL;
