@@ -230,7 +230,8 @@ int keeper_start(const struct spawn_params *p, pid_t *ret_keeper, int *ret_fd, p
 	 * for its generation's life (bench/README.md, issue 23). There the keeper is made as spawn.c makes a child and
 	 * becomes a fresh process of baton's binary. */
 	pid_t keeper;
-	if (p->n_fds >= KEEPER_EXEC_FDS) {
+	bool exec = p->n_fds >= KEEPER_EXEC_FDS;
+	if (exec) {
 		struct keeper_args a = {.p = p, .sock = sv[1], .baton = baton};
 		keeper = spawn_clone_vm(keeper_clone_main, &a);
 	} else if ((keeper = fork()) == 0) {
@@ -240,7 +241,7 @@ int keeper_start(const struct spawn_params *p, pid_t *ret_keeper, int *ret_fd, p
 		keeper = -errno;
 	close(sv[1]);
 	if (keeper < 0)
-		return fail_error(ret_error, keeper, "keeper: clone: %s", strerror(-keeper));
+		return fail_error(ret_error, keeper, "%s: %s", exec ? "clone" : "fork", strerror(-keeper));
 
 	/* The keeper's spawn is synchronous (spawn_child() waits for the exec): so is this. */
 	struct keeper_hello h;
