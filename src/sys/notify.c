@@ -493,19 +493,20 @@ static int upstream_address(struct sockaddr_un *sa, socklen_t *ret_len) {
 	return 0;
 }
 
+static int probe_open(void) {
+	if (up.probe_fd < 0 && (up.probe_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return -errno;
+	return 0;
+}
+
 /* 1: systemd's socket has room for a datagram; 0: it is full; negative errno: no look possible (no such socket, an
  * address of another kind), and the send is left to libsystemd, which reports what is wrong. */
 static int upstream_room(void) {
 	struct sockaddr_un sa;
 	socklen_t len;
 	int r = upstream_address(&sa, &len);
-	if (r < 0)
+	if (r < 0 || (r = probe_open()) < 0)
 		return r;
-	if (up.probe_fd < 0) {
-		up.probe_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (up.probe_fd < 0)
-			return -errno;
-	}
 	if (connect(up.probe_fd, (struct sockaddr *)&sa, len) < 0)
 		return -errno;
 	struct pollfd pfd = {.fd = up.probe_fd, .events = POLLOUT};
@@ -647,6 +648,10 @@ static int upstream_send(const char *text, const int *fds, size_t n_fds) {
 void notify_upstream_watch(struct evloop *loop, uint64_t tag) {
 	up.loop = loop;
 	up.tag = tag;
+	/* Opened now, not at the first message: baton holds the same fds whether it has spoken to systemd yet or not
+	 * (also in a new binary after `baton upgrade`). A failure here is tried again at the first message. */
+	if (notify_upstream_enabled())
+		(void)probe_open();
 	up.watching = false; /* a new loop (after `baton upgrade`, this is a new process): nothing is in it yet */
 	upstream_watch(up.head != NULL);
 }

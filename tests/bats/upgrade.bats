@@ -474,6 +474,25 @@ PY
   assert_equal "$(answer_generation "$PORT")" 1
 }
 
+@test "with NOTIFY_SOCKET set: upgrades back to back leave baton's fd count as it was, and systemd still hears it" {
+  # baton holds one more fd when it has a NOTIFY_SOCKET (notify.c's look at systemd's socket): from the start, and
+  # in every binary after an upgrade, not only once it has said something.
+  upstream_start
+  demo_config
+  NOTIFY_SOCKET="$UPSTREAM_SOCKET" start_baton
+  wait_upstream 'READY=1'
+  fds=$(fd_count)
+  for i in 1 2 3; do
+    upgrade_ok --binary "$BATON_NEXT"
+    assert_equal "$(fd_count)" "$fds"
+    upgrade_ok --binary "$BATON"
+    assert_equal "$(fd_count)" "$fds"
+  done
+  run timeout 20 "$BATON" reload --control "$CTL"
+  assert_success
+  wait_for test "$(grep -cE '(^|\|)READY=1(\||$)' "$UPSTREAM_OUT")" -eq 2
+}
+
 @test "without cgroups (program.cgroup: never): upgrade keeps the generations, what is left of them, and the orphans" {
   # A program whose worker outlives it: after the reload, generation 1's leftover is a remnant across the upgrade.
   child=$(py_child forker <<'PY'
