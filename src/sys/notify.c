@@ -18,6 +18,7 @@
 #include <linux/sockios.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "evloop.h"
 #include "libsystemd.h"
 #include "log.h"
@@ -476,20 +477,16 @@ static struct {
 	bool closed; /* notify_upstream_discard() ran: what cannot be sent now is dropped */
 } up = {.probe_fd = -1};
 
-/* NOTIFY_SOCKET's address: a path, or '@' for the abstract namespace. -EAFNOSUPPORT for others (vsock:...), which
- * libsystemd may know and baton sends to without looking first. */
-static int upstream_address(struct sockaddr_un *sa, socklen_t *ret_len) {
+/* NOTIFY_SOCKET's address, as address.c makes a unix listener's ("unix:/path", "unix:@name"), read at each look as
+ * libsystemd reads it at each send. -EAFNOSUPPORT for others (vsock:...), which libsystemd may know and baton sends
+ * to without looking first. */
+static int upstream_address(struct sockaddr_storage *ret, socklen_t *ret_len) {
 	const char *e = getenv("NOTIFY_SOCKET");
-	if (!e || (e[0] != '/' && e[0] != '@'))
+	char text[sizeof("unix:") + ADDR_UNIX_PATH_MAX];
+	struct address a;
+	if (!e || (e[0] != '/' && e[0] != '@') || (size_t)snprintf(text, sizeof(text), "unix:%s", e) >= sizeof(text) ||
+	    addr_parse(text, &a, NULL) < 0 || addr_to_sockaddr(&a, ret, ret_len, NULL) < 0)
 		return -EAFNOSUPPORT;
-	size_t n = strlen(e);
-	if (n >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
-	memcpy(sa->sun_path, e, n);
-	if (e[0] == '@')
-		sa->sun_path[0] = '\0';
-	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (e[0] == '/'));
 	return 0;
 }
 
@@ -502,7 +499,7 @@ static int probe_open(void) {
 /* 1: systemd's socket has room for a datagram; 0: it is full; negative errno: no look possible (no such socket, an
  * address of another kind), and the send is left to libsystemd, which reports what is wrong. */
 static int upstream_room(void) {
-	struct sockaddr_un sa;
+	struct sockaddr_storage sa;
 	socklen_t len;
 	int r = upstream_address(&sa, &len);
 	if (r < 0 || (r = probe_open()) < 0)
