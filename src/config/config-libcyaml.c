@@ -25,11 +25,10 @@ int config_libcyaml_load(const char **ret_why) {
 		*ret_why = error;
 		return -ELIBACC;
 	}
-	if (!(RESOLVE(cyaml_load_data) && RESOLVE(cyaml_free) && RESOLVE(cyaml_strerror) &&
-	      RESOLVE(yaml_parser_initialize) && RESOLVE(yaml_parser_set_input_string) && RESOLVE(yaml_parser_load) &&
-	      RESOLVE(yaml_parser_parse) && RESOLVE(yaml_event_delete) && RESOLVE(yaml_parser_delete) &&
-	      RESOLVE(yaml_document_delete) && RESOLVE(yaml_document_get_node) &&
-	      RESOLVE(yaml_document_get_root_node))) {
+	if (!(RESOLVE(cyaml_load_data) && RESOLVE(cyaml_strerror) && RESOLVE(yaml_parser_initialize) &&
+	      RESOLVE(yaml_parser_set_input_string) && RESOLVE(yaml_parser_load) && RESOLVE(yaml_parser_parse) &&
+	      RESOLVE(yaml_event_delete) && RESOLVE(yaml_parser_delete) && RESOLVE(yaml_document_delete) &&
+	      RESOLVE(yaml_document_get_node) && RESOLVE(yaml_document_get_root_node))) {
 		snprintf(error, sizeof(error), "%s", dlerror());
 		*ret_why = error;
 		config_libcyaml_unload();

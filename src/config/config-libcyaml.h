@@ -13,7 +13,6 @@
 
 struct config_libcyaml {
 	__typeof__(cyaml_load_data) *cyaml_load_data;
-	__typeof__(cyaml_free) *cyaml_free;
 	__typeof__(cyaml_strerror) *cyaml_strerror;
 	__typeof__(yaml_parser_initialize) *yaml_parser_initialize;
 	__typeof__(yaml_parser_set_input_string) *yaml_parser_set_input_string;

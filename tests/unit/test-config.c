@@ -368,6 +368,50 @@ static void test_many_listeners_unique(void) {
 	free(yaml);
 }
 
+/* The raw config's arena (config-yaml.c): every string and struct of a large file comes through whole, however the
+ * blocks were cut: 1,000 listeners (their list grows past one chunk, and moves as it grows) with names of 200
+ * characters and an owner each, and a command argument of 10,000 bytes (a block of its own). */
+static void test_many_listeners_content(void) {
+	size_t size = 512 * 1024;
+	char *yaml = malloc(size), *arg = malloc(10001), name[256];
+	CHECK(yaml && arg, "memory for the text");
+	if (!yaml || !arg) {
+		free(yaml);
+		free(arg);
+		return;
+	}
+	memset(arg, 'a', 10000);
+	arg[10000] = '\0';
+	size_t m = (size_t)snprintf(yaml, size, "program:\n  command: [/bin/true, '%s']\nlisteners:\n", arg);
+	for (size_t i = 0; i < 1000 && m < size; i++) {
+		snprintf(name, sizeof(name), "n%04zu-%0195d", i, 0);
+		m += (size_t)snprintf(yaml + m, size - m,
+				      "  - name: %s\n    address: unix:/run/t/%zu.sock\n    owner: user%zu\n", name, i,
+				      i);
+	}
+	CHECK(m < size, "the text fits");
+	struct config *c = load_ok(yaml, "1,000 listeners with long names, a long argument");
+	CHECK(c && c->n_listeners == 1000, "1,000 listeners loaded");
+	size_t bad = 0;
+	for (size_t i = 0; c && i < c->n_listeners; i++) {
+		char want_path[64], want_owner[32];
+		snprintf(name, sizeof(name), "n%04zu-%0195d", i, 0);
+		snprintf(want_path, sizeof(want_path), "/run/t/%zu.sock", i);
+		snprintf(want_owner, sizeof(want_owner), "user%zu", i);
+		const struct listener_config *lc = &c->listeners[i];
+		if (!streq(lc->name, name) || lc->address.family != AF_UNIX || !streq(lc->address.path, want_path) ||
+		    !lc->owner || !streq(lc->owner, want_owner))
+			bad++;
+	}
+	CHECK(c && bad == 0, "every name, address and owner as written (%zu differ)", bad);
+	CHECK(c && c->command && streq(c->command[0], "/bin/true") && c->command[1] && streq(c->command[1], arg) &&
+		      !c->command[2],
+	      "the 10,000-byte argument as written");
+	config_free(c);
+	free(yaml);
+	free(arg);
+}
+
 static void test_program_errors(void) {
 	load_fails("program:\n  watchdog: 30\n",
 		   "key 'program.watchdog': expected a duration with its unit, such as 250ms, 30s, 5m or 1h: '30' "
@@ -1762,6 +1806,7 @@ int main(void) {
 	test_schema_errors();
 	test_listener_errors();
 	test_many_listeners_unique();
+	test_many_listeners_content();
 	test_program_errors();
 	test_section_errors();
 	test_defaults();
