@@ -241,8 +241,8 @@ static int cmd_check(int argc, char **argv) {
 /* baton's whole command line: `baton upgrade` execs the new binary with it. */
 static char **main_argv;
 
-/* What `run` sets up before anything else: signals blocked, the log open at its level, libsystemd if asked for.
- * Returns 0 or EXIT_SYSTEM. */
+/* What `run` sets up before anything else: signals blocked, the log open at its level, libsystemd if the sockets or
+ * the watchdog ask for it (NOTIFY_SOCKET alone: run.c, once the program is started). Returns 0 or EXIT_SYSTEM. */
 static int run_setup_process(const struct options *o) {
 	if (run_block_signals() < 0)
 		return EXIT_SYSTEM;
@@ -253,7 +253,7 @@ static int run_setup_process(const struct options *o) {
 	if (!o->config_path && !o->log_level_set && !log_to_journal())
 		log_max_level = LOG_WARNING;
 	/* Found missing at start, not at the first READY=1 that systemd would then wait for in vain. */
-	const char *wanted = libsystemd_wanted();
+	const char *wanted = libsystemd_wanted_before_start();
 	if (wanted && libsystemd_load() < 0) {
 		log_error("%s is set, but libsystemd cannot be loaded: %s", wanted, libsystemd_error());
 		return EXIT_SYSTEM;

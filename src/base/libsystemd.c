@@ -19,14 +19,23 @@ static struct {
 	__typeof__(sd_watchdog_enabled) *watchdog_enabled;
 } lib;
 
-const char *libsystemd_wanted(void) {
-	static const char *const vars[] = {"NOTIFY_SOCKET", "LISTEN_FDS", "WATCHDOG_USEC"};
-	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+static const char *first_set(const char *const *vars, size_t n) {
+	for (size_t i = 0; i < n; i++) {
 		const char *e = getenv(vars[i]);
 		if (e && *e)
 			return vars[i];
 	}
 	return NULL;
+}
+
+const char *libsystemd_wanted(void) {
+	static const char *const vars[] = {"NOTIFY_SOCKET", "LISTEN_FDS", "WATCHDOG_USEC"};
+	return first_set(vars, sizeof(vars) / sizeof(vars[0]));
+}
+
+const char *libsystemd_wanted_before_start(void) {
+	static const char *const vars[] = {"LISTEN_FDS", "WATCHDOG_USEC"};
+	return first_set(vars, sizeof(vars) / sizeof(vars[0]));
 }
 
 /* ISO C has no conversion from dlsym()'s void * to a function pointer; POSIX guarantees the representation, and

@@ -17,6 +17,10 @@
 /* The environment variable that makes baton need libsystemd ("NOTIFY_SOCKET", "LISTEN_FDS" or "WATCHDOG_USEC"),
  * or NULL when none is set to a non-empty value. */
 const char *libsystemd_wanted(void);
+/* The variable among LISTEN_FDS and WATCHDOG_USEC that is set to a non-empty value, or NULL: those baton reads
+ * before its program starts, so libsystemd is loaded before that when one is set. NOTIFY_SOCKET alone is first used
+ * once the program has been started (run.c). */
+const char *libsystemd_wanted_before_start(void);
 /* Loads the library and resolves its functions, once; later calls return the first call's result. */
 int libsystemd_load(void);
 /* Why the load failed ("libsystemd.so.0: cannot open shared object file: ..."), or "" after a success. */

@@ -16,6 +16,7 @@
 
 #include "control.h"
 #include "evloop.h"
+#include "libsystemd.h"
 #include "log.h"
 #include "notify.h"
 #include "proc.h"
@@ -557,6 +558,16 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 		notify_upstreamf("STATUS=failed to start: %s", error ? error : strerror(-k));
 		run_teardown(&r);
 		return EXIT_START;
+	}
+
+	/* libsystemd for NOTIFY_SOCKET alone: loaded now, while the program starts on another CPU, not before it (its
+	 * dlopen() maps seven libraries: 1.5 ms of every start under systemd when it came first; bench/README.md).
+	 * Loaded already when the start spoke to systemd. A library that cannot be loaded stops the program at once:
+	 * systemd would wait for a READY=1 that cannot come. */
+	const char *wanted = libsystemd_wanted();
+	if (wanted && libsystemd_load() < 0) {
+		log_error("%s is set, but libsystemd cannot be loaded: %s", wanted, libsystemd_error());
+		supervisor_abort(&r.sup, EXIT_SYSTEM, now_usec());
 	}
 
 	/* Config parsing and socket setup left freed memory in the heap; hand it back so an idle baton stays small. */

@@ -667,6 +667,12 @@ static void drain(struct supervisor *s) {
 	}
 }
 
+void supervisor_abort(struct supervisor *s, int exit_code, uint64_t now) {
+	s->now = now;
+	begin_stop(s, exit_code);
+	drain(s);
+}
+
 void supervisor_dispatch(struct supervisor *s, const struct event *ev, uint64_t now) {
 	s->now = now;
 	run_one(s, ev);

@@ -14,6 +14,9 @@
 
 /* Starts the first generation at now. On failure *ret_error (may stay NULL) says why. */
 int supervisor_start(struct supervisor *s, uint64_t now, char **ret_error);
+/* Stops every generation as a stop request does, because baton itself cannot go on (run.c: libsystemd cannot be
+ * loaded); baton exits with exit_code once they are all gone. */
+void supervisor_abort(struct supervisor *s, int exit_code, uint64_t now);
 /* Runs the transition for ev at now, then every follow-up event it queued. Never nested. */
 void supervisor_dispatch(struct supervisor *s, const struct event *ev, uint64_t now);
 /* g ended (its main process was reaped with wait_status, or it never had one; interrupted: see struct event): it

@@ -524,6 +524,9 @@ static void upstream_watch(bool on) {
 
 static int upstream_send_now(const char *text, const int *fds, size_t n_fds) {
 	int r = n_fds > 0 ? libsystemd_notify_with_fds(text, fds, (unsigned)n_fds) : libsystemd_notify(text);
+	/* A library that cannot be loaded is baton's error, said once by the start that then stops (run.c). */
+	if (r == -ELIBACC || r == -ELIBBAD)
+		return r;
 	if (r < 0)
 		return log_warning_errno(r, n_fds > 0 ? "Failed to pass file descriptors to systemd, ignoring"
 						      : "Failed to notify systemd, ignoring");

@@ -2,7 +2,8 @@
 # What baton maps (issue 23; baton(1) FILES): libsystemd only when the environment asks for what it does
 # (NOTIFY_SOCKET, LISTEN_FDS, WATCHDOG_USEC), libcyaml and libyaml only once a config file is read. Quick use in a
 # container maps neither. A library that is needed and cannot be loaded is a clear error at start, naming the variable
-# or the file that needs it; one that is not needed may be missing. "Missing" is a file that cannot be loaded, mounted
+# or the file that needs it (for NOTIFY_SOCKET alone, once the program is started: it is stopped at once); one that is
+# not needed may be missing. "Missing" is a file that cannot be loaded, mounted
 # over the real one in a private mount namespace (unshare -m), so the test needs root.
 
 load 'helpers'
@@ -62,17 +63,27 @@ without_lib() {
   maps_has "$BATON_PID" libcyaml
 }
 
-@test "NOTIFY_SOCKET without a loadable libsystemd: exit 111 before the program starts, naming the variable" {
-  local ran=$BATS_TEST_TMPDIR/ran notify=$BATS_TEST_TMPDIR/notify.sock ctl=$BATS_TEST_TMPDIR/ctl.sock
+@test "NOTIFY_SOCKET without a loadable libsystemd: exit 111 once the program is started, which is stopped, naming the variable" {
+  # libsystemd is loaded while the program starts (run.c), so the program may have begun: baton stops it at once.
+  local pidfile=$BATS_TEST_TMPDIR/pid notify=$BATS_TEST_TMPDIR/notify.sock ctl=$BATS_TEST_TMPDIR/ctl.sock
+  local marker=baton-footprint-$$-$RANDOM
   NOTIFY_SOCKET=/run/nothing-here run --separate-stderr without_lib libsystemd.so.0 \
     "$BATON" run --listen "http=tcp://127.0.0.1:$PORT" --set "notify.socket=$notify" --set "control.socket=$ctl" \
-    -- sh -c 'echo ran >"$0"' "$ran"
+    --set stop.timeout=5s -- sh -c 'echo $$ >"$0"; exec sleep 1000 "$1"' "$pidfile" "$marker"
   echo "status $status, stderr: $stderr"
   assert_equal "$status" 111
   stderr_has "baton: error: NOTIFY_SOCKET is set, but libsystemd cannot be loaded: "
   stderr_has "libsystemd.so.0"
-  # The program never ran, and nothing baton had set up is left: no listener, no socket file.
-  [[ ! -e $ran ]] || fail "the program ran"
+  # Said once, as baton's error: no warning for each message that could not go to systemd.
+  [[ $stderr != *"Failed to notify systemd"* ]] || fail "a notify warning beside the error"
+  # Nothing of the program is left (baton returned only after its generation ended), nor anything baton had set up:
+  # no listener, no socket file.
+  if [[ -s $pidfile ]]; then
+    run kill -0 "$(cat "$pidfile")"
+    assert_failure
+  fi
+  run pgrep -f "$marker"
+  assert_failure
   run port_listening "$PORT"
   assert_failure
   [[ ! -e $notify && ! -e $ctl ]] || fail "left behind: $(ls "$BATS_TEST_TMPDIR")"
