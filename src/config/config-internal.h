@@ -75,6 +75,12 @@ void config_listener_defaults(struct listener_config *lc);
 
 /* ---- config-yaml.c ---- */
 
+/* Loads a file by libcyaml alone when its bytes allow (config-yaml.c, "The quick load"); true but in the tests and the
+ * fuzzer that compare it with the full load. */
+extern bool config_quick_load;
+/* How many loads were quick, for the same tests. */
+extern unsigned config_quick_loads;
+
 /* The scalar at key path in the YAML file at path, read leniently: the file need not be a valid config. Returns 0
  * and a malloc'd copy, -ENOENT when the key is absent or not a scalar or the file is not YAML, or negative errno. */
 int config_yaml_peek(const char *path, const char *key, char **ret);

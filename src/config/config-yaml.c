@@ -12,7 +12,9 @@
  *     parsers instead. Should libcyaml still reject something step 2 let through, its own log lines make the message.
  *  4. Validation and conversion into struct config, with defaults (config.c); program.environment (a free-form
  *     mapping that libcyaml cannot describe, so the schema ignores it) is read from the libyaml document
- *     (config-loader.c). */
+ *     (config-loader.c).
+ * A file whose bytes show that steps 1 and 2 can find nothing that libcyaml would let through is loaded by steps 3
+ * and 4 alone, and again the full way if anything is wrong ("The quick load" below). */
 #include <cyaml/cyaml.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -551,6 +553,157 @@ static int load_file(struct loader *l, const struct schema *schema, const cyaml_
 	return e == CYAML_OK ? 0 : cyaml_error(l, e);
 }
 
+/* ---- The quick load: libcyaml alone ----
+ *
+ * Steps 1 and 2 parse the file a second time beside libcyaml's own parse, and keep a document of every node: they
+ * were 40 % of a load, and with 1,000 listeners a reload's largest cost (issue 23). They are there for what libcyaml
+ * lets through and for the messages: a second document, a NUL in a value, a YAML null where a string belongs (libcyaml
+ * reads "~" as that string), an empty list (libcyaml cannot tell it from no list), program.environment (read from
+ * the document), and the key and line of any error. So a file in which none of these can occur, seen at a glance at
+ * its bytes and at libcyaml's strings, is loaded by libcyaml alone; anything else, and any error at all, is loaded
+ * again the full way, whose result and message are then the only ones. A quick load gives the config the full load
+ * gives, or gives way to it: test-config.c and fuzz-config.c compare the two. */
+
+bool config_quick_load = true;
+unsigned config_quick_loads;
+
+/* The line at i (a line's first byte) opens with the marker m ("---" or "..."), which stands alone or is followed
+ * by a blank. */
+static bool line_opens_with(const char *text, size_t len, size_t i, const char *m) {
+	return len - i >= 3 && memcmp(text + i, m, 3) == 0 &&
+	       (len - i == 3 || text[i + 3] == ' ' || text[i + 3] == '\t' || text[i + 3] == '\r' ||
+		text[i + 3] == '\n');
+}
+
+/* text has none of what libcyaml alone would read differently from steps 1 and 2: no NUL byte, no escape (a double
+ * quoted "\0" is a NUL), no program.environment, no empty flow list ("[", blanks, line breaks and comments, "]"), no
+ * directive, and no document marker but a "---" that opens the file. Errs towards "no": that is only slower. */
+static bool quick_text_ok(const char *text, size_t len) {
+	if (memchr(text, '\0', len) || memchr(text, '\\', len) ||
+	    memmem(text, len, "environment", strlen("environment")))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '[') {
+			size_t j = i + 1;
+			for (;;) {
+				while (j < len &&
+				       (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n'))
+					j++;
+				if (j >= len || text[j] != '#')
+					break;
+				while (j < len && text[j] != '\n')
+					j++;
+			}
+			if (j < len && text[j] == ']')
+				return false;
+		}
+		if (i == 0 || text[i - 1] == '\n') {
+			if (text[i] == '%' || line_opens_with(text, len, i, "...") ||
+			    (i > 0 && line_opens_with(text, len, i, "---")))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* What step 2 calls a YAML null, as libcyaml leaves it: a plain ~, null or nothing (a quoted one is the same string:
+ * then the full load tells them apart). */
+static bool quick_maybe_null(const char *s) {
+	return !s[0] || streq(s, "~") || streq(s, "null") || streq(s, "Null") || streq(s, "NULL");
+}
+
+static bool quick_raw_ok(const cyaml_schema_field_t *fields, const char *data);
+
+static bool quick_value_ok(const cyaml_schema_value_t *v, const char *p) {
+	switch (v->type) {
+	case CYAML_STRING:
+		return !quick_maybe_null(p);
+	case CYAML_MAPPING:
+		return quick_raw_ok(v->mapping.fields, p);
+	default:
+		return false;
+	}
+}
+
+/* No string of the raw mapping at data (its fields) may have been a YAML null. */
+static bool quick_raw_ok(const cyaml_schema_field_t *fields, const char *data) {
+	for (const cyaml_schema_field_t *f = fields; f->key; f++) {
+		if (f->value.type == CYAML_IGNORE)
+			continue;
+		const char *p = *(const char *const *)(const void *)(data + f->data_offset);
+		if (!p)
+			continue;
+		if (f->value.type != CYAML_SEQUENCE) {
+			if (!quick_value_ok(&f->value, p))
+				return false;
+			continue;
+		}
+		unsigned n;
+		if (f->count_size != sizeof(n))
+			return false;
+		memcpy(&n, data + f->count_offset, sizeof(n));
+		const cyaml_schema_value_t *e = f->value.sequence.entry;
+		for (unsigned i = 0; i < n; i++) {
+			const char *entry = p + (size_t)i * f->value.data_size;
+			/* A pointer entry (a string) holds its pointer; a mapping entry is the struct itself. */
+			if (!quick_value_ok(e, e->flags & CYAML_FLAG_POINTER ? *(const char *const *)(const void *)entry
+									     : entry))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* 1: c is loaded from text by libcyaml alone; 0: the full load must do it (c and l as they were); -ENOMEM. */
+static int load_quick(struct loader *l, const struct schema *schema, const char *text, size_t len, struct config *c) {
+	const char *why = NULL;
+	if (!config_quick_load || !quick_text_ok(text, len) || config_libcyaml_load(&why) < 0)
+		return 0;
+
+	struct arena arena = {.chunk_size = 32 * 1024};
+	/* No log: any error is the full load's to explain. */
+	cyaml_config_t cy = {
+		.mem_fn = raw_mem, .mem_ctx = &arena, .log_level = CYAML_LOG_ERROR, .flags = CYAML_CFG_DEFAULT};
+	struct raw_config *raw = NULL;
+	int r = 0;
+	cyaml_err_t e =
+		libcyaml.cyaml_load_data((const uint8_t *)text, len, &cy, &schema->config, (cyaml_data_t **)&raw, NULL);
+	if (e == CYAML_ERR_OOM)
+		r = -ENOMEM;
+	else if (e == CYAML_OK && raw && quick_raw_ok(schema->config_fields, (const char *)raw)) {
+		int k = 0;
+		for (size_t i = 0; l->sets && l->sets[i] && k >= 0; i++)
+			k = config_set_check(l->sets[i], &why) < 0 ? -EINVAL : set_one(l, schema, &cy, raw, l->sets[i]);
+		/* Into a copy of c (its defaults, not its path and sets), so that c stays as it was if this gives way.
+		 */
+		struct config *q = k >= 0 ? malloc(sizeof(*q)) : NULL;
+		if (q) {
+			*q = *c;
+			q->path = NULL;
+			q->sets = NULL;
+			k = config_from_raw(l, raw, q);
+			if (k >= 0) {
+				q->path = c->path;
+				q->sets = c->sets;
+				*c = *q;
+				free(q);
+				config_quick_loads++;
+				r = 1;
+			} else
+				config_free(q);
+		} else if (k >= 0)
+			k = -ENOMEM;
+		if (k == -ENOMEM)
+			r = -ENOMEM;
+	}
+	arena_drop(&arena);
+	if (r == 0) {
+		free(l->error);
+		l->error = NULL;
+	}
+	return r;
+}
+
 /* text NULL: no file, the raw config is empty but for the --set options, and libcyaml is not needed. */
 static int load(struct loader *l, const char *text, size_t len, struct config *c) {
 	struct arena arena = {.chunk_size = text ? 32 * 1024 : 4096};
@@ -569,6 +722,10 @@ static int load(struct loader *l, const char *text, size_t len, struct config *c
 	const struct schema *schema = schema_open();
 	if (!schema)
 		return -ENOMEM;
+	if (text && (r = load_quick(l, schema, text, len, c)) != 0) {
+		r = r > 0 ? 0 : r;
+		goto out;
+	}
 	if (text) {
 		r = load_file(l, schema, &cy, text, len, &raw);
 		if (r < 0)

@@ -187,6 +187,12 @@ static int get_enum(struct loader *l, const char *key, const char *s, const char
 	return loader_fail_value(l, key, why, s);
 }
 
+/* The list at key is in the file: libcyaml's list of it, or (an empty list has none) its node in the document. A
+ * quick load, which has no document, reads only files without an empty list (config-yaml.c). */
+static bool list_given(struct loader *l, const char *key, char *const *raw_list) {
+	return raw_list || loader_find(l, key);
+}
+
 /* A command: a non-empty sequence, no empty program name or argument. */
 static int get_command(struct loader *l, const char *key, char *const *args, unsigned n, char ***ret) {
 	if (n == 0)
@@ -453,7 +459,7 @@ static int check_unique(struct loader *l, const struct listener_config *ls, size
 static int load_program(struct loader *l, const struct raw_program *p, struct config *c) {
 	int r;
 
-	if (loader_find(l, "program.command") &&
+	if (list_given(l, "program.command", p->command) &&
 	    (r = get_command(l, "program.command", p->command, p->n_command, &c->command)) < 0)
 		return r;
 	r = loader_environment(l, &c->environment);
@@ -507,16 +513,17 @@ static int load_program(struct loader *l, const struct raw_program *p, struct co
 
 /* The readiness keys that belong to one type; a key given for another type would be silently unused, which hides a
  * typo in readiness.type: it is an error. So is a type without the key it needs. */
-static int check_readiness_keys(struct loader *l, const struct raw_readiness *rd, enum readiness_type t) {
+static int check_readiness_keys(struct loader *l, const struct raw_readiness *rd, bool confirm_command,
+				enum readiness_type t) {
 	const char *type = readiness_names[t];
 	const struct {
 		const char *key;
 		bool given, wanted;
 	} keys[] = {
-		{"readiness.command", loader_find(l, "readiness.command") != NULL, t == READINESS_EXEC},
+		{"readiness.command", list_given(l, "readiness.command", rd->command), t == READINESS_EXEC},
 		/* reload.confirm-command runs every readiness.interval too, whatever the readiness type. */
 		{"readiness.interval", rd->interval != NULL,
-		 t == READINESS_EXEC || t == READINESS_PIDFILE || loader_find(l, "reload.confirm-command") != NULL},
+		 t == READINESS_EXEC || t == READINESS_PIDFILE || confirm_command},
 		{"readiness.pattern", rd->pattern != NULL, t == READINESS_LOG},
 		{"readiness.stream", rd->stream != NULL, t == READINESS_LOG},
 		{"readiness.pid-file", rd->pid_file != NULL, t == READINESS_PIDFILE},
@@ -533,7 +540,7 @@ static int check_readiness_keys(struct loader *l, const struct raw_readiness *rd
 		[READINESS_DELAY] = "readiness.delay",
 	};
 	bool have[_READINESS_MAX] = {
-		[READINESS_EXEC] = loader_find(l, "readiness.command") != NULL,
+		[READINESS_EXEC] = list_given(l, "readiness.command", rd->command),
 		[READINESS_LOG] = rd->pattern != NULL,
 		[READINESS_PIDFILE] = rd->pid_file != NULL,
 		[READINESS_DELAY] = rd->delay != NULL,
@@ -562,7 +569,8 @@ static int load_readiness_pattern(struct loader *l, const char *pattern, struct 
 	return 0;
 }
 
-static int load_readiness(struct loader *l, const struct raw_readiness *rd, struct config *c) {
+/* confirm_command: reload.confirm-command is in the file. */
+static int load_readiness(struct loader *l, const struct raw_readiness *rd, bool confirm_command, struct config *c) {
 	int r, e = (int)c->readiness_type;
 	if ((r = get_enum(l, "readiness.type", rd->type, readiness_names, _READINESS_MAX, &e)) < 0 ||
 	    (r = get_duration(l, "readiness.timeout", rd->timeout, true, &c->readiness_timeout_usec)) < 0 ||
@@ -570,7 +578,7 @@ static int load_readiness(struct loader *l, const struct raw_readiness *rd, stru
 	    (r = get_duration(l, "readiness.delay", rd->delay, false, &c->readiness_delay_usec)) < 0)
 		return r;
 	enum readiness_type t = c->readiness_type = (enum readiness_type)e;
-	if ((r = check_readiness_keys(l, rd, t)) < 0)
+	if ((r = check_readiness_keys(l, rd, confirm_command, t)) < 0)
 		return r;
 
 	if (t == READINESS_EXEC &&
@@ -602,7 +610,7 @@ static int load_confirm(struct loader *l, const struct raw_reload *rl, struct co
 			 reload_names[c->reload_strategy], reload_names[c->reload_strategy]);
 		return loader_fail_value(l, "reload.confirm", why, rl->confirm);
 	}
-	if (!loader_find(l, "reload.confirm-command"))
+	if (!list_given(l, "reload.confirm-command", rl->confirm_command))
 		return 0;
 	if (c->reload_confirm_usec == 0)
 		return loader_fail(l, "reload.confirm-command", loader_find(l, "reload.confirm-command"),
@@ -678,7 +686,9 @@ static int load_control_socket(struct loader *l, const char *s, struct config *c
 static int load_sections(struct loader *l, const struct raw_config *raw, struct config *c) {
 	int r;
 
-	if ((raw->readiness && (r = load_readiness(l, raw->readiness, c)) < 0) ||
+	bool confirm_command =
+		list_given(l, "reload.confirm-command", raw->reload ? raw->reload->confirm_command : NULL);
+	if ((raw->readiness && (r = load_readiness(l, raw->readiness, confirm_command, c)) < 0) ||
 	    (raw->reload && (r = load_reload(l, raw->reload, c)) < 0) ||
 	    (raw->stop && (r = load_stop(l, raw->stop, c)) < 0) ||
 	    (raw->restart && (r = load_restart(l, raw->restart, c)) < 0))

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "config-internal.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -90,12 +91,43 @@ static char *print(struct config *c) {
 	return text;
 }
 
+/* The quick load (libcyaml alone, config-yaml.c) gives what the full load gives, or gives way to it: loaded the full
+ * way, the same input must give the same config (its print) or the same error. r, c and error: the load as done. */
+static void check_quick(int r, struct config *c, const char *error) {
+	struct config *full = NULL;
+	char *full_error = NULL;
+	config_quick_load = false;
+	int rf = config_load(input_path, &full, &full_error);
+	config_quick_load = true;
+	if (r == -ENOMEM || rf == -ENOMEM) {
+		config_free(full);
+		free(full_error);
+		return;
+	}
+	if ((r < 0) != (rf < 0))
+		fail(r < 0 ? "the full load accepts what the quick one rejects"
+			   : "the quick load accepts what the full one rejects",
+		     NULL, r < 0 ? error : full_error);
+	if (r < 0 && !str_eq(error, full_error))
+		fail("the quick and the full load give different errors", error, full_error);
+	if (r == 0) {
+		char *a = print(c), *b = print(full);
+		if (strcmp(a, b) != 0)
+			fail("the quick and the full load give different configs", a, b);
+		free(a);
+		free(b);
+	}
+	config_free(full);
+	free(full_error);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	struct config *c = NULL, *again = NULL;
 	char *error = NULL;
 
 	set_contents(input_fd, data, size);
 	int r = config_load(input_path, &c, &error);
+	check_quick(r, c, error);
 	if (r < 0) {
 		/* The contract: a failure always comes with a message, unless memory ran out. */
 		if (!error && r != -ENOMEM)

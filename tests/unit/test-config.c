@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config-internal.h"
 #include "config.h"
 #include "util.h"
 
@@ -410,6 +411,87 @@ static void test_many_listeners_content(void) {
 	config_free(c);
 	free(yaml);
 	free(arg);
+}
+
+/* The quick load (config-yaml.c: libcyaml alone) against the full one, for the same file: the same config (its
+ * normalized print) or the same error; and the quick one taken exactly where the file allows it. */
+static char *print_of(struct config *c) {
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return NULL;
+	config_print(c, f);
+	fclose(f);
+	return text;
+}
+
+static void quick_vs_full(const char *text, bool quick, const char *what) {
+	const char *path = write_tmp(text);
+	struct config *a = NULL, *b = NULL;
+	char *ea = NULL, *eb = NULL;
+	unsigned before = config_quick_loads;
+	int ra = config_load(path, &a, &ea);
+	bool was_quick = config_quick_loads != before;
+	config_quick_load = false;
+	int rb = config_load(path, &b, &eb);
+	config_quick_load = true;
+	CHECK(was_quick == quick, "%s: loaded %s", what, quick ? "by libcyaml alone" : "the full way");
+	CHECK(config_quick_loads == before + was_quick, "%s: the full way when told to", what);
+	if (ra == 0 && rb == 0) {
+		char *pa = print_of(a), *pb = print_of(b);
+		CHECK(pa && pb && streq(pa, pb), "%s: the same config both ways", what);
+		if (pa && pb && !streq(pa, pb))
+			printf("# quick:\n%s\n# full:\n%s\n", pa, pb);
+		free(pa);
+		free(pb);
+	} else {
+		CHECK(ra < 0 && rb < 0 && ea && eb && streq(ea, eb), "%s: the same error both ways (%s | %s)", what,
+		      strempty(ea), strempty(eb));
+	}
+	config_free(a);
+	config_free(b);
+	free(ea);
+	free(eb);
+}
+
+static void test_quick_load(void) {
+	const char *ok = "listeners:\n  - name: http\n    address: unix:/run/t/http.sock\n    owner: www\n";
+	quick_vs_full(ok, true, "a plain file");
+	quick_vs_full("---\nlisteners:\n  - {name: http, address: 'tcp://[::1]:8080'}\nprogram:\n  command: [a, b]\n"
+		      "readiness:\n  type: exec\n  command: [check]\nreload:\n  confirm: 2s\n"
+		      "  confirm-command: [probe, -q]\n",
+		      true, "a file that opens with ---, flow lists and every command");
+	quick_vs_full("listeners:\n  - &l {name: a, address: 'tcp://:81'}\nprogram: {command: [x, !!str y]}\n", true,
+		      "an anchor and a tag");
+	/* What libcyaml alone reads differently: each makes the full load decide, and both agree. */
+	quick_vs_full("listeners:\n  - name: http\n    address: unix:/run/t/a.sock\n    owner: ~\n", false,
+		      "a null owner");
+	quick_vs_full("listeners:\n  - name: http\n    address: unix:/run/t/a.sock\n    owner:\n", false,
+		      "an empty owner");
+	quick_vs_full("listeners:\n  - name: http\n    address: unix:/run/t/a.sock\n    owner: '~'\n", false,
+		      "a quoted ~ owner (the full load accepts it)");
+	quick_vs_full("listeners:\n  - name: http\n    address: tcp://:80\nprogram:\n  command: [a, NULL]\n", false,
+		      "a null command argument");
+	quick_vs_full("program:\n  command: []\n", false, "an empty command");
+	quick_vs_full("program:\n  command: [ # none\n  ]\n", false, "an empty command with a comment");
+	quick_vs_full("readiness:\n  type: exec\n  command: []\n", false, "an empty readiness.command");
+	quick_vs_full("readiness:\n  interval: 1s\nreload:\n  confirm: 2s\n  confirm-command: []\n", false,
+		      "an empty reload.confirm-command");
+	quick_vs_full("listeners:\n  - name: http\n    address: \"tcp://:80\\0x\"\n", false, "an escaped NUL");
+	quick_vs_full("listeners:\n  - name: http\n    address: tcp://:80\n---\nlisteners: []\n", false,
+		      "a second document");
+	quick_vs_full("listeners:\n  - name: http\n    address: tcp://:80\n...\n", false, "a document end");
+	quick_vs_full("%YAML 1.1\n---\nlisteners:\n  - name: http\n    address: tcp://:80\n", false, "a directive");
+	quick_vs_full("program:\n  command: [a]\n  environment:\n    A: b\n", false, "program.environment");
+	/* Errors: libcyaml's and config.c's alike are the full load's. */
+	quick_vs_full("listeners:\n  - name: http\n    adress: tcp://:80\n", false, "an unknown key");
+	quick_vs_full("listeners:\n  - name: http\n    address: tcp://:80\n    name: b\n", false, "a duplicate key");
+	quick_vs_full("listeners:\n  - name: http\n    address: tcp://:99999\n", false, "a bad port");
+	quick_vs_full("listeners:\n  - name: a\n    address: tcp://:80\n  - name: a\n    address: tcp://:81\n", false,
+		      "a duplicate name");
+	quick_vs_full("", false, "an empty file");
+	quick_vs_full("~\n", false, "a null document");
 }
 
 static void test_program_errors(void) {
@@ -1807,6 +1889,7 @@ int main(void) {
 	test_listener_errors();
 	test_many_listeners_unique();
 	test_many_listeners_content();
+	test_quick_load();
 	test_program_errors();
 	test_section_errors();
 	test_defaults();
