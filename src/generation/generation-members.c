@@ -39,7 +39,8 @@ int generation_cgroup_join(const struct cgroup_tree *t, unsigned id, bool probe,
 	snprintf(procs, 64, "%s/cgroup.procs", name);
 	params->cgroup_dir_fd = t->fd;
 	params->cgroup_procs = procs;
-	/* Until baton has settled into its leaf (the start), the child is created in its cgroup, not moved there. */
+	/* Until baton has settled into its leaf (the start), the child is created in its cgroup, not moved there, even
+	 * where that takes a fork (spawn.h). */
 	params->cgroup_at_clone = !t->settled;
 	return 0;
 }

@@ -323,11 +323,12 @@ struct child_args {
 	int err_read, err_fd;
 	pid_t parent;
 	int *temps;
+	bool in_cgroup; /* born in its cgroup (clone3(CLONE_INTO_CGROUP)) */
 };
 
 static int child_main(void *arg) {
 	const struct child_args *a = arg;
-	child_exec(a->p, a->err_read, a->err_fd, a->parent, a->temps, false);
+	child_exec(a->p, a->err_read, a->err_fd, a->parent, a->temps, a->in_cgroup);
 }
 
 /* AddressSanitizer's interceptors (sigaltstack, sigaction...) keep per-thread state that a child sharing baton's
@@ -361,9 +362,48 @@ pid_t spawn_clone_vm(int (*fn)(void *), void *arg) {
 	return pid < 0 ? -saved : pid;
 }
 
-/* fork() into the cgroup of p->cgroup_procs at once (clone3(CLONE_INTO_CGROUP), Linux 5.7): 0 in the child, the pid
- * in the parent, or -errno (-ENOSYS, -EINVAL, -E2BIG where the kernel lacks it: the caller moves the child instead). */
-static pid_t clone_into_cgroup(const struct spawn_params *p) {
+#if defined(__x86_64__)
+/* clone3() whose child runs fn(arg) on the stack that ca gives and exits with its result (it returns only in the
+ * parent). glibc has no clone3() wrapper, and a child sharing the parent's memory cannot return from the system call
+ * into C code whose frame is on the parent's stack: so the system call and the child's first steps are here, in the
+ * child's registers, which it has from the parent (x86-64: rax is 0 in the child, rsp the new stack's top). */
+static long clone3_run(struct clone_args *ca, int (*fn)(void *), void *arg) {
+	register long r12 __asm__("r12") = (long)fn;
+	register long r13 __asm__("r13") = (long)arg;
+	long ret;
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t" /* the outermost frame, for a debugger */
+			 "mov %%r13, %%rdi\n\t"
+			 "call *%%r12\n\t"
+			 "mov %%eax, %%edi\n\t"
+			 "mov %[exit], %%eax\n\t"
+			 "syscall\n\t"
+			 "hlt\n"
+			 "1:\n\t"
+			 : "=a"(ret)
+			 : "a"((long)SYS_clone3), "D"(ca), "S"(sizeof(*ca)), "r"(r12), "r"(r13), [exit] "i"(SYS_exit)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#define HAVE_CLONE3_RUN 1
+#else
+/* Elsewhere the child is forked (below); never called. */
+static long clone3_run(struct clone_args *ca, int (*fn)(void *), void *arg) {
+	(void)ca, (void)fn, (void)arg;
+	return -ENOSYS;
+}
+#define HAVE_CLONE3_RUN 0
+#endif
+
+/* Starts the child into the cgroup of p->cgroup_procs at once (clone3(CLONE_INTO_CGROUP), Linux 5.7): the pid, or
+ * -errno (-ENOSYS, -EINVAL, -E2BIG where the kernel lacks it: the caller moves the child instead). Where it can
+ * (x86-64, no sanitizer), as spawn_clone_vm(): CLONE_VM | CLONE_VFORK, the child on a stack of its own until its exec.
+ * Otherwise a fork(), which copies baton's page tables and then makes the child's exec tear the copy down: 1.2 ms from
+ * the clone to the exec here against 0.4 for the shared one (issue 23, bench/README.md). In the forked child, this
+ * never returns. */
+static pid_t clone_into_cgroup(const struct spawn_params *p, struct child_args *a) {
 	char dir[64];
 	const char *slash = strrchr(p->cgroup_procs, '/');
 	if (!slash || (size_t)(slash - p->cgroup_procs) >= sizeof(dir))
@@ -373,7 +413,23 @@ static pid_t clone_into_cgroup(const struct spawn_params *p) {
 	if (fd < 0)
 		return -errno;
 	struct clone_args ca = {.flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)fd};
+	a->in_cgroup = true;
+	if (HAVE_CLONE3_RUN && SPAWN_SHARES_MEMORY) {
+		void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (stack == MAP_FAILED)
+			return -errno;
+		ca.flags |= CLONE_VM | CLONE_VFORK;
+		ca.stack = (uint64_t)(uintptr_t)stack;
+		ca.stack_size = CHILD_STACK_SIZE;
+		/* The raw system call: -errno on failure. */
+		long pid = clone3_run(&ca, child_main, a);
+		munmap(stack, CHILD_STACK_SIZE);
+		return (pid_t)pid;
+	}
 	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0)
+		child_main(a);
 	return pid < 0 ? -errno : (pid_t)pid;
 }
 
@@ -513,11 +569,14 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 	 * stack of its own in baton's memory until its exec, and baton waits meanwhile: child_exec() writes nothing of
 	 * baton's but that stack, temps, the envp it is given and errno, and calls nothing that takes a lock. */
 	struct child_args a = {.p = p, .err_read = err_read, .err_fd = err_write, .parent = getpid(), .temps = temps};
-	pid_t pid = p->cgroup_procs && p->cgroup_at_clone ? clone_into_cgroup(p) : -ENOSYS;
-	if (pid == 0)
-		child_exec(p, err_read, err_write, a.parent, temps, true);
-	if (pid == -ENOSYS || pid == -EINVAL || pid == -E2BIG)
+	/* Into its cgroup at the clone: always where the clone shares baton's memory; forked, only until baton has
+	 * settled (then the child moves itself, a write to cgroup.procs, rather than baton's pages being copied). */
+	bool at_clone = p->cgroup_at_clone || (HAVE_CLONE3_RUN && SPAWN_SHARES_MEMORY);
+	pid_t pid = p->cgroup_procs && at_clone ? clone_into_cgroup(p, &a) : -ENOSYS;
+	if (pid == -ENOSYS || pid == -EINVAL || pid == -E2BIG) {
+		a.in_cgroup = false;
 		pid = spawn_clone_vm(child_main, &a);
+	}
 	if (pid < 0)
 		return fail_error(ret_error, pid, "clone: %s", strerror(-pid));
 

@@ -31,9 +31,10 @@ struct spawn_params {
 	 * after fork (NULL: it stays in baton's cgroup). */
 	int cgroup_dir_fd;
 	const char *cgroup_procs;
-	/* The child is created in that cgroup (clone3(CLONE_INTO_CGROUP), fork semantics) instead of moving itself
-	 * there: no migration, whose first one after a pause waits for an RCU grace period (cgroup.h,
-	 * cgroup_tree_settle()). Where the kernel lacks it (before 5.7), the child moves itself. */
+	/* The child is created in that cgroup (clone3(CLONE_INTO_CGROUP)) instead of moving itself there: no
+	 * migration, whose first one after a pause waits for an RCU grace period (cgroup.h, cgroup_tree_settle()).
+	 * Where that clone shares baton's memory (x86-64, not the sanitizer build) every child is created so; where it
+	 * is a fork, only those with this set. Where the kernel lacks it (before 5.7), the child moves itself. */
 	bool cgroup_at_clone;
 	int parent_death_signal; /* PR_SET_PDEATHSIG in the child; 0 for none */
 	/* The child's process group takes the foreground of the terminal on fd 0 (tcsetpgrp) before exec, so that a

@@ -65,7 +65,18 @@ start_baton_baseline() {
 # shellcheck disable=SC2012 # fd names are numbers
 fd_count() { ls "/proc/$BATON_PID/fd" | wc -l; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$BATON_PID/status"; }
+# Once its first generation is ready, baton moves itself into its cgroup leaf (cgroup_tree_settle), two fds open
+# meanwhile; under load that write waits long enough for a baseline to count them. So where the program's cgroup is
+# baton's, the baseline waits until baton is in its leaf.
+baton_settled() {
+  local child
+  child=$(logged_pid 1)
+  [[ -n $child ]] || return 1
+  grep -q "/baton-$BATON_PID/gen-" "/proc/$child/cgroup" || return 0
+  grep -q "^0::.*/baton-$BATON_PID/supervisor\$" "/proc/$BATON_PID/cgroup"
+}
 take_baseline() {
+  wait_for baton_settled
   BASE_FDS=$(fd_count)
   BASE_RSS=$(rss_kb)
 }
