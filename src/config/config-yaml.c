@@ -575,12 +575,35 @@ static bool line_opens_with(const char *text, size_t len, size_t i, const char *
 		text[i + 3] == '\n');
 }
 
+/* A line break other than "\n" and "\r\n" (a lone "\r"; NEL, LS and PS in UTF-8), or a byte order mark after the
+ * first bytes: YAML breaks lines (and ends comments) and skips blanks there too, where the scans of quick_text_ok()
+ * would not see it. */
+static bool odd_break_at(const unsigned char *u, size_t left, bool first) {
+	return (u[0] == '\r' && (left == 1 || u[1] != '\n')) || (u[0] == 0xc2 && left > 1 && u[1] == 0x85) ||
+	       (u[0] == 0xe2 && left > 2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9)) ||
+	       (!first && u[0] == 0xef && left > 2 && u[1] == 0xbb && u[2] == 0xbf);
+}
+
+static bool has_odd_break(const char *text, size_t len) {
+	static const unsigned char leads[] = {'\r', 0xc2, 0xe2, 0xef};
+	const unsigned char *start = (const unsigned char *)text, *end = start + len;
+	for (size_t k = 0; k < sizeof(leads); k++)
+		for (const unsigned char *u = start; (u = memchr(u, leads[k], (size_t)(end - u))); u++)
+			if (odd_break_at(u, (size_t)(end - u), u == start))
+				return true;
+	return false;
+}
+
 /* text has none of what libcyaml alone would read differently from steps 1 and 2: no NUL byte, no escape (a double
  * quoted "\0" is a NUL), no program.environment, no empty flow list ("[", blanks, line breaks and comments, "]"), no
- * directive, and no document marker but a "---" that opens the file. Errs towards "no": that is only slower. */
+ * directive, no document marker but a "---" that opens the file, no line break but "\n" and "\r\n", and at most one
+ * anchor (libyaml rejects an anchor defined twice, libcyaml takes the last). Errs towards "no": that is only slower.
+ * Linear: a scan past blanks and comments goes on from where it ended. */
 static bool quick_text_ok(const char *text, size_t len) {
+	const char *amp = memchr(text, '&', len);
 	if (memchr(text, '\0', len) || memchr(text, '\\', len) ||
-	    memmem(text, len, "environment", strlen("environment")))
+	    memmem(text, len, "environment", strlen("environment")) ||
+	    (amp && memchr(amp + 1, '&', len - (size_t)(amp + 1 - text))) || has_odd_break(text, len))
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (text[i] == '[') {
@@ -596,6 +619,9 @@ static bool quick_text_ok(const char *text, size_t len) {
 			}
 			if (j < len && text[j] == ']')
 				return false;
+			/* Only blanks and comments lay between: no line there opens with a marker. */
+			i = j - 1;
+			continue;
 		}
 		if (i == 0 || text[i - 1] == '\n') {
 			if (text[i] == '%' || line_opens_with(text, len, i, "...") ||

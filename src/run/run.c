@@ -534,6 +534,18 @@ static int run_loop(struct run *r) {
 	return code;
 }
 
+/* libsystemd for NOTIFY_SOCKET alone: loaded once the first program is started, while it starts on another CPU, not
+ * before it (its dlopen() maps seven libraries: 1.5 ms of every start under systemd when it came first;
+ * bench/README.md). Loaded already when the start spoke to systemd. Returns 0, or -1 having said why it cannot be
+ * loaded: systemd would wait for a READY=1 that cannot come. */
+static int load_libsystemd_late(void) {
+	const char *wanted = libsystemd_wanted();
+	if (!wanted || libsystemd_load() >= 0)
+		return 0;
+	log_error("%s is set, but libsystemd cannot be loaded: %s", wanted, libsystemd_error());
+	return -1;
+}
+
 int run_supervisor(const struct supervisor_options *o, struct config *config, struct listener *listeners,
 		   size_t n_listeners, char *const *argv) {
 	struct run r = RUN_INIT;
@@ -557,18 +569,13 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 			log_error_errno(k, "Failed to start the program");
 		notify_upstreamf("STATUS=failed to start: %s", error ? error : strerror(-k));
 		run_teardown(&r);
-		return EXIT_START;
+		/* Both wrong: the missing library is said too, and is the exit status. */
+		return load_libsystemd_late() < 0 ? EXIT_SYSTEM : EXIT_START;
 	}
 
-	/* libsystemd for NOTIFY_SOCKET alone: loaded now, while the program starts on another CPU, not before it (its
-	 * dlopen() maps seven libraries: 1.5 ms of every start under systemd when it came first; bench/README.md).
-	 * Loaded already when the start spoke to systemd. A library that cannot be loaded stops the program at once:
-	 * systemd would wait for a READY=1 that cannot come. */
-	const char *wanted = libsystemd_wanted();
-	if (wanted && libsystemd_load() < 0) {
-		log_error("%s is set, but libsystemd cannot be loaded: %s", wanted, libsystemd_error());
+	/* A library that cannot be loaded stops the program at once. */
+	if (load_libsystemd_late() < 0)
 		supervisor_abort(&r.sup, EXIT_SYSTEM, now_usec());
-	}
 
 	/* Config parsing and socket setup left freed memory in the heap; hand it back so an idle baton stays small. */
 	malloc_trim(0);

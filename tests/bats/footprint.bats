@@ -89,6 +89,15 @@ without_lib() {
   [[ ! -e $notify && ! -e $ctl ]] || fail "left behind: $(ls "$BATS_TEST_TMPDIR")"
 }
 
+@test "NOTIFY_SOCKET without a loadable libsystemd and a program that cannot start: both said, exit 111" {
+  NOTIFY_SOCKET=/run/nothing-here run --separate-stderr without_lib libsystemd.so.0 \
+    "$BATON" run --listen "http=tcp://127.0.0.1:$PORT" -- "$BATS_TEST_TMPDIR/no-such-program"
+  echo "status $status, stderr: $stderr"
+  assert_equal "$status" 111
+  stderr_has "no-such-program"
+  stderr_has "baton: error: NOTIFY_SOCKET is set, but libsystemd cannot be loaded: "
+}
+
 @test "WATCHDOG_USEC without a loadable libsystemd: exit 111 before the program starts, naming the variable" {
   local ran=$BATS_TEST_TMPDIR/ran
   WATCHDOG_USEC=10000000 run --separate-stderr without_lib libsystemd.so.0 env -u NOTIFY_SOCKET \

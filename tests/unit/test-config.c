@@ -484,6 +484,28 @@ static void test_quick_load(void) {
 	quick_vs_full("listeners:\n  - name: http\n    address: tcp://:80\n...\n", false, "a document end");
 	quick_vs_full("%YAML 1.1\n---\nlisteners:\n  - name: http\n    address: tcp://:80\n", false, "a directive");
 	quick_vs_full("program:\n  command: [a]\n  environment:\n    A: b\n", false, "program.environment");
+	quick_vs_full("program: {command: [x], user: &u alice, group: &u staff}\n", false, "an anchor defined twice");
+	quick_vs_full("program: {command: [x]}\rreload: {strategy: replace}\r---\rstop: {timeout: 1s}\r", false,
+		      "a second document after lone carriage returns");
+	quick_vs_full("program:\n  command: [x]\nreload:\n  confirm: 2s\n  confirm-command: [\xc2\x85]\n", false,
+		      "an empty list across a NEL");
+	quick_vs_full("program:\n  command: [\n\xef\xbb\xbf]\n", false, "an empty list across a byte order mark");
+	quick_vs_full("program:\n  command: [ #c\r]\n", false, "an empty list after a comment that a lone CR ends");
+	quick_vs_full("program:\n  command: [x, \"a && b\"]\n", false, "two ampersands (perhaps two anchors)");
+	{
+		/* Blanks and comments after "[" are scanned once: 1 MiB of "[#" is looked at in linear time (this
+		 * test's deadline is the unit test's timeout), then refused by both loads. */
+		size_t size = 1024 * 1024 - 64;
+		char *text = malloc(size + 1);
+		CHECK(text != NULL, "memory for 1 MiB");
+		if (text) {
+			for (size_t i = 0; i < size; i++)
+				text[i] = i % 2 ? '#' : '[';
+			text[size] = '\0';
+			quick_vs_full(text, false, "1 MiB of [#");
+			free(text);
+		}
+	}
 	/* Errors: libcyaml's and config.c's alike are the full load's. */
 	quick_vs_full("listeners:\n  - name: http\n    adress: tcp://:80\n", false, "an unknown key");
 	quick_vs_full("listeners:\n  - name: http\n    address: tcp://:80\n    name: b\n", false, "a duplicate key");
