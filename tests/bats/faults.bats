@@ -70,7 +70,8 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$BATON_PID/status"; }
 # baton's, the baseline waits until baton is in its leaf.
 baton_settled() {
   local child
-  child=$(logged_pid 1)
+  # "(pid N)", "(pid N) in cgroup ..." or, without cgroups, "(pid N, its keeper pid K)".
+  child=$(sed -n 's/.*generation 1 started (pid \([0-9]*\).*/\1/p' "$BATON_LOG" | head -n1)
   [[ -n $child ]] || return 1
   grep -q "/baton-$BATON_PID/gen-" "/proc/$child/cgroup" || return 0
   grep -q "^0::.*/baton-$BATON_PID/supervisor\$" "/proc/$BATON_PID/cgroup"
