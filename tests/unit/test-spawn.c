@@ -39,50 +39,50 @@ static const char *env_get(char *const *env, const char *name) {
 
 static void test_env(void) {
 	static const char *const removed[] = {"LISTEN_FDS",   "LISTEN_PID",    "LISTEN_FDNAMES", "LISTEN_PIDFDID",
-					      "WATCHDOG_PID", "WATCHDOG_USEC", "NOTIFY_SOCKET",  "BATON_GENERATION"};
+	                                      "WATCHDOG_PID", "WATCHDOG_USEC", "NOTIFY_SOCKET",  "BATON_GENERATION"};
 	char *base[] = {"PATH=/bin",
-			"LISTEN_FDS=9",
-			"LISTEN_PID=1",
-			"LISTEN_FDNAMES=x",
-			"LISTEN_PIDFDID=5",
-			"WATCHDOG_PID=1",
-			"WATCHDOG_USEC=100",
-			"NOTIFY_SOCKET=/run/systemd/notify",
-			"BATON_GENERATION=7",
-			"NOEQUALS",
-			"LISTEN_FDS_EXTRA=kept",
-			"HOME=/root",
-			"LANG=C",
-			NULL};
+	                "LISTEN_FDS=9",
+	                "LISTEN_PID=1",
+	                "LISTEN_FDNAMES=x",
+	                "LISTEN_PIDFDID=5",
+	                "WATCHDOG_PID=1",
+	                "WATCHDOG_USEC=100",
+	                "NOTIFY_SOCKET=/run/systemd/notify",
+	                "BATON_GENERATION=7",
+	                "NOEQUALS",
+	                "LISTEN_FDS_EXTRA=kept",
+	                "HOME=/root",
+	                "LANG=C",
+	                NULL};
 	char *overrides[] = {"LANG=de_DE.UTF-8", "APP=1", "NOTIFY_SOCKET=/evil", NULL};
 	char *names[] = {"http", "admin", NULL};
 	struct spawn_env_params p = {
-		.base = base,
-		.overrides = overrides,
-		.names = names,
-		.n_fds = 2,
-		.notify_socket = "/run/baton/notify",
-		.generation = 3,
+	    .base = base,
+	    .overrides = overrides,
+	    .names = names,
+	    .n_fds = 2,
+	    .notify_socket = "/run/baton/notify",
+	    .generation = 3,
 	};
 	char **env = NULL;
 
 	CHECK(spawn_build_env(&p, &env) == 0, "environment builds");
 	static const char *const want[] = {"PATH=/bin",
-					   "LISTEN_FDS_EXTRA=kept",
-					   "HOME=/root",
-					   "LANG=de_DE.UTF-8",
-					   "APP=1",
-					   "LISTEN_FDS=2",
-					   "LISTEN_FDNAMES=http:admin",
-					   "NOTIFY_SOCKET=/run/baton/notify",
-					   "BATON_GENERATION=3",
-					   "LISTEN_PID="};
+	                                   "LISTEN_FDS_EXTRA=kept",
+	                                   "HOME=/root",
+	                                   "LANG=de_DE.UTF-8",
+	                                   "APP=1",
+	                                   "LISTEN_FDS=2",
+	                                   "LISTEN_FDNAMES=http:admin",
+	                                   "NOTIFY_SOCKET=/run/baton/notify",
+	                                   "BATON_GENERATION=3",
+	                                   "LISTEN_PID="};
 	CHECK(strv_length(env) == ARRAY_SIZE(want), "%zu entries (got %zu)", ARRAY_SIZE(want), strv_length(env));
 	for (size_t i = 0; i < ARRAY_SIZE(want) && i < strv_length(env); i++)
 		CHECK_STREQ(env[i], want[i], "entry %zu is %s", i, want[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(removed); i++) {
 		bool ours = !streq(removed[i], "LISTEN_PIDFDID") && !streq(removed[i], "WATCHDOG_PID") &&
-			    !streq(removed[i], "WATCHDOG_USEC");
+		            !streq(removed[i], "WATCHDOG_USEC");
 		CHECK(count_name(env, removed[i]) == (ours ? 1u : 0u), "inherited %s is %s", removed[i],
 		      ours ? "replaced by baton's" : "removed");
 	}
@@ -94,13 +94,13 @@ static void test_env(void) {
 		pid_t pid;
 		const char *want;
 	} pids[] = {{1, "LISTEN_PID=1"},
-		    {4194304, "LISTEN_PID=4194304"},
-		    {42, "LISTEN_PID=42"},
-		    {2147483647, "LISTEN_PID=2147483647"}};
+	            {4194304, "LISTEN_PID=4194304"},
+	            {42, "LISTEN_PID=42"},
+	            {2147483647, "LISTEN_PID=2147483647"}};
 	for (size_t i = 0; i < ARRAY_SIZE(pids); i++) {
 		spawn_set_listen_pid(env, pids[i].pid);
 		CHECK_STREQ(env[strv_length(env) - 1], pids[i].want, "LISTEN_PID slot filled for pid %d",
-			    (int)pids[i].pid);
+		            (int)pids[i].pid);
 	}
 	free(env);
 
@@ -110,7 +110,7 @@ static void test_env(void) {
 	env = NULL;
 	CHECK(spawn_build_env(&p, &env) == 0, "environment without fds builds");
 	CHECK(count_name(env, "LISTEN_FDS") == 0 && count_name(env, "LISTEN_PID") == 0 &&
-		      count_name(env, "LISTEN_FDNAMES") == 0,
+	          count_name(env, "LISTEN_FDNAMES") == 0,
 	      "no LISTEN_* when there are no fds");
 	CHECK(count_name(env, "NOTIFY_SOCKET") == 0, "no NOTIFY_SOCKET (not even systemd's) when baton has none");
 	CHECK_STREQ(env[strv_length(env) - 1], "BATON_GENERATION=12", "generation is last without fds");
@@ -291,7 +291,7 @@ static void test_credentials(void) {
 
 	p = (struct spawn_params){0};
 	CHECK(spawn_resolve_credentials("4000000000", "4000000001", &p, &groups, &error) == 0 && p.uid == 4000000000u &&
-		      p.gid == 4000000001u && p.n_groups == 1 && p.groups[0] == 4000000001u,
+	          p.gid == 4000000001u && p.n_groups == 1 && p.groups[0] == 4000000001u,
 	      "numeric uid and gid without entries");
 	free(groups);
 
@@ -302,7 +302,7 @@ static void test_credentials(void) {
 		gid_t gg = g->gr_gid;
 		p = (struct spawn_params){0};
 		CHECK(spawn_resolve_credentials(NULL, g->gr_name, &p, &groups, &error) == 0 && p.set_credentials &&
-			      p.uid == getuid() && p.gid == gg && p.n_groups == 1 && p.groups[0] == gg,
+		          p.uid == getuid() && p.gid == gg && p.n_groups == 1 && p.groups[0] == gg,
 		      "group only: gid set, uid kept, that group alone");
 		free(groups);
 	}
@@ -352,24 +352,24 @@ static int wait_exit(pid_t pid) {
 }
 
 static const char layout_script[] =
-	/* Everything below writes to the file; `exec >` in the shell itself opens no extra fd. The fd list comes
-	 * first, before any builtin redirection or command substitution could leave a shell-owned fd around. */
-	"exec >\"$1\"\n"
-	"echo fds-begin\n"
-	"ls /proc/$$/fd\n"
-	"echo fds-end\n"
-	"echo ino3 $(stat -L -c %i /proc/$$/fd/3)\n"
-	"echo ino4 $(stat -L -c %i /proc/$$/fd/4)\n"
-	"echo listen_pid $LISTEN_PID\n"
-	"echo shell_pid $$\n"
-	"echo listen_fds $LISTEN_FDS $LISTEN_FDNAMES\n"
-	"echo watchdog ${WATCHDOG_USEC:-unset}\n"
-	"echo generation $BATON_GENERATION\n"
-	"echo pgid $(cut -d' ' -f5 /proc/$$/stat)\n"
-	"echo sigblk $(sed -n 's/^SigBlk:[[:space:]]*//p' /proc/$$/status)\n"
-	"echo sigign $(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status)\n"
-	"echo stdin $(stat -L -c %t:%T /proc/$$/fd/0)\n"
-	"echo cwd $(pwd)\n";
+    /* Everything below writes to the file; `exec >` in the shell itself opens no extra fd. The fd list comes
+     * first, before any builtin redirection or command substitution could leave a shell-owned fd around. */
+    "exec >\"$1\"\n"
+    "echo fds-begin\n"
+    "ls /proc/$$/fd\n"
+    "echo fds-end\n"
+    "echo ino3 $(stat -L -c %i /proc/$$/fd/3)\n"
+    "echo ino4 $(stat -L -c %i /proc/$$/fd/4)\n"
+    "echo listen_pid $LISTEN_PID\n"
+    "echo shell_pid $$\n"
+    "echo listen_fds $LISTEN_FDS $LISTEN_FDNAMES\n"
+    "echo watchdog ${WATCHDOG_USEC:-unset}\n"
+    "echo generation $BATON_GENERATION\n"
+    "echo pgid $(cut -d' ' -f5 /proc/$$/stat)\n"
+    "echo sigblk $(sed -n 's/^SigBlk:[[:space:]]*//p' /proc/$$/status)\n"
+    "echo sigign $(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status)\n"
+    "echo stdin $(stat -L -c %t:%T /proc/$$/fd/0)\n"
+    "echo cwd $(pwd)\n";
 
 static void noop_handler(int sig) {
 }
@@ -410,20 +410,20 @@ static void test_spawn_layout(void) {
 	extern char **environ;
 	char *names[] = {"sock", "pipe", NULL};
 	struct spawn_env_params ep = {
-		.base = environ, .names = names, .n_fds = 2, .notify_socket = "/x", .generation = 5};
+	    .base = environ, .names = names, .n_fds = 2, .notify_socket = "/x", .generation = 5};
 	char **envp = NULL;
 	CHECK(spawn_build_env(&ep, &envp) == 0, "env for the child");
 
 	char *argv[] = {"sh", "-c", (char *)layout_script, "sh", out_path, NULL};
 	int fds[] = {4, 3};
 	struct spawn_params sp = {
-		.argv = argv,
-		.envp = envp,
-		.fds = fds,
-		.n_fds = 2,
-		.working_directory = dir,
-		.stdin_fd = -1,
-		.parent_death_signal = SIGTERM,
+	    .argv = argv,
+	    .envp = envp,
+	    .fds = fds,
+	    .n_fds = 2,
+	    .working_directory = dir,
+	    .stdin_fd = -1,
+	    .parent_death_signal = SIGTERM,
 	};
 	/* The test's own stdin may already be /dev/null: make it something else, so /dev/null in the child is news. */
 	int in[2], saved_stdin = fcntl(0, F_DUPFD_CLOEXEC, 100);
@@ -548,7 +548,7 @@ static void test_spawn_signal_state(void) {
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	int pgrp = -1;
 	CHECK(read_file(path, buf, sizeof(buf)) > 0 && sscanf(strrchr(buf, ')'), ") %*c %*d %d", &pgrp) == 1 &&
-		      pgrp == pid,
+	          pgrp == pid,
 	      "own process group (%d)", pgrp);
 	snprintf(path, sizeof(path), "/proc/%d/fd/0", (int)pid);
 	CHECK(stat(path, &st_child) == 0 && st_child.st_ino == st_in.st_ino, "stdin_fd is the child's stdin");
