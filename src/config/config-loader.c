@@ -130,11 +130,13 @@ int loader_fail_value(struct loader *l, const char *key, const char *why, const 
 }
 
 /* A plain ~, null or nothing: YAML's null, which libcyaml would silently read as the string "~" or "". */
-bool loader_node_is_null(const yaml_node_t *n) {
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	const char *v = (const char *)n->data.scalar.value;
+bool loader_text_is_null(const char *v) {
 	return streq(v, "") || streq(v, "~") || streq(v, "null") || streq(v, "Null") || streq(v, "NULL");
+}
+
+bool loader_node_is_null(const yaml_node_t *n) {
+	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       loader_text_is_null((const char *)n->data.scalar.value);
 }
 
 const char *loader_node_kind(const yaml_node_t *n) {

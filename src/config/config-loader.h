@@ -44,6 +44,8 @@ yaml_node_t *loader_node(struct loader *l, int index);
 bool loader_scalar_is(const yaml_node_t *n, const char *s, size_t len);
 /* A plain ~, null or nothing: YAML's null. */
 bool loader_node_is_null(const yaml_node_t *n);
+/* The text of such a null (quoted, the same text is a string). */
+bool loader_text_is_null(const char *v);
 /* "a mapping", "a list", "an empty value" or "a scalar", for a message. */
 const char *loader_node_kind(const yaml_node_t *n);
 /* The --set option (its whole KEY=VALUE) that gives key in the end (the last one of that key), or NULL. */

@@ -532,6 +532,16 @@ static int set_one(struct loader *l, const struct schema *schema, const cyaml_co
 	return 0;
 }
 
+/* Every --set option of l over raw, in order: 0, or the first one's error. */
+static int apply_sets(struct loader *l, const struct schema *schema, const cyaml_config_t *cy, struct raw_config *raw) {
+	const char *why = NULL;
+	int r = 0;
+	for (size_t i = 0; l->sets && l->sets[i] && r >= 0; i++)
+		r = config_set_check(l->sets[i], &why) < 0 ? set_fail(l, l->sets[i], "%s", why)
+							   : set_one(l, schema, cy, raw, l->sets[i]);
+	return r;
+}
+
 /* ---- Loading ---- */
 
 /* The file's text into *raw: the document walked along the schema, then libcyaml's load. */
@@ -632,18 +642,14 @@ static bool quick_text_ok(const char *text, size_t len) {
 	return true;
 }
 
-/* What step 2 calls a YAML null, as libcyaml leaves it: a plain ~, null or nothing (a quoted one is the same string:
- * then the full load tells them apart). */
-static bool quick_maybe_null(const char *s) {
-	return !s[0] || streq(s, "~") || streq(s, "null") || streq(s, "Null") || streq(s, "NULL");
-}
-
 static bool quick_raw_ok(const cyaml_schema_field_t *fields, const char *data);
 
 static bool quick_value_ok(const cyaml_schema_value_t *v, const char *p) {
 	switch (v->type) {
 	case CYAML_STRING:
-		return !quick_maybe_null(p);
+		/* What step 2 calls a YAML null, as libcyaml leaves it: a plain ~, null or nothing (a quoted one is the
+		 * same string: then the full load tells them apart). */
+		return !loader_text_is_null(p);
 	case CYAML_MAPPING:
 		return quick_raw_ok(v->mapping.fields, p);
 	default:
@@ -697,9 +703,7 @@ static int load_quick(struct loader *l, const struct schema *schema, const char 
 	if (e == CYAML_ERR_OOM)
 		r = -ENOMEM;
 	else if (e == CYAML_OK && raw && quick_raw_ok(schema->config_fields, (const char *)raw)) {
-		int k = 0;
-		for (size_t i = 0; l->sets && l->sets[i] && k >= 0; i++)
-			k = config_set_check(l->sets[i], &why) < 0 ? -EINVAL : set_one(l, schema, &cy, raw, l->sets[i]);
+		int k = apply_sets(l, schema, &cy, raw);
 		/* Into a copy of c (its defaults, not its path and sets), so that c stays as it was if this gives way.
 		 */
 		struct config *q = k >= 0 ? malloc(sizeof(*q)) : NULL;
@@ -742,7 +746,6 @@ static int load(struct loader *l, const char *text, size_t len, struct config *c
 		.flags = CYAML_CFG_DEFAULT,
 	};
 	struct raw_config *raw = NULL;
-	const char *why = NULL;
 	int r;
 
 	const struct schema *schema = schema_open();
@@ -760,11 +763,7 @@ static int load(struct loader *l, const char *text, size_t len, struct config *c
 		r = -ENOMEM;
 		goto out;
 	}
-	r = 0;
-	for (size_t i = 0; l->sets && l->sets[i] && r >= 0; i++) {
-		r = config_set_check(l->sets[i], &why) < 0 ? set_fail(l, l->sets[i], "%s", why)
-							   : set_one(l, schema, &cy, raw, l->sets[i]);
-	}
+	r = apply_sets(l, schema, &cy, raw);
 	if (r >= 0)
 		r = config_from_raw(l, raw, c);
 out:
