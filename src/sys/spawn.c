@@ -345,23 +345,6 @@ static int child_main(void *arg) {
 #define SPAWN_SHARES_MEMORY 1
 #endif
 
-pid_t spawn_clone_vm(int (*fn)(void *), void *arg) {
-	if (!SPAWN_SHARES_MEMORY) {
-		pid_t pid = fork();
-		if (pid == 0)
-			_exit(fn(arg));
-		return pid < 0 ? -errno : pid;
-	}
-	void *stack =
-		mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED)
-		return -errno;
-	pid_t pid = clone(fn, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
-	int saved = errno;
-	munmap(stack, CHILD_STACK_SIZE);
-	return pid < 0 ? -saved : pid;
-}
-
 #if defined(__x86_64__)
 /* clone3() whose child runs fn(arg) on the stack that ca gives and exits with its result (it returns only in the
  * parent). glibc has no clone3() wrapper, and a child sharing the parent's memory cannot return from the system call
@@ -397,6 +380,39 @@ static long clone3_run(struct clone_args *ca, int (*fn)(void *), void *arg) {
 #define HAVE_CLONE3_RUN 0
 #endif
 
+/* fn(arg) in a child that shares baton's memory until its exec, on a stack of its own (unmapped once baton runs on):
+ * clone(CLONE_VM | CLONE_VFORK), or with ca the clone3() of those flags and ca's (the child's cgroup). The pid or
+ * -errno. */
+static pid_t clone_on_stack(int (*fn)(void *), void *arg, struct clone_args *ca) {
+	void *stack =
+		mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	long pid;
+	if (ca) {
+		ca->flags |= CLONE_VM | CLONE_VFORK;
+		ca->stack = (uint64_t)(uintptr_t)stack;
+		ca->stack_size = CHILD_STACK_SIZE;
+		pid = clone3_run(ca, fn, arg); /* the raw system call: -errno on failure */
+	} else {
+		pid = clone(fn, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+		if (pid < 0)
+			pid = -errno;
+	}
+	munmap(stack, CHILD_STACK_SIZE);
+	return (pid_t)pid;
+}
+
+pid_t spawn_clone_vm(int (*fn)(void *), void *arg) {
+	if (!SPAWN_SHARES_MEMORY) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(fn(arg));
+		return pid < 0 ? -errno : pid;
+	}
+	return clone_on_stack(fn, arg, NULL);
+}
+
 /* Starts the child into the cgroup of p->cgroup_procs at once (clone3(CLONE_INTO_CGROUP), Linux 5.7): the pid, or
  * -errno (-ENOSYS, -EINVAL, -E2BIG where the kernel lacks it: the caller moves the child instead). Where it can
  * (x86-64, no sanitizer), as spawn_clone_vm(): CLONE_VM | CLONE_VFORK, the child on a stack of its own until its exec.
@@ -414,19 +430,8 @@ static pid_t clone_into_cgroup(const struct spawn_params *p, struct child_args *
 		return -errno;
 	struct clone_args ca = {.flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)fd};
 	a->in_cgroup = true;
-	if (HAVE_CLONE3_RUN && SPAWN_SHARES_MEMORY) {
-		void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-		if (stack == MAP_FAILED)
-			return -errno;
-		ca.flags |= CLONE_VM | CLONE_VFORK;
-		ca.stack = (uint64_t)(uintptr_t)stack;
-		ca.stack_size = CHILD_STACK_SIZE;
-		/* The raw system call: -errno on failure. */
-		long pid = clone3_run(&ca, child_main, a);
-		munmap(stack, CHILD_STACK_SIZE);
-		return (pid_t)pid;
-	}
+	if (HAVE_CLONE3_RUN && SPAWN_SHARES_MEMORY)
+		return clone_on_stack(child_main, a, &ca);
 	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0)
 		child_main(a);
