@@ -185,47 +185,75 @@ static void child_place_stdin(const struct spawn_params *p, int err_fd) {
 	}
 }
 
-/* The child's fd layout: the passed fds at 3.., stdin, stdout and stderr, everything else close-on-exec. Returns
- * err_fd, moved out of the way. Async-signal-safe: runs between fork and exec. */
-static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps) {
-	int n = (int)p->n_fds;
+/* Whether the passed fds can go to 3.. in place, each with one call and no temporary: their sources ascend and the
+ * first is 3 or above. Then source i is 3 + i or above, and placing them in order writes only on numbers no later
+ * source sits on (a later source is above the earlier one, and so above its target). Async-signal-safe. */
+static bool child_fds_direct(const struct spawn_params *p) {
+	for (size_t i = 0; i < p->n_fds; i++)
+		if (p->fds[i] < (i ? p->fds[i - 1] + 1 : 3))
+			return false;
+	return true;
+}
 
-	/* fds go to 3.., but a source can sit on another's target number, and so can the error pipe: first move
-	 * everything above all of them, then place each copy. */
-	int base = child_fds_base(p, err_fd);
+/* Passed fd `from` to number `to`, inheritable. Async-signal-safe. */
+static int child_place_fd(int from, int to) {
+	/* dup2(fd, fd) does nothing, not even clear FD_CLOEXEC; dup2() onto another number gives a descriptor
+	 * without it: what the child must inherit. */
+	if (from == to)
+		return fcntl(to, F_SETFD, 0);
+	return dup2(from, to) < 0 ? -1 : 0;
+}
 
-	int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, base);
-	if (moved < 0)
-		child_fail(err_fd, STEP_FDS);
-	err_fd = moved;
-
-	for (int i = 0; i < n; i++) {
-		temps[i] = fcntl(p->fds[i], F_DUPFD_CLOEXEC, base);
-		if (temps[i] < 0)
-			child_fail(err_fd, STEP_FDS);
-	}
-
-	/* stdin after the temporaries, so that a passed fd sitting on 0 is already safe. */
+/* The child's stdin, stdout and stderr. Async-signal-safe. */
+static void child_place_stdio(const struct spawn_params *p, int err_fd) {
 	child_place_stdin(p, err_fd);
-
 	/* Output pipes (readiness.type log) are set up by the parent far above 2, so dup2 cannot clobber a passed
-	 * fd's temporary (those are above base, and so are these). */
+	 * fd's source or temporary. */
 	if (p->stdout_fd >= 0 && dup2(p->stdout_fd, 1) < 0)
 		child_fail(err_fd, STEP_STDOUT);
 	if (p->stderr_fd >= 0 && dup2(p->stderr_fd, 2) < 0)
 		child_fail(err_fd, STEP_STDOUT);
+}
 
-	for (int i = 0; i < n; i++) {
-		if (temps[i] == 3 + i) {
-			/* Cannot happen (temporaries are above base), but dup2(fd, fd) would keep FD_CLOEXEC. */
-			if (fcntl(temps[i], F_SETFD, 0) < 0)
+/* The child's fd layout: the passed fds at 3.., stdin, stdout and stderr, everything else close-on-exec. Returns
+ * err_fd, moved out of the way. Async-signal-safe: runs between fork and exec. */
+static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps) {
+	int n = (int)p->n_fds;
+	int base = child_fds_base(p, err_fd);
+
+	if (child_fds_direct(p)) {
+		/* The usual case (the listeners were opened in order, above stdio): one call per fd, not three. Only
+		 * the error pipe may sit on a target or on 0..2; stdio goes first, its sources are then free. */
+		if (err_fd < 3 + n) {
+			int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, base);
+			if (moved < 0)
 				child_fail(err_fd, STEP_FDS);
-			continue;
+			err_fd = moved;
 		}
-		/* dup2() onto another number gives a descriptor without FD_CLOEXEC: what the child must inherit. */
-		if (dup2(temps[i], 3 + i) < 0)
+		child_place_stdio(p, err_fd);
+		for (int i = 0; i < n; i++)
+			if (child_place_fd(p->fds[i], 3 + i) < 0)
+				child_fail(err_fd, STEP_FDS);
+	} else {
+		/* A source can sit on another's target number, or on 0..2, and so can the error pipe: first move
+		 * everything above all of them, then place each copy. */
+		int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, base);
+		if (moved < 0)
 			child_fail(err_fd, STEP_FDS);
-		close(temps[i]);
+		err_fd = moved;
+		for (int i = 0; i < n; i++) {
+			temps[i] = fcntl(p->fds[i], F_DUPFD_CLOEXEC, base);
+			if (temps[i] < 0)
+				child_fail(err_fd, STEP_FDS);
+		}
+		/* stdio after the temporaries, so that a passed fd sitting on 0..2 is already safe. */
+		child_place_stdio(p, err_fd);
+		for (int i = 0; i < n; i++) {
+			/* The temporaries are above base, so never on their targets: dup2() and close. */
+			if (dup2(temps[i], 3 + i) < 0)
+				child_fail(err_fd, STEP_FDS);
+			close(temps[i]);
+		}
 	}
 
 	if (cloexec_from(3 + n) < 0)

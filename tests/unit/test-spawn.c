@@ -488,9 +488,149 @@ static void test_spawn_layout(void) {
 	close(stray);
 	close(pa[1]);
 	close(sb[1]);
+	if (sb[0] > 4) /* not replaced by the placing above */
+		close(sb[0]);
 	snprintf(out_path, sizeof(out_path), "%s/out", dir);
 	unlink(out_path);
 	rmdir(dir);
+}
+
+/* A child's fd layout from sources on the given numbers (each a free number here, 0 meaning the test's stdin for the
+ * while): a socket is placed on each, the child lists its fds and the inode on each of 3.., which must be the
+ * sources' in order. stdout_on >= 0 puts the child's stdout source there too (a file). Covers both ways the child
+ * places fds: in place (sources ascending from 3 up, one call each) and through temporaries (any other order). */
+static void check_fd_layout(const int *src, int n, int stdout_on, const char *what) {
+	char dir[] = "/tmp/test-spawn-XXXXXX", out[64], buf[4096], want[1024];
+	unsigned long long ino[8];
+	int peer[8], saved_stdin = -1;
+	CHECK(n <= 7 && mkdtemp(dir) != NULL, "%s: temp dir", what);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	/* Each number must be free here: fds a test inherits (meson closes all but 0-2) would spoil the layout, and
+	 * are reported. The sockets are made far above first (socketpair() takes the lowest free numbers, which may be sources). */
+	bool placed = true;
+	int high[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+	for (int i = 0; i < n; i++) {
+		int sp[2];
+		placed = placed && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0;
+		high[i] = fcntl(sp[0], F_DUPFD_CLOEXEC, 200);
+		peer[i] = fcntl(sp[1], F_DUPFD_CLOEXEC, 200);
+		close(sp[0]);
+		close(sp[1]);
+	}
+	for (int i = 0; i < n; i++) {
+		struct stat st = {0};
+		if (i && src[i] == src[i - 1]) { /* a source passed twice: placed once */
+			ino[i] = ino[i - 1];
+			close(high[i]);
+			continue;
+		}
+		if (src[i] == 0)
+			saved_stdin = fcntl(0, F_DUPFD_CLOEXEC, 200);
+		else if (fcntl(src[i], F_GETFD) >= 0 || errno != EBADF)
+			placed = false; /* not free: the layout would not be the one asked for */
+		placed = placed && dup3(high[i], src[i], O_CLOEXEC) == src[i] && fstat(src[i], &st) == 0;
+		close(high[i]);
+		ino[i] = (unsigned long long)st.st_ino;
+	}
+	int out_fd = -1;
+	if (stdout_on >= 0) {
+		int f = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		out_fd = dup3(f, stdout_on, O_CLOEXEC);
+		close(f);
+		placed = placed && out_fd == stdout_on;
+	}
+	CHECK(placed, "%s: sources placed", what);
+
+	char nbuf[8];
+	snprintf(nbuf, sizeof(nbuf), "%d", n);
+	/* With stdout_on the child's stdout already is the file: ">>" then appends to it, as the shell's own fd 1. */
+	char *argv[] = {"sh",
+			"-c",
+			"[ -n \"$3\" ] || exec >\"$1\"\n"
+			"ls /proc/$$/fd\n"
+			"i=3; while [ $i -lt $((3 + $2)) ]; do echo ino $(stat -L -c %i /proc/$$/fd/$i); i=$((i + 1)); done\n",
+			"sh",
+			out,
+			nbuf,
+			stdout_on >= 0 ? "keep" : "",
+			NULL};
+	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+	struct spawn_params sp = {.argv = argv, .envp = envp, .fds = (int *)src, .n_fds = (size_t)n, .stdin_fd = -1,
+				  .stdout_fd = stdout_on};
+	pid_t pid = 0;
+	int pidfd = -1;
+	char *error = NULL;
+	int r = spawn_child(&sp, &pid, &pidfd, &error);
+	CHECK(r == 0, "%s: spawned (%s)", what, strempty(error));
+	CHECK(r == 0 && wait_exit(pid) == 0, "%s: the child exits 0", what);
+
+	/* The shell's fds (ls sorts them as text: one digit each, as n <= 7): 0-2 and the passed ones at 3... */
+	int k = snprintf(want, sizeof(want), "0\n1\n2\n");
+	for (int i = 0; i < n; i++)
+		k += snprintf(want + k, sizeof(want) - (size_t)k, "%d\n", 3 + i);
+	for (int i = 0; i < n; i++)
+		k += snprintf(want + k, sizeof(want) - (size_t)k, "ino %llu\n", ino[i]);
+	CHECK(read_file(out, buf, sizeof(buf)) > 0, "%s: the child wrote its report", what);
+	CHECK_STREQ(buf, want, "%s: fds 0-2 and 3.. hold the sources in order, nothing else", what);
+
+	if (pidfd >= 0)
+		close(pidfd);
+	free(error);
+	for (int i = 0; i < n; i++) {
+		close(peer[i]);
+		if (i && src[i] == src[i - 1])
+			continue;
+		if (src[i] == 0) {
+			dup2(saved_stdin, 0);
+			close(saved_stdin);
+		} else
+			close(src[i]);
+	}
+	if (out_fd >= 0)
+		close(out_fd);
+	unlink(out);
+	rmdir(dir);
+}
+
+static void test_spawn_fd_layouts(void) {
+	/* In place: on their targets already (the usual case: baton opens its listeners first, from 3 up), or
+	 * ascending above them, with gaps. */
+	check_fd_layout((const int[]){3, 4, 5}, 3, -1, "on their targets");
+	check_fd_layout((const int[]){3, 6, 8, 9}, 4, -1, "ascending with gaps");
+	check_fd_layout((const int[]){40, 41}, 2, -1, "ascending far above");
+	/* The child's stdout source on a passed fd's target: stdio is placed before the passed fds. */
+	check_fd_layout((const int[]){40, 41}, 2, 4, "stdout's source on a target");
+	/* Through temporaries: a source below its target's predecessor, or on 0 (the child's stdin). */
+	check_fd_layout((const int[]){5, 3, 4}, 3, -1, "out of order");
+	check_fd_layout((const int[]){3, 30, 20}, 3, -1, "descending at the end");
+	check_fd_layout((const int[]){0, 6}, 2, -1, "a source on 0");
+	check_fd_layout((const int[]){8, 8}, 2, -1, "one source twice");
+
+	/* The error pipe on a target: with 3.. free and the sources above, spawn_child()'s pipe takes 3 and 4; the
+	 * child must move it before it places fd 3, or a failed exec would go unreported (the parent would read the
+	 * end of a pipe whose write end had been replaced). */
+	char *missing[] = {"/nonexistent/baton-test-program", NULL};
+	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+	int sp[2], free_from = fcntl(0, F_DUPFD_CLOEXEC, 3);
+	close(free_from);
+	CHECK(free_from == 3, "fds from 3 up are free here (%d)", free_from);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0 && dup3(sp[0], 20, O_CLOEXEC) == 20 &&
+		  dup3(sp[1], 21, O_CLOEXEC) == 21,
+	      "sources on 20 and 21");
+	close(sp[0]);
+	close(sp[1]);
+	struct spawn_params p = {.argv = missing, .envp = envp, .fds = (int[]){20, 21}, .n_fds = 2, .stdin_fd = -1,
+				 .stdout_fd = -1};
+	pid_t pid = 0;
+	int pidfd = -1;
+	char *error = NULL;
+	int r = spawn_child(&p, &pid, &pidfd, &error);
+	CHECK(r == -ENOENT, "the error pipe on a target: a failed exec is still reported (%d)", r);
+	CHECK_STREQ(error, "exec /nonexistent/baton-test-program: No such file or directory", "with its message");
+	free(error);
+	close(20);
+	close(21);
+	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left");
 }
 
 /* One field of /proc/PID/status ("SigBlk"), copied into val. */
@@ -973,6 +1113,7 @@ int main(void) {
 	test_argv();
 	test_credentials();
 	test_spawn_layout();
+	test_spawn_fd_layouts();
 	test_spawn_signal_state();
 	test_spawn_failures();
 	test_spawn_credentials();
