@@ -546,6 +546,14 @@ static int load_libsystemd_late(void) {
 	return -1;
 }
 
+/* What batons killed before they could clean up left beside this one (notify socket files, cgroups): removed once
+ * the first program is started, while it starts up, not before (notify.h, cgroup.h). */
+static void sweep_leftovers(struct run *r) {
+	if (r->notify_path)
+		notify_sweep_stale(r->notify_path);
+	cgroup_tree_sweep(&r->cgroups);
+}
+
 int run_supervisor(const struct supervisor_options *o, struct config *config, struct listener *listeners,
 		   size_t n_listeners, char *const *argv) {
 	struct run r = RUN_INIT;
@@ -576,6 +584,7 @@ int run_supervisor(const struct supervisor_options *o, struct config *config, st
 	/* A library that cannot be loaded stops the program at once. */
 	if (load_libsystemd_late() < 0)
 		supervisor_abort(&r.sup, EXIT_SYSTEM, now_usec());
+	sweep_leftovers(&r);
 
 	/* Config parsing and socket setup left freed memory in the heap; hand it back so an idle baton stays small. */
 	malloc_trim(0);

@@ -269,8 +269,6 @@ int cgroup_tree_open(struct cgroup_tree *t, char **ret_error) {
 
 	/* A cgroup others share (a login session's, a shell's) is not baton's to fill: a child of its own is. */
 	bool created = shared(origin);
-	if (created)
-		sweep_stale(origin);
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
 	r = open_subtree(origin, dir, own, created, &path, &fd, ret_error);
@@ -300,6 +298,16 @@ fail:
 	if (created)
 		(void)unlinkat(origin, strrchr(n.path, '/') + 1, AT_REMOVEDIR);
 	return r;
+}
+
+void cgroup_tree_sweep(const struct cgroup_tree *t) {
+	if (t->fd < 0 || !t->created)
+		return;
+	int origin = open(t->origin, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (origin < 0)
+		return;
+	sweep_stale(origin);
+	close(origin);
 }
 
 int cgroup_tree_settle(struct cgroup_tree *t) {

@@ -32,6 +32,11 @@ struct cgroup_tree {
  * changed and *ret_error says why ("no cgroup2 hierarchy is mounted ...", "cannot create cgroups in ...: Permission
  * denied"). */
 int cgroup_tree_open(struct cgroup_tree *t, char **ret_error);
+/* Removes what batons killed before they could clean up (SIGKILL, the OOM killer) left beside t's directory: their
+ * "baton-PID" cgroups, empty by now, whose PID is gone and whose directory no baton holds locked (a baton of another
+ * PID namespace). Only where baton created its own (t->created). Not at the start, which a directory full of
+ * leftovers would slow: run.c calls it once the first program is started. */
+void cgroup_tree_sweep(const struct cgroup_tree *t);
 /* Moves baton itself into the leaf and enables the memory, cpu and pids controllers for the generations where it may
  * (a cgroup baton created, or one systemd delegated: its trusted.delegate or user.delegate attribute). Not at the
  * start: moving a process between cgroups (a write to cgroup.procs) takes the kernel's cgroup_threadgroup_rwsem for

@@ -192,11 +192,7 @@ static int notify_open_abstract(int *ret_fd, char **ret_path) {
 /* The default notify socket's file name in its directory (notify_default_path()), PID being baton's. */
 #define NOTIFY_FILE "notify-%d.sock"
 
-/* What batons killed before they could remove their socket file (SIGKILL, the OOM killer) left beside baton's own
- * default one (notify_default_path()): "notify-PID.sock" in the same directory whose PID is gone, removed when nobody
- * is bound to it (unix_path_clear_stale(): a baton of another PID namespace sharing the directory still holds its
- * own). A path the config names is not baton's directory to tidy. */
-static void sweep_stale_siblings(const char *path) {
+void notify_sweep_stale(const char *path) {
 	const char *base = strrchr(path, '/');
 	char own[32];
 	snprintf(own, sizeof(own), NOTIFY_FILE, (int)getpid());
@@ -244,7 +240,6 @@ static int notify_open_path(const char *path, int *ret_fd, char **ret_path, dev_
 	if (r < 0)
 		return fail_error(ret_error, r, "cannot create directory %s for the notify socket: %s",
 				  dir ? dir : path, strerror(-r));
-	sweep_stale_siblings(path);
 	/* A file left behind by a baton that was killed is replaced: nobody can be using it. */
 	const char *step = NULL;
 	r = unix_path_clear_stale(path, SOCK_DGRAM, &step);

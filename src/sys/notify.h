@@ -49,6 +49,12 @@ int notify_server_open(const char *path, int *ret_fd, char **ret_path, dev_t *re
  * $RUNTIME_DIRECTORY (its first entry), else in /run/baton as root, $XDG_RUNTIME_DIR/baton, or /tmp/baton-UID.
  * Returns 0 or -ENOMEM. */
 int notify_default_path(char **ret);
+/* What batons killed before they could remove their socket file (SIGKILL, the OOM killer) left beside baton's own
+ * default one, path (notify_default_path()): "notify-PID.sock" in the same directory whose PID is gone, removed when
+ * nobody is bound to it (a baton of another PID namespace sharing the directory still holds its own). A path the
+ * config names is not baton's directory to tidy. Not at the start, which a directory full of leftovers would slow:
+ * run.c calls it once the first program is started. */
+void notify_sweep_stale(const char *path);
 /* Removes the socket file at path (when it is one: an abstract name is left alone) if it is still the file that
  * notify_server_open() bound (dev, ino). */
 void notify_server_remove(const char *path, dev_t dev, ino_t ino);

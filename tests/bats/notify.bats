@@ -404,7 +404,7 @@ PY
   [[ ! -e "$BATS_TEST_TMPDIR/rt/notify-$BATON_PID.sock" ]]
 }
 
-@test "the socket files of batons that were killed are removed at start, not one another baton still holds" {
+@test "the socket files of batons that were killed are removed once the program is started, not one another baton holds" {
   rt="$BATS_TEST_TMPDIR/rt"
   mkdir "$rt"
   # Two PIDs that are gone: a process that has exited and been reaped.
@@ -426,8 +426,12 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); open(
   RUNTIME_DIRECTORY="$rt" baton_start run --log-level debug --listen "http=tcp://127.0.0.1:$PORT" -- "$BATON_DEMO"
   wait_log "generation 1 is ready"
   [[ -S "$rt/notify-$BATON_PID.sock" ]]
+  wait_log "removed $rt/notify-$dead1.sock, left by a baton that is gone"
   [[ ! -e "$rt/notify-$dead1.sock" ]] || fail "the stale file is left"
-  log_has "removed $rt/notify-$dead1.sock, left by a baton that is gone"
+  # Off the start's path: after the program was started, not before.
+  started=$(grep -n "generation 1 started" "$BATON_LOG" | cut -d: -f1)
+  removed=$(grep -n "removed $rt/notify-$dead1.sock" "$BATON_LOG" | cut -d: -f1)
+  ((started < removed)) || fail "removed before the program was started: $(cat "$BATON_LOG")"
   [[ -S "$rt/notify-$dead2.sock" ]] || fail "the held socket's file was removed"
   [[ -f "$rt/notify-1.sock.txt" ]]
   baton_stop
