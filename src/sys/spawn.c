@@ -187,8 +187,9 @@ static void child_place_stdin(const struct spawn_params *p, int err_fd) {
 
 /* Whether the passed fds can go to 3.. in place, each with one call and no temporary: their sources ascend and the
  * first is 3 or above. Then source i is 3 + i or above, and placing them in order writes only on numbers no later
- * source sits on (a later source is above the earlier one, and so above its target). Async-signal-safe. */
-static bool child_fds_direct(const struct spawn_params *p) {
+ * source sits on (a later source is above the earlier one, and so above its target). Decided by the parent, which
+ * then gives the child no temporaries. */
+static bool fds_in_place(const struct spawn_params *p) {
 	for (size_t i = 0; i < p->n_fds; i++)
 		if (p->fds[i] < (i ? p->fds[i - 1] + 1 : 3))
 			return false;
@@ -215,17 +216,17 @@ static void child_place_stdio(const struct spawn_params *p, int err_fd) {
 		child_fail(err_fd, STEP_STDOUT);
 }
 
-/* The child's fd layout: the passed fds at 3.., stdin, stdout and stderr, everything else close-on-exec. Returns
- * err_fd, moved out of the way. Async-signal-safe: runs between fork and exec. */
+/* The child's fd layout: the passed fds at 3.., stdin, stdout and stderr, everything else close-on-exec. temps:
+ * room for the passed fds' temporaries, or NULL when they go in place (fds_in_place()). Returns err_fd, moved out of
+ * the way. Async-signal-safe: runs between fork and exec. */
 static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps) {
 	int n = (int)p->n_fds;
-	int base = child_fds_base(p, err_fd);
 
-	if (child_fds_direct(p)) {
+	if (!temps) {
 		/* The usual case (the listeners were opened in order, above stdio): one call per fd, not three. Only
 		 * the error pipe may sit on a target or on 0..2; stdio goes first, its sources are then free. */
 		if (err_fd < 3 + n) {
-			int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, base);
+			int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, child_fds_base(p, err_fd));
 			if (moved < 0)
 				child_fail(err_fd, STEP_FDS);
 			err_fd = moved;
@@ -237,6 +238,7 @@ static int child_place_fds(const struct spawn_params *p, int err_fd, int *temps)
 	} else {
 		/* A source can sit on another's target number, or on 0..2, and so can the error pipe: first move
 		 * everything above all of them, then place each copy. */
+		int base = child_fds_base(p, err_fd);
 		int moved = fcntl(err_fd, F_DUPFD_CLOEXEC, base);
 		if (moved < 0)
 			child_fail(err_fd, STEP_FDS);
@@ -291,7 +293,7 @@ static void child_set_credentials(const struct spawn_params *p, int err_fd) {
 
 /* The forked child. Between fork and exec only async-signal-safe calls: the parent may hold locks (malloc, stdio,
  * NSS) in a state the child must never touch. */
-/* temps: room for n_fds ints, allocated by the parent (no malloc after fork). */
+/* temps: room for n_fds ints, allocated by the parent (no malloc after fork), or NULL (child_place_fds()). */
 __attribute__((noreturn)) static void child_exec(const struct spawn_params *p, int err_read, int err_fd,
 						 pid_t parent_pid, int *temps, bool in_cgroup) {
 	close(err_read);
@@ -579,17 +581,18 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, ch
 		return fail_error(ret_error, -EINVAL, "no command to run");
 	if (p->n_fds > SPAWN_FDS_MAX)
 		return fail_error(ret_error, -EINVAL, "too many fds to pass: %zu", p->n_fds);
-	/* A few fds (most programs): their temps are on this stack, not one more allocation made and freed at each
-	 * start between the ones that stay (an idle baton's heap is one page). */
-	int temps_few[16];
-	bool few = p->n_fds <= ARRAY_SIZE(temps_few);
-	_cleanup_free_ int *temps_many = few ? NULL : calloc(p->n_fds, sizeof(int));
-	int *temps = few ? temps_few : temps_many;
-	if (!temps)
-		return -ENOMEM;
 	for (size_t i = 0; i < p->n_fds; i++)
 		if (p->fds[i] < 0)
 			return fail_error(ret_error, -EBADF, "fd %zu to pass is invalid", i);
+	/* Temporaries only where the fds cannot go in place. A few (most programs) are on this stack, not one more
+	 * allocation made and freed at each start between the ones that stay (an idle baton's heap is one page). */
+	bool in_place = fds_in_place(p);
+	int temps_few[16];
+	bool few = in_place || p->n_fds <= ARRAY_SIZE(temps_few);
+	_cleanup_free_ int *temps_many = few ? NULL : calloc(p->n_fds, sizeof(int));
+	int *temps = in_place ? NULL : few ? temps_few : temps_many;
+	if (!in_place && !temps)
+		return -ENOMEM;
 
 	/* Close-on-exec: a successful exec closes the write end, and the parent reads EOF. */
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
